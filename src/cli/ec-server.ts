@@ -1,0 +1,69 @@
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ConfigError, EcError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { startServer } from '../server.js';
+import { VERSION } from '../version.js';
+import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
+
+/** `ec-server`: runs the ingestion server in the foreground (use nohup, pm2 or systemd to detach). */
+export async function main(argv = hideBin(process.argv)): Promise<void> {
+  const args = (await withConfigOptions(
+    yargs(argv)
+      .scriptName('ec-server')
+      .usage('$0 [options]\n\nReceives SIP MESSAGE consumption batches over UDP and TCP and stores them durably.\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 bad config or usage.')
+      .example('$0 --config config/config.properties', 'run with the shipped config (embedded SQLite store)')
+      .example('$0 --port 5060 --data-dir /var/lib/ec-server', 'override keys from the command line')
+      .example('EC_STORAGE_BACKEND=cassandra $0', 'environment variables: EC_ + key in upper case, dots as _'),
+  )
+    .version(VERSION)
+    .strict()
+    .fail((msg, err) => {
+      process.stderr.write(`ec-server: ${err?.message ?? msg}\nRun ec-server --help for usage.\n`);
+      process.exit(2);
+    })
+    .help()
+    .parseAsync()) as ConfigArgs;
+
+  let loaded;
+  try {
+    loaded = configFromArgs(args);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`ec-server: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = createLogger(loaded.config.log.level);
+  for (const w of loaded.warnings) log.warn(w);
+  log.info({ config: loaded.file ?? 'built-in defaults', version: VERSION }, 'starting ec-server');
+
+  let server;
+  try {
+    server = await startServer(loaded.config, log);
+  } catch (e) {
+    const message = e instanceof EcError ? e.message : String(e);
+    log.fatal({ err: message }, 'cannot start');
+    process.stderr.write(`ec-server: ${message}\n`);
+    process.exit(e instanceof ConfigError ? 2 : 1);
+  }
+
+  let signals = 0;
+  const shutdown = (signal: string): void => {
+    if (++signals > 1) {
+      log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
+    log.info({ signal }, 'shutting down');
+    server.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}

@@ -1,0 +1,55 @@
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { compactToEpochSecond } from '../domain/batch.js';
+import { ConfigError, EcError } from '../errors.js';
+import { formatHourReport, hourReport } from '../report/hour-report.js';
+import { createStore } from '../store/open-store.js';
+import { VERSION } from '../version.js';
+import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
+
+/** Exit codes: 0 data present and intact, 1 data missing or damaged, 2 bad arguments or config. */
+export async function main(argv = hideBin(process.argv)): Promise<void> {
+  const fail = (message: string): never => {
+    process.stderr.write(`ec-test: ${message}\n`);
+    process.exit(2);
+  };
+  const args = (await withConfigOptions(
+    yargs(argv)
+      .scriptName('ec-test')
+      .usage('$0 -i <device> [-d <yyyymmddhhmiss>] [options]\n\nReports what the store holds for one device over the hour containing -d (UTC):\nbatches and samples, samples per minute, seconds without data, checksum verification.\nExit codes: 0 present and intact, 1 missing or damaged, 2 bad arguments or config.')
+      .option('i', { alias: 'device', type: 'string', demandOption: true, describe: 'Device id (e.g. 00aabbccddee)' })
+      .option('d', { alias: 'date', type: 'string', describe: 'Any second of the hour to check, yyyymmddhhmiss UTC (default: the previous hour)' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' })
+      .example('$0 -i 00aabbccddee -d 20160909150505', 'report 15:00-16:00 UTC of 2016-09-09'),
+  )
+    .version(VERSION)
+    .strict()
+    .fail((msg, err) => fail(`${err?.message ?? msg}\nRun ec-test --help for usage.`))
+    .help()
+    .parseAsync()) as ConfigArgs & { i: string; d?: string; json: boolean };
+
+  let hourStart: number;
+  if (args.d !== undefined) {
+    const sec = compactToEpochSecond(String(args.d));
+    if (Number.isNaN(sec)) fail(`-d ${JSON.stringify(String(args.d))} is not a real yyyymmddhhmiss date and time`);
+    hourStart = Math.floor(sec / 3600) * 3600;
+  } else {
+    hourStart = Math.floor(Date.now() / 3_600_000) * 3600 - 3600;
+  }
+  let store;
+  try {
+    const { config } = configFromArgs(args);
+    store = createStore(config);
+    await store.open();
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message);
+    throw e instanceof EcError ? Object.assign(new Error(e.message), { code: e.code }) : e;
+  }
+  try {
+    const report = await hourReport(store, String(args.i), hourStart);
+    process.stdout.write(args.json ? JSON.stringify(report, null, 2) + '\n' : formatHourReport(report));
+    process.exitCode = report.result === 'ok' ? 0 : 1;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Every configuration key ec-server knows: its section in config.properties, built-in default,
+ * type and meaning. docs/configuration.md documents the same table (a test keeps them in step).
+ * The first keys of each section are the original prototype's and keep its names and defaults.
+ */
+
+export type KeyKind =
+  | { type: 'string'; nonEmpty?: boolean }
+  | { type: 'int'; min: number; max: number }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'list'; values?: readonly string[] };
+
+export interface KeyDef {
+  key: string;
+  section: string;
+  default: string;
+  kind: KeyKind;
+  doc: string;
+}
+
+const port = { type: 'int', min: 0, max: 65535 } as const;
+
+export const CONFIG_KEYS: readonly KeyDef[] = [
+  { key: 'sip.public_addr', section: 'SIP', default: '127.0.0.1', kind: { type: 'string', nonEmpty: true }, doc: 'Address meters send to; also the listen address unless sip.listen_addr is set.' },
+  { key: 'sip.port', section: 'SIP', default: '34567', kind: port, doc: 'SIP port, UDP and TCP (0 = pick a free port, for tests).' },
+  { key: 'sip.listen_addr', section: 'SIP', default: '', kind: { type: 'string' }, doc: 'Address to bind (e.g. 0.0.0.0); empty = sip.public_addr.' },
+  { key: 'sip.transports', section: 'SIP', default: 'udp,tcp', kind: { type: 'list', values: ['udp', 'tcp'] }, doc: 'Transports to listen on. RFC 3261 requires both.' },
+  { key: 'sip.max_header_bytes', section: 'SIP', default: '8192', kind: { type: 'int', min: 256, max: 65535 }, doc: 'Largest request head (start line + headers); larger is answered 513.' },
+  { key: 'sip.max_body_bytes', section: 'SIP', default: '1048576', kind: { type: 'int', min: 64, max: 16777216 }, doc: 'Largest body; larger is answered 413 (over TCP the connection is then closed).' },
+  { key: 'sip.tcp_idle_timeout', section: 'SIP', default: '300', kind: { type: 'int', min: 1, max: 86400 }, doc: 'Seconds a TCP connection may stay silent before it is closed.' },
+  { key: 'sip.tcp_max_connections', section: 'SIP', default: '10000', kind: { type: 'int', min: 1, max: 1000000 }, doc: 'Concurrent TCP connections; more are refused.' },
+  { key: 'sip.transaction_cache_size', section: 'SIP', default: '65536', kind: { type: 'int', min: 0, max: 10000000 }, doc: 'UDP transactions remembered (32 s each) to answer retransmissions without storing twice.' },
+  { key: 'sip.retry_after', section: 'SIP', default: '5', kind: { type: 'int', min: 1, max: 3600 }, doc: 'Seconds in the Retry-After of a 503.' },
+
+  { key: 'storage.backend', section: 'Storage', default: 'sqlite', kind: { type: 'enum', values: ['sqlite', 'cassandra'] }, doc: 'sqlite (embedded, default) or cassandra.' },
+  { key: 'storage.path', section: 'Storage', default: './data', kind: { type: 'string', nonEmpty: true }, doc: 'Data directory of the embedded store (created on first start); relative to the working directory.' },
+  { key: 'storage.commit_max_batches', section: 'Storage', default: '500', kind: { type: 'int', min: 1, max: 100000 }, doc: 'Most batches committed in one transaction (group commit).' },
+  { key: 'storage.max_queued_batches', section: 'Storage', default: '20000', kind: { type: 'int', min: 1, max: 10000000 }, doc: 'Batches waiting for a commit; beyond this requests are answered 503.' },
+  { key: 'storage.sqlite_synchronous', section: 'Storage', default: 'FULL', kind: { type: 'enum', values: ['FULL', 'NORMAL'] }, doc: 'SQLite fsync policy. FULL survives power loss; NORMAL survives only process crashes.' },
+
+  { key: 'cassandra.host', section: 'CassandraDB', default: '127.0.0.1', kind: { type: 'string', nonEmpty: true }, doc: 'Cassandra contact point(s), comma-separated.' },
+  { key: 'cassandra.port', section: 'CassandraDB', default: '9042', kind: { type: 'int', min: 1, max: 65535 }, doc: 'Cassandra native protocol port.' },
+  { key: 'cassandra.keyspace', section: 'CassandraDB', default: 'mykeyspace', kind: { type: 'string', nonEmpty: true }, doc: 'Keyspace holding ec_consumption and ec_checksum.' },
+
+  { key: 'sync.syncfreq', section: 'Synchronization', default: '30', kind: { type: 'int', min: 1, max: 1440 }, doc: 'Minutes between sync rounds.' },
+  { key: 'sync.ip', section: 'Synchronization', default: '127.0.0.1', kind: { type: 'string', nonEmpty: true }, doc: 'Address of the sync service.' },
+  { key: 'sync.port', section: 'Synchronization', default: '27979', kind: port, doc: 'TCP port of the sync service.' },
+
+  { key: 'log.level', section: 'Log', default: 'info', kind: { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, doc: 'Log level (JSON lines on stdout).' },
+];
+
+export const KEY_INDEX: ReadonlyMap<string, KeyDef> = new Map(CONFIG_KEYS.map((d) => [d.key, d]));
+
+/** `sip.port` -> `EC_SIP_PORT` */
+export function envName(key: string): string {
+  return 'EC_' + key.toUpperCase().replace(/\./g, '_');
+}

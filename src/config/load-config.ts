@@ -1,0 +1,186 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import ini from 'ini';
+import { ConfigError } from '../errors.js';
+import { CONFIG_KEYS, KEY_INDEX, envName, type KeyDef } from './config-keys.js';
+
+export type Transport = 'udp' | 'tcp';
+
+export interface Config {
+  sip: {
+    publicAddr: string;
+    listenAddr: string;
+    port: number;
+    transports: Transport[];
+    maxHeaderBytes: number;
+    maxBodyBytes: number;
+    tcpIdleTimeoutS: number;
+    tcpMaxConnections: number;
+    transactionCacheSize: number;
+    retryAfterS: number;
+  };
+  storage: {
+    backend: 'sqlite' | 'cassandra';
+    path: string;
+    commitMaxBatches: number;
+    maxQueuedBatches: number;
+    sqliteSynchronous: 'FULL' | 'NORMAL';
+  };
+  cassandra: { hosts: string[]; port: number; keyspace: string };
+  sync: { freqMinutes: number; ip: string; port: number };
+  log: { level: string };
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file read, absolute; undefined when only built-in defaults were used. */
+  file: string | undefined;
+  /** Unknown keys and similar: worth a log line, not worth refusing to start. */
+  warnings: string[];
+}
+
+export interface ConfigSources {
+  /** --config PATH; when absent, ./config/config.properties is read if it exists. */
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  /** key=value pairs from the command line (highest precedence). */
+  overrides?: Record<string, string>;
+}
+
+export const DEFAULT_CONFIG_PATH = 'config/config.properties';
+
+interface RawValue {
+  value: string;
+  origin: string;
+}
+
+/** Built-in defaults < config file < environment (EC_SIP_PORT...) < command-line flags. */
+export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
+  const warnings: string[] = [];
+  const raw = new Map<string, RawValue>();
+  for (const def of CONFIG_KEYS) raw.set(def.key, { value: def.default, origin: 'built-in default' });
+
+  const file = pickConfigFile(sources.configPath);
+  if (file) readConfigFile(file, raw, warnings);
+
+  const env = sources.env ?? {};
+  for (const def of CONFIG_KEYS) {
+    const name = envName(def.key);
+    const v = env[name];
+    if (v !== undefined) raw.set(def.key, { value: v, origin: `environment variable ${name}` });
+  }
+  for (const [key, value] of Object.entries(sources.overrides ?? {})) {
+    if (!KEY_INDEX.has(key)) throw new ConfigError('command line', key, 'unknown key');
+    raw.set(key, { value, origin: 'command line' });
+  }
+
+  return { config: build(raw), file, warnings };
+}
+
+function pickConfigFile(configPath: string | undefined): string | undefined {
+  if (configPath !== undefined) return resolve(configPath);
+  const fallback = resolve(DEFAULT_CONFIG_PATH);
+  return existsSync(fallback) ? fallback : undefined;
+}
+
+function readConfigFile(file: string, raw: Map<string, RawValue>, warnings: string[]): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config file ${file}`, undefined, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  // The original files carry trailing comments on value lines (`sip.port=34567 # SIP port`);
+  // `ini` strips those, and `;` or `#` at line start.
+  const parsed = ini.parse(text) as Record<string, unknown>;
+  const origin = `config file ${file}`;
+  const take = (section: string | undefined, key: string, value: unknown): void => {
+    const def = KEY_INDEX.get(key);
+    if (!def) {
+      warnings.push(`${origin}: unknown key ${key}${section ? ` in [${section}]` : ''} ignored`);
+      return;
+    }
+    if (value !== null && typeof value === 'object') {
+      throw new ConfigError(origin, key, 'must be a single value');
+    }
+    if (section !== undefined && section !== def.section) {
+      warnings.push(`${origin}: key ${key} found in [${section}], expected in [${def.section}]`);
+    }
+    raw.set(key, { value: value === true ? 'true' : value === false ? 'false' : String(value ?? ''), origin });
+  };
+  for (const [name, value] of Object.entries(parsed)) {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [key, v] of Object.entries(value as Record<string, unknown>)) take(name, key, v);
+    } else {
+      take(undefined, name, value);
+    }
+  }
+}
+
+function build(raw: Map<string, RawValue>): Config {
+  const str = (k: string): string => convert(k, raw) as string;
+  const int = (k: string): number => convert(k, raw) as number;
+  const list = (k: string): string[] => convert(k, raw) as string[];
+  const publicAddr = str('sip.public_addr');
+  return {
+    sip: {
+      publicAddr,
+      listenAddr: str('sip.listen_addr') || publicAddr,
+      port: int('sip.port'),
+      transports: list('sip.transports') as Transport[],
+      maxHeaderBytes: int('sip.max_header_bytes'),
+      maxBodyBytes: int('sip.max_body_bytes'),
+      tcpIdleTimeoutS: int('sip.tcp_idle_timeout'),
+      tcpMaxConnections: int('sip.tcp_max_connections'),
+      transactionCacheSize: int('sip.transaction_cache_size'),
+      retryAfterS: int('sip.retry_after'),
+    },
+    storage: {
+      backend: str('storage.backend') as Config['storage']['backend'],
+      path: str('storage.path'),
+      commitMaxBatches: int('storage.commit_max_batches'),
+      maxQueuedBatches: int('storage.max_queued_batches'),
+      sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],
+    },
+    cassandra: {
+      hosts: str('cassandra.host').split(',').map((h) => h.trim()).filter(Boolean),
+      port: int('cassandra.port'),
+      keyspace: str('cassandra.keyspace'),
+    },
+    sync: { freqMinutes: int('sync.syncfreq'), ip: str('sync.ip'), port: int('sync.port') },
+    log: { level: str('log.level') },
+  };
+}
+
+function convert(key: string, raw: Map<string, RawValue>): string | number | string[] {
+  const def = KEY_INDEX.get(key) as KeyDef;
+  const { value, origin } = raw.get(key)!;
+  const v = value.trim();
+  const fail = (problem: string): never => {
+    throw new ConfigError(origin, key, `${JSON.stringify(value)} ${problem}`);
+  };
+  switch (def.kind.type) {
+    case 'string':
+      if (def.kind.nonEmpty && v === '') fail('must not be empty');
+      return v;
+    case 'int': {
+      if (!/^-?\d+$/.test(v)) fail('is not an integer');
+      const n = Number(v);
+      if (n < def.kind.min || n > def.kind.max) fail(`is out of range ${def.kind.min}..${def.kind.max}`);
+      return n;
+    }
+    case 'enum': {
+      const match = def.kind.values.find((x) => x.toLowerCase() === v.toLowerCase());
+      if (match === undefined) fail(`is not one of ${def.kind.values.join(', ')}`);
+      return match!;
+    }
+    case 'list': {
+      const items = v.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+      if (items.length === 0) fail('must name at least one item');
+      const allowed = def.kind.values;
+      const bad = allowed ? items.find((x) => !allowed.includes(x)) : undefined;
+      if (bad !== undefined) fail(`names ${bad}; allowed: ${allowed!.join(', ')}`);
+      return [...new Set(items)];
+    }
+  }
+}

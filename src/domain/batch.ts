@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * One consumption batch as stored: the row of `ec_consumption`.
+ * Field names follow the original schema so that people who know it can read the data.
+ */
+export interface Batch {
+  device_id: string;
+  /** YYYYMMDD (UTC) */
+  ec_date: string;
+  /** hhmmss (UTC) */
+  ec_time: string;
+  /** First record's microsecond offset, zero-padded to 6 digits so that keys sort. */
+  start_us: string;
+  /** Last record's microsecond offset, zero-padded to 6 digits. */
+  end_us: string;
+  /** The records exactly as sent: `us,value;us,value...` (no trailing `;`). */
+  ec_consumption_values: string;
+  values_count: number;
+  /** Lowercase hex MD5 of the records joined with `\n`. */
+  values_checksum: string;
+  /** X-EC-Seq of the MESSAGE that carried it, when the client sent one. */
+  batch_seq: number | null;
+  /** When stored, ms since the epoch. */
+  insert_time: number;
+}
+
+/** The primary key of a batch: one second may hold several (sub-second) batches. */
+export type BatchKey = Pick<Batch, 'device_id' | 'ec_date' | 'ec_time' | 'start_us' | 'end_us'>;
+
+/** A batch without its values: what sync and reports need to compare. */
+export type BatchSummary = Omit<Batch, 'ec_consumption_values'>;
+
+export function batchKeyString(k: BatchKey): string {
+  return `${k.device_id}|${k.ec_date}${k.ec_time}|${k.start_us}-${k.end_us}`;
+}
+
+/** The checksum definition shared by clients, the server and sync (docs/protocol.md). */
+export function recordsChecksum(recordsAsSent: string): string {
+  return createHash('md5').update(recordsAsSent.replaceAll(';', '\n')).digest('hex');
+}
+
+/** Epoch seconds (UTC) of a batch's second. */
+export function batchEpochSecond(b: Pick<Batch, 'ec_date' | 'ec_time'>): number {
+  return compactToEpochSecond(b.ec_date + b.ec_time);
+}
+
+/** `YYYYMMDDhhmmss` (UTC) to epoch seconds; NaN when it is not a real date and time. */
+export function compactToEpochSecond(s: string): number {
+  if (!/^\d{14}$/.test(s)) return NaN;
+  const y = Number(s.slice(0, 4));
+  const mo = Number(s.slice(4, 6));
+  const d = Number(s.slice(6, 8));
+  const h = Number(s.slice(8, 10));
+  const mi = Number(s.slice(10, 12));
+  const se = Number(s.slice(12, 14));
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59) return NaN;
+  const ms = Date.UTC(y, mo - 1, d, h, mi, se);
+  // Date.UTC rolls 31 Feb over into March: a real date must survive the round trip.
+  const back = new Date(ms);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) return NaN;
+  return ms / 1000;
+}
+
+/** Epoch seconds to `{ec_date, ec_time}` (UTC). */
+export function epochSecondToParts(sec: number): { ec_date: string; ec_time: string } {
+  const iso = new Date(sec * 1000).toISOString(); // 2016-09-09T15:05:05.000Z
+  return {
+    ec_date: iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10),
+    ec_time: iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19),
+  };
+}

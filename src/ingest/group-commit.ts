@@ -1,0 +1,84 @@
+import type { Batch } from '../domain/batch.js';
+import { SipRequestError, StoreUnavailableError } from '../errors.js';
+import type { ConsumptionStore } from '../store/consumption-store.js';
+
+interface Waiting {
+  batch: Batch;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export interface GroupCommitOptions {
+  /** Most batches per store call (one transaction in SQLite). */
+  maxBatches: number;
+  /** Most batches waiting; beyond it submit() refuses at once (503) instead of queueing without bound. */
+  maxQueued: number;
+}
+
+/**
+ * Group commit: batches submitted while a write is in progress are written together in the next
+ * one. Each submit() resolves only after the write holding its batch has resolved, i.e. once the
+ * batch is durable, so that the caller may answer 200.
+ */
+export class GroupCommitter {
+  private queue: Waiting[] = [];
+  private writing: Promise<void> | undefined;
+  private scheduled = false;
+  /** Statistics for logs and benchmarks. */
+  readonly stats = { commits: 0, batches: 0, failures: 0 };
+
+  constructor(
+    private readonly store: ConsumptionStore,
+    private readonly options: GroupCommitOptions,
+  ) {}
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  submit(batch: Batch): Promise<void> {
+    if (this.queue.length >= this.options.maxQueued) {
+      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${this.queue.length} batches await a commit`));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ batch, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves when everything submitted so far has been written (or has failed). */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0 || this.writing || this.scheduled) {
+      if (this.writing) await this.writing;
+      else await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing) return;
+    this.scheduled = true;
+    // Let the current I/O round deliver more requests first: they join this commit.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.writing = this.writeNext().finally(() => {
+        this.writing = undefined;
+        if (this.queue.length > 0) this.schedule();
+      });
+    });
+  }
+
+  private async writeNext(): Promise<void> {
+    const group = this.queue.splice(0, this.options.maxBatches);
+    if (group.length === 0) return;
+    try {
+      await this.store.upsertBatches(group.map((w) => w.batch));
+      this.stats.commits++;
+      this.stats.batches += group.length;
+      for (const w of group) w.resolve();
+    } catch (e) {
+      this.stats.failures++;
+      const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError(String((e as Error)?.message ?? e), e);
+      for (const w of group) w.reject(err);
+    }
+  }
+}

@@ -1,0 +1,38 @@
+import { SipRequestError } from '../errors.js';
+import type { SipRequest } from '../protocol/sip-request.js';
+import type { ParsedBatch } from '../protocol/batch-body.js';
+
+/**
+ * Optional integrity headers of better clients (docs/protocol.md):
+ *   X-EC-Count    number of records in the body
+ *   X-EC-Checksum MD5 of the records joined with \n (the stored values_checksum)
+ *   X-EC-Seq      per-device batch sequence number
+ * A mismatch is a 400 and nothing is stored. Returns the sequence number, if any.
+ */
+export function checkIntegrity(req: SipRequest, batch: ParsedBatch): number | null {
+  const count = header(req, 'x-ec-count');
+  if (count !== undefined) {
+    if (!/^\d{1,9}$/.test(count)) throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Count ${JSON.stringify(count.slice(0, 20))}`);
+    if (Number(count) !== batch.values_count) {
+      throw new SipRequestError('EC_INTEGRITY_COUNT_MISMATCH', `header says ${Number(count)}, body has ${batch.values_count}`);
+    }
+  }
+  const checksum = header(req, 'x-ec-checksum');
+  if (checksum !== undefined) {
+    if (!/^[0-9a-fA-F]{32}$/.test(checksum)) {
+      throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Checksum ${JSON.stringify(checksum.slice(0, 40))} is not 32 hex digits`);
+    }
+    if (checksum.toLowerCase() !== batch.values_checksum) {
+      throw new SipRequestError('EC_INTEGRITY_CHECKSUM_MISMATCH', `body MD5 is ${batch.values_checksum}`);
+    }
+  }
+  const seq = header(req, 'x-ec-seq');
+  if (seq === undefined) return null;
+  if (!/^\d{1,15}$/.test(seq)) throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Seq ${JSON.stringify(seq.slice(0, 20))}`);
+  return Number(seq);
+}
+
+function header(req: SipRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v.trim() : undefined;
+}

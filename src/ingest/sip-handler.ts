@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import { SipRequestError, StoreUnavailableError } from '../errors.js';
+import { parseBatchBody } from '../protocol/batch-body.js';
+import type { SipRequest } from '../protocol/sip-request.js';
+import type { ResponseSpec } from '../protocol/sip-response.js';
+import type { GroupCommitter } from './group-commit.js';
+import { checkIntegrity } from './integrity-headers.js';
+import { SequenceTracker } from './sequence-tracker.js';
+
+export const ALLOW = 'MESSAGE, OPTIONS';
+export const ACCEPT = 'text/plain';
+
+/** RFC 3261 and common extension methods: known, so 405 rather than 501 (RFC 3261 21.4.6 vs 21.5.2). */
+const KNOWN_METHODS = new Set([
+  'INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'MESSAGE', 'SUBSCRIBE', 'NOTIFY',
+  'PUBLISH', 'INFO', 'PRACK', 'UPDATE', 'REFER',
+]);
+
+export interface HandlerOptions {
+  retryAfterS: number;
+}
+
+/**
+ * What each request method means to ec-server. Returns the response to send, or null where the
+ * RFC says nothing is sent (ACK). The returned promise settles only after a batch is durable.
+ */
+export class SipHandler {
+  private readonly sequences = new SequenceTracker(100_000);
+  stopping = false;
+
+  constructor(
+    private readonly committer: GroupCommitter,
+    private readonly options: HandlerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(req: SipRequest): Promise<ResponseSpec | null> {
+    try {
+      switch (req.method) {
+        case 'MESSAGE':
+          return await this.message(req);
+        case 'OPTIONS':
+          return { status: 200, reason: 'OK', headers: { Allow: ALLOW, Accept: ACCEPT } };
+        case 'ACK':
+          return null;
+        default:
+          throw new SipRequestError(
+            KNOWN_METHODS.has(req.method) ? 'EC_SIP_METHOD_NOT_ALLOWED' : 'EC_SIP_METHOD_UNKNOWN',
+            `${req.method.slice(0, 20)} (allowed: ${ALLOW})`,
+            { Allow: ALLOW },
+          );
+      }
+    } catch (e) {
+      return this.errorResponse(e);
+    }
+  }
+
+  errorResponse(e: unknown): ResponseSpec {
+    if (e instanceof SipRequestError) {
+      const headers = { ...e.headers };
+      if (e.status === 503) headers['Retry-After'] = String(this.options.retryAfterS);
+      return { status: e.status, reason: e.reason, headers };
+    }
+    if (e instanceof StoreUnavailableError) {
+      this.log.warn({ err: e.message }, 'store unavailable; answering 503');
+      return { status: 503, reason: 'Store unavailable', headers: { 'Retry-After': String(this.options.retryAfterS) } };
+    }
+    this.log.error({ err: e }, 'unexpected error handling a request');
+    return { status: 500, reason: 'Server Internal Error', headers: {} };
+  }
+
+  private async message(req: SipRequest): Promise<ResponseSpec> {
+    if (this.stopping) throw new SipRequestError('EC_SERVER_STOPPING');
+    const type = req.headers['content-type'];
+    const mediaType = typeof type === 'string' ? type.split(';')[0]!.trim().toLowerCase() : '';
+    if (mediaType !== ACCEPT) {
+      throw new SipRequestError('EC_SIP_UNSUPPORTED_MEDIA', `${mediaType ? JSON.stringify(mediaType.slice(0, 40)) : 'no Content-Type'}; accepted: ${ACCEPT}`, { Accept: ACCEPT });
+    }
+    // Bodies are ASCII by grammar; latin1 maps bytes 1:1 so any stray byte fails the grammar check.
+    const parsed = parseBatchBody(req.body.toString('latin1'));
+    const seq = checkIntegrity(req, parsed);
+    if (seq !== null) {
+      const gap = this.sequences.observe(parsed.device_id, seq);
+      if (gap) this.log.info({ device: parsed.device_id, seq, expected: gap.expected }, 'batch sequence gap');
+    }
+    await this.committer.submit({ ...parsed, batch_seq: seq, insert_time: Date.now() });
+    return { status: 200, reason: 'OK' };
+  }
+}

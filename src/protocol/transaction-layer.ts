@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import { RejectedRequest, type Decoded, type SipRequest } from './sip-request.js';
+import { serializeResponse, type ResponseSpec, type Source } from './sip-response.js';
+import { PENDING, TransactionCache, transactionKey } from './transaction-cache.js';
+import { validateRequest } from './validate-request.js';
+
+/** The way back to the peer a request came from; owned by a transport. */
+export interface Link {
+  transport: 'udp' | 'tcp';
+  remote: Source;
+  send(data: Buffer): void;
+}
+
+export interface RequestHandler {
+  handle(req: SipRequest): Promise<ResponseSpec | null>;
+  errorResponse(e: unknown): ResponseSpec;
+}
+
+export interface TransactionStats {
+  requests: number;
+  responses: Record<number, number>;
+  retransmissions: number;
+  discarded: number;
+}
+
+/**
+ * Between transports and the handler: validates, answers errors, and keeps UDP server
+ * transactions so that a retransmission is answered from memory and never stored twice.
+ * TCP is reliable (Timer J = 0): a client resends over TCP only after losing the connection,
+ * and the idempotent upsert makes that harmless.
+ */
+export class TransactionLayer {
+  private readonly cache: TransactionCache;
+  private tagCounter = 0;
+  private readonly tagPrefix = Math.random().toString(36).slice(2, 8);
+  readonly stats: TransactionStats = { requests: 0, responses: {}, retransmissions: 0, discarded: 0 };
+
+  constructor(
+    private readonly handler: RequestHandler,
+    options: { cacheSize: number; ttlMs?: number },
+    private readonly log: Logger,
+  ) {
+    this.cache = new TransactionCache(options.cacheSize, options.ttlMs ?? 32_000);
+  }
+
+  get cachedTransactions(): number {
+    return this.cache.size;
+  }
+
+  /** Handles one decoded message; resolves once its response (if any) has been handed to the link. */
+  async receive(decoded: Decoded, link: Link): Promise<void> {
+    if (decoded.kind === 'discard') {
+      this.stats.discarded++;
+      this.log.debug({ remote: link.remote, transport: link.transport, reason: decoded.reason }, 'discarded');
+      return;
+    }
+    if (decoded.kind === 'reject') {
+      const { request, error } = decoded.rejection;
+      this.stats.requests++;
+      this.log.debug({ remote: link.remote, status: error.status, reason: error.reason }, 'rejected');
+      this.respond(request, this.handler.errorResponse(error), link);
+      return;
+    }
+    const req = decoded.request;
+    this.stats.requests++;
+    const key = link.transport === 'udp' && req.method !== 'ACK' ? transactionKey(req) : undefined;
+    if (key !== undefined) {
+      const known = this.cache.lookup(key);
+      if (known !== undefined) {
+        this.stats.retransmissions++;
+        if (known !== PENDING) link.send(known);
+        return;
+      }
+      this.cache.begin(key);
+    }
+    let spec: ResponseSpec | null;
+    try {
+      validateRequest(req);
+      spec = await this.handler.handle(req);
+    } catch (e) {
+      spec = this.handler.errorResponse(e instanceof RejectedRequest ? e.error : e);
+    }
+    if (spec === null) {
+      if (key !== undefined) this.cache.abandon(key);
+      return;
+    }
+    const data = this.respond(req, spec, link);
+    if (key !== undefined) this.cache.complete(key, data);
+  }
+
+  private respond(req: SipRequest, spec: ResponseSpec, link: Link): Buffer {
+    const data = serializeResponse(req, spec, this.nextTag(), link.remote);
+    this.stats.responses[spec.status] = (this.stats.responses[spec.status] ?? 0) + 1;
+    link.send(data);
+    return data;
+  }
+
+  private nextTag(): string {
+    return `${this.tagPrefix}${(++this.tagCounter).toString(36)}`;
+  }
+}

@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import type { Config } from './config/load-config.js';
+import { EcError } from './errors.js';
+import { GroupCommitter } from './ingest/group-commit.js';
+import { SipHandler } from './ingest/sip-handler.js';
+import { TransactionLayer } from './protocol/transaction-layer.js';
+import type { ConsumptionStore } from './store/consumption-store.js';
+import { createStore } from './store/open-store.js';
+import { TcpTransport } from './transport/tcp-transport.js';
+import { UdpTransport } from './transport/udp-transport.js';
+
+export interface RunningServer {
+  /** The SIP port actually bound (differs from config when sip.port=0). */
+  port: number;
+  address: string;
+  store: ConsumptionStore;
+  committer: GroupCommitter;
+  layer: TransactionLayer;
+  /** Stop accepting, answer what is in progress, close the store. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires the layers together, socket to store, data flowing one way:
+ * transport (udp/tcp) -> protocol (framing, transactions) -> ingest (handler, group commit) -> store.
+ */
+export async function startServer(config: Config, log: Logger, store: ConsumptionStore = createStore(config)): Promise<RunningServer> {
+  await store.open();
+  const committer = new GroupCommitter(store, {
+    maxBatches: config.storage.commitMaxBatches,
+    maxQueued: config.storage.maxQueuedBatches,
+  });
+  const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS }, log);
+  const layer = new TransactionLayer(handler, { cacheSize: config.sip.transactionCacheSize }, log);
+  const limits = { maxHeaderBytes: config.sip.maxHeaderBytes, maxBodyBytes: config.sip.maxBodyBytes };
+  const udp = config.sip.transports.includes('udp') ? new UdpTransport(layer, limits, log) : undefined;
+  const tcp = config.sip.transports.includes('tcp')
+    ? new TcpTransport(layer, limits, { idleTimeoutS: config.sip.tcpIdleTimeoutS, maxConnections: config.sip.tcpMaxConnections }, log)
+    : undefined;
+
+  const address = config.sip.listenAddr;
+  let port: number;
+  try {
+    port = await bindBoth(address, config.sip.port, udp, tcp);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  log.info({ address, port, transports: config.sip.transports, backend: store.backend }, `listening for SIP on ${config.sip.transports.join('+')} ${address}:${port}`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info('stopping: new batches are answered 503, batches in progress are finished');
+      handler.stopping = true;
+      await Promise.all([udp?.close(), tcp?.close()]);
+      await committer.drain();
+      await store.close();
+      log.info({ stats: layer.stats, commits: committer.stats }, 'stopped');
+    })());
+
+  return { port, address, store, committer, layer, stop };
+}
+
+/** UDP and TCP on the same port; with port 0 the OS picks one that is free for both. */
+async function bindBoth(address: string, port: number, udp?: UdpTransport, tcp?: TcpTransport): Promise<number> {
+  const attempts = port === 0 ? 20 : 1;
+  for (let i = 1; ; i++) {
+    let bound = port;
+    try {
+      if (udp) bound = await listenOrExplain('udp', address, bound, (p) => udp.listen(address, p));
+      if (tcp) bound = await listenOrExplain('tcp', address, bound, (p) => tcp.listen(address, p));
+      return bound;
+    } catch (e) {
+      await udp?.close();
+      if (i >= attempts) throw e;
+    }
+  }
+}
+
+async function listenOrExplain(kind: string, address: string, port: number, listen: (p: number) => Promise<number>): Promise<number> {
+  try {
+    return await listen(port);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new EcError('EC_LISTEN_FAILED', `cannot listen on ${kind} ${address}:${port}: ${code}`);
+  }
+}

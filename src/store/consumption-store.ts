@@ -1,0 +1,64 @@
+import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+
+/** One device, epoch seconds [from, to). Every read names one device: no scans across devices. */
+export interface DeviceRange {
+  device_id: string;
+  from: number;
+  to: number;
+}
+
+/** Longest range one read may cover; callers page through longer spans. */
+export const MAX_RANGE_SECONDS = 86_400;
+
+/** Aggregate of the batches of one interval (a minute, an hour...) of one device. */
+export interface IntervalSummary {
+  /** Epoch second the interval starts at. */
+  start: number;
+  batches: number;
+  samples: number;
+  /** Digest over the interval's batch keys and checksums (domain/interval-digest.ts). */
+  digest: string;
+}
+
+export type CheckStatus = 'pending' | 'verified' | 'repaired' | 'mismatch-unresolved';
+
+/** A row of `ec_checksum`: what a sync check found for one interval of one device. */
+export interface IntervalCheck {
+  device_id: string;
+  ec_date: string;
+  /** hhmmss the interval starts at. */
+  ec_time: string;
+  interval_seconds: number;
+  values_count: number;
+  values_checksum: string;
+  /** ms since the epoch of the latest check. */
+  check_time: number;
+  check_times: number;
+  status: CheckStatus;
+}
+
+/**
+ * The storage contract every backend implements (SQLite embedded, Cassandra) and that
+ * test/contract/store-contract.ts checks. All writes are idempotent upserts keyed by
+ * (device_id, ec_date, ec_time, start_us, end_us); a resolved write is durable.
+ */
+export interface ConsumptionStore {
+  readonly backend: string;
+  /** Connects and creates the schema if missing. */
+  open(): Promise<void>;
+  /** Writes all batches; resolves only once they are durable. Rejects with StoreUnavailableError. */
+  upsertBatches(batches: readonly Batch[]): Promise<void>;
+  /** Batches of one device in [from, to), ordered by key. */
+  readBatches(range: DeviceRange): Promise<Batch[]>;
+  /** Same as readBatches without the values: cheap to compare. */
+  readSummaries(range: DeviceRange): Promise<BatchSummary[]>;
+  /** Per-interval counts and digests over [from, to); intervals with no batch are omitted. */
+  intervalSummaries(range: DeviceRange, intervalSeconds: number): Promise<IntervalSummary[]>;
+  /** Removes one batch; resolves true when it existed. */
+  deleteBatch(key: BatchKey): Promise<boolean>;
+  /** Upserts a sync result for one interval. */
+  writeIntervalCheck(check: IntervalCheck): Promise<void>;
+  /** Sync results of one device whose interval starts in [from, to). */
+  readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]>;
+  close(): Promise<void>;
+}
