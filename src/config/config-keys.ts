@@ -40,7 +40,15 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
 
   { key: 'cassandra.host', section: 'CassandraDB', default: '127.0.0.1', kind: { type: 'string', nonEmpty: true }, doc: 'Cassandra contact point(s), comma-separated.' },
   { key: 'cassandra.port', section: 'CassandraDB', default: '9042', kind: { type: 'int', min: 1, max: 65535 }, doc: 'Cassandra native protocol port.' },
-  { key: 'cassandra.keyspace', section: 'CassandraDB', default: 'mykeyspace', kind: { type: 'string', nonEmpty: true }, doc: 'Keyspace holding ec_consumption and ec_checksum.' },
+  { key: 'cassandra.keyspace', section: 'CassandraDB', default: 'mykeyspace', kind: { type: 'string', nonEmpty: true }, doc: 'Keyspace holding ec_consumption and ec_checksum (letters, digits, _; at most 48; starts with a letter).' },
+  { key: 'cassandra.local_dc', section: 'CassandraDB', default: 'datacenter1', kind: { type: 'string', nonEmpty: true }, doc: 'Local data center: requests go to its nodes, LOCAL_* consistencies count in it.' },
+  { key: 'cassandra.replication', section: 'CassandraDB', default: "{'class': 'SimpleStrategy', 'replication_factor': 1}", kind: { type: 'string', nonEmpty: true }, doc: "Replication of a keyspace created by ec-server: a CQL map, or SimpleStrategy:N, or NetworkTopologyStrategy:dc1=3,dc2=3." },
+  { key: 'cassandra.username', section: 'CassandraDB', default: '', kind: { type: 'string' }, doc: 'User for PasswordAuthenticator; empty = no authentication.' },
+  { key: 'cassandra.password', section: 'CassandraDB', default: '', kind: { type: 'string' }, doc: 'Password of cassandra.username.' },
+  { key: 'cassandra.consistency', section: 'CassandraDB', default: 'LOCAL_QUORUM', kind: { type: 'enum', values: ['LOCAL_QUORUM', 'QUORUM', 'EACH_QUORUM', 'ALL', 'LOCAL_ONE', 'ONE', 'TWO', 'THREE'] }, doc: 'Consistency of reads and writes; a write is answered 200 only once acknowledged at this level.' },
+  { key: 'cassandra.request_timeout_ms', section: 'CassandraDB', default: '2000', kind: { type: 'int', min: 100, max: 120000 }, doc: 'Client-side timeout of one request (and of connecting); a write that times out is answered 503.' },
+  { key: 'cassandra.ttl_days', section: 'CassandraDB', default: '0', kind: { type: 'int', min: 0, max: 7300 }, doc: 'Days rows are kept (TTL of every write); 0 = forever.' },
+  { key: 'cassandra.create_schema', section: 'CassandraDB', default: 'true', kind: { type: 'enum', values: ['true', 'false'] }, doc: 'Create the keyspace and tables when missing (false: they must exist; see `ec-server schema`).' },
 
   { key: 'sync.syncfreq', section: 'Synchronization', default: '30', kind: { type: 'int', min: 1, max: 1440 }, doc: 'Minutes between sync rounds.' },
   { key: 'sync.ip', section: 'Synchronization', default: '127.0.0.1', kind: { type: 'string', nonEmpty: true }, doc: 'Address of the sync service.' },

@@ -40,8 +40,8 @@ export interface LoadedConfig {
 }
 
 export interface ConfigSources {
-  /** --config PATH; when absent, ./config/config.properties is read if it exists. */
-  configPath?: string;
+  /** --config PATH; when undefined, ./config/config.properties is read if it exists; null: no file. */
+  configPath?: string | null;
   env?: NodeJS.ProcessEnv;
   /** key=value pairs from the command line (highest precedence). */
   overrides?: Record<string, string>;
@@ -77,7 +77,8 @@ export function loadConfig(sources: ConfigSources = {}): LoadedConfig {
   return { config: build(raw), file, warnings };
 }
 
-function pickConfigFile(configPath: string | undefined): string | undefined {
+function pickConfigFile(configPath: string | null | undefined): string | undefined {
+  if (configPath === null) return undefined;
   if (configPath !== undefined) return resolve(configPath);
   const fallback = resolve(DEFAULT_CONFIG_PATH);
   return existsSync(fallback) ? fallback : undefined;

@@ -1,0 +1,162 @@
+import { expect } from 'chai';
+import { batchEpochSecond, recordsChecksum, type Batch } from '../../src/domain/batch.js';
+import { summarizeIntervals } from '../../src/domain/interval-digest.js';
+import type { ConsumptionStore, IntervalCheck } from '../../src/store/consumption-store.js';
+import { makeBatch } from '../helpers/batches.js';
+
+export interface ContractTarget {
+  /** A fresh, unopened store. Each call may return a store over the same data (reopen) when `same` is true. */
+  create(opts: { same: boolean }): ConsumptionStore | Promise<ConsumptionStore>;
+  /** A device id no other test uses (backends may keep data between tests). */
+  device(): string;
+}
+
+// 2016-09-09T15:05:05Z, the second of the protocol's example vector.
+const T0 = Date.UTC(2016, 8, 9, 15, 5, 5) / 1000;
+
+/**
+ * THE store contract: every backend runs exactly this suite (the aedes-persistence pattern).
+ * Adding a store method means adding its behaviour here.
+ */
+export function storeContract(name: string, target: ContractTarget): void {
+  describe(`store contract: ${name}`, function () {
+    this.timeout(60_000);
+    let store: ConsumptionStore;
+
+    beforeEach(async () => {
+      store = await target.create({ same: false });
+      await store.open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const strip = (b: Batch) => ({ ...b, insert_time: Number(b.insert_time), batch_seq: b.batch_seq === null ? null : Number(b.batch_seq) });
+
+    it('returns what was written, field for field', async () => {
+      const dev = target.device();
+      const b = { ...makeBatch(dev, T0, 5, 123), batch_seq: 42 };
+      await store.upsertBatches([b]);
+      const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 1 });
+      expect(rows.map(strip)).to.deep.equal([b]);
+    });
+
+    it('upsert of the same key replaces the row (idempotent)', async () => {
+      const dev = target.device();
+      const a = makeBatch(dev, T0, 3, 0, 1);
+      const b = { ...makeBatch(dev, T0, 3, 0, 2), start_us: a.start_us, end_us: a.end_us };
+      await store.upsertBatches([a]);
+      await store.upsertBatches([a]);
+      await store.upsertBatches([b]);
+      const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 1 });
+      expect(rows).to.have.length(1);
+      expect(rows[0]!.values_checksum).to.equal(b.values_checksum);
+    });
+
+    it('keeps several sub-second batches of one second, ordered by start_us', async () => {
+      const dev = target.device();
+      const parts = [makeBatch(dev, T0, 2, 500_000), makeBatch(dev, T0, 2, 0), makeBatch(dev, T0, 2, 250_000)];
+      await store.upsertBatches(parts);
+      const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 1 });
+      expect(rows.map((r) => r.start_us)).to.deep.equal(['000000', '250000', '500000']);
+    });
+
+    it('reads only the named device and the half-open range [from, to)', async () => {
+      const dev = target.device();
+      const other = target.device();
+      await store.upsertBatches([makeBatch(dev, T0 - 1), makeBatch(dev, T0), makeBatch(dev, T0 + 9), makeBatch(dev, T0 + 10), makeBatch(other, T0)]);
+      const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 10 });
+      expect(rows.map((r) => batchEpochSecond(r))).to.deep.equal([T0, T0 + 9]);
+      expect(rows.every((r) => r.device_id === dev)).to.equal(true);
+    });
+
+    it('reads across UTC midnight in key order', async () => {
+      const dev = target.device();
+      const midnight = Date.UTC(2016, 8, 10) / 1000;
+      await store.upsertBatches([makeBatch(dev, midnight + 1), makeBatch(dev, midnight - 2), makeBatch(dev, midnight)]);
+      const rows = await store.readBatches({ device_id: dev, from: midnight - 5, to: midnight + 5 });
+      expect(rows.map((r) => batchEpochSecond(r))).to.deep.equal([midnight - 2, midnight, midnight + 1]);
+    });
+
+    it('refuses reads longer than one day (callers page)', async () => {
+      let error: unknown;
+      try {
+        await store.readBatches({ device_id: target.device(), from: T0, to: T0 + 86_401 });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(RangeError);
+    });
+
+    it('summaries equal the batches without values', async () => {
+      const dev = target.device();
+      const bs = [makeBatch(dev, T0, 4), makeBatch(dev, T0 + 1, 6)];
+      await store.upsertBatches(bs);
+      const sums = await store.readSummaries({ device_id: dev, from: T0, to: T0 + 2 });
+      expect(sums.map((s) => [s.ec_time, s.values_count, s.values_checksum])).to.deep.equal(bs.map((b) => [b.ec_time, b.values_count, b.values_checksum]));
+      expect(sums[0]).to.not.have.property('ec_consumption_values');
+    });
+
+    it('per-interval counts and digests match the definition', async () => {
+      const dev = target.device();
+      const minute = Math.floor(T0 / 60) * 60;
+      const bs = [makeBatch(dev, minute, 10), makeBatch(dev, minute + 59, 20), makeBatch(dev, minute + 60, 30), makeBatch(dev, minute + 125, 5)];
+      await store.upsertBatches(bs);
+      const got = await store.intervalSummaries({ device_id: dev, from: minute, to: minute + 180 }, 60);
+      expect(got.map((g) => [g.start, g.batches, g.samples])).to.deep.equal([
+        [minute, 2, 30],
+        [minute + 60, 1, 30],
+        [minute + 120, 1, 5],
+      ]);
+      expect(got).to.deep.equal(summarizeIntervals(bs, 60));
+      // A change in any batch changes its interval's digest and only that one.
+      const changed = { ...bs[1]!, ec_consumption_values: '1,1', values_checksum: recordsChecksum('1,1') };
+      await store.upsertBatches([changed]);
+      const after = await store.intervalSummaries({ device_id: dev, from: minute, to: minute + 180 }, 60);
+      expect(after[0]!.digest).to.not.equal(got[0]!.digest);
+      expect(after.slice(1)).to.deep.equal(got.slice(1));
+    });
+
+    it('deletes one batch by key', async () => {
+      const dev = target.device();
+      const a = makeBatch(dev, T0, 2, 0);
+      const b = makeBatch(dev, T0, 2, 600_000);
+      await store.upsertBatches([a, b]);
+      expect(await store.deleteBatch(a)).to.equal(true);
+      expect(await store.deleteBatch(a)).to.equal(false);
+      const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 1 });
+      expect(rows.map((r) => r.start_us)).to.deep.equal([b.start_us]);
+    });
+
+    it('writes and reads interval checks (ec_checksum)', async () => {
+      const dev = target.device();
+      const check: IntervalCheck = {
+        device_id: dev, ec_date: '20160909', ec_time: '150500', interval_seconds: 60, values_count: 30,
+        values_checksum: 'd41d8cd98f00b204e9800998ecf8427e', check_time: 1_700_000_000_000, check_times: 1, status: 'verified',
+      };
+      await store.writeIntervalCheck(check);
+      await store.writeIntervalCheck({ ...check, check_times: 2, status: 'repaired' });
+      const got = await store.readIntervalChecks({ device_id: dev, from: T0 - 5, to: T0 + 60 });
+      expect(got.map((c) => ({ ...c, check_time: Number(c.check_time) }))).to.deep.equal([{ ...check, check_times: 2, status: 'repaired' }]);
+    });
+
+    it('a write of 1,000 batches in one call is all there afterwards', async () => {
+      const dev = target.device();
+      const bs = Array.from({ length: 1000 }, (_, i) => makeBatch(dev, T0 + Math.floor(i / 4), 10, (i % 4) * 250_000, i));
+      await store.upsertBatches(bs);
+      const rows = await store.readSummaries({ device_id: dev, from: T0, to: T0 + 250 });
+      expect(rows).to.have.length(1000);
+    });
+
+    it('data survives close and reopen', async () => {
+      const dev = target.device();
+      const b = makeBatch(dev, T0, 7);
+      await store.upsertBatches([b]);
+      await store.close();
+      store = await target.create({ same: true });
+      await store.open();
+      const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 1 });
+      expect(rows.map(strip)).to.deep.equal([b]);
+    });
+  });
+}

@@ -1,0 +1,32 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { loadConfig, type Config } from '../../src/config/load-config.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+
+export interface TestServer extends RunningServer {
+  dir: string;
+  config: Config;
+  cleanup(): Promise<void>;
+}
+
+/** A real server in this process: real sockets on a free port, a real SQLite file in a temp dir. */
+export async function startTestServer(overrides: Record<string, string> = {}): Promise<TestServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'ec-server-test-'));
+  const { config } = loadConfig({
+    configPath: null,
+    overrides: { 'sip.port': '0', 'storage.path': join(dir, 'data'), 'log.level': 'silent', ...overrides },
+  });
+  const log = pino({ level: process.env.EC_TEST_LOG ?? 'silent' });
+  const server = await startServer(config, log);
+  return {
+    ...server,
+    dir,
+    config,
+    cleanup: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
