@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import ini from 'ini';
 import { ConfigError } from '../errors.js';
+import { buildCassandraConfig, type CassandraConfig } from './cassandra-options.js';
 import { CONFIG_KEYS, KEY_INDEX, envName, type KeyDef } from './config-keys.js';
 
 export type Transport = 'udp' | 'tcp';
@@ -26,7 +27,7 @@ export interface Config {
     maxQueuedBatches: number;
     sqliteSynchronous: 'FULL' | 'NORMAL';
   };
-  cassandra: { hosts: string[]; port: number; keyspace: string };
+  cassandra: CassandraConfig;
   sync: { freqMinutes: number; ip: string; port: number };
   log: { level: string };
 }
@@ -143,11 +144,7 @@ function build(raw: Map<string, RawValue>): Config {
       maxQueuedBatches: int('storage.max_queued_batches'),
       sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],
     },
-    cassandra: {
-      hosts: str('cassandra.host').split(',').map((h) => h.trim()).filter(Boolean),
-      port: int('cassandra.port'),
-      keyspace: str('cassandra.keyspace'),
-    },
+    cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
     sync: { freqMinutes: int('sync.syncfreq'), ip: str('sync.ip'), port: int('sync.port') },
     log: { level: str('log.level') },
   };

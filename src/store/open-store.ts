@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config/load-config.js';
-import { ConfigError } from '../errors.js';
+import { CassandraStore } from './cassandra-store.js';
 import type { ConsumptionStore } from './consumption-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
@@ -10,6 +10,6 @@ export function createStore(config: Config): ConsumptionStore {
     case 'sqlite':
       return new SqliteStore({ dir: resolve(config.storage.path), synchronous: config.storage.sqliteSynchronous });
     case 'cassandra':
-      throw new ConfigError(undefined, 'storage.backend', 'the cassandra backend is not available in this build');
+      return new CassandraStore(config.cassandra);
   }
 }

@@ -1,0 +1,428 @@
+import cassandra from 'cassandra-driver';
+import { keyspaceProblem, replicationCql, type CassandraConfig } from '../config/cassandra-options.js';
+import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+import { summarizeIntervals } from '../domain/interval-digest.js';
+import { StoreUnavailableError } from '../errors.js';
+import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary, CheckStatus } from './consumption-store.js';
+import { daySlices, type DaySlice } from './day-slices.js';
+
+/** What the schema text depends on. */
+export type CassandraSchemaOptions = Pick<CassandraConfig, 'keyspace' | 'replication' | 'ttlDays'>;
+
+/** Batches written concurrently by one upsertBatches call (requests in flight on the connection). */
+export const WRITE_CONCURRENCY = 64;
+/** Hour partitions read concurrently by one range read (a day-long read touches up to 25). */
+const READ_CONCURRENCY = 4;
+/** Rows per page. A full row carries ~16 KB of values at 1000 samples/s: 500 rows stay near 8 MB a page. */
+const FETCH_BATCHES = 500;
+const FETCH_SUMMARIES = 5000;
+/** Reconnection to a node marked down: 250 ms, 500 ms, 1 s, 2 s, then every 4 s. */
+const RECONNECT_BASE_MS = 250;
+const RECONNECT_MAX_MS = 4000;
+
+const CONSUMPTION_COLUMNS = [
+  'device_id', 'ec_date', 'ec_hour', 'ec_time', 'start_us', 'end_us',
+  'ec_consumption_values', 'values_count', 'values_checksum', 'batch_seq', 'insert_time',
+] as const;
+const SUMMARY_COLUMNS = 'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
+const CHECK_COLUMNS = 'device_id, ec_date, ec_time, interval_seconds, values_count, values_checksum, check_time, check_times, status';
+
+/**
+ * The schema, as CQL statements (each without the trailing `;`). ec_consumption is partitioned by
+ * (device, UTC day, UTC hour): at 1000 samples/s a device writes ~58 MB of values an hour, so an
+ * hour partition stays under the ~100 MB guideline where a device-only or day partition would not
+ * (docs/storage.md has the arithmetic). The table default TTL is only a fallback for other writers:
+ * ec-server binds the configured TTL on every write.
+ */
+export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
+  const problem = keyspaceProblem(o.keyspace);
+  if (problem) throw new RangeError(`keyspace ${JSON.stringify(o.keyspace)} ${problem}`);
+  const ks = o.keyspace;
+  const ttl = ttlSeconds(o.ttlDays);
+  return [
+    `CREATE KEYSPACE IF NOT EXISTS ${ks}
+  WITH replication = ${replicationCql(o.replication)}
+  AND durable_writes = true`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_consumption (
+  device_id             text,
+  ec_date               text,      -- YYYYMMDD, UTC
+  ec_hour               text,      -- hh, UTC: the hour bucket (= first two digits of ec_time)
+  ec_time               text,      -- hhmmss, UTC
+  start_us              text,      -- first record's microsecond offset, 6 digits
+  end_us                text,      -- last record's microsecond offset, 6 digits
+  ec_consumption_values text,      -- the records as sent: us,value;us,value...
+  values_count          int,
+  values_checksum       text,      -- lowercase hex MD5 (docs/protocol.md)
+  batch_seq             bigint,    -- X-EC-Seq, when the client sent one
+  insert_time           timestamp,
+  PRIMARY KEY ((device_id, ec_date, ec_hour), ec_time, start_us, end_us)
+) WITH CLUSTERING ORDER BY (ec_time ASC, start_us ASC, end_us ASC)
+  AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}
+  AND default_time_to_live = ${ttl}
+  AND comment = 'ec-server consumption batches, one partition per device and UTC hour'`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_checksum (
+  device_id        text,
+  ec_date          text,           -- YYYYMMDD, UTC
+  ec_time          text,           -- hhmmss the interval starts at
+  interval_seconds int,
+  values_count     int,
+  values_checksum  text,
+  check_time       timestamp,
+  check_times      int,
+  status           text,           -- pending | verified | repaired | mismatch-unresolved
+  PRIMARY KEY ((device_id, ec_date), ec_time, interval_seconds)
+) WITH CLUSTERING ORDER BY (ec_time ASC, interval_seconds ASC)
+  AND default_time_to_live = ${ttl}
+  AND comment = 'ec-server sync check results, one partition per device and UTC day'`,
+  ];
+}
+
+/** The schema as one CQL script (for `ec-server schema | cqlsh`). */
+export function cassandraSchemaCql(o: CassandraSchemaOptions): string {
+  return `-- ec-server schema for keyspace ${o.keyspace} (docs/storage.md)\n\n${cassandraSchemaStatements(o).join(';\n\n')};\n`;
+}
+
+function ttlSeconds(days: number): number {
+  return Math.round(days) * 86_400;
+}
+
+/** One hour partition's part of a day slice: [fromTime, toTime) on ec_time within ec_hour. */
+export interface HourSlice {
+  ec_date: string;
+  ec_hour: string;
+  fromTime: string;
+  toTime: string;
+}
+
+/** Splits a range into the hour partitions it touches, in key order (daySlices, then per hour). */
+export function hourSlices(range: DeviceRange): HourSlice[] {
+  return daySlices(range).flatMap(splitDay);
+}
+
+function splitDay(s: DaySlice): HourSlice[] {
+  if (s.fromTime >= s.toTime) return [];
+  const first = Number(s.fromTime.slice(0, 2));
+  // toTime is exclusive: '150000' ends inside hour 14; '240000' ends with hour 23.
+  const last = s.toTime.endsWith('0000') ? Number(s.toTime.slice(0, 2)) - 1 : Number(s.toTime.slice(0, 2));
+  const out: HourSlice[] = [];
+  for (let h = first; h <= last; h++) {
+    const hh = String(h).padStart(2, '0');
+    const lo = h === first ? s.fromTime : `${hh}0000`;
+    const hi = h === last ? s.toTime : `${String(h + 1).padStart(2, '0')}0000`;
+    if (lo < hi) out.push({ ec_date: s.ec_date, ec_hour: hh, fromTime: lo, toTime: hi });
+  }
+  return out;
+}
+
+/**
+ * Retries a server-side write timeout of an idempotent statement once on the same coordinator (the
+ * driver's default gives up at once). Everything else is the driver's default: an unavailable
+ * answer is tried once on the next host, client timeouts and connection errors of idempotent
+ * statements move on to the next host. All of our statements are idempotent.
+ */
+class IdempotentWriteRetryPolicy extends cassandra.policies.retry.RetryPolicy {
+  override onWriteTimeout(
+    info: cassandra.policies.retry.OperationInfo,
+    consistency: cassandra.types.consistencies,
+  ): cassandra.policies.retry.DecisionInfo {
+    return info.nbRetry > 0 ? this.rethrowResult() : this.retryResult(consistency, true);
+  }
+}
+
+type Row = cassandra.types.Row;
+
+/**
+ * Apache Cassandra backend. One long-lived driver Client (token-aware, DC-aware); every statement
+ * is prepared, idempotent (plain INSERT/DELETE, no lightweight transactions) and names its
+ * partition; no ALLOW FILTERING. Any driver failure surfaces as StoreUnavailableError, so the SIP
+ * side answers 503 with Retry-After; the driver reconnects by itself when nodes come back.
+ */
+export class CassandraStore implements ConsumptionStore {
+  readonly backend = 'cassandra';
+  private client: cassandra.Client | undefined;
+  private readonly consistency: number;
+  private readonly ttl: number;
+  /** Hard limit on one statement, retries included: a lost callback must never hang a request. */
+  private readonly deadlineMs: number;
+  private readonly q: ReturnType<typeof statements>;
+
+  constructor(private readonly options: CassandraConfig) {
+    const problem = keyspaceProblem(options.keyspace);
+    if (problem) throw new RangeError(`keyspace ${JSON.stringify(options.keyspace)} ${problem}`);
+    this.consistency = consistencyCode(options.consistency);
+    this.ttl = ttlSeconds(options.ttlDays);
+    this.deadlineMs = 2 * options.requestTimeoutMs + 1000;
+    this.q = statements(options.keyspace);
+  }
+
+  get keyspace(): string {
+    return this.options.keyspace;
+  }
+
+  async open(): Promise<void> {
+    if (this.client) return;
+    const o = this.options;
+    const client = new cassandra.Client({
+      contactPoints: o.hosts,
+      localDataCenter: o.localDc,
+      protocolOptions: { port: o.port },
+      ...(o.username !== '' ? { authProvider: new cassandra.auth.PlainTextAuthProvider(o.username, o.password) } : {}),
+      socketOptions: { connectTimeout: o.requestTimeoutMs, readTimeout: o.requestTimeoutMs },
+      policies: {
+        reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(RECONNECT_BASE_MS, RECONNECT_MAX_MS, false),
+        retry: new IdempotentWriteRetryPolicy(),
+      },
+      queryOptions: { consistency: this.consistency, prepare: true, isIdempotent: true },
+      pooling: { heartBeatInterval: 10_000 },
+    });
+    try {
+      await withDeadline(client.connect(), o.requestTimeoutMs * 2 + 5000, 'connect');
+      if (o.createSchema) {
+        for (const cql of cassandraSchemaStatements(o)) {
+          await client.execute(cql, [], { prepare: false, readTimeout: Math.max(o.requestTimeoutMs, 20_000) });
+        }
+      }
+      await this.checkSchema(client);
+    } catch (e) {
+      await client.shutdown().catch(() => undefined);
+      throw unavailable(e, `cannot open Cassandra store (${o.hosts.join(',')}:${o.port}, keyspace ${o.keyspace})`);
+    }
+    this.client = client;
+  }
+
+  /** Refuses tables of another layout (e.g. the original device-only partitioning) before any write. */
+  private async checkSchema(client: cassandra.Client): Promise<void> {
+    const ks = this.options.keyspace;
+    const hint = this.options.createSchema ? '' : ' (cassandra.create_schema=false: create it with `ec-server schema | cqlsh`)';
+    const expect = { ec_consumption: ['device_id', 'ec_date', 'ec_hour'], ec_checksum: ['device_id', 'ec_date'] } as const;
+    for (const [name, partitionKey] of Object.entries(expect)) {
+      const t = await client.metadata.getTable(ks, name);
+      if (!t) throw new StoreUnavailableError(`table ${ks}.${name} does not exist${hint}`);
+      const got = t.partitionKeys.map((c) => c.name);
+      if (got.join(',') !== partitionKey.join(',')) {
+        throw new StoreUnavailableError(
+          `table ${ks}.${name} is partitioned by (${got.join(', ')}), expected (${partitionKey.join(', ')}); see docs/storage.md`,
+        );
+      }
+    }
+  }
+
+  private get handle(): cassandra.Client {
+    if (!this.client) throw new StoreUnavailableError('Cassandra store is not open');
+    return this.client;
+  }
+
+  private async run(cql: string, params: unknown[], what: string, extra: cassandra.QueryOptions = {}): Promise<cassandra.types.ResultSet> {
+    const client = this.handle;
+    try {
+      return await withDeadline(
+        client.execute(cql, params as cassandra.ArrayOrObject, { prepare: true, isIdempotent: true, consistency: this.consistency, ...extra }),
+        this.deadlineMs,
+        what,
+      );
+    } catch (e) {
+      throw unavailable(e, `Cassandra ${what} failed`);
+    }
+  }
+
+  /** All rows of one statement, page by page. */
+  private async all(cql: string, params: unknown[], fetchSize: number, what: string): Promise<Row[]> {
+    const rows: Row[] = [];
+    let pageState: string | undefined;
+    do {
+      const rs = await this.run(cql, params, what, { fetchSize, ...(pageState ? { pageState } : {}) });
+      rows.push(...rs.rows);
+      pageState = rs.pageState ?? undefined;
+    } while (pageState);
+    return rows;
+  }
+
+  async upsertBatches(batches: readonly Batch[]): Promise<void> {
+    this.handle;
+    await forEachLimit(batches, WRITE_CONCURRENCY, (b) =>
+      this.run(
+        this.q.upsert,
+        [
+          b.device_id, b.ec_date, b.ec_time.slice(0, 2), b.ec_time, b.start_us, b.end_us,
+          b.ec_consumption_values, b.values_count, b.values_checksum,
+          // unset rather than null: a null would write a cell tombstone into every row without a seq
+          b.batch_seq === null ? undefined : cassandra.types.Long.fromNumber(b.batch_seq),
+          new Date(b.insert_time), this.ttl,
+        ],
+        'write',
+      ),
+    );
+  }
+
+  async readBatches(range: DeviceRange): Promise<Batch[]> {
+    return this.readHours(range, this.q.readBatches, FETCH_BATCHES, (r) => ({
+      ...toSummary(r),
+      ec_consumption_values: String(r.get('ec_consumption_values')),
+    }));
+  }
+
+  async readSummaries(range: DeviceRange): Promise<BatchSummary[]> {
+    return this.readHours(range, this.q.readSummaries, FETCH_SUMMARIES, toSummary);
+  }
+
+  private async readHours<T>(range: DeviceRange, cql: string, fetchSize: number, map: (r: Row) => T): Promise<T[]> {
+    this.handle;
+    const slices = hourSlices(range);
+    const parts = await mapLimit(slices, READ_CONCURRENCY, (s) =>
+      this.all(cql, [range.device_id, s.ec_date, s.ec_hour, s.fromTime, s.toTime], fetchSize, 'read'),
+    );
+    return parts.flat().map(map);
+  }
+
+  async intervalSummaries(range: DeviceRange, intervalSeconds: number): Promise<IntervalSummary[]> {
+    return summarizeIntervals(await this.readSummaries(range), intervalSeconds);
+  }
+
+  /**
+   * Cassandra's DELETE does not say whether the row existed, and IF EXISTS would mix lightweight
+   * transactions into a table written without them; so: read the key, then delete it.
+   */
+  async deleteBatch(k: BatchKey): Promise<boolean> {
+    const key = [k.device_id, k.ec_date, k.ec_time.slice(0, 2), k.ec_time, k.start_us, k.end_us];
+    const found = await this.run(this.q.exists, key, 'read');
+    if (found.rows.length === 0) return false;
+    await this.run(this.q.deleteBatch, key, 'delete');
+    return true;
+  }
+
+  async writeIntervalCheck(c: IntervalCheck): Promise<void> {
+    await this.run(
+      this.q.writeCheck,
+      [c.device_id, c.ec_date, c.ec_time, c.interval_seconds, c.values_count, c.values_checksum, new Date(c.check_time), c.check_times, c.status, this.ttl],
+      'write',
+    );
+  }
+
+  async readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]> {
+    this.handle;
+    const parts = await mapLimit(daySlices(range), READ_CONCURRENCY, (s) =>
+      this.all(this.q.readChecks, [range.device_id, s.ec_date, s.fromTime, s.toTime], FETCH_SUMMARIES, 'read'),
+    );
+    return parts.flat().map((r) => ({
+      device_id: String(r.get('device_id')),
+      ec_date: String(r.get('ec_date')),
+      ec_time: String(r.get('ec_time')),
+      interval_seconds: Number(r.get('interval_seconds')),
+      values_count: Number(r.get('values_count')),
+      values_checksum: String(r.get('values_checksum')),
+      check_time: timestampMs(r.get('check_time')),
+      check_times: Number(r.get('check_times')),
+      status: String(r.get('status')) as CheckStatus,
+    }));
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.shutdown();
+  }
+}
+
+function statements(ks: string) {
+  const keyWhere = 'device_id = ? AND ec_date = ? AND ec_hour = ? AND ec_time = ? AND start_us = ? AND end_us = ?';
+  const hourRange = 'device_id = ? AND ec_date = ? AND ec_hour = ? AND ec_time >= ? AND ec_time < ?';
+  return {
+    upsert: `INSERT INTO ${ks}.ec_consumption (${CONSUMPTION_COLUMNS.join(', ')}) VALUES (${CONSUMPTION_COLUMNS.map(() => '?').join(', ')}) USING TTL ?`,
+    readBatches: `SELECT ${SUMMARY_COLUMNS}, ec_consumption_values FROM ${ks}.ec_consumption WHERE ${hourRange}`,
+    readSummaries: `SELECT ${SUMMARY_COLUMNS} FROM ${ks}.ec_consumption WHERE ${hourRange}`,
+    exists: `SELECT values_count FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
+    deleteBatch: `DELETE FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
+    writeCheck: `INSERT INTO ${ks}.ec_checksum (${CHECK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
+    readChecks: `SELECT ${CHECK_COLUMNS} FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ec_time >= ? AND ec_time < ?`,
+  };
+}
+
+function toSummary(r: Row): BatchSummary {
+  const seq = r.get('batch_seq') as cassandra.types.Long | null;
+  return {
+    device_id: String(r.get('device_id')),
+    ec_date: String(r.get('ec_date')),
+    ec_time: String(r.get('ec_time')),
+    start_us: String(r.get('start_us')),
+    end_us: String(r.get('end_us')),
+    values_count: Number(r.get('values_count')),
+    values_checksum: String(r.get('values_checksum')),
+    batch_seq: seq === null || seq === undefined ? null : seq.toNumber(),
+    insert_time: timestampMs(r.get('insert_time')),
+  };
+}
+
+function timestampMs(v: unknown): number {
+  return v instanceof Date ? v.getTime() : Number(v);
+}
+
+const CONSISTENCIES: Record<CassandraConfig['consistency'], number> = {
+  LOCAL_QUORUM: cassandra.types.consistencies.localQuorum,
+  QUORUM: cassandra.types.consistencies.quorum,
+  EACH_QUORUM: cassandra.types.consistencies.eachQuorum,
+  ALL: cassandra.types.consistencies.all,
+  LOCAL_ONE: cassandra.types.consistencies.localOne,
+  ONE: cassandra.types.consistencies.one,
+  TWO: cassandra.types.consistencies.two,
+  THREE: cassandra.types.consistencies.three,
+};
+
+function consistencyCode(name: CassandraConfig['consistency']): number {
+  const c = CONSISTENCIES[name];
+  if (c === undefined) throw new RangeError(`unknown consistency ${name}`);
+  return c;
+}
+
+/** Every failure becomes StoreUnavailableError (503 + Retry-After on the SIP side), with the driver error as cause. */
+function unavailable(e: unknown, what: string): StoreUnavailableError {
+  if (e instanceof StoreUnavailableError) return e;
+  return new StoreUnavailableError(`${what}: ${describe(e)}`, e);
+}
+
+function describe(e: unknown): string {
+  if (e instanceof cassandra.errors.NoHostAvailableError) {
+    const inner = Object.entries((e.innerErrors ?? {}) as Record<string, unknown>)
+      .map(([host, err]) => `${host}: ${(err as Error)?.message ?? String(err)}`)
+      .join('; ');
+    return inner ? `no host available (${inner})` : 'no host available';
+  }
+  const name = (e as Error)?.constructor?.name ?? 'Error';
+  return `${name}: ${(e as Error)?.message ?? String(e)}`;
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`Cassandra ${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Runs fn over items with at most `limit` in flight, results in item order. After the first
+ * failure no new item starts; it rejects with that failure once the ones in flight have settled.
+ */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (!failure && next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!);
+      } catch (e) {
+        failure ??= { error: e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+  return results;
+}
+
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  await mapLimit(items, limit, async (x) => {
+    await fn(x);
+  });
+}

@@ -1,0 +1,68 @@
+import { expect } from 'chai';
+import { SipRequestError } from '../../src/errors.js';
+import { parseBatchBody } from '../../src/protocol/batch-body.js';
+
+/** The vectors of docs/protocol.md; change both together. */
+describe('batch body (seed text format)', () => {
+  it('derives the stored fields of the documented example', () => {
+    const b = parseBatchBody('00aabbccddef|20160909150505|123456,1234.456;654321,6543.321');
+    expect(b).to.deep.equal({
+      device_id: '00aabbccddef',
+      ec_date: '20160909',
+      ec_time: '150505',
+      start_us: '123456',
+      end_us: '654321',
+      ec_consumption_values: '123456,1234.456;654321,6543.321',
+      values_count: 2,
+      values_checksum: '139b705c929153ba14963f995e9c4f63', // md5("123456,1234.456\n654321,6543.321")
+    });
+  });
+
+  it('pads offsets to 6 digits, keeps records exactly as sent', () => {
+    const b = parseBatchBody('m-1|20240229235959|5,-1.5e3;070,+.25;999999,0');
+    expect(b.start_us).to.equal('000005');
+    expect(b.end_us).to.equal('999999');
+    expect(b.ec_consumption_values).to.equal('5,-1.5e3;070,+.25;999999,0');
+    expect(b.values_count).to.equal(3);
+    expect(b.values_checksum).to.equal('0e3326f1dc18781b91a011182abe71ce'); // md5 of the records joined with \n
+  });
+
+  it('tolerates a trailing ";" and a trailing line break, which do not enter the checksum', () => {
+    const plain = parseBatchBody('d|20160909150505|1,2;3,4');
+    for (const variant of ['d|20160909150505|1,2;3,4;', 'd|20160909150505|1,2;3,4\n', 'd|20160909150505|1,2;3,4;\r\n']) {
+      expect(parseBatchBody(variant)).to.deep.equal(plain);
+    }
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    ['', 'EC_BODY_EMPTY', /Empty body/],
+    ['d|20160909150505', 'EC_BODY_BAD_FORMAT', /device\|YYYYMMDDhhmmss\|records/],
+    ['d|20160909150505|1,2|x', 'EC_BODY_BAD_FORMAT', /records/],
+    ['|20160909150505|1,2', 'EC_BODY_BAD_DEVICE', /device id/],
+    ['a/b|20160909150505|1,2', 'EC_BODY_BAD_DEVICE', /"a\/b"/],
+    ['d|20160931120000|1,2', 'EC_BODY_BAD_TIMESTAMP', /20160931120000/],
+    ['d|20160909240000|1,2', 'EC_BODY_BAD_TIMESTAMP', /timestamp/],
+    ['d|2016090915050|1,2', 'EC_BODY_BAD_TIMESTAMP', /timestamp/],
+    ['d|20160909150505|', 'EC_BODY_BAD_RECORD', /no records/],
+    ['d|20160909150505|1,2;;3,4', 'EC_BODY_BAD_RECORD', /record 2 ""/],
+    ['d|20160909150505|1234567,2', 'EC_BODY_BAD_RECORD', /record 1/],
+    ['d|20160909150505|1,2,3', 'EC_BODY_BAD_RECORD', /record 1 "1,2,3"/],
+    ['d|20160909150505|1,abc', 'EC_BODY_BAD_RECORD', /record 1/],
+    ['d|20160909150505|1,1e', 'EC_BODY_BAD_RECORD', /record 1/],
+    ['d|20160909150505| 1,2', 'EC_BODY_BAD_RECORD', /record 1/],
+  ];
+  for (const [body, code, reason] of bad) {
+    it(`rejects ${JSON.stringify(body)} with ${code}`, () => {
+      let err: unknown;
+      try {
+        parseBatchBody(body);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(SipRequestError);
+      expect((err as SipRequestError).code).to.equal(code);
+      expect((err as SipRequestError).status).to.equal(400);
+      expect((err as SipRequestError).reason).to.match(reason);
+    });
+  }
+});

@@ -1,0 +1,34 @@
+import { expect } from 'chai';
+import { PENDING, TransactionCache } from '../../src/protocol/transaction-cache.js';
+
+describe('transaction cache (UDP retransmissions)', () => {
+  it('absorbs retransmissions while pending and replays the final response', () => {
+    const c = new TransactionCache(10, 32_000);
+    c.begin('a');
+    expect(c.lookup('a')).to.equal(PENDING);
+    c.complete('a', Buffer.from('200'));
+    expect(c.lookup('a')!.toString()).to.equal('200');
+  });
+
+  it('forgets after Timer J (32 s)', () => {
+    let now = 0;
+    const c = new TransactionCache(10, 32_000, () => now);
+    c.begin('a');
+    c.complete('a', Buffer.from('x'));
+    now = 32_001;
+    expect(c.lookup('a')).to.equal(undefined);
+  });
+
+  it('never holds more than its capacity, evicting the oldest', () => {
+    let now = 0;
+    const c = new TransactionCache(100, 32_000, () => now);
+    for (let i = 0; i < 10_000; i++) {
+      now = i;
+      c.begin(`k${i}`);
+      c.complete(`k${i}`, Buffer.from('x'));
+      expect(c.size).to.be.at.most(100);
+    }
+    expect(c.lookup('k0')).to.equal(undefined);
+    expect(c.lookup('k9999')).to.not.equal(undefined);
+  });
+});
