@@ -1,8 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runProcess, type ProcessResult } from './run-process.js';
 
 /** The scenario files live in the source tree (test/fixtures/sipp), not in dist/. */
 export const SIPP_FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/sipp');
@@ -27,26 +28,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export interface SippRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Writes an injection file (SEQUENTIAL, fields separated by ';'). */
 export function writeInjection(file: string, rows: string[][]): void {
   writeFileSync(file, ['SEQUENTIAL', ...rows.map((r) => r.join(';'))].join('\n') + '\n');
 }
 
 /** Runs sipp to completion (bounded by timeoutS); resolves with its exit code and output. */
-export function runSipp(args: string[], timeoutS = 120): Promise<SippRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(sippPath(), [...args, '-nostdin', '-timeout', `${timeoutS}s`, '-timeout_error'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+export function runSipp(args: string[], timeoutS = 120): Promise<ProcessResult> {
+  return runProcess(sippPath(), [...args, '-nostdin', '-timeout', `${timeoutS}s`, '-timeout_error']);
 }

@@ -1,0 +1,66 @@
+import { expect } from 'chai';
+import { buildMessage, tcpExchange, UdpPeer } from '../helpers/sip-client.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+/** RFC 3261 17.2.2: a retransmitted request gets the same response and is processed once. */
+describe('retransmissions', function () {
+  this.timeout(20_000);
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(async () => {
+    await server?.cleanup();
+  });
+
+  const T0 = Date.UTC(2016, 8, 9, 15, 5, 5) / 1000;
+
+  it('UDP: same branch -> same response bytes (same To-tag), batch written once', async () => {
+    const peer = new UdpPeer();
+    try {
+      const before = server.committer.stats.batches;
+      const msg = buildMessage({ port: server.port, body: 'retx|20160909150505|1,1.5;2,2.5', branch: 'z9hG4bK-retx-1' });
+      // Two copies back to back: the second arrives while the first is being committed and is absorbed.
+      peer.send(server.port, msg);
+      peer.send(server.port, msg);
+      await peer.waitFor(1);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(peer.responses, 'one answer for two copies in flight').to.have.length(1);
+      // Later retransmissions (Timer E) are answered from the transaction, not the store.
+      peer.send(server.port, msg);
+      peer.send(server.port, msg);
+      await peer.waitFor(3);
+      expect(peer.responses).to.have.length(3);
+      expect(peer.responses.map((r) => r.status)).to.deep.equal([200, 200, 200]);
+      expect(new Set(peer.responses.map((r) => r.raw)).size, 'identical bytes').to.equal(1);
+      expect(server.committer.stats.batches - before, 'batches handed to the store').to.equal(1);
+      expect(server.layer.stats.retransmissions).to.be.at.least(3);
+      const rows = await server.store.readBatches({ device_id: 'retx', from: T0, to: T0 + 1 });
+      expect(rows).to.have.length(1);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('UDP: a new branch is a new transaction (a new batch key is stored)', async () => {
+    const peer = new UdpPeer();
+    try {
+      peer.send(server.port, buildMessage({ port: server.port, body: 'retx2|20160909150505|1,1', branch: 'z9hG4bK-a' }));
+      peer.send(server.port, buildMessage({ port: server.port, body: 'retx2|20160909150505|5,1', branch: 'z9hG4bK-b' }));
+      await peer.waitFor(2);
+      expect(peer.responses.map((r) => r.status)).to.deep.equal([200, 200]);
+      expect(peer.responses[0]!.headers['to']).to.not.equal(peer.responses[1]!.headers['to']);
+      expect(await server.store.readBatches({ device_id: 'retx2', from: T0, to: T0 + 1 })).to.have.length(2);
+    } finally {
+      peer.close();
+    }
+  });
+
+  it('TCP: a resend after reconnecting is answered 200 and leaves one row (idempotent upsert)', async () => {
+    const msg = buildMessage({ port: server.port, transport: 'TCP', body: 'retx-tcp|20160909150505|1,1.5', branch: 'z9hG4bK-tcp' });
+    const a = await tcpExchange(server.port, msg, 1);
+    const b = await tcpExchange(server.port, msg, 1);
+    expect([a.responses[0]?.status, b.responses[0]?.status]).to.deep.equal([200, 200]);
+    expect(await server.store.readBatches({ device_id: 'retx-tcp', from: T0, to: T0 + 1 })).to.have.length(1);
+  });
+});
