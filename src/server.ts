@@ -8,6 +8,7 @@ import type { ConsumptionStore } from './store/consumption-store.js';
 import { createStore } from './store/open-store.js';
 import { TcpTransport } from './transport/tcp-transport.js';
 import { UdpTransport } from './transport/udp-transport.js';
+import { SyncService } from './sync/sync-service.js';
 
 export interface RunningServer {
   /** The SIP port actually bound (differs from config when sip.port=0). */
@@ -16,6 +17,10 @@ export interface RunningServer {
   store: ConsumptionStore;
   committer: GroupCommitter;
   layer: TransactionLayer;
+  /** The sync service, when sync.enabled. */
+  sync: SyncService | undefined;
+  /** Port of the sync service (differs from config when sync.port=0). */
+  syncPort: number | undefined;
   /** Stop accepting, answer what is in progress, close the store. */
   stop(): Promise<void>;
 }
@@ -24,7 +29,14 @@ export interface RunningServer {
  * Wires the layers together, socket to store, data flowing one way:
  * transport (udp/tcp) -> protocol (framing, transactions) -> ingest (handler, group commit) -> store.
  */
-export async function startServer(config: Config, log: Logger, store: ConsumptionStore = createStore(config)): Promise<RunningServer> {
+export interface ServerOptions {
+  /** Epoch seconds for the sync service (tests run simulated time). */
+  now?: () => number;
+  /** Run sync rounds on the cron schedule (default true). */
+  syncSchedule?: boolean;
+}
+
+export async function startServer(config: Config, log: Logger, store: ConsumptionStore = createStore(config), options: ServerOptions = {}): Promise<RunningServer> {
   await store.open();
   const committer = new GroupCommitter(store, {
     maxBatches: config.storage.commitMaxBatches,
@@ -46,6 +58,31 @@ export async function startServer(config: Config, log: Logger, store: Consumptio
     await store.close();
     throw e;
   }
+  const sync = config.sync.enabled
+    ? new SyncService(
+        store,
+        {
+          host: config.sync.ip,
+          port: config.sync.port,
+          periodS: config.sync.freqMinutes * 60,
+          graceS: config.sync.graceS,
+          deleteExtraneous: config.sync.deleteExtraneous,
+          requestTimeoutMs: config.sync.requestTimeoutS * 1000,
+          concurrency: config.sync.concurrency,
+          now: options.now,
+          schedule: options.syncSchedule,
+        },
+        log,
+      )
+    : undefined;
+  let syncPort: number | undefined;
+  try {
+    syncPort = sync ? await listenOrExplain('sync tcp', config.sync.ip, config.sync.port, () => sync.listen()) : undefined;
+  } catch (e) {
+    await Promise.all([udp?.close(), tcp?.close()]);
+    await store.close();
+    throw e;
+  }
   log.info({ address, port, transports: config.sip.transports, backend: store.backend }, `listening for SIP on ${config.sip.transports.join('+')} ${address}:${port}`);
 
   let stopping: Promise<void> | undefined;
@@ -53,13 +90,13 @@ export async function startServer(config: Config, log: Logger, store: Consumptio
     (stopping ??= (async () => {
       log.info('stopping: new batches are answered 503, batches in progress are finished');
       handler.stopping = true;
-      await Promise.all([udp?.close(), tcp?.close()]);
+      await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
       await committer.drain();
       await store.close();
       log.info({ stats: layer.stats, commits: committer.stats }, 'stopped');
     })());
 
-  return { port, address, store, committer, layer, stop };
+  return { port, address, store, committer, layer, sync, syncPort, stop };
 }
 
 /** UDP and TCP on the same port; with port 0 the OS picks one that is free for both. */

@@ -64,6 +64,12 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       },
     );
   };
+  // An operator (or a test) can ask for a sync round at once.
+  process.on('SIGUSR2', () => {
+    if (!server.sync) return log.warn('SIGUSR2: sync is disabled (sync.enabled=false)');
+    log.info('SIGUSR2: sync round requested');
+    void server.sync.runRound().catch((err) => log.error({ err }, 'sync round failed'));
+  });
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }

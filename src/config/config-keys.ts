@@ -50,9 +50,14 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   { key: 'cassandra.ttl_days', section: 'CassandraDB', default: '0', kind: { type: 'int', min: 0, max: 7300 }, doc: 'Days rows are kept (TTL of every write); 0 = forever.' },
   { key: 'cassandra.create_schema', section: 'CassandraDB', default: 'true', kind: { type: 'enum', values: ['true', 'false'] }, doc: 'Create the keyspace and tables when missing (false: they must exist; see `ec-server schema`).' },
 
-  { key: 'sync.syncfreq', section: 'Synchronization', default: '30', kind: { type: 'int', min: 1, max: 1440 }, doc: 'Minutes between sync rounds.' },
+  { key: 'sync.syncfreq', section: 'Synchronization', default: '30', kind: { type: 'int', min: 1, max: 1440 }, doc: 'Minutes between sync rounds, and the length of a reconciled period.' },
   { key: 'sync.ip', section: 'Synchronization', default: '127.0.0.1', kind: { type: 'string', nonEmpty: true }, doc: 'Address of the sync service.' },
-  { key: 'sync.port', section: 'Synchronization', default: '27979', kind: port, doc: 'TCP port of the sync service.' },
+  { key: 'sync.port', section: 'Synchronization', default: '27979', kind: port, doc: 'TCP port of the sync service (0 = pick a free port, for tests).' },
+  { key: 'sync.enabled', section: 'Synchronization', default: 'true', kind: { type: 'enum', values: ['true', 'false'] }, doc: 'Run the sync service inside ec-server.' },
+  { key: 'sync.grace_seconds', section: 'Synchronization', default: '60', kind: { type: 'int', min: 0, max: 3600 }, doc: 'A period is reconciled only once it ended this long ago, so that late batches and retransmissions settle first.' },
+  { key: 'sync.delete_extraneous', section: 'Synchronization', default: 'false', kind: { type: 'enum', values: ['true', 'false'] }, doc: 'Delete batches the server holds but the meter does not know (otherwise they are only reported).' },
+  { key: 'sync.request_timeout', section: 'Synchronization', default: '30', kind: { type: 'int', min: 1, max: 600 }, doc: 'Seconds to wait for a meter to answer one sync request before the period is left pending.' },
+  { key: 'sync.concurrency', section: 'Synchronization', default: '8', kind: { type: 'int', min: 1, max: 1000 }, doc: 'Meters reconciled at the same time during a round.' },
 
   { key: 'log.level', section: 'Log', default: 'info', kind: { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, doc: 'Log level (JSON lines on stdout).' },
 ];

@@ -28,7 +28,16 @@ export interface Config {
     sqliteSynchronous: 'FULL' | 'NORMAL';
   };
   cassandra: CassandraConfig;
-  sync: { freqMinutes: number; ip: string; port: number };
+  sync: {
+    freqMinutes: number;
+    ip: string;
+    port: number;
+    enabled: boolean;
+    graceS: number;
+    deleteExtraneous: boolean;
+    requestTimeoutS: number;
+    concurrency: number;
+  };
   log: { level: string };
 }
 
@@ -145,7 +154,16 @@ function build(raw: Map<string, RawValue>): Config {
       sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],
     },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
-    sync: { freqMinutes: int('sync.syncfreq'), ip: str('sync.ip'), port: int('sync.port') },
+    sync: {
+      freqMinutes: int('sync.syncfreq'),
+      ip: str('sync.ip'),
+      port: int('sync.port'),
+      enabled: str('sync.enabled') === 'true',
+      graceS: int('sync.grace_seconds'),
+      deleteExtraneous: str('sync.delete_extraneous') === 'true',
+      requestTimeoutS: int('sync.request_timeout'),
+      concurrency: int('sync.concurrency'),
+    },
     log: { level: str('log.level') },
   };
 }

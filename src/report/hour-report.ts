@@ -1,4 +1,4 @@
-import { batchEpochSecond, recordsChecksum } from '../domain/batch.js';
+import { batchEpochSecond, compactToEpochSecond, recordsChecksum } from '../domain/batch.js';
 import type { CheckStatus, ConsumptionStore } from '../store/consumption-store.js';
 
 export interface MinuteReport {
@@ -38,8 +38,9 @@ export interface HourReport {
  * What the store holds for one device and one hour, read minute by minute so memory stays
  * bounded by one minute of data. Recomputes every batch's checksum from its stored values.
  */
-export async function hourReport(store: ConsumptionStore, device: string, hourStart: number, now = Date.now() / 1000): Promise<HourReport> {
-  const due = Math.max(0, Math.min(3600, Math.floor(now) - hourStart));
+export async function hourReport(store: ConsumptionStore, device: string, hourStart: number, now = Date.now() / 1000, until = Infinity): Promise<HourReport> {
+  // Seconds that should hold data: the whole hour, cut at `until` and at the present.
+  const due = Math.max(0, Math.min(3600, Math.floor(now) - hourStart, until - hourStart));
   const covered = new Uint8Array(3600);
   const minutes: MinuteReport[] = [];
   const damaged: DamagedBatch[] = [];
@@ -47,6 +48,10 @@ export async function hourReport(store: ConsumptionStore, device: string, hourSt
   let samples = 0;
   const checks = await store.readIntervalChecks({ device_id: device, from: hourStart, to: hourStart + 3600 });
   const minuteStatus = new Map(checks.filter((c) => c.interval_seconds === 60).map((c) => [c.ec_time.slice(0, 4), c.status]));
+  // A clean sync period is recorded once for the whole period; its minutes inherit its status.
+  const periods = checks.filter((c) => c.interval_seconds > 60).map((c) => ({ start: compactToEpochSecond(c.ec_date + c.ec_time), end: compactToEpochSecond(c.ec_date + c.ec_time) + c.interval_seconds, status: c.status }));
+  const syncStatus = (minuteStart: number, hhmm: string): CheckStatus | null =>
+    minuteStatus.get(hhmm) ?? periods.find((p) => p.start <= minuteStart && minuteStart < p.end)?.status ?? null;
 
   for (let m = 0; m < 60; m++) {
     const from = hourStart + m * 60;
@@ -63,7 +68,7 @@ export async function hourReport(store: ConsumptionStore, device: string, hourSt
     let missing = 0;
     for (let s = m * 60; s < m * 60 + 60 && s < due; s++) if (!covered[s]) missing++;
     const hhmm = isoTime(from).slice(0, 5);
-    minutes.push({ minute: hhmm, batches: rows.length, samples: mSamples, secondsWithoutData: missing, sync: minuteStatus.get(hhmm.replace(':', '')) ?? null });
+    minutes.push({ minute: hhmm, batches: rows.length, samples: mSamples, secondsWithoutData: missing, sync: syncStatus(from, hhmm.replace(':', '')) });
     batches += rows.length;
     samples += mSamples;
   }

@@ -55,7 +55,7 @@ export interface SqliteStoreOptions {
  */
 export class SqliteStore implements ConsumptionStore {
   readonly backend = 'sqlite';
-  private db: Database.Database | undefined;
+  protected db: Database.Database | undefined;
   private stmts!: ReturnType<SqliteStore['prepare']>;
 
   constructor(private readonly options: SqliteStoreOptions) {}

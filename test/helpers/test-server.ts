@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config/load-config.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 
 export interface TestServer extends RunningServer {
   dir: string;
@@ -12,14 +12,14 @@ export interface TestServer extends RunningServer {
 }
 
 /** A real server in this process: real sockets on a free port, a real SQLite file in a temp dir. */
-export async function startTestServer(overrides: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(overrides: Record<string, string> = {}, options: ServerOptions = {}): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ec-server-test-'));
   const { config } = loadConfig({
     configPath: null,
-    overrides: { 'sip.port': '0', 'storage.path': join(dir, 'data'), 'log.level': 'silent', ...overrides },
+    overrides: { 'sip.port': '0', 'sync.port': '0', 'storage.path': join(dir, 'data'), 'log.level': 'silent', ...overrides },
   });
   const log = pino({ level: process.env.EC_TEST_LOG ?? 'silent' });
-  const server = await startServer(config, log);
+  const server = await startServer(config, log, undefined, { syncSchedule: false, ...options });
   return {
     ...server,
     dir,

@@ -18,7 +18,7 @@ describe('ec-server process', function () {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const baseArgs = () => ['--config', join(FIXTURES, 'config/original.properties'), '--port', '0', '--data-dir', join(dir, 'data')];
+  const baseArgs = () => ['--config', join(FIXTURES, 'config/original.properties'), '--port', '0', '--set', 'sync.port=0', '--data-dir', join(dir, 'data')];
   const T0 = Date.UTC(2026, 1, 1) / 1000;
   const body = (device: string, sec: number) => {
     const p = epochSecondToParts(sec);
@@ -88,7 +88,7 @@ describe('ec-server process', function () {
 
   it('a port in use is a clear error and exit 1, not a crash', async () => {
     const first = await spawnServer(baseArgs());
-    const second = await runBin('ec-server', [...baseArgs().slice(0, -4), '--port', String(first.port), '--data-dir', join(dir, 'other')]);
+    const second = await runBin('ec-server', ['--config', join(FIXTURES, 'config/original.properties'), '--set', 'sync.port=0', '--port', String(first.port), '--data-dir', join(dir, 'other')]);
     first.child.kill('SIGTERM');
     await first.exited;
     expect(second.code).to.equal(1);

@@ -32,7 +32,7 @@ describe('configuration', () => {
     expect(config.cassandra.hosts).to.deep.equal(['127.0.0.1']);
     expect(config.cassandra.port).to.equal(9042);
     expect(config.cassandra.keyspace).to.equal('mykeyspace');
-    expect(config.sync).to.deep.equal({ freqMinutes: 30, ip: '127.0.0.1', port: 27979 });
+    expect(config.sync).to.include({ freqMinutes: 30, ip: '127.0.0.1', port: 27979, enabled: true });
     expect(config.storage.backend).to.equal('sqlite');
     expect(warnings).to.deep.equal([]);
   });

@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// Thin launcher: the compiled CLI lives in dist/ (built by `npm install` / `npm run build`).
+import { main } from '../dist/src/cli/ec-client.js';
+
+main().catch((err) => {
+  process.stderr.write(`ec-client: ${err?.stack ?? err}\n`);
+  process.exit(1);
+});

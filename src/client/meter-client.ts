@@ -1,0 +1,137 @@
+import type { Logger } from 'pino';
+import type { Batch } from '../domain/batch.js';
+import type { Journal } from './journal.js';
+import { corrupt, generateBatches, type GeneratorOptions } from './readings.js';
+import type { SipSender } from './sip-sender.js';
+
+export type Source =
+  | ({ kind: 'generate'; devices: string[]; start: number; seconds: number; realtime: boolean } & GeneratorOptions)
+  | { kind: 'batches'; batches: Batch[] };
+
+export interface MeterOptions {
+  source: Source;
+  /** Fraction of batches journaled but never sent (as if the network lost them). */
+  loss: number;
+  /** Fraction sent with altered values and a checksum header over the altered values. */
+  corrupt: number;
+  /** Requests in flight at once. */
+  window: number;
+  /** Attempts per batch on 408/503 before giving up (sync repairs it later). */
+  maxAttempts: number;
+  retentionS: number;
+  /** Random source for fault injection (seeded in tests). */
+  random?: () => number;
+  onProgress?: (s: MeterStats) => void;
+  /** Called for every batch lost or corrupted on purpose (tests measure repair cost with it). */
+  onFault?: (kind: 'lost' | 'corrupted', original: Batch) => void;
+}
+
+export interface MeterStats {
+  generated: number;
+  sent: number;
+  acked: number;
+  failed: number;
+  lost: number;
+  corrupted: number;
+  retried: number;
+  transmissions: number;
+}
+
+/**
+ * A well-behaved meter: journal first, then send with integrity headers, retry on 408/503
+ * (honouring Retry-After), and keep a bounded number of requests in flight.
+ */
+export class MeterClient {
+  readonly stats: MeterStats = { generated: 0, sent: 0, acked: 0, failed: 0, lost: 0, corrupted: 0, retried: 0, transmissions: 0 };
+  private readonly seq = new Map<string, number>();
+  private inFlight = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly sender: SipSender,
+    private readonly o: MeterOptions,
+    private readonly log: Logger,
+  ) {}
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  async run(): Promise<MeterStats> {
+    for await (const group of this.groups()) {
+      if (this.stopped) break;
+      for (const b of group) b.batch_seq = this.nextSeq(b.device_id);
+      // Journal BEFORE sending: whatever happens on the wire, sync can still recover it.
+      await this.journal.upsertBatches(group);
+      this.stats.generated += group.length;
+      for (const b of group) {
+        const r = this.o.random ?? Math.random;
+        if (r() < this.o.loss) {
+          this.stats.lost++;
+          this.o.onFault?.('lost', b);
+          continue;
+        }
+        let wire = b;
+        if (r() < this.o.corrupt) {
+          wire = corrupt(b);
+          this.stats.corrupted++;
+          this.o.onFault?.('corrupted', b);
+        }
+        while (this.inFlight.size >= this.o.window) await Promise.race(this.inFlight);
+        const p = this.deliver(wire).finally(() => this.inFlight.delete(p));
+        this.inFlight.add(p);
+      }
+      this.o.onProgress?.(this.stats);
+    }
+    await Promise.all(this.inFlight);
+    return this.stats;
+  }
+
+  private async *groups(): AsyncGenerator<Batch[]> {
+    const s = this.o.source;
+    if (s.kind === 'batches') {
+      for (let i = 0; i < s.batches.length; i += 100) yield s.batches.slice(i, i + 100);
+      return;
+    }
+    for (let t = s.start; s.seconds === 0 || t < s.start + s.seconds; t++) {
+      if (s.realtime) {
+        // A second's readings are complete when it has passed.
+        const wait = (t + 1) * 1000 - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      if ((t - s.start) % 60 === 59) this.journal.prune(t - this.o.retentionS);
+      yield s.devices.flatMap((d) => generateBatches(d, t, s));
+      if (this.stopped) return;
+    }
+  }
+
+  private nextSeq(device: string): number {
+    const n = (this.seq.get(device) ?? 0) + 1;
+    this.seq.set(device, n);
+    return n;
+  }
+
+  private async deliver(b: Batch): Promise<void> {
+    const body = `${b.device_id}|${b.ec_date}${b.ec_time}|${b.ec_consumption_values}`;
+    const headers = { 'X-EC-Count': String(b.values_count), 'X-EC-Checksum': b.values_checksum, 'X-EC-Seq': String(b.batch_seq) };
+    this.stats.sent++;
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.sender.send(body, headers);
+      this.stats.transmissions += r.transmissions;
+      if (r.status === 200) {
+        this.stats.acked++;
+        return;
+      }
+      const retryable = r.status === 408 || r.status === 503;
+      if (!retryable || attempt >= this.o.maxAttempts || this.stopped) {
+        this.stats.failed++;
+        this.log.warn({ device: b.device_id, second: b.ec_date + b.ec_time, status: r.status, reason: r.reason }, 'batch not accepted; sync will repair it');
+        return;
+      }
+      this.stats.retried++;
+      const after = Number(r.headers['retry-after']);
+      await new Promise((res) => setTimeout(res, r.status === 503 && after > 0 ? Math.min(after, 60) * 1000 : 500));
+    }
+  }
+}

@@ -1,0 +1,133 @@
+import net from 'node:net';
+import type { Logger } from 'pino';
+import { batchKeyString, type BatchKey } from '../domain/batch.js';
+import type { ConsumptionStore } from '../store/consumption-store.js';
+import { SyncConnection } from '../sync/sync-connection.js';
+import { SYNC_PROTOCOL_VERSION, type SyncMessage, type SyncRequest, type WireBatch } from '../sync/sync-protocol.js';
+
+export interface SyncClientOptions {
+  host: string;
+  port: number;
+  devices: string[];
+  retentionS: number;
+  /** Reconnect after a lost connection (a real meter always does). */
+  reconnect?: boolean;
+}
+
+export interface SyncClientStats {
+  connects: number;
+  requests: number;
+  /** Batches resent to the server because sync asked for them. */
+  batchesResent: number;
+  /** Bytes of the batch answers (what repairs cost on the wire). */
+  batchBytes: number;
+  bytesOut: number;
+  bytesIn: number;
+}
+
+/**
+ * The meter side of the sync protocol: connects out (meters sit behind NAT), says hello with its
+ * device ids, then answers the server's digest/summaries/batches requests from its journal.
+ */
+export class SyncClient {
+  private conn: SyncConnection | undefined;
+  private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
+  readonly stats: SyncClientStats = { connects: 0, requests: 0, batchesResent: 0, batchBytes: 0, bytesOut: 0, bytesIn: 0 };
+  private welcomed: (() => void) | undefined;
+
+  constructor(
+    private readonly journal: ConsumptionStore,
+    private readonly o: SyncClientOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Connects and resolves once the server has welcomed us. */
+  connect(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(this.o.port, this.o.host);
+      socket.setNoDelay(true);
+      const conn = new SyncConnection(socket, (m) => void this.onMessage(conn, m));
+      this.welcomed = resolve;
+      socket.once('connect', () => {
+        this.stats.connects++;
+        conn.send({ type: 'hello', version: SYNC_PROTOCOL_VERSION, devices: this.o.devices, retention_s: this.o.retentionS, client: 'ec-client' });
+      });
+      socket.once('error', (e) => {
+        if (this.stats.connects === 0 && !this.o.reconnect) reject(e);
+      });
+      socket.on('close', () => {
+        this.stats.bytesIn += conn.bytesIn;
+        this.stats.bytesOut += conn.bytesOut;
+        if (this.conn === conn) this.conn = undefined;
+        if (!this.stopped && this.o.reconnect) {
+          this.retry = setTimeout(() => void this.connect().catch(() => undefined), 1000);
+        }
+      });
+      this.conn = conn;
+    });
+  }
+
+  private async onMessage(conn: SyncConnection, m: SyncMessage): Promise<void> {
+    if (m.type === 'welcome') {
+      this.welcomed?.();
+      return;
+    }
+    if (m.type === 'error') {
+      this.log.warn({ code: m.code, message: m.message }, 'sync server reported an error');
+      return;
+    }
+    if (!('id' in m) || typeof m.id !== 'number') return;
+    this.stats.requests++;
+    try {
+      conn.send(await this.answer(m as SyncRequest));
+    } catch (e) {
+      conn.send({ type: 'error', id: m.id, code: 'EC_SYNC_CLIENT_FAILED', message: (e as Error).message });
+    }
+  }
+
+  private async answer(r: SyncRequest): Promise<SyncMessage> {
+    if (!this.o.devices.includes(r.device)) throw new Error(`device ${r.device} is not journaled here`);
+    switch (r.type) {
+      case 'digest':
+        return { id: r.id, type: 'digest', intervals: await this.journal.intervalSummaries({ device_id: r.device, from: r.from, to: r.to }, r.interval) };
+      case 'summaries': {
+        const list = await this.journal.readSummaries({ device_id: r.device, from: r.from, to: r.to });
+        return {
+          id: r.id,
+          type: 'summaries',
+          summaries: list.map(({ ec_date, ec_time, start_us, end_us, values_count, values_checksum }) => ({ ec_date, ec_time, start_us, end_us, values_count, values_checksum })),
+        };
+      }
+      case 'batches': {
+        const batches = await this.readKeys(r.device, r.keys);
+        this.stats.batchesResent += batches.length;
+        this.stats.batchBytes += Buffer.byteLength(JSON.stringify(batches));
+        return { id: r.id, type: 'batches', batches };
+      }
+      default:
+        throw new Error(`unknown request ${(r as { type: string }).type}`);
+    }
+  }
+
+  private async readKeys(device: string, keys: BatchKey[]): Promise<WireBatch[]> {
+    const wanted = new Set(keys.map((k) => batchKeyString({ ...k, device_id: device })));
+    const seconds = new Set(keys.map((k) => `${k.ec_date}${k.ec_time}`));
+    const out: WireBatch[] = [];
+    for (const s of seconds) {
+      const sec = Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8), +s.slice(8, 10), +s.slice(10, 12), +s.slice(12, 14)) / 1000;
+      for (const b of await this.journal.readBatches({ device_id: device, from: sec, to: sec + 1 })) {
+        if (!wanted.has(batchKeyString(b))) continue;
+        const { insert_time: _ignored, ...wire } = b;
+        out.push(wire);
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.conn?.close();
+  }
+}

@@ -1,0 +1,168 @@
+import type { Logger } from 'pino';
+import { batchKeyString, epochSecondToParts, recordsChecksum, type Batch, type BatchKey } from '../domain/batch.js';
+import { parseBatchBody } from '../protocol/batch-body.js';
+import type { CheckStatus, ConsumptionStore, IntervalCheck, IntervalSummary } from '../store/consumption-store.js';
+import { MAX_BATCHES_PER_REQUEST, type WireBatch, type WireSummary } from './sync-protocol.js';
+
+/** What the server can ask of a client about one device (implemented over a SyncConnection). */
+export interface SyncPeer {
+  digest(device: string, from: number, to: number, interval: number): Promise<IntervalSummary[]>;
+  summaries(device: string, from: number, to: number): Promise<WireSummary[]>;
+  batches(device: string, keys: BatchKey[]): Promise<WireBatch[]>;
+}
+
+export interface PeriodResult {
+  device: string;
+  from: number;
+  to: number;
+  status: CheckStatus;
+  /** Minutes whose digests differed. */
+  minutesDiffering: number;
+  /** Batches fetched from the client and upserted. */
+  repaired: number;
+  /** Batches the server has and the client does not know. */
+  extraneous: string[];
+  deleted: number;
+  /** Exchanges made with the client for this period. */
+  exchanges: number;
+}
+
+export interface ReconcileOptions {
+  deleteExtraneous: boolean;
+  now: () => number;
+  log: Logger;
+}
+
+const MINUTE = 60;
+
+/**
+ * Hierarchical reconciliation of one device over one period [from, to):
+ * period digest -> (only if different) minute digests -> (only for differing minutes) batch
+ * summaries -> fetch exactly the missing or mismatching batches -> upsert -> verify again.
+ * A clean period costs one digest exchange. Results go to ec_checksum: the period row always,
+ * minute rows when the period differed. A 'pending' row is written before any repair so that an
+ * interrupted repair is never left unrecorded.
+ */
+export async function reconcilePeriod(store: ConsumptionStore, peer: SyncPeer, device: string, from: number, to: number, o: ReconcileOptions): Promise<PeriodResult> {
+  const period = to - from;
+  const range = { device_id: device, from, to };
+  const result: PeriodResult = { device, from, to, status: 'verified', minutesDiffering: 0, repaired: 0, extraneous: [], deleted: 0, exchanges: 0 };
+  const previous = await store.readIntervalChecks(range);
+  const timesOf = (start: number, interval: number) => {
+    const p = epochSecondToParts(start);
+    return previous.find((c) => c.ec_time === p.ec_time && c.ec_date === p.ec_date && c.interval_seconds === interval)?.check_times ?? 0;
+  };
+  const record = (start: number, interval: number, ours: IntervalSummary | undefined, status: CheckStatus) =>
+    store.writeIntervalCheck({
+      device_id: device,
+      ...epochSecondToParts(start),
+      interval_seconds: interval,
+      values_count: ours?.samples ?? 0,
+      values_checksum: ours?.digest ?? '',
+      check_time: Math.round(o.now() * 1000),
+      check_times: timesOf(start, interval) + 1,
+      status,
+    } satisfies IntervalCheck);
+
+  result.exchanges++;
+  const [theirPeriod] = await peer.digest(device, from, to, period);
+  const [ourPeriod] = await store.intervalSummaries(range, period);
+  if (sameInterval(theirPeriod, ourPeriod)) {
+    await record(from, period, ourPeriod, 'verified');
+    return result;
+  }
+  await record(from, period, ourPeriod, 'pending');
+
+  result.exchanges++;
+  const theirMinutes = byStart(await peer.digest(device, from, to, MINUTE));
+  const ourMinutes = byStart(await store.intervalSummaries(range, MINUTE));
+  const differing: number[] = [];
+  for (let m = from; m < to; m += MINUTE) if (!sameInterval(theirMinutes.get(m), ourMinutes.get(m))) differing.push(m);
+  result.minutesDiffering = differing.length;
+
+  for (const m of differing) {
+    result.exchanges++;
+    const theirs = await peer.summaries(device, m, m + MINUTE);
+    const ours = await store.readSummaries({ device_id: device, from: m, to: m + MINUTE });
+    const ourByKey = new Map(ours.map((s) => [batchKeyString(s), s]));
+    const theirKeys = new Set<string>();
+    const wanted: BatchKey[] = [];
+    for (const t of theirs) {
+      const key = { device_id: device, ec_date: t.ec_date, ec_time: t.ec_time, start_us: t.start_us, end_us: t.end_us };
+      const k = batchKeyString(key);
+      theirKeys.add(k);
+      const mine = ourByKey.get(k);
+      if (!mine || mine.values_checksum !== t.values_checksum || mine.values_count !== t.values_count) wanted.push(key);
+    }
+    const extra = ours.filter((s) => !theirKeys.has(batchKeyString(s)));
+    for (let i = 0; i < wanted.length; i += MAX_BATCHES_PER_REQUEST) {
+      const keys = wanted.slice(i, i + MAX_BATCHES_PER_REQUEST);
+      result.exchanges++;
+      const got = await peer.batches(device, keys);
+      const valid = acceptBatches(device, keys, got, o);
+      await store.upsertBatches(valid);
+      result.repaired += valid.length;
+    }
+    for (const s of extra) {
+      result.extraneous.push(batchKeyString(s));
+      if (o.deleteExtraneous && (await store.deleteBatch(s))) result.deleted++;
+    }
+  }
+  if (result.extraneous.length) {
+    o.log.warn({ device, from, count: result.extraneous.length, deleted: result.deleted, keys: result.extraneous.slice(0, 10) }, 'batches on the server unknown to the client');
+  }
+
+  // Verify again, minute by minute, against what the client said.
+  const after = byStart(await store.intervalSummaries(range, MINUTE));
+  let unresolved = 0;
+  for (let m = from; m < to; m += MINUTE) {
+    const theirs = theirMinutes.get(m);
+    const ours = after.get(m);
+    if (!theirs && !ours) continue;
+    // Extraneous batches that are kept leave their minute unresolved: the server holds more than the meter.
+    const ok = sameInterval(theirs, ours);
+    const status: CheckStatus = !differing.includes(m) ? 'verified' : ok ? 'repaired' : 'mismatch-unresolved';
+    if (status === 'mismatch-unresolved') unresolved++;
+    await record(m, MINUTE, ours, status);
+  }
+  const [ourPeriodAfter] = await store.intervalSummaries(range, period);
+  result.status = unresolved > 0 ? 'mismatch-unresolved' : 'repaired';
+  await record(from, period, ourPeriodAfter, result.status);
+  return result;
+}
+
+function sameInterval(a: IntervalSummary | undefined, b: IntervalSummary | undefined): boolean {
+  if (!a || !b) return !a && !b;
+  return a.digest === b.digest && a.batches === b.batches && a.samples === b.samples;
+}
+
+function byStart(list: IntervalSummary[]): Map<number, IntervalSummary> {
+  return new Map(list.map((i) => [i.start, i]));
+}
+
+/** Only batches that were asked for, whose values match their checksum and parse as a body. */
+function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: ReconcileOptions): Batch[] {
+  const asked = new Set(keys.map(batchKeyString));
+  const out: Batch[] = [];
+  for (const b of got) {
+    const k = batchKeyString({ ...b, device_id: device });
+    let problem: string | undefined;
+    if (b.device_id !== device || !asked.has(k)) problem = 'not requested';
+    else if (recordsChecksum(b.ec_consumption_values) !== b.values_checksum) problem = 'checksum does not match values';
+    else {
+      try {
+        const parsed = parseBatchBody(`${device}|${b.ec_date}${b.ec_time}|${b.ec_consumption_values}`);
+        if (parsed.start_us !== b.start_us || parsed.end_us !== b.end_us || parsed.values_count !== b.values_count) problem = 'fields do not match values';
+      } catch (e) {
+        problem = (e as Error).message;
+      }
+    }
+    if (problem) {
+      o.log.warn({ device, key: k, problem }, 'sync: client sent an unusable batch');
+      continue;
+    }
+    out.push({ ...b, device_id: device, batch_seq: b.batch_seq ?? null, insert_time: Math.round(o.now() * 1000) });
+  }
+  return out;
+}
+

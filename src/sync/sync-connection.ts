@@ -1,0 +1,106 @@
+import type { Socket } from 'node:net';
+import { FrameTooLarge, LineFramer } from './line-framer.js';
+import { decodeFrame, encodeFrame, MAX_FRAME_BYTES, SyncProtocolError, type SyncMessage, type SyncRequest } from './sync-protocol.js';
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+type Pending = { resolve: (m: SyncMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+
+/**
+ * One end of a sync connection: frames in and out, request/response matching by id, timeouts,
+ * byte counters. A bad or oversized frame closes the connection with an error frame first.
+ */
+export class SyncConnection {
+  private readonly framer = new LineFramer(MAX_FRAME_BYTES);
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closedError: Error | undefined;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly onMessage: (m: SyncMessage) => void,
+    private readonly requestTimeoutMs = 30_000,
+  ) {
+    socket.on('data', (chunk) => this.onData(chunk));
+    socket.on('error', (e) => this.fail(e));
+    socket.on('close', () => this.fail(new Error('connection closed')));
+  }
+
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
+  send(m: SyncMessage): void {
+    if (this.closed) return;
+    const frame = encodeFrame(m);
+    this.bytesOut += Buffer.byteLength(frame);
+    this.socket.write(frame);
+  }
+
+  /** Sends a request and resolves with the response carrying the same id. */
+  request<T extends SyncMessage>(m: WithoutId<SyncRequest>): Promise<T> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new SyncProtocolError('EC_SYNC_TIMEOUT', `no answer to ${m.type} #${id} within ${this.requestTimeoutMs} ms`));
+      }, this.requestTimeoutMs);
+      this.pending.set(id, { resolve: resolve as (m: SyncMessage) => void, reject, timer });
+      this.send({ ...m, id } as SyncMessage);
+    });
+  }
+
+  /** Sends an error frame and closes. */
+  abort(code: string, message: string): void {
+    this.send({ type: 'error', code, message });
+    this.socket.end();
+    this.fail(new SyncProtocolError(code, message));
+  }
+
+  close(): void {
+    this.socket.end();
+    this.fail(new Error('connection closed'));
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    let lines: string[];
+    try {
+      lines = this.framer.push(chunk);
+    } catch (e) {
+      if (e instanceof FrameTooLarge) return this.abort('EC_SYNC_FRAME_TOO_LARGE', e.message);
+      throw e;
+    }
+    for (const line of lines) {
+      if (this.closed) return;
+      let m: SyncMessage;
+      try {
+        m = decodeFrame(line);
+      } catch (e) {
+        return this.abort((e as SyncProtocolError).code ?? 'EC_SYNC_BAD_FRAME', (e as Error).message);
+      }
+      const id = (m as { id?: unknown }).id;
+      const waiting = typeof id === 'number' ? this.pending.get(id) : undefined;
+      if (waiting) {
+        this.pending.delete(id as number);
+        clearTimeout(waiting.timer);
+        if (m.type === 'error') waiting.reject(new SyncProtocolError(m.code, m.message));
+        else waiting.resolve(m);
+        continue;
+      }
+      this.onMessage(m);
+    }
+  }
+
+  private fail(e: Error): void {
+    if (!this.closedError) this.closedError = e;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(this.closedError);
+      this.pending.delete(id);
+    }
+  }
+}
