@@ -66,7 +66,15 @@ export class TcpTransport {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('data', (chunk) => {
       if (closing) return;
-      const out = framer.push(chunk);
+      let out;
+      try {
+        out = framer.push(chunk);
+      } catch (err) {
+        // A bug must cost one connection, never the process.
+        this.log.error({ err, remote }, 'TCP stream could not be framed; closing the connection');
+        socket.destroy();
+        return;
+      }
       for (const decoded of out.messages) {
         const p = this.layer.receive(decoded, link).catch((err) => this.log.error({ err }, 'TCP request handling failed'));
         mine.add(p);

@@ -48,7 +48,15 @@ export class UdpTransport {
           if (err) this.log.debug({ err: err.message, remote }, 'UDP send failed');
         }),
     };
-    const p = this.layer.receive(decodeDatagram(msg, this.limits), link).catch((err) => {
+    let decoded;
+    try {
+      decoded = decodeDatagram(msg, this.limits);
+    } catch (err) {
+      // A bug must cost one datagram, never the process.
+      this.log.error({ err, remote }, 'UDP datagram could not be decoded');
+      return;
+    }
+    const p = this.layer.receive(decoded, link).catch((err) => {
       this.log.error({ err }, 'UDP request handling failed');
     });
     this.inflight.add(p);
