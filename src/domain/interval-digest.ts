@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
 import { batchEpochSecond, type BatchSummary } from './batch.js';
-import type { IntervalSummary } from '../store/consumption-store.js';
+
+/** Aggregate of the batches of one interval (a minute, a sync period...) of one device. */
+export interface IntervalSummary {
+  /** Epoch second the interval starts at. */
+  start: number;
+  batches: number;
+  samples: number;
+  /** Digest over the interval's batch keys and checksums (see below). */
+  digest: string;
+}
 
 /**
  * Interval digest: MD5 over one line per batch, `hhmmss.start_us-end_us:count:checksum`, in key

@@ -1,4 +1,7 @@
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+import type { IntervalSummary } from '../domain/interval-digest.js';
+
+export type { IntervalSummary };
 
 /** One device, epoch seconds [from, to). Every read names one device: no scans across devices. */
 export interface DeviceRange {
@@ -9,16 +12,6 @@ export interface DeviceRange {
 
 /** Longest range one read may cover; callers page through longer spans. */
 export const MAX_RANGE_SECONDS = 86_400;
-
-/** Aggregate of the batches of one interval (a minute, an hour...) of one device. */
-export interface IntervalSummary {
-  /** Epoch second the interval starts at. */
-  start: number;
-  batches: number;
-  samples: number;
-  /** Digest over the interval's batch keys and checksums (domain/interval-digest.ts). */
-  digest: string;
-}
 
 export type CheckStatus = 'pending' | 'verified' | 'repaired' | 'mismatch-unresolved';
 
