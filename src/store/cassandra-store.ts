@@ -175,6 +175,7 @@ export class CassandraStore implements ConsumptionStore {
       queryOptions: { consistency: this.consistency, prepare: true, isIdempotent: true },
       pooling: { heartBeatInterval: 10_000 },
     });
+    client.on('hostRemove', closeRemovedHostPool);
     try {
       await withDeadline(client.connect(), o.requestTimeoutMs * 2 + 5000, 'connect');
       if (o.createSchema) {
@@ -321,6 +322,20 @@ export class CassandraStore implements ConsumptionStore {
     this.client = undefined;
     await client?.shutdown();
   }
+}
+
+/**
+ * Works around a cassandra-driver 4.10 leak. After all nodes were down, the control connection may
+ * reconnect by re-initialising (the NODEJS-632 path). That replaces each Host object in
+ * client.hosts, but the old Host's pool stays open. If the pool had reconnected in the meantime,
+ * its connection stays open too. Nothing uses that connection any more, yet it keeps the process
+ * alive after shutdown(). The driver emits hostRemove for the old Host. Draining its pool at that
+ * point is also right for a node that really left the cluster. Host#shutdown is not in the driver's
+ * typings, so it is only called when present.
+ */
+function closeRemovedHostPool(host: unknown): void {
+  const h = host as { shutdown?: (waitForPending: boolean) => Promise<void> };
+  if (typeof h.shutdown === 'function') h.shutdown(true).catch(() => undefined);
 }
 
 function statements(ks: string) {

@@ -1,0 +1,336 @@
+/**
+ * The Cassandra backend against a real node on 127.0.0.1:9042 (scripts/cassandra/cassandra.sh).
+ *
+ * - No node: the suite FAILS when CI is set or EC_REQUIRE_CASSANDRA=1; otherwise it says so loudly
+ *   and skips.
+ * - Each run uses its own keyspace ec_test_<random>, dropped at the end.
+ * - The outage describe stops and restarts the node with cassandra.sh; it comes last.
+ * - The independent-reader test uses the Python cassandra-driver in a venv: $EC_PYVENV, default
+ *   ~/.cache/ec-server/pyvenv, created (python3 -m venv + pip install) when missing.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import cassandra from 'cassandra-driver';
+import type { CassandraConfig } from '../../src/config/cassandra-options.js';
+import { epochSecondToParts, type Batch } from '../../src/domain/batch.js';
+import { StoreUnavailableError } from '../../src/errors.js';
+import { CassandraStore } from '../../src/store/cassandra-store.js';
+import { storeContract } from '../contract/store-contract.js';
+import { makeBatch } from '../helpers/batches.js';
+
+const run = promisify(execFile);
+const HOST = '127.0.0.1';
+const PORT = 9042;
+const REQUIRED = Boolean(process.env.CI) || process.env.EC_REQUIRE_CASSANDRA === '1';
+const KEYSPACE = `ec_test_${randomBytes(4).toString('hex')}`;
+// dist/test/integration -> repository root
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CASSANDRA_SH = join(REPO, 'scripts/cassandra/cassandra.sh');
+const CQL_READ = join(REPO, 'scripts/cassandra/cql-read.py');
+const PYVENV = process.env.EC_PYVENV || join(homedir(), '.cache/ec-server/pyvenv');
+
+const T0 = Date.UTC(2016, 8, 9, 15, 5, 5) / 1000;
+
+function config(overrides: Partial<CassandraConfig> = {}): CassandraConfig {
+  return {
+    hosts: [HOST],
+    port: PORT,
+    keyspace: KEYSPACE,
+    localDc: 'datacenter1',
+    replication: { class: 'SimpleStrategy', replication_factor: 1 },
+    username: '',
+    password: '',
+    consistency: 'LOCAL_QUORUM',
+    requestTimeoutMs: 2000,
+    ttlDays: 0,
+    createSchema: true,
+    ...overrides,
+  };
+}
+
+/** A real CQL round trip, not only an open port. */
+async function nodeAnswers(timeoutMs = 8000): Promise<boolean> {
+  const client = new cassandra.Client({
+    contactPoints: [`${HOST}:${PORT}`],
+    localDataCenter: 'datacenter1',
+    socketOptions: { connectTimeout: 3000, readTimeout: 5000 },
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const probe = client.execute('SELECT release_version FROM system.local').then(() => true);
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
+    return await Promise.race([probe, late]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    await client.shutdown().catch(() => undefined);
+  }
+}
+
+let reachable: Promise<boolean> | undefined;
+
+/** before-hook body: fail (CI) or skip loudly (dev) when there is no node. */
+async function requireNode(ctx: Mocha.Context): Promise<void> {
+  reachable ??= nodeAnswers();
+  if (await reachable) return;
+  if (REQUIRED) {
+    throw new Error(`Cassandra required (CI or EC_REQUIRE_CASSANDRA=1) but no node answers on ${HOST}:${PORT}; start one with npm run cassandra:start`);
+  }
+  console.log(`\n  !!! Cassandra tests NOT RUN: no node on ${HOST}:${PORT} (start one with npm run cassandra:start) !!!\n`);
+  ctx.skip();
+}
+
+/** Like requireNode for other missing prerequisites once the node is there. */
+function missing(ctx: Mocha.Context, what: string): void {
+  if (REQUIRED) throw new Error(`${what} (required: CI or EC_REQUIRE_CASSANDRA=1)`);
+  console.log(`\n  !!! ${what}: test NOT RUN !!!\n`);
+  ctx.skip();
+}
+
+async function cassandraSh(cmd: 'start' | 'stop' | 'status'): Promise<{ code: number; out: string }> {
+  try {
+    const r = await run('bash', [CASSANDRA_SH, cmd], { timeout: 300_000 });
+    return { code: 0, out: r.stdout + r.stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof x.code === 'number' ? x.code : 1, out: (x.stdout ?? '') + (x.stderr ?? '') };
+  }
+}
+
+describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
+  this.timeout(120_000);
+  let devices = 0;
+  const device = (): string => `dev-${++devices}`;
+
+  before(async function () {
+    await requireNode(this);
+    console.log(`    keyspace ${KEYSPACE}`);
+  });
+
+  after(async function () {
+    if (!reachable || !(await reachable)) return;
+    const client = new cassandra.Client({ contactPoints: [`${HOST}:${PORT}`], localDataCenter: 'datacenter1' });
+    try {
+      await client.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 60_000 });
+    } finally {
+      await client.shutdown();
+    }
+  });
+
+  storeContract('cassandra', {
+    create: () => new CassandraStore(config()),
+    device,
+  });
+
+  describe('cassandra specifics', () => {
+    let store: CassandraStore;
+    beforeEach(async () => {
+      store = new CassandraStore(config());
+      await store.open();
+    });
+    afterEach(() => store.close());
+
+    it('reads across hour partitions in key order', async () => {
+      const dev = device();
+      const h16 = Date.UTC(2016, 8, 9, 16) / 1000;
+      const bs = [makeBatch(dev, h16 + 3600), makeBatch(dev, h16 - 1), makeBatch(dev, h16), makeBatch(dev, h16 - 3600), makeBatch(dev, h16 + 3599)];
+      await store.upsertBatches(bs);
+      const rows = await store.readSummaries({ device_id: dev, from: h16 - 3600, to: h16 + 3600 });
+      expect(rows.map((r) => r.ec_time)).to.deep.equal(['150000', '155959', '160000', '165959']);
+    });
+
+    it('open with create_schema=false works on the existing schema and refuses a missing keyspace', async () => {
+      const existing = new CassandraStore(config({ createSchema: false }));
+      await existing.open();
+      await existing.close();
+      const absent = new CassandraStore(config({ createSchema: false, keyspace: `${KEYSPACE}_absent` }));
+      let error: unknown;
+      try {
+        await absent.open();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(StoreUnavailableError);
+      expect((error as Error).message).to.match(/does not exist/);
+    });
+
+    it('a closed store rejects with StoreUnavailableError', async () => {
+      const s = new CassandraStore(config());
+      let error: unknown;
+      try {
+        await s.upsertBatches([makeBatch(device(), T0)]);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(StoreUnavailableError);
+    });
+  });
+
+  describe('independent reader (Python cassandra-driver, scripts/cassandra/cql-read.py)', function () {
+    this.timeout(300_000);
+    const python = join(PYVENV, 'bin', 'python');
+    let s: CassandraStore | undefined;
+    const store = (): CassandraStore => s!;
+
+    before(async function () {
+      const ready = async (): Promise<boolean> =>
+        existsSync(python) && (await run(python, ['-c', 'import cassandra']).then(() => true, () => false));
+      if (await ready()) return;
+      try {
+        console.log(`    creating Python venv ${PYVENV} with cassandra-driver (once)`);
+        await run('python3', ['-m', 'venv', PYVENV], { timeout: 120_000 });
+        await run(join(PYVENV, 'bin', 'pip'), ['install', '-q', 'cassandra-driver>=3.29,<4'], { timeout: 280_000 });
+      } catch (e) {
+        return missing(this, `cannot create the Python venv ${PYVENV}: ${(e as Error).message.split('\n')[0]}`);
+      }
+      if (!(await ready())) missing(this, `the venv ${PYVENV} cannot import cassandra`);
+    });
+    beforeEach(async () => {
+      s = new CassandraStore(config());
+      await s.open();
+    });
+    afterEach(() => s?.close());
+
+    it('sees exactly the rows written through the store, in hour partitions of a TWCS table', async () => {
+      const dev = device();
+      const h16 = Date.UTC(2016, 8, 9, 16) / 1000;
+      const bs: Batch[] = [
+        { ...makeBatch(dev, h16 - 1, 5, 0, 1), batch_seq: 9_007_199_254 },
+        { ...makeBatch(dev, h16 - 1, 5, 500_000, 2), insert_time: 1_700_000_123_456 },
+        { ...makeBatch(dev, h16, 1000, 0, 3), batch_seq: 1 },
+      ];
+      await store().upsertBatches(bs);
+      const { stdout } = await run(
+        python,
+        [CQL_READ, '--host', HOST, '--port', String(PORT), '--keyspace', KEYSPACE, '--device', dev, '--date', '20160909', '--hour', '15', '--hour', '16'],
+        { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+      );
+      const got = JSON.parse(stdout) as { rows: Record<string, unknown>[]; table: { compaction: Record<string, string>; partition_key: string[]; default_time_to_live: number } };
+      expect(got.rows).to.deep.equal(bs.map((b) => ({ ...b, ec_hour: b.ec_time.slice(0, 2) })));
+      expect(got.table.partition_key).to.deep.equal(['device_id', 'ec_date', 'ec_hour']);
+      expect(got.table.compaction.class).to.match(/TimeWindowCompactionStrategy$/);
+      expect(got.table.compaction.compaction_window_unit).to.equal('DAYS');
+      expect(got.table.compaction.compaction_window_size).to.equal('1');
+    });
+
+  });
+
+  // Stops and restarts the node: keep it the last describe of this file.
+  describe('outage: node stopped while writing, then restarted (runs last)', function () {
+    this.timeout(300_000);
+    const TIMEOUT_MS = 2000;
+    let store: CassandraStore;
+    let stopped = false;
+
+    before(async function () {
+      const st = await cassandraSh('status');
+      if (st.code !== 0) missing(this, 'the node on 9042 is not managed by scripts/cassandra/cassandra.sh, cannot stop it');
+      store = new CassandraStore(config({ requestTimeoutMs: TIMEOUT_MS }));
+      await store.open();
+    });
+
+    after(async function () {
+      if (stopped) await cassandraSh('start'); // never leave the node down
+      await store?.close();
+    });
+
+    it('writes reject with StoreUnavailableError while the node is down (no hang) and succeed again after restart, same store', async () => {
+      const dev = device();
+      const hardLimit = 2 * TIMEOUT_MS + 1000 + 500;
+      const acked: Batch[] = [];
+      let i = 0;
+      const next = (): Batch => makeBatch(dev, T0 + Math.floor(i / 10), 1000, (i++ % 10) * 100_000, i);
+
+      // Writes while up.
+      for (let k = 0; k < 5; k++) {
+        const b = next();
+        await store.upsertBatches([b]);
+        acked.push(b);
+      }
+
+      // Stop the node while a writer keeps going.
+      const outcomes: { at: number; ms: number; ok: boolean; error?: unknown }[] = [];
+      const t0 = Date.now();
+      stopped = true;
+      let stopDone = 0;
+      const stopping = cassandraSh('stop').then((r) => {
+        stopDone = Date.now();
+        return r;
+      });
+      while (!stopDone || Date.now() - stopDone < 3000) {
+        const b = next();
+        const at = Date.now();
+        try {
+          await store.upsertBatches([b]);
+          acked.push(b);
+          outcomes.push({ at: at - t0, ms: Date.now() - at, ok: true });
+        } catch (e) {
+          outcomes.push({ at: at - t0, ms: Date.now() - at, ok: false, error: e });
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const stop = await stopping;
+      expect(stop.code, stop.out).to.equal(0);
+
+      const failures = outcomes.filter((o) => !o.ok);
+      const firstFailure = failures[0];
+      const slowest = Math.max(...outcomes.map((o) => o.ms));
+      console.log(
+        `    stop took ${stopDone - t0} ms; ${outcomes.length} writes during/after it: ${outcomes.length - failures.length} ok, ${failures.length} StoreUnavailableError; ` +
+          `first 503 at +${firstFailure?.at} ms (after ${firstFailure?.ms} ms), slowest write ${slowest} ms`,
+      );
+      expect(failures.length).to.be.greaterThan(0);
+      for (const f of failures) expect(f.error).to.be.instanceOf(StoreUnavailableError);
+      expect(slowest).to.be.lessThan(hardLimit);
+      // After the stop finished every write fails, and fast.
+      const afterStop = outcomes.filter((o) => o.at > stopDone - t0);
+      expect(afterStop.length).to.be.greaterThan(0);
+      expect(afterStop.every((o) => !o.ok)).to.equal(true);
+
+      // Reads fail the same way.
+      let readError: unknown;
+      try {
+        await store.readSummaries({ device_id: dev, from: T0, to: T0 + 10 });
+      } catch (e) {
+        readError = e;
+      }
+      expect(readError).to.be.instanceOf(StoreUnavailableError);
+
+      // Start it again (cassandra.sh waits for a real CQL answer), then the same store recovers by itself.
+      const s0 = Date.now();
+      const start = await cassandraSh('start');
+      expect(start.code, start.out).to.equal(0);
+      stopped = false;
+      const ready = Date.now();
+      let attempts = 0;
+      let recovered = 0;
+      const b = next();
+      while (Date.now() - ready < 60_000) {
+        attempts++;
+        try {
+          await store.upsertBatches([b]);
+          recovered = Date.now();
+          break;
+        } catch (e) {
+          expect(e).to.be.instanceOf(StoreUnavailableError);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      console.log(`    start took ${ready - s0} ms; first write after CQL readiness succeeded after ${recovered - ready} ms (${attempts} attempts)`);
+      expect(recovered, 'no successful write within 60 s of restart').to.be.greaterThan(0);
+      acked.push(b);
+
+      // Everything acknowledged is there.
+      const rows = await store.readSummaries({ device_id: dev, from: T0, to: T0 + Math.ceil(i / 10) + 1 });
+      const keys = new Set(rows.map((r) => `${r.ec_time}.${r.start_us}`));
+      for (const a of acked) expect(keys.has(`${a.ec_time}.${a.start_us}`), `${a.ec_time}.${a.start_us}`).to.equal(true);
+    });
+  });
+});
