@@ -144,8 +144,10 @@ saved_caches_directory: "$DATA/saved_caches"
 hints_directory: "$DATA/hints"
 cdc_raw_directory: "$DATA/cdc_raw"
 
-commitlog_sync: periodic
-commitlog_sync_period: 10000ms
+# A write is acknowledged (and so answered 200 by ec-server) only once its commit log entry is
+# fsynced: group mode batches the fsyncs of concurrent writes (docs/storage.md).
+commitlog_sync: group
+commitlog_sync_group_window: 15ms
 commitlog_segment_size: 16MiB
 commitlog_total_space: 256MiB
 

@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { ConfigError, EcError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
+import { cassandraSchemaCql } from '../store/cassandra-store.js';
 import { VERSION } from '../version.js';
 import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
 
@@ -12,7 +13,10 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     yargs(argv)
       .scriptName('ec-server')
       .usage('$0 [options]\n\nReceives SIP MESSAGE consumption batches over UDP and TCP and stores them durably.\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 bad config or usage.')
+      .command('$0', 'run the server (default)')
+      .command('schema', 'print the Cassandra schema (CQL) for the configured keyspace, for operators who manage schema by hand (cassandra.create_schema=false)')
       .example('$0 --config config/config.properties', 'run with the shipped config (embedded SQLite store)')
+      .example('$0 schema --config config/config.properties | cqlsh', 'create the Cassandra keyspace and tables by hand')
       .example('$0 --port 5060 --data-dir /var/lib/ec-server', 'override keys from the command line')
       .example('EC_STORAGE_BACKEND=cassandra $0', 'environment variables: EC_ + key in upper case, dots as _'),
   )
@@ -23,7 +27,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       process.exit(2);
     })
     .help()
-    .parseAsync()) as ConfigArgs;
+    .parseAsync()) as ConfigArgs & { _: Array<string | number> };
 
   let loaded;
   try {
@@ -34,6 +38,14 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       process.exit(2);
     }
     throw e;
+  }
+  if (args._[0] === 'schema') {
+    process.stdout.write(cassandraSchemaCql(loaded.config.cassandra));
+    return;
+  }
+  if (args._.length > 0) {
+    process.stderr.write(`ec-server: unknown command ${JSON.stringify(String(args._[0]))}\nRun ec-server --help for usage.\n`);
+    process.exit(2);
   }
   const log = createLogger(loaded.config.log.level);
   for (const w of loaded.warnings) log.warn(w);

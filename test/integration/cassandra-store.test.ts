@@ -23,15 +23,12 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { CassandraStore } from '../../src/store/cassandra-store.js';
 import { storeContract } from '../contract/store-contract.js';
 import { makeBatch } from '../helpers/batches.js';
+import { cassandraSh, dropKeyspace, HOST, missing, PORT, reachable, requireNode } from '../helpers/cassandra-node.js';
 
 const run = promisify(execFile);
-const HOST = '127.0.0.1';
-const PORT = 9042;
-const REQUIRED = Boolean(process.env.CI) || process.env.EC_REQUIRE_CASSANDRA === '1';
 const KEYSPACE = `ec_test_${randomBytes(4).toString('hex')}`;
 // dist/test/integration -> repository root
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const CASSANDRA_SH = join(REPO, 'scripts/cassandra/cassandra.sh');
 const CQL_READ = join(REPO, 'scripts/cassandra/cql-read.py');
 const PYVENV = process.env.EC_PYVENV || join(homedir(), '.cache/ec-server/pyvenv');
 
@@ -54,56 +51,6 @@ function config(overrides: Partial<CassandraConfig> = {}): CassandraConfig {
   };
 }
 
-/** A real CQL round trip, not only an open port. */
-async function nodeAnswers(timeoutMs = 8000): Promise<boolean> {
-  const client = new cassandra.Client({
-    contactPoints: [`${HOST}:${PORT}`],
-    localDataCenter: 'datacenter1',
-    socketOptions: { connectTimeout: 3000, readTimeout: 5000 },
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const probe = client.execute('SELECT release_version FROM system.local').then(() => true);
-    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
-    return await Promise.race([probe, late]);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-    await client.shutdown().catch(() => undefined);
-  }
-}
-
-let reachable: Promise<boolean> | undefined;
-
-/** before-hook body: fail (CI) or skip loudly (dev) when there is no node. */
-async function requireNode(ctx: Mocha.Context): Promise<void> {
-  reachable ??= nodeAnswers();
-  if (await reachable) return;
-  if (REQUIRED) {
-    throw new Error(`Cassandra required (CI or EC_REQUIRE_CASSANDRA=1) but no node answers on ${HOST}:${PORT}; start one with npm run cassandra:start`);
-  }
-  console.log(`\n  !!! Cassandra tests NOT RUN: no node on ${HOST}:${PORT} (start one with npm run cassandra:start) !!!\n`);
-  ctx.skip();
-}
-
-/** Like requireNode for other missing prerequisites once the node is there. */
-function missing(ctx: Mocha.Context, what: string): void {
-  if (REQUIRED) throw new Error(`${what} (required: CI or EC_REQUIRE_CASSANDRA=1)`);
-  console.log(`\n  !!! ${what}: test NOT RUN !!!\n`);
-  ctx.skip();
-}
-
-async function cassandraSh(cmd: 'start' | 'stop' | 'status'): Promise<{ code: number; out: string }> {
-  try {
-    const r = await run('bash', [CASSANDRA_SH, cmd], { timeout: 300_000 });
-    return { code: 0, out: r.stdout + r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof x.code === 'number' ? x.code : 1, out: (x.stdout ?? '') + (x.stderr ?? '') };
-  }
-}
-
 describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
   this.timeout(120_000);
   let devices = 0;
@@ -114,15 +61,7 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
     console.log(`    keyspace ${KEYSPACE}`);
   });
 
-  after(async function () {
-    if (!reachable || !(await reachable)) return;
-    const client = new cassandra.Client({ contactPoints: [`${HOST}:${PORT}`], localDataCenter: 'datacenter1' });
-    try {
-      await client.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 60_000 });
-    } finally {
-      await client.shutdown();
-    }
-  });
+  after(() => dropKeyspace(KEYSPACE));
 
   storeContract('cassandra', {
     create: () => new CassandraStore(config()),

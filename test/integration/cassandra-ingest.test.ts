@@ -1,0 +1,89 @@
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { batchEpochSecond, epochSecondToParts } from '../../src/domain/batch.js';
+import { cassandraSh, dropKeyspace, requireNode } from '../helpers/cassandra-node.js';
+import { buildMessage, parseResponse, udpRequest } from '../helpers/sip-client.js';
+import { sippPath } from '../helpers/sipp.js';
+import { CALLS, sippIngest } from '../helpers/sipp-ingest.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+/**
+ * The whole server on the Cassandra backend, against the real node of scripts/cassandra/:
+ * sipp end to end, and a node outage while a meter streams.
+ */
+describe('ec-server on Cassandra (real node)', function () {
+  this.timeout(300_000);
+  const keyspace = `ec_e2e_${randomBytes(4).toString('hex')}`;
+  let server: TestServer;
+
+  before(async function () {
+    await requireNode(this);
+    sippPath();
+    server = await startTestServer({ 'storage.backend': 'cassandra', 'cassandra.keyspace': keyspace, 'cassandra.request_timeout_ms': '1000', 'sip.retry_after': '1' });
+  });
+  after(async () => {
+    await server?.cleanup();
+    await dropKeyspace(keyspace);
+  });
+
+  for (const transport of ['udp', 'tcp'] as const) {
+    it(`sipp: ${CALLS} MESSAGEs over ${transport.toUpperCase()}, all answered 200 and stored in Cassandra`, () => sippIngest(server, transport, `cass-sipp-${transport}`));
+  }
+
+  it('Cassandra stopped while a meter streams: 503 + Retry-After while down, no 200 without a row, resumes by itself', async () => {
+    const T0 = Date.UTC(2026, 5, 1) / 1000;
+    const device = 'cass-outage';
+    const sock = dgram.createSocket('udp4');
+    const statuses = new Map<number, number[]>();
+    const retryAfter = new Set<string>();
+    sock.on('message', (m) => {
+      const r = parseResponse(m.toString('latin1'));
+      const sec = Number(r.headers['call-id']!.split('-').pop());
+      statuses.set(sec, [...(statuses.get(sec) ?? []), r.status]);
+      if (r.status === 503) retryAfter.add(r.headers['retry-after'] ?? '');
+    });
+    let next = 0;
+    const send = () => {
+      const sec = T0 + next++;
+      const p = epochSecondToParts(sec);
+      sock.send(buildMessage({ port: server.port, callId: `outage-${sec}`, body: `${device}|${p.ec_date}${p.ec_time}|1,1.5;500000,2.5` }), server.port, '127.0.0.1');
+    };
+    const pump = setInterval(() => {
+      for (let i = 0; i < 5; i++) send();
+    }, 50); // ~100 MESSAGE/s
+    const count = (status: number) => [...statuses.values()].filter((s) => s.includes(status)).length;
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      const okBefore = count(200);
+      expect(okBefore, '200s before the outage').to.be.greaterThan(50);
+      expect((await cassandraSh('stop')).code).to.equal(0);
+      await new Promise((r) => setTimeout(r, 3000));
+      const during = count(503);
+      expect(during, '503s while Cassandra is down').to.be.greaterThan(10);
+      expect([...retryAfter]).to.deep.equal(['1']);
+      const started = await cassandraSh('start');
+      expect(started.code, started.out).to.equal(0);
+      const okAtRestart = count(200);
+      // Ingestion resumes without restarting ec-server.
+      const deadline = Date.now() + 60_000;
+      while (count(200) < okAtRestart + 100 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+      expect(count(200), '200s after Cassandra is back').to.be.at.least(okAtRestart + 100);
+    } finally {
+      clearInterval(pump);
+      await new Promise((r) => setTimeout(r, 1500));
+      sock.close();
+    }
+    // Every batch answered 200 is in Cassandra; nothing answered 503 was reported stored.
+    const acked = [...statuses.entries()].filter(([, s]) => s.includes(200)).map(([sec]) => sec);
+    const stored = new Set<number>();
+    for (let t = T0; t < T0 + next; t += 3600) {
+      for (const b of await server.store.readSummaries({ device_id: device, from: t, to: Math.min(T0 + next, t + 3600) })) stored.add(batchEpochSecond(b));
+    }
+    const lost = acked.filter((s) => !stored.has(s));
+    console.log(`      outage: ${next} sent, ${acked.length} answered 200, ${count(503)} answered 503, ${stored.size} stored, ${lost.length} acknowledged-but-lost`);
+    expect(lost).to.deep.equal([]);
+    const r = await udpRequest(server.port, buildMessage({ port: server.port, body: `${device}|20260601235959|1,1` }));
+    expect(r?.status).to.equal(200);
+  });
+});
