@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { batchKeyString, epochSecondToParts, type Batch } from '../../src/domain
 import type { HourReport } from '../../src/report/hour-report.js';
 import type { ConsumptionStore } from '../../src/store/consumption-store.js';
 import { makeBatch } from '../helpers/batches.js';
+import { dropKeyspace, requireNode } from '../helpers/cassandra-node.js';
 import { runBin } from '../helpers/server-process.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
@@ -38,8 +40,19 @@ async function sameData(server: ConsumptionStore, journal: ConsumptionStore, dev
   return a.length;
 }
 
-describe('sync: reconciliation with the reference meter', function () {
+const BACKENDS: Array<[string, Record<string, string>]> = [
+  ['sqlite', {}],
+  ['cassandra', { 'storage.backend': 'cassandra', 'cassandra.keyspace': `ec_sync_${randomBytes(4).toString('hex')}` }],
+];
+
+for (const [backend, backendConfig] of BACKENDS) describe(`sync: reconciliation with the reference meter (${backend} store)`, function () {
   this.timeout(180_000);
+  before(async function () {
+    if (backend === 'cassandra') await requireNode(this);
+  });
+  after(async () => {
+    if (backend === 'cassandra') await dropKeyspace(backendConfig['cassandra.keyspace']!);
+  });
   let now = T0;
   let server: TestServer;
   let dir: string;
@@ -48,7 +61,7 @@ describe('sync: reconciliation with the reference meter', function () {
   beforeEach(async () => {
     now = T0;
     dir = mkdtempSync(join(tmpdir(), 'ec-sync-'));
-    server = await startTestServer({ 'sync.syncfreq': String(PERIOD_MIN), 'sync.grace_seconds': '60', 'sync.request_timeout': '5' }, { now: clock });
+    server = await startTestServer({ ...backendConfig, 'sync.syncfreq': String(PERIOD_MIN), 'sync.grace_seconds': '60', 'sync.request_timeout': '5' }, { now: clock });
   });
   afterEach(async () => {
     await server.cleanup();
@@ -98,7 +111,8 @@ describe('sync: reconciliation with the reference meter', function () {
 
     // ec-test: no gaps, every minute verified or repaired.
     await server.stop();
-    const r = await runBin('ec-test', ['--config', '/dev/null', '--data-dir', join(server.dir, 'data'), '-i', device, '-d', compact(T0), '--until', compact(T0 + P), '--json']);
+    const backendArgs = Object.entries(backendConfig).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+    const r = await runBin('ec-test', ['--config', '/dev/null', ...backendArgs, '--data-dir', join(server.dir, 'data'), '-i', device, '-d', compact(T0), '--until', compact(T0 + P), '--json']);
     const rep = JSON.parse(r.stdout) as HourReport;
     expect(r.code, r.stderr).to.equal(0);
     expect(rep.gaps).to.deep.equal([]);
@@ -214,7 +228,7 @@ describe('sync: reconciliation with the reference meter', function () {
     await stopped;
     // Same data directory and sync port: the meter reconnects by itself.
     const old = server;
-    server = await startTestServer({ 'storage.path': join(old.dir, 'data'), 'sync.port': String(old.syncPort), 'sync.syncfreq': String(PERIOD_MIN), 'sync.grace_seconds': '60' }, { now: clock });
+    server = await startTestServer({ ...backendConfig, 'storage.path': join(old.dir, 'data'), 'sync.port': String(old.syncPort), 'sync.syncfreq': String(PERIOD_MIN), 'sync.grace_seconds': '60' }, { now: clock });
     for (let i = 0; i < 100 && server.sync!.connectedClients === 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(server.sync!.connectedClients).to.equal(1);
     const reports = await Promise.all(server.sync!.catchUps.splice(0));
