@@ -36,7 +36,7 @@ export interface ServerOptions {
   syncSchedule?: boolean;
 }
 
-export async function startServer(config: Config, log: Logger, store: ConsumptionStore = createStore(config), options: ServerOptions = {}): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger, store: ConsumptionStore = createStore(config, 'ingest'), options: ServerOptions = {}): Promise<RunningServer> {
   await store.open();
   const committer = new GroupCommitter(store, {
     maxBatches: config.storage.commitMaxBatches,

@@ -26,6 +26,7 @@ export interface Config {
     commitMaxBatches: number;
     maxQueuedBatches: number;
     sqliteSynchronous: 'FULL' | 'NORMAL';
+    sqliteWriter: 'thread' | 'inline';
   };
   cassandra: CassandraConfig;
   sync: {
@@ -152,6 +153,7 @@ function build(raw: Map<string, RawValue>): Config {
       commitMaxBatches: int('storage.commit_max_batches'),
       maxQueuedBatches: int('storage.max_queued_batches'),
       sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],
+      sqliteWriter: str('storage.sqlite_writer') as Config['storage']['sqliteWriter'],
     },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
     sync: {

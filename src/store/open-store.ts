@@ -4,11 +4,14 @@ import { CassandraStore } from './cassandra-store.js';
 import type { ConsumptionStore } from './consumption-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
-/** The configured backend, not yet opened. */
-export function createStore(config: Config): ConsumptionStore {
+/**
+ * The configured backend, not yet opened. `ingest` (the server) commits SQLite writes in a writer
+ * thread; tools that mostly read keep everything on their own thread.
+ */
+export function createStore(config: Config, use: 'ingest' | 'tool' = 'tool'): ConsumptionStore {
   switch (config.storage.backend) {
     case 'sqlite':
-      return new SqliteStore({ dir: resolve(config.storage.path), synchronous: config.storage.sqliteSynchronous });
+      return new SqliteStore({ dir: resolve(config.storage.path), synchronous: config.storage.sqliteSynchronous, writer: use === 'ingest' ? config.storage.sqliteWriter : 'inline' });
     case 'cassandra':
       return new CassandraStore(config.cassandra);
   }

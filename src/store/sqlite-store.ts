@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase, prepareUpsertMany } from './sqlite-schema.js';
+import { SqliteWriter } from './sqlite-writer.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -8,35 +10,6 @@ import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } fr
 import { daySlices } from './day-slices.js';
 
 export const SQLITE_FILE = 'ec-server.sqlite';
-
-/** Tables mirror the original Cassandra ones; the key is (device, date, time, start_us, end_us). */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS ec_consumption (
-  device_id             TEXT    NOT NULL,
-  ec_date               TEXT    NOT NULL,
-  ec_time               TEXT    NOT NULL,
-  start_us              TEXT    NOT NULL,
-  end_us                TEXT    NOT NULL,
-  ec_consumption_values TEXT    NOT NULL,
-  values_count          INTEGER NOT NULL,
-  values_checksum       TEXT    NOT NULL,
-  batch_seq             INTEGER,
-  insert_time           INTEGER NOT NULL,
-  PRIMARY KEY (device_id, ec_date, ec_time, start_us, end_us)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS ec_checksum (
-  device_id        TEXT    NOT NULL,
-  ec_date          TEXT    NOT NULL,
-  ec_time          TEXT    NOT NULL,
-  interval_seconds INTEGER NOT NULL,
-  values_count     INTEGER NOT NULL,
-  values_checksum  TEXT    NOT NULL,
-  check_time       INTEGER NOT NULL,
-  check_times      INTEGER NOT NULL,
-  status           TEXT    NOT NULL,
-  PRIMARY KEY (device_id, ec_date, ec_time, interval_seconds)
-) WITHOUT ROWID;
-`;
 
 const SUMMARY_COLUMNS = 'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
 const RANGE_WHERE = 'device_id = ? AND ec_date = ? AND ec_time >= ? AND ec_time < ?';
@@ -46,6 +19,11 @@ export interface SqliteStoreOptions {
   /** Data directory; the database file is created inside it. ':memory:' for throwaway tests. */
   dir: string;
   synchronous: 'FULL' | 'NORMAL';
+  /**
+   * 'thread' (the server's default): batch writes commit in a writer thread, so fsync never
+   * blocks the event loop. 'inline': on the calling thread (journals, tools).
+   */
+  writer?: 'thread' | 'inline';
 }
 
 /**
@@ -56,6 +34,7 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements ConsumptionStore {
   readonly backend = 'sqlite';
   protected db: Database.Database | undefined;
+  private writer: SqliteWriter | undefined;
   private stmts!: ReturnType<SqliteStore['prepare']>;
 
   constructor(private readonly options: SqliteStoreOptions) {}
@@ -67,29 +46,22 @@ export class SqliteStore implements ConsumptionStore {
   async open(): Promise<void> {
     try {
       if (this.options.dir !== ':memory:') mkdirSync(this.options.dir, { recursive: true });
-      const db = new Database(this.file);
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${this.options.synchronous}`);
-      db.pragma('busy_timeout = 5000');
-      db.exec(SCHEMA);
+      const db = openDatabase(this.file, this.options.synchronous);
       this.db = db;
       this.stmts = this.prepare(db);
+      if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
+        this.writer = new SqliteWriter(this.file, this.options.synchronous);
+        // Start the thread now: a failure to open shows at start-up, not at the first batch.
+        await this.writer.write([]);
+      }
     } catch (e) {
       throw new StoreUnavailableError(`cannot open SQLite store ${this.file}: ${(e as Error).message}`, e);
     }
   }
 
   private prepare(db: Database.Database) {
-    const upsert = db.prepare(
-      `INSERT OR REPLACE INTO ec_consumption (device_id, ec_date, ec_time, start_us, end_us, ec_consumption_values,
-        values_count, values_checksum, batch_seq, insert_time)
-       VALUES (@device_id, @ec_date, @ec_time, @start_us, @end_us, @ec_consumption_values,
-        @values_count, @values_checksum, @batch_seq, @insert_time)`,
-    );
     return {
-      upsertMany: db.transaction((batches: readonly Batch[]) => {
-        for (const b of batches) upsert.run(b);
-      }),
+      upsertMany: prepareUpsertMany(db),
       readBatches: db.prepare(`SELECT * FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       readSummaries: db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       deleteBatch: db.prepare(
@@ -112,6 +84,7 @@ export class SqliteStore implements ConsumptionStore {
 
   async upsertBatches(batches: readonly Batch[]): Promise<void> {
     this.handle;
+    if (this.writer) return this.writer.write(batches);
     try {
       this.stmts.upsertMany(batches);
     } catch (e) {
@@ -146,6 +119,8 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async close(): Promise<void> {
+    await this.writer?.close();
+    this.writer = undefined;
     this.db?.close();
     this.db = undefined;
   }

@@ -12,10 +12,12 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-storeContract('sqlite', {
-  create: ({ same }) => {
-    if (!same) n++;
-    return new SqliteStore({ dir: join(dir, `s${n}`), synchronous: 'FULL' });
-  },
-  device: () => `dev-${++devices}`,
-});
+for (const writer of ['inline', 'thread'] as const) {
+  storeContract(`sqlite (writer ${writer})`, {
+    create: ({ same }) => {
+      if (!same) n++;
+      return new SqliteStore({ dir: join(dir, `s${n}`), synchronous: 'FULL', writer });
+    },
+    device: () => `dev-${++devices}`,
+  });
+}

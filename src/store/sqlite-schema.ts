@@ -1,0 +1,54 @@
+import Database from 'better-sqlite3';
+import type { Batch } from '../domain/batch.js';
+
+/** Tables mirror the original Cassandra ones; the key is (device, date, time, start_us, end_us). */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ec_consumption (
+  device_id             TEXT    NOT NULL,
+  ec_date               TEXT    NOT NULL,
+  ec_time               TEXT    NOT NULL,
+  start_us              TEXT    NOT NULL,
+  end_us                TEXT    NOT NULL,
+  ec_consumption_values TEXT    NOT NULL,
+  values_count          INTEGER NOT NULL,
+  values_checksum       TEXT    NOT NULL,
+  batch_seq             INTEGER,
+  insert_time           INTEGER NOT NULL,
+  PRIMARY KEY (device_id, ec_date, ec_time, start_us, end_us)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ec_checksum (
+  device_id        TEXT    NOT NULL,
+  ec_date          TEXT    NOT NULL,
+  ec_time          TEXT    NOT NULL,
+  interval_seconds INTEGER NOT NULL,
+  values_count     INTEGER NOT NULL,
+  values_checksum  TEXT    NOT NULL,
+  check_time       INTEGER NOT NULL,
+  check_times      INTEGER NOT NULL,
+  status           TEXT    NOT NULL,
+  PRIMARY KEY (device_id, ec_date, ec_time, interval_seconds)
+) WITHOUT ROWID;
+`;
+
+/** Opens (creating if needed) the database file in WAL mode with the given fsync policy. */
+export function openDatabase(file: string, synchronous: 'FULL' | 'NORMAL'): Database.Database {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${synchronous}`);
+  db.pragma('busy_timeout = 5000');
+  db.exec(SCHEMA);
+  return db;
+}
+
+/** One transaction of idempotent upserts: it commits (and with FULL, fsyncs) as a whole or not at all. */
+export function prepareUpsertMany(db: Database.Database): (batches: readonly Batch[]) => void {
+  const upsert = db.prepare(
+    `INSERT OR REPLACE INTO ec_consumption (device_id, ec_date, ec_time, start_us, end_us, ec_consumption_values,
+      values_count, values_checksum, batch_seq, insert_time)
+     VALUES (@device_id, @ec_date, @ec_time, @start_us, @end_us, @ec_consumption_values,
+      @values_count, @values_checksum, @batch_seq, @insert_time)`,
+  );
+  return db.transaction((batches: readonly Batch[]) => {
+    for (const b of batches) upsert.run(b);
+  });
+}
