@@ -1,0 +1,188 @@
+// The systems under load: the real ec-server (bin/ec-server.js, SQLite store) and a stateless
+// Kamailio answering 200 to every MESSAGE (the "what does a SIP stack cost" baseline).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { BENCH_DIR, REPO, freePort, log, processTree, sleep, spawnKept, statusKb, waitSipReady } from './util.mjs';
+
+const SQLITE_FILE = 'ec-server.sqlite';
+
+/**
+ * Starts the real server as the operators run it. extraNodeArgs e.g. ['--cpu-prof', '--cpu-prof-dir', D].
+ * Readiness: its '"port":N' log line (info level) or, at --log-level warn where that line is not
+ * printed, a 200 to a SIP OPTIONS probe.
+ */
+export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [], logLevel = 'warn' }) {
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const args = [
+    ...extraNodeArgs,
+    join(REPO, 'bin/ec-server.js'),
+    '--config', join(REPO, 'config/config.properties'),
+    '--port', String(port),
+    '--data-dir', dataDir,
+    '--log-level', logLevel,
+    ...extraArgs,
+  ];
+  const proc = spawnKept(process.execPath, args, { cwd: REPO });
+  const ready = await Promise.race([
+    waitSipReady(port, 30_000),
+    proc.exited.then(() => false),
+  ]);
+  if (!ready) {
+    proc.child.kill('SIGKILL');
+    throw new Error(`ec-server did not become ready on port ${port}:\n${proc.output().slice(-4000)}`);
+  }
+  const pid = proc.child.pid;
+  return {
+    kind: 'ec-server',
+    port,
+    pid,
+    pids: () => [pid],
+    /** The main thread alone (the event loop: JS, SQLite calls); the rest is V8 GC helpers, libuv. */
+    mainThread: () => [`${pid}/${pid}`],
+    peakRssKb: () => statusKb(pid, 'VmHWM'),
+    rssKb: () => statusKb(pid, 'VmRSS'),
+    dataDir,
+    output: proc.output,
+    /** SIGTERM, wait for a clean exit, then count what is in the store. */
+    async stop() {
+      const peakRssKb = statusKb(pid, 'VmHWM');
+      proc.child.kill('SIGTERM');
+      const timer = setTimeout(() => proc.child.kill('SIGKILL'), 120_000);
+      const exit = await proc.exited;
+      clearTimeout(timer);
+      const lines = proc.output().trim().split('\n');
+      let counters;
+      for (const l of lines.reverse()) {
+        try {
+          const j = JSON.parse(l);
+          if (j.stats || j.commits) {
+            counters = { stats: j.stats, commits: j.commits };
+            break;
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+      return { exit, peakRssKb, counters, storedRows: countRows(dataDir), logTail: lines.slice(0, 5).reverse().join('\n') };
+    },
+  };
+}
+
+/** Rows of ec_consumption in a stopped server's SQLite file (the durability cross-check). */
+export function countRows(dataDir) {
+  const file = join(dataDir, SQLITE_FILE);
+  if (!existsSync(file)) return 0;
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare('SELECT count(*) AS n FROM ec_consumption').get().n;
+  } finally {
+    db.close();
+  }
+}
+
+function which(cmd) {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin', '/usr/local/sbin'])) {
+    if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
+  }
+  return undefined;
+}
+
+/**
+ * Kamailio binary; installs Debian's package when missing (needs root), except under CI (where the
+ * bench is not meant to run) or BENCH_NO_INSTALL=1. Returns undefined when it cannot be had.
+ */
+export function ensureKamailio() {
+  let bin = which('kamailio');
+  if (bin) return bin;
+  if (process.env.CI || process.env.BENCH_NO_INSTALL === '1') {
+    log('kamailio is not installed and installing is disabled (CI / BENCH_NO_INSTALL=1): Kamailio baseline SKIPPED');
+    return undefined;
+  }
+  if (process.getuid?.() !== 0) {
+    log('kamailio is not installed and we are not root: Kamailio baseline SKIPPED (apt-get install -y kamailio)');
+    return undefined;
+  }
+  log('kamailio missing: apt-get install -y kamailio');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'kamailio'], { stdio: 'inherit', env });
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+    r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'kamailio'], { stdio: 'inherit', env });
+  }
+  bin = which('kamailio');
+  if (!bin) log('kamailio could not be installed: Kamailio baseline SKIPPED');
+  return bin;
+}
+
+export function kamailioVersion(bin) {
+  try {
+    return execFileSync(bin, ['-v'], { encoding: 'utf8' }).split('\n')[0].replace(/^version:\s*/, '').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Kamailio in the foreground (-DD: no daemon, children still forked; -E: log to stderr) with its
+ * own pid file and runtime dir under /tmp, on a free port given to the config as BENCH_PORT.
+ */
+export async function startKamailio(bin, { workers = 2 } = {}) {
+  const port = await freePort();
+  const runDir = join('/tmp', `ec-bench-kamailio-${process.pid}-${port}`);
+  mkdirSync(runDir, { recursive: true });
+  const cfg = join(BENCH_DIR, 'kamailio/kamailio.cfg');
+  const args = [
+    '-f', cfg, '-DD', '-E',
+    '-A', `BENCH_PORT=${port}`,
+    '-A', `BENCH_WORKERS=${workers}`,
+    '-P', join(runDir, 'kamailio.pid'),
+    '-Y', runDir,
+    '-m', '256', '-M', '16',
+  ];
+  const proc = spawnKept(bin, args, { cwd: runDir });
+  const ready = await Promise.race([waitSipReady(port, 20_000), proc.exited.then(() => false)]);
+  if (!ready) {
+    proc.child.kill('SIGKILL');
+    throw new Error(`kamailio did not become ready on port ${port}:\n${proc.output().slice(-4000)}`);
+  }
+  const pid = proc.child.pid;
+  const pids = () => processTree(pid);
+  const peak = () => pids().reduce((s, p) => s + (statusKb(p, 'VmHWM') ?? 0), 0);
+  return {
+    kind: 'kamailio',
+    port,
+    pid,
+    pids,
+    /** Sum over the main process and its workers (shared memory is counted once per process). */
+    peakRssKb: peak,
+    rssKb: () => pids().reduce((s, p) => s + (statusKb(p, 'VmRSS') ?? 0), 0),
+    output: proc.output,
+    async stop() {
+      const peakRssKb = peak();
+      proc.child.kill('SIGTERM');
+      const timer = setTimeout(() => {
+        for (const p of pids()) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }
+      }, 15_000);
+      const exit = await proc.exited;
+      clearTimeout(timer);
+      await sleep(200);
+      rmSync(runDir, { recursive: true, force: true });
+      return { exit, peakRssKb };
+    },
+  };
+}
+
+/** Removes a data directory tree left by a scenario (unless BENCH_KEEP_DATA=1). */
+export function removeDataDir(dir) {
+  if (process.env.BENCH_KEEP_DATA === '1') return;
+  if (existsSync(dir) && readdirSync(dir).length >= 0) rmSync(dir, { recursive: true, force: true });
+}
