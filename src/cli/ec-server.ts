@@ -82,6 +82,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     log.info('SIGUSR2: sync round requested');
     void server.sync.runRound().catch((err) => log.error({ err }, 'sync round failed'));
   });
+  // A closed terminal must not stop an unattended server (Node does not keep nohup's SIG_IGN).
+  process.on('SIGHUP', () => log.info('SIGHUP ignored: restart the server to apply config changes'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }

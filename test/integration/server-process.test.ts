@@ -76,8 +76,11 @@ describe('ec-server process', function () {
     expect(lost, `acknowledged but lost (of ${acked.size} acked, ${next} sent)`).to.deep.equal([]);
   });
 
-  it('SIGTERM: answers what is in flight, closes the store, exits 0', async () => {
+  it('SIGHUP (closed terminal) does not stop it; SIGTERM answers what is in flight, closes the store, exits 0', async () => {
     const server = await spawnServer(baseArgs());
+    server.child.kill('SIGHUP');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(server.child.exitCode, 'still running after SIGHUP').to.equal(null);
     const r = await udpRequest(server.port, buildMessage({ port: server.port, body: body('term', T0) }));
     expect(r?.status).to.equal(200);
     server.child.kill('SIGTERM');
