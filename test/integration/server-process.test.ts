@@ -80,7 +80,7 @@ describe('ec-server process', function () {
     const server = await spawnServer(baseArgs());
     server.child.kill('SIGHUP');
     await new Promise((r) => setTimeout(r, 300));
-    expect(server.child.exitCode, 'still running after SIGHUP').to.equal(null);
+    expect([server.child.exitCode, server.child.signalCode], 'still running after SIGHUP').to.deep.equal([null, null]);
     const r = await udpRequest(server.port, buildMessage({ port: server.port, body: body('term', T0) }));
     expect(r?.status).to.equal(200);
     server.child.kill('SIGTERM');
