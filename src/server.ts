@@ -41,6 +41,7 @@ export async function startServer(config: Config, log: Logger, store: Consumptio
   const committer = new GroupCommitter(store, {
     maxBatches: config.storage.commitMaxBatches,
     maxQueued: config.storage.maxQueuedBatches,
+    maxQueuedBytes: config.storage.maxQueuedBytes,
   });
   const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS }, log);
   const layer = new TransactionLayer(handler, { cacheSize: config.sip.transactionCacheSize }, log);

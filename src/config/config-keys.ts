@@ -36,6 +36,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   { key: 'storage.path', section: 'Storage', default: './data', kind: { type: 'string', nonEmpty: true }, doc: 'Data directory of the embedded store (created on first start); relative to the working directory.' },
   { key: 'storage.commit_max_batches', section: 'Storage', default: '500', kind: { type: 'int', min: 1, max: 100000 }, doc: 'Most batches committed in one transaction (group commit).' },
   { key: 'storage.max_queued_batches', section: 'Storage', default: '20000', kind: { type: 'int', min: 1, max: 10000000 }, doc: 'Batches waiting for a commit; beyond this requests are answered 503.' },
+  { key: 'storage.max_queued_bytes', section: 'Storage', default: '67108864', kind: { type: 'int', min: 1048576, max: 17179869184 }, doc: 'Bytes of batch values waiting for (or in) a commit; beyond this requests are answered 503. Bounds memory under overload.' },
   { key: 'storage.sqlite_writer', section: 'Storage', default: 'thread', kind: { type: 'enum', values: ['thread', 'inline'] }, doc: 'Where the server commits SQLite writes: a writer thread (fsync off the event loop) or inline on the event loop.' },
   { key: 'storage.sqlite_synchronous', section: 'Storage', default: 'FULL', kind: { type: 'enum', values: ['FULL', 'NORMAL'] }, doc: 'SQLite fsync policy. FULL survives power loss; NORMAL survives only process crashes.' },
 

@@ -25,6 +25,7 @@ export interface Config {
     path: string;
     commitMaxBatches: number;
     maxQueuedBatches: number;
+    maxQueuedBytes: number;
     sqliteSynchronous: 'FULL' | 'NORMAL';
     sqliteWriter: 'thread' | 'inline';
   };
@@ -152,6 +153,7 @@ function build(raw: Map<string, RawValue>): Config {
       path: str('storage.path'),
       commitMaxBatches: int('storage.commit_max_batches'),
       maxQueuedBatches: int('storage.max_queued_batches'),
+      maxQueuedBytes: int('storage.max_queued_bytes'),
       sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],
       sqliteWriter: str('storage.sqlite_writer') as Config['storage']['sqliteWriter'],
     },

@@ -13,6 +13,13 @@ export interface GroupCommitOptions {
   maxBatches: number;
   /** Most batches waiting; beyond it submit() refuses at once (503) instead of queueing without bound. */
   maxQueued: number;
+  /** Most bytes of values waiting or being written: bounds memory whatever the batch size. */
+  maxQueuedBytes: number;
+}
+
+/** Memory a queued batch holds, roughly: its values plus the fixed fields. */
+function weight(b: Batch): number {
+  return b.ec_consumption_values.length + 200;
 }
 
 /**
@@ -24,6 +31,8 @@ export class GroupCommitter {
   private queue: Waiting[] = [];
   private writing: Promise<void> | undefined;
   private scheduled = false;
+  /** Bytes held by queued batches and the batches being written. */
+  private bytes = 0;
   /** Statistics for logs and benchmarks. */
   readonly stats = { commits: 0, batches: 0, failures: 0 };
 
@@ -36,10 +45,20 @@ export class GroupCommitter {
     return this.queue.length;
   }
 
+  /** Bytes held by batches not yet committed. */
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
   submit(batch: Batch): Promise<void> {
     if (this.queue.length >= this.options.maxQueued) {
       return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${this.queue.length} batches await a commit`));
     }
+    const w = weight(batch);
+    if (this.bytes > 0 && this.bytes + w > this.options.maxQueuedBytes) {
+      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${this.bytes} bytes of batches await a commit`));
+    }
+    this.bytes += w;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, resolve, reject });
       this.schedule();
@@ -70,6 +89,7 @@ export class GroupCommitter {
   private async writeNext(): Promise<void> {
     const group = this.queue.splice(0, this.options.maxBatches);
     if (group.length === 0) return;
+    const groupBytes = group.reduce((n, w) => n + weight(w.batch), 0);
     try {
       await this.store.upsertBatches(group.map((w) => w.batch));
       this.stats.commits++;
@@ -79,6 +99,8 @@ export class GroupCommitter {
       this.stats.failures++;
       const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError(String((e as Error)?.message ?? e), e);
       for (const w of group) w.reject(err);
+    } finally {
+      this.bytes -= groupBytes;
     }
   }
 }

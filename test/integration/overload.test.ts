@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { epochSecondToParts } from '../../src/domain/batch.js';
+import { SQLITE_FILE } from '../../src/store/sqlite-store.js';
+import { buildMessage, tcpExchange } from '../helpers/sip-client.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+
+/**
+ * The store cannot keep up (here: another process holds SQLite's write lock, a real fault):
+ * the commit queue is bounded in bytes, requests beyond it get 503 + Retry-After at once,
+ * and nothing answered 503 is stored, nothing answered 200 is missing.
+ */
+describe('overload: a stalled store', function () {
+  this.timeout(30_000);
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ 'storage.max_queued_bytes': String(1024 * 1024), 'sip.retry_after': '2' });
+  });
+  after(async () => {
+    await server?.cleanup();
+  });
+
+  it('answers 503 Server overloaded beyond storage.max_queued_bytes, 200 for what it queued, once the lock is released', async () => {
+    const T0 = Date.UTC(2026, 6, 1) / 1000;
+    const records = Array.from({ length: 1000 }, (_, i) => `${i * 1000},${(i / 7).toFixed(3)}`).join(';');
+    const messages = Array.from({ length: 120 }, (_, i) => {
+      const p = epochSecondToParts(T0 + i);
+      return buildMessage({ port: server.port, transport: 'TCP', body: `overload|${p.ec_date}${p.ec_time}|${records}` });
+    });
+    const blocker = new Database(join(server.dir, 'data', SQLITE_FILE));
+    blocker.exec('BEGIN IMMEDIATE');
+    const exchange = tcpExchange(server.port, messages.join(''), messages.length, 20_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    blocker.exec('COMMIT');
+    blocker.close();
+    const { responses } = await exchange;
+    expect(responses).to.have.length(messages.length);
+    const ok = responses.filter((r) => r.status === 200);
+    const refused = responses.filter((r) => r.status === 503);
+    expect(ok.length + refused.length).to.equal(messages.length);
+    expect(refused.length, '503s beyond 1 MiB of queued values').to.be.greaterThan(30);
+    expect(ok.length, '200s for the queued batches').to.be.greaterThan(30);
+    expect(refused[0]!.reason).to.match(/Server overloaded: \d+ bytes of batches await a commit/);
+    expect(refused[0]!.headers['retry-after']).to.equal('2');
+    expect(server.committer.queuedBytes).to.equal(0);
+    const stored = await server.store.readSummaries({ device_id: 'overload', from: T0, to: T0 + messages.length });
+    expect(stored.length, 'rows = 200s').to.equal(ok.length);
+  });
+});
