@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { batchKeyString, type BatchKey } from '../domain/batch.js';
+import { batchKeyString, compactToEpochSecond, type BatchKey } from '../domain/batch.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
 import { SyncConnection } from '../sync/sync-connection.js';
 import { SYNC_PROTOCOL_VERSION, type SyncMessage, type SyncRequest, type WireBatch } from '../sync/sync-protocol.js';
@@ -115,7 +115,7 @@ export class SyncClient {
     const seconds = new Set(keys.map((k) => `${k.ec_date}${k.ec_time}`));
     const out: WireBatch[] = [];
     for (const s of seconds) {
-      const sec = Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8), +s.slice(8, 10), +s.slice(10, 12), +s.slice(12, 14)) / 1000;
+      const sec = compactToEpochSecond(s);
       for (const b of await this.journal.readBatches({ device_id: device, from: sec, to: sec + 1 })) {
         if (!wanted.has(batchKeyString(b))) continue;
         const { insert_time: _ignored, ...wire } = b;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import type { BatchKey } from '../domain/batch.js';
+import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
 import type { ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
@@ -185,7 +185,7 @@ export class SyncService {
     for (let t = from; t < to; t += MAX_RANGE_SECONDS) {
       for (const c of await this.store.readIntervalChecks({ device_id: device, from: t, to: Math.min(to, t + MAX_RANGE_SECONDS) })) {
         if (c.interval_seconds !== this.o.periodS || (c.status !== 'verified' && c.status !== 'repaired')) continue;
-        done.add(Date.UTC(+c.ec_date.slice(0, 4), +c.ec_date.slice(4, 6) - 1, +c.ec_date.slice(6, 8), +c.ec_time.slice(0, 2), +c.ec_time.slice(2, 4), +c.ec_time.slice(4, 6)) / 1000);
+        done.add(compactToEpochSecond(c.ec_date + c.ec_time));
       }
     }
     return done;
