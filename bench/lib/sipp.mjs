@@ -186,6 +186,26 @@ export async function runSipp(opts) {
     errors: [],
   };
   const sendSpans = [];
+  // Per-second timeline over all processes: [s, answered, retransmissions, failed, mean response ms].
+  res.timeline = [];
+  for (const c of children) {
+    try {
+      const lines = readFileSync(join(c.dir, 'stat.csv'), 'latin1').split('\n').filter((l) => l.trim());
+      const head = lines[0].split(';');
+      const ix = (n) => head.indexOf(n);
+      lines.slice(1).forEach((l, k) => {
+        const f = l.split(';');
+        const row = (res.timeline[k] ??= [k, 0, 0, 0, 0]);
+        const ok = num(f[ix('SuccessfulCall(P)')]);
+        row[1] += ok;
+        row[2] += num(f[ix('Retransmissions(P)')]);
+        row[3] += num(f[ix('FailedCall(P)')]);
+        row[4] = Math.max(row[4], Math.round(sippDurationMs(f[ix('ResponseTime1(P)')])));
+      });
+    } catch {
+      /* no stat file: reported below */
+    }
+  }
   for (const c of children) {
     const statFile = join(c.dir, 'stat.csv');
     let s = {};
