@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * One consumption batch as stored: the row of `ec_consumption`.
@@ -37,7 +37,7 @@ export function batchKeyString(k: BatchKey): string {
 
 /** The checksum definition shared by clients, the server and sync (docs/protocol.md). */
 export function recordsChecksum(recordsAsSent: string): string {
-  return createHash('md5').update(recordsAsSent.replaceAll(';', '\n')).digest('hex');
+  return hash('md5', recordsAsSent.replaceAll(';', '\n'), 'hex');
 }
 
 /** Epoch seconds (UTC) of a batch's second. */

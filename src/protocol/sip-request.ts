@@ -1,6 +1,7 @@
 import sip from 'sip';
 import type { Message } from 'sip';
 import { SipDiscard, SipRequestError } from '../errors.js';
+import { parseHeadLean } from './lean-head.js';
 
 /**
  * Turning one framed SIP message (head text + body bytes) into a request we can answer.
@@ -33,12 +34,9 @@ export interface Limits {
  * framing regex is quadratic on leading whitespace, which is why we never let it see any.
  */
 export function parseHead(head: string): SipRequest {
-  let message: Message | undefined;
-  try {
-    message = sip.parse(head + '\r\n\r\n');
-  } catch {
-    message = undefined;
-  }
+  // Plain requests take the fast path; it returns what sip.parse would, or undefined (lean-head.ts).
+  let message: Message | undefined = parseHeadLean(head);
+  if (!message) message = parseHeadWithSip(head);
   if (!message) throw new SipDiscard('unparsable start line or header line');
   if (message.status !== undefined || !message.method) throw new SipDiscard('not a request');
   const via = message.headers.via;
@@ -53,6 +51,15 @@ export function parseHead(head: string): SipRequest {
     message,
     body: Buffer.alloc(0),
   };
+}
+
+/** The general parser: the `sip` package's, for every head the fast path does not take. */
+export function parseHeadWithSip(head: string): Message | undefined {
+  try {
+    return sip.parse(head + '\r\n\r\n');
+  } catch {
+    return undefined;
+  }
 }
 
 const CONTENT_LENGTH_LINE = /^(?:content-length|l)[ \t]*:(.*)$/gim;

@@ -20,6 +20,59 @@ export const SERVER_HEADER = 'ec-server';
  * (RFC 3261 18.2.1, RFC 3581) so that the client sees where we saw it from.
  */
 export function serializeResponse(req: SipRequest, spec: ResponseSpec, toTag: string, source: Source): Buffer {
+  let s = `SIP/2.0 ${spec.status} ${spec.reason}\r\n`;
+  const via = req.headers.via ?? [];
+  for (let i = 0; i < via.length; i++) {
+    const v = via[i]!;
+    if (!v.host) continue;
+    let params = v.params;
+    if (i === 0) {
+      params = { ...params };
+      if (v.host !== source.address) params.received = source.address;
+      if ('rport' in params) params.rport = String(source.port);
+    }
+    s += `Via: SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${v.host}${v.port ? `:${v.port}` : ''}${stringifyParams(params)}\r\n`;
+  }
+  const to = req.headers.to;
+  if (to) s += `To: ${stringifyAor(to.params?.tag ? to : { ...to, params: { ...to.params, tag: toTag } })}\r\n`;
+  const from = req.headers.from;
+  if (from) s += `From: ${stringifyAor(from)}\r\n`;
+  const callId = req.headers['call-id'];
+  if (callId !== undefined) s += `Call-ID: ${callId}\r\n`;
+  const cseq = req.headers.cseq;
+  if (cseq) s += `CSeq: ${cseq.seq} ${cseq.method}\r\n`;
+  s += `Server: ${SERVER_HEADER}\r\n`;
+  if (spec.headers) for (const name in spec.headers) s += `${prettifyHeaderName(name)}: ${spec.headers[name]}\r\n`;
+  s += 'Content-Length: 0\r\n\r\n';
+  return Buffer.from(s, 'latin1');
+}
+
+/*
+ * The functions below write exactly what `sip.stringify(sip.makeResponse(...))` writes (a unit
+ * test compares the two over the wire fixtures and thousands of mutated requests), without
+ * building the intermediate message objects: this runs once per request.
+ */
+
+function stringifyParams(params: Record<string, string | null | undefined> | undefined): string {
+  let s = '';
+  for (const n in params) {
+    const v = params[n];
+    s += v ? `;${n}=${v}` : `;${n}`;
+  }
+  return s;
+}
+
+function stringifyAor(aor: { name?: string; uri: unknown; params?: Record<string, string | null | undefined> }): string {
+  return `${aor.name || ''} <${typeof aor.uri === 'string' ? aor.uri : sip.stringifyUri(aor.uri as Parameters<typeof sip.stringifyUri>[0])}>${stringifyParams(aor.params)}`;
+}
+
+function prettifyHeaderName(s: string): string {
+  if (s === 'call-id') return 'Call-ID';
+  return s.replace(/\b([a-z])/g, (a) => a.toUpperCase());
+}
+
+/** The reference serializer built on the `sip` package, kept to check serializeResponse against. */
+export function serializeResponseWithSip(req: SipRequest, spec: ResponseSpec, toTag: string, source: Source): Buffer {
   const via = (req.headers.via ?? []).slice();
   const top = via[0];
   if (top) {

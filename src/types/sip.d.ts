@@ -58,4 +58,5 @@ declare module 'sip' {
     extension?: { headers?: Record<string, unknown>; content?: string },
   ): Message;
   export function parseUri(s: string): SipUri | undefined;
+  export function stringifyUri(u: SipUri | string): string;
 }

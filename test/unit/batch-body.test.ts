@@ -65,4 +65,21 @@ describe('batch body (seed text format)', () => {
       expect((err as SipRequestError).reason).to.match(reason);
     });
   }
+
+  it('rejects a value of a million digits at once (the record grammar is linear, not quadratic)', function () {
+    // With the former pattern this one call took minutes (40,000 digits: 2.7 s, growing with the
+    // square); mocha reports the test as failed when it overruns the timeout.
+    this.timeout(2_000);
+    const body = `d1|20240101000000|1,2;3,${'9'.repeat(1_000_000)}x`;
+    expect(() => parseBatchBody(body)).to.throw(SipRequestError, /record 2 "3,9999/);
+  });
+
+  it('counts, first and last offsets are right for 1000 records', () => {
+    const records = Array.from({ length: 1000 }, (_, i) => `${i * 1000},${i}.5`).join(';');
+    const b = parseBatchBody(`d1|20240101000000|${records};`);
+    expect(b.values_count).to.equal(1000);
+    expect(b.start_us).to.equal('000000');
+    expect(b.end_us).to.equal('999000');
+    expect(b.ec_consumption_values).to.equal(records);
+  });
 });

@@ -31,4 +31,29 @@ describe('transaction cache (UDP retransmissions)', () => {
     expect(c.lookup('k0')).to.equal(undefined);
     expect(c.lookup('k9999')).to.not.equal(undefined);
   });
+
+  it('keeps the newest half of its capacity however many came before', () => {
+    let now = 0;
+    const c = new TransactionCache(1000, 32_000, () => now);
+    for (let i = 0; i < 50_000; i++) {
+      now = i / 10;
+      c.begin(`k${i}`);
+      c.complete(`k${i}`, Buffer.from(String(i)));
+    }
+    for (let i = 50_000 - 500; i < 50_000; i++) expect(c.lookup(`k${i}`)!.toString()).to.equal(String(i));
+    expect(c.size).to.be.at.most(1000);
+  });
+
+  it('a retransmission still finds a pending entry that began in the previous generation', () => {
+    let now = 0;
+    const c = new TransactionCache(4, 32_000, () => now);
+    c.begin('old');
+    c.begin('b');
+    c.begin('c'); // rotates: 'old' and 'b' are now the previous generation
+    expect(c.lookup('old')).to.equal(PENDING);
+    c.complete('old', Buffer.from('200'));
+    expect(c.lookup('old')!.toString()).to.equal('200');
+    now = 32_001;
+    expect(c.lookup('old')).to.equal(undefined);
+  });
 });

@@ -1,0 +1,112 @@
+import type { Aor, Headers, Message, Via } from 'sip';
+
+/**
+ * The fast path of head parsing, for the plain requests meters send all day: one Via, single-line
+ * headers, token parameters, no quoting. It returns exactly what `sip.parse` returns for such a
+ * head (a differential test holds it to that over the wire fixtures and thousands of mutations),
+ * in about a quarter of the time: `sip.parse` runs a general regex per header and per parameter,
+ * which was the largest single cost of the receive path under load.
+ *
+ * Anything outside that subset returns undefined and goes through `sip.parse` as before, so the
+ * answers to unusual or hostile requests are decided in one place only.
+ */
+
+const START_LINE = /^([A-Z]+) (sips?:[^\s]+) SIP\/2\.0$/;
+const HEADER_LINE = /^([A-Za-z0-9\-.!*_+`'~]+)\s*:\s*(.*)$/;
+const TOKEN = "[\\w\\-.!%*_+`'~]+";
+const PARAMS = `((?:;${TOKEN}(?:=${TOKEN})?)*)`;
+const VIA = new RegExp(`^SIP/(2\\.0)/([A-Za-z]+) ([A-Za-z0-9.\\-]+)(?::(\\d{1,5}))?${PARAMS}$`);
+/** `<uri>;params`, `name <uri>;params`, `"name" <uri>;params` (no escapes, no spaces in the URI). */
+const AOR_BRACKETED = new RegExp(`^((?:${TOKEN})(?:[ \\t]+${TOKEN})*|"[^"\\\\]*")?[ \\t]*<([^>\\s]+)>${PARAMS}$`);
+const AOR_BARE = new RegExp(`^([^\\s;<>"@,]+@[^\\s;<>",]+|[^\\s;<>",]+)${PARAMS}$`);
+const CSEQ = /^(\d{1,10}) ([A-Z]+)$/;
+
+/** Null prototype: a header named "constructor" must not find Object's. */
+const COMPACT: Record<string, string | undefined> = Object.assign(Object.create(null) as object, {
+  i: 'call-id', m: 'contact', e: 'contact-encoding', l: 'content-length', c: 'content-type',
+  f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via',
+});
+
+/** Headers `sip` parses into structures we do not mirror here: such a head takes the slow path. */
+const NOT_LEAN = new Set([
+  'route', 'record-route', 'path', 'www-authenticate', 'proxy-authenticate', 'authorization',
+  'proxy-authorization', 'authentication-info', 'refer-to',
+]);
+
+export function parseHeadLean(head: string): Message | undefined {
+  const lines = head.split('\r\n');
+  const start = START_LINE.exec(lines[0]!);
+  if (!start) return undefined;
+  const headers: Headers = {};
+  for (let i = 1; i < lines.length; i++) {
+    const m = HEADER_LINE.exec(lines[i]!);
+    if (!m) return undefined;
+    const raw = m[1]!.toLowerCase();
+    const name = COMPACT[raw] ?? raw;
+    // `in` also sees Object.prototype's names ("__proto__", "constructor"): those take the slow path too.
+    if (name in headers || NOT_LEAN.has(name)) return undefined;
+    const value = m[2]!;
+    switch (name) {
+      case 'via': {
+        const via = parseVia(value);
+        if (!via) return undefined;
+        headers.via = [via];
+        break;
+      }
+      case 'to':
+      case 'from': {
+        const aor = parseAor(value);
+        if (!aor) return undefined;
+        headers[name] = aor;
+        break;
+      }
+      case 'contact': {
+        // sip's own '*' test never matches (it compares its parser state): '*' parses as a bare AOR.
+        const aor = parseAor(value);
+        if (!aor) return undefined;
+        headers.contact = [aor];
+        break;
+      }
+      case 'cseq': {
+        const c = CSEQ.exec(value);
+        if (!c) return undefined;
+        headers.cseq = { seq: +c[1]!, method: c[2]! };
+        break;
+      }
+      case 'content-length':
+        headers['content-length'] = +value;
+        break;
+      default:
+        headers[name] = value;
+    }
+  }
+  return { method: start[1]!, uri: start[2]!, version: '2.0', headers, content: '' } as Message;
+}
+
+function parseVia(value: string): Via | undefined {
+  const m = VIA.exec(value);
+  if (!m) return undefined;
+  return { version: m[1]!, protocol: m[2]!, host: m[3]!, port: m[4] ? +m[4] : undefined, params: parseParams(m[5]!) };
+}
+
+function parseAor(value: string): Aor | undefined {
+  const b = AOR_BRACKETED.exec(value);
+  if (b) return { name: b[1], uri: b[2]!, params: parseParams(b[3]!) };
+  const bare = AOR_BARE.exec(value);
+  if (bare) return { name: undefined, uri: bare[1]!, params: parseParams(bare[2]!) };
+  return undefined;
+}
+
+/** `;a=b;c` (already validated by the caller's regex) to `{a: 'b', c: null}`, names lowercased as `sip` does. */
+function parseParams(s: string): Record<string, string | undefined> {
+  const params: Record<string, string | null> = {};
+  if (s.length === 0) return params as Record<string, string | undefined>;
+  const parts = s.split(';');
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i]!;
+    const eq = p.indexOf('=');
+    if (eq < 0) params[p.toLowerCase()] = null;
+    else params[p.slice(0, eq).toLowerCase()] = p.slice(eq + 1);
+  }
+  return params as Record<string, string | undefined>;
+}
