@@ -1,19 +1,39 @@
 /**
  * Last X-EC-Seq seen per device, to log gaps the moment they happen (sync repairs them later).
- * Bounded: the least recently seen devices are forgotten first.
+ * Bounded: devices not seen for a while are forgotten first.
+ *
+ * Two generations rather than one Map kept in LRU order: evicting a Map's first key one at a time
+ * leaves tombstones at its head that every later eviction walks again, which made each request
+ * cost O(devices) once the bound was reached (a stream of new devices, as in the benchmarks, slowed
+ * the receive loop to a crawl). Here the older generation is dropped whole.
  */
 export class SequenceTracker {
-  private readonly last = new Map<string, number>();
+  private current = new Map<string, number>();
+  private previous = new Map<string, number>();
+  private readonly generationMax: number;
   gaps = 0;
 
-  constructor(private readonly maxDevices: number) {}
+  constructor(maxDevices: number) {
+    this.generationMax = Math.max(1, Math.floor(maxDevices / 2));
+  }
+
+  /** Devices remembered (at most maxDevices). */
+  get size(): number {
+    return this.current.size + this.previous.size;
+  }
 
   /** Records seq; returns the expected number when seq skipped ahead of it. */
   observe(device: string, seq: number): { expected: number } | undefined {
-    const prev = this.last.get(device);
-    this.last.delete(device);
-    this.last.set(device, prev === undefined ? seq : Math.max(prev, seq));
-    if (this.last.size > this.maxDevices) this.last.delete(this.last.keys().next().value!);
+    let prev = this.current.get(device);
+    if (prev === undefined) {
+      prev = this.previous.get(device);
+      if (prev !== undefined) this.previous.delete(device);
+      if (this.current.size >= this.generationMax) {
+        this.previous = this.current;
+        this.current = new Map();
+      }
+    }
+    this.current.set(device, prev === undefined ? seq : Math.max(prev, seq));
     if (prev !== undefined && seq > prev + 1) {
       this.gaps++;
       return { expected: prev + 1 };

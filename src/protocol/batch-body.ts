@@ -54,7 +54,7 @@ export function parseBatchBody(body: string): ParsedBatch {
   const lastUs = records.slice(last, records.indexOf(',', last));
 
   return {
-    device_id: device,
+    device_id: detached(device),
     ec_date: stamp.slice(0, 8),
     ec_time: stamp.slice(8, 14),
     start_us: firstUs.padStart(6, '0'),
@@ -63,6 +63,16 @@ export function parseBatchBody(body: string): ParsedBatch {
     values_count: count,
     values_checksum: recordsChecksum(records),
   };
+}
+
+/**
+ * A copy of a short piece of the body that does not keep the body alive. V8 represents a slice of
+ * 13 or more characters as a view into its parent string, so a device id sliced from a 17-kB body
+ * and remembered (sequence tracking, up to 100,000 devices) pinned the whole body: +17 kB of heap
+ * per batch of a new device, 280 MB after 16,000 large batches.
+ */
+function detached(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
 }
 
 /** Which record is wrong, for the reason phrase (only on the error path: it splits the body). */

@@ -87,7 +87,12 @@ export function transactionKey(req: SipRequest): string {
   const via = req.headers.via![0]!;
   const sentBy = `${via.host}:${via.port ?? ''}`;
   const branch = via.params.branch;
-  if (branch && branch.startsWith('z9hG4bK')) return `${branch}|${sentBy}|${req.method}`;
   const cseq = req.headers.cseq;
-  return `${req.headers['call-id']}|${cseq?.seq}|${req.headers.from?.params?.tag}|${sentBy}|${req.method}`;
+  const key =
+    branch && branch.startsWith('z9hG4bK')
+      ? `${branch}|${sentBy}|${req.method}`
+      : `${req.headers['call-id']}|${cseq?.seq}|${req.headers.from?.params?.tag}|${sentBy}|${req.method}`;
+  // Kept for 32 s: copy it, so that it does not hold on to the whole head it was sliced from
+  // (V8 keeps longer slices and concatenations as views into their parts).
+  return Buffer.from(key, 'latin1').toString('latin1');
 }
