@@ -40,6 +40,7 @@ export async function startServer(config: Config, log: Logger, store: Consumptio
   await store.open();
   const committer = new GroupCommitter(store, {
     maxBatches: config.storage.commitMaxBatches,
+    maxBytes: config.storage.commitMaxBytes,
     maxQueued: config.storage.maxQueuedBatches,
     maxQueuedBytes: config.storage.maxQueuedBytes,
   });

@@ -24,6 +24,7 @@ export interface Config {
     backend: 'sqlite' | 'cassandra';
     path: string;
     commitMaxBatches: number;
+    commitMaxBytes: number;
     maxQueuedBatches: number;
     maxQueuedBytes: number;
     sqliteSynchronous: 'FULL' | 'NORMAL';
@@ -152,6 +153,7 @@ function build(raw: Map<string, RawValue>): Config {
       backend: str('storage.backend') as Config['storage']['backend'],
       path: str('storage.path'),
       commitMaxBatches: int('storage.commit_max_batches'),
+      commitMaxBytes: int('storage.commit_max_bytes'),
       maxQueuedBatches: int('storage.max_queued_batches'),
       maxQueuedBytes: int('storage.max_queued_bytes'),
       sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],

@@ -37,8 +37,21 @@ export function batchKeyString(k: BatchKey): string {
 
 /** The checksum definition shared by clients, the server and sync (docs/protocol.md). */
 export function recordsChecksum(recordsAsSent: string): string {
-  return hash('md5', recordsAsSent.replaceAll(';', '\n'), 'hex');
+  const n = recordsAsSent.length;
+  // Non-ASCII cannot pass the body grammar, but the definition is over UTF-8: keep it exact.
+  if (Buffer.byteLength(recordsAsSent, 'utf8') !== n) return hash('md5', recordsAsSent.replaceAll(';', '\n'), 'hex');
+  // Same bytes as hashing replaceAll(';', '\n'), at half the cost on 1000-record batches (the
+  // string copy and its UTF-8 encoding were a third of the receive loop's time for large batches).
+  if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, 2 * scratch.length));
+  scratch.write(recordsAsSent, 0, n, 'latin1');
+  for (let i = scratch.indexOf(SEMICOLON, 0); i >= 0 && i < n; i = scratch.indexOf(SEMICOLON, i + 1)) scratch[i] = NEWLINE;
+  return hash('md5', scratch.subarray(0, n), 'hex');
 }
+
+const SEMICOLON = 0x3b;
+const NEWLINE = 0x0a;
+/** Reused between calls: the hash is computed synchronously, nothing keeps a reference to it. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
 
 /** Epoch seconds (UTC) of a batch's second. */
 export function batchEpochSecond(b: Pick<Batch, 'ec_date' | 'ec_time'>): number {

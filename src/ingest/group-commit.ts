@@ -11,6 +11,11 @@ interface Waiting {
 export interface GroupCommitOptions {
   /** Most batches per store call (one transaction in SQLite). */
   maxBatches: number;
+  /**
+   * Most bytes of values per store call (always at least one batch). A 500-batch commit of
+   * 17-kB batches took 60-100 ms; whatever arrived meanwhile waited for it and then for its own.
+   */
+  maxBytes?: number;
   /** Most batches waiting; beyond it submit() refuses at once (503) instead of queueing without bound. */
   maxQueued: number;
   /** Most bytes of values waiting or being written: bounds memory whatever the batch size. */
@@ -87,9 +92,17 @@ export class GroupCommitter {
   }
 
   private async writeNext(): Promise<void> {
-    const group = this.queue.splice(0, this.options.maxBatches);
+    let take = 0;
+    let groupBytes = 0;
+    const maxBytes = this.options.maxBytes ?? Infinity;
+    while (take < this.queue.length && take < this.options.maxBatches) {
+      const w = weight(this.queue[take]!.batch);
+      if (take > 0 && groupBytes + w > maxBytes) break;
+      groupBytes += w;
+      take++;
+    }
+    const group = this.queue.splice(0, take);
     if (group.length === 0) return;
-    const groupBytes = group.reduce((n, w) => n + weight(w.batch), 0);
     try {
       await this.store.upsertBatches(group.map((w) => w.batch));
       this.stats.commits++;
