@@ -20,7 +20,15 @@ export interface GroupCommitOptions {
   maxQueued: number;
   /** Most bytes of values waiting or being written: bounds memory whatever the batch size. */
   maxQueuedBytes: number;
+  /**
+   * Called after a commit that took longer than SLOW_COMMIT_MS (the server logs a warning): a
+   * stalled disk or store shows in the log before clients start retransmitting.
+   */
+  onSlowCommit?: (ms: number, batches: number) => void;
 }
+
+/** A commit slower than this is reported: UDP clients retransmit after 500 ms (T1). */
+export const SLOW_COMMIT_MS = 1000;
 
 /** Memory a queued batch holds, roughly: its values plus the fixed fields. */
 function weight(b: Batch): number {
@@ -39,7 +47,7 @@ export class GroupCommitter {
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
   /** Statistics for logs and benchmarks. */
-  readonly stats = { commits: 0, batches: 0, failures: 0 };
+  readonly stats = { commits: 0, batches: 0, failures: 0, slowCommits: 0, maxCommitMs: 0 };
 
   constructor(
     private readonly store: ConsumptionStore,
@@ -103,8 +111,15 @@ export class GroupCommitter {
     }
     const group = this.queue.splice(0, take);
     if (group.length === 0) return;
+    const started = performance.now();
     try {
       await this.store.upsertBatches(group.map((w) => w.batch));
+      const ms = Math.round(performance.now() - started);
+      this.stats.maxCommitMs = Math.max(this.stats.maxCommitMs, ms);
+      if (ms > SLOW_COMMIT_MS) {
+        this.stats.slowCommits++;
+        this.options.onSlowCommit?.(ms, group.length);
+      }
       this.stats.commits++;
       this.stats.batches += group.length;
       for (const w of group) w.resolve();

@@ -44,6 +44,9 @@ describe('overload: a stalled store', function () {
     expect(refused[0]!.reason).to.match(/Server overloaded: \d+ bytes of batches await a commit/);
     expect(refused[0]!.headers['retry-after']).to.equal('2');
     expect(server.committer.queuedBytes).to.equal(0);
+    // The commit that waited for the lock is reported (the server logs "slow commit: N ms").
+    expect(server.committer.stats.slowCommits).to.be.at.least(1);
+    expect(server.committer.stats.maxCommitMs).to.be.at.least(1000);
     const stored = await server.store.readSummaries({ device_id: 'overload', from: T0, to: T0 + messages.length });
     expect(stored.length, 'rows = 200s').to.equal(ok.length);
   });
