@@ -4,6 +4,8 @@ import type { ConsumptionStore } from '../store/consumption-store.js';
 
 interface Waiting {
   batch: Batch;
+  /** weight(batch), computed once on submit. */
+  bytes: number;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -73,7 +75,7 @@ export class GroupCommitter {
     }
     this.bytes += w;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batch, resolve, reject });
+      this.queue.push({ batch, bytes: w, resolve, reject });
       this.schedule();
     });
   }
@@ -104,9 +106,9 @@ export class GroupCommitter {
     let groupBytes = 0;
     const maxBytes = this.options.maxBytes ?? Infinity;
     while (take < this.queue.length && take < this.options.maxBatches) {
-      const w = weight(this.queue[take]!.batch);
-      if (take > 0 && groupBytes + w > maxBytes) break;
-      groupBytes += w;
+      const { bytes } = this.queue[take]!;
+      if (take > 0 && groupBytes + bytes > maxBytes) break;
+      groupBytes += bytes;
       take++;
     }
     const group = this.queue.splice(0, take);

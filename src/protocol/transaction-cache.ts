@@ -1,3 +1,4 @@
+import { detachedCopy } from './detached-string.js';
 import type { SipRequest } from './sip-request.js';
 
 /** In progress: retransmissions are absorbed (RFC 3261 17.2.2, Trying state). */
@@ -24,7 +25,7 @@ export class TransactionCache {
   private readonly generationMax: number;
 
   constructor(
-    private readonly maxEntries: number,
+    maxEntries: number,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
   ) {
@@ -92,7 +93,6 @@ export function transactionKey(req: SipRequest): string {
     branch && branch.startsWith('z9hG4bK')
       ? `${branch}|${sentBy}|${req.method}`
       : `${req.headers['call-id']}|${cseq?.seq}|${req.headers.from?.params?.tag}|${sentBy}|${req.method}`;
-  // Kept for 32 s: copy it, so that it does not hold on to the whole head it was sliced from
-  // (V8 keeps longer slices and concatenations as views into their parts).
-  return Buffer.from(key, 'latin1').toString('latin1');
+  // Kept for 32 s: a copy, so that it does not hold on to the head it was sliced from.
+  return detachedCopy(key);
 }

@@ -6,6 +6,7 @@ import { TcpFramer } from '../../src/protocol/tcp-framer.js';
 import { RejectedRequest } from '../../src/protocol/sip-request.js';
 import { validateRequest } from '../../src/protocol/validate-request.js';
 import { fixture } from '../helpers/fixtures.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /**
  * Mutation fuzzing of the wire path with a fixed seed: whatever the bytes, decoding, validation
@@ -13,11 +14,7 @@ import { fixture } from '../helpers/fixtures.js';
  */
 describe('fuzzing the SIP wire path (seeded mutations)', function () {
   this.timeout(60_000);
-  let seed = 20261123;
-  const random = (n: number) => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    return Math.floor((seed / 2 ** 32) * n);
-  };
+  const random = seededRandom(20261123);
   const seedMessage = fixture('wire/seed-message.sip');
   const tokens = ['\r\n', '\r\n\r\n', ':', ';', ',', '|', ' ', '\t', 'Content-Length: 99999\r\n', 'Via: SIP/2.0/UDP x;branch=', '\u0000', '\u00ff', '9'.repeat(20)];
 

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
-import type { Message } from 'sip';
+import sip, { type Message } from 'sip';
 import { parseHeadLean } from '../../src/protocol/lean-head.js';
 import { parseHeadWithSip, type SipRequest } from '../../src/protocol/sip-request.js';
-import { serializeResponse, serializeResponseWithSip, type ResponseSpec } from '../../src/protocol/sip-response.js';
+import { SERVER_HEADER, serializeResponse, type ResponseSpec, type Source } from '../../src/protocol/sip-response.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 import { fixture } from '../helpers/fixtures.js';
 
 /**
@@ -16,6 +17,28 @@ function headOf(raw: string): string {
   const text = raw.replace(/^(?:\r\n)+/, ''); // framing skips leading CRLFs
   const end = text.indexOf('\r\n\r\n');
   return end < 0 ? text : text.slice(0, end);
+}
+
+/** The reference: how responses were serialized with the `sip` package before serializeResponse. */
+function serializeResponseWithSip(req: SipRequest, spec: ResponseSpec, toTag: string, source: Source): Buffer {
+  const via = (req.headers.via ?? []).slice();
+  const top = via[0];
+  if (top) {
+    const params = { ...top.params };
+    if (top.host !== source.address) params.received = source.address;
+    if ('rport' in params) params.rport = String(source.port);
+    via[0] = { ...top, params };
+  }
+  const to = req.headers.to;
+  const response = sip.makeResponse(req.message, spec.status, spec.reason, {
+    headers: { Server: SERVER_HEADER, ...spec.headers },
+  });
+  response.version = '2.0';
+  response.headers.via = via;
+  if (to) {
+    response.headers.to = to.params?.tag ? to : { ...to, params: { ...to.params, tag: toTag } };
+  }
+  return Buffer.from(sip.stringify(response), 'latin1');
 }
 
 const crlf = (lines: string[]) => lines.join('\r\n');
@@ -75,11 +98,7 @@ const TOKENS = [';', '=', '"', '<', '>', ',', ' ', '\t', ':', '\r\n', '\r\n ', '
 
 describe('lean head parser and response serializer (differential, against the sip package)', function () {
   this.timeout(60_000);
-  let seed = 424242;
-  const random = (n: number) => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    return Math.floor((seed / 2 ** 32) * n);
-  };
+  const random = seededRandom(424242);
   function mutate(s: string): string {
     let out = s;
     for (let i = 0, edits = 1 + random(3); i < edits; i++) {
