@@ -12,7 +12,26 @@ import type { Aor, Headers, Message, Via } from 'sip';
  */
 
 const START_LINE = /^([A-Z]+) (sips?:[^\s]+) SIP\/2\.0$/;
-const HEADER_LINE = /^([A-Za-z0-9\-.!*_+`'~]+)\s*:\s*(.*)$/;
+const COLON = 0x3a;
+const LF = 0x0a;
+const CR = 0x0d;
+/** Header name characters: [A-Za-z0-9-.!*_+`'~] (the `sip` package's token set for names). */
+const NAME_CHARS = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.!*_+`'~") NAME_CHARS[c.charCodeAt(0)] = 1;
+
+function isNameChar(c: number): boolean {
+  return c < 128 && NAME_CHARS[c] === 1;
+}
+
+/** Skips what the regex `\s*` would within latin1: \t \n \v \f \r space and no-break space. */
+function skipSpace(s: string, from: number, to: number): number {
+  let i = from;
+  for (; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0)) break;
+  }
+  return i;
+}
 const TOKEN = "[\\w\\-.!%*_+`'~]+";
 const PARAMS = `((?:;${TOKEN}(?:=${TOKEN})?)*)`;
 const VIA = new RegExp(`^SIP/(2\\.0)/([A-Za-z]+) ([A-Za-z0-9.\\-]+)(?::(\\d{1,5}))?${PARAMS}$`);
@@ -34,18 +53,33 @@ const NOT_LEAN = new Set([
 ]);
 
 export function parseHeadLean(head: string): Message | undefined {
-  const lines = head.split('\r\n');
-  const start = START_LINE.exec(lines[0]!);
+  const length = head.length;
+  let eol = head.indexOf('\r\n');
+  if (eol < 0) eol = length;
+  const start = START_LINE.exec(eol === length ? head : head.slice(0, eol));
   if (!start) return undefined;
   const headers: Headers = {};
-  for (let i = 1; i < lines.length; i++) {
-    const m = HEADER_LINE.exec(lines[i]!);
-    if (!m) return undefined;
-    const raw = m[1]!.toLowerCase();
+  // Header lines are scanned by hand rather than split and matched with a regex per line (the
+  // largest cost of this function); the scan accepts exactly what `^(name)\s*:\s*(.*)$` did.
+  for (let pos = eol + 2; pos <= length; pos = eol + 2) {
+    eol = head.indexOf('\r\n', pos);
+    if (eol < 0) eol = length;
+    let i = pos;
+    while (i < eol && isNameChar(head.charCodeAt(i))) i++;
+    if (i === pos) return undefined;
+    const raw = head.slice(pos, i).toLowerCase();
+    i = skipSpace(head, i, eol);
+    if (i >= eol || head.charCodeAt(i) !== COLON) return undefined;
+    i = skipSpace(head, i + 1, eol);
+    for (let j = i; j < eol; j++) {
+      const c = head.charCodeAt(j);
+      // `.` stops at line terminators; beyond latin1 the regex's \s has more members: slow path.
+      if (c === LF || c === CR || c > 0xff) return undefined;
+    }
     const name = COMPACT[raw] ?? raw;
     // `in` also sees Object.prototype's names ("__proto__", "constructor"): those take the slow path too.
     if (name in headers || NOT_LEAN.has(name)) return undefined;
-    const value = m[2]!;
+    const value = head.slice(i, eol);
     switch (name) {
       case 'via': {
         const via = parseVia(value);

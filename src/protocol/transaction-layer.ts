@@ -11,8 +11,11 @@ export interface Link {
   send(data: Buffer): void;
 }
 
+/** What a handler answers: a response now, a response later (once stored), or nothing (ACK). */
+export type Outcome = ResponseSpec | null | Promise<ResponseSpec | null>;
+
 export interface RequestHandler {
-  handle(req: SipRequest): Promise<ResponseSpec | null>;
+  handle(req: SipRequest): Outcome;
   errorResponse(e: unknown): ResponseSpec;
 }
 
@@ -32,6 +35,8 @@ export interface TransactionStats {
 export class TransactionLayer {
   private readonly cache: TransactionCache;
   private tagCounter = 0;
+  private pending = 0;
+  private readonly idleWaiters: Array<() => void> = [];
   private readonly tagPrefix = Math.random().toString(36).slice(2, 8);
   readonly stats: TransactionStats = { requests: 0, responses: {}, retransmissions: 0, discarded: 0 };
 
@@ -47,19 +52,34 @@ export class TransactionLayer {
     return this.cache.size;
   }
 
-  /** Handles one decoded message; resolves once its response (if any) has been handed to the link. */
-  async receive(decoded: Decoded, link: Link): Promise<void> {
+  /** Requests accepted and not yet answered (they wait for a commit). */
+  get inflight(): number {
+    return this.pending;
+  }
+
+  /** Resolves once every request accepted so far has been answered. */
+  async idle(): Promise<void> {
+    while (this.pending > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  /**
+   * Handles one decoded message. Returns undefined when it was answered (or dropped) at once,
+   * else a promise that settles, never rejecting, once its response has been handed to the link.
+   * Not an async function: this runs per request, and most of the per-request promises and
+   * microtask turns it used to cost were nothing but plumbing.
+   */
+  receive(decoded: Decoded, link: Link): Promise<void> | undefined {
     if (decoded.kind === 'discard') {
       this.stats.discarded++;
       this.log.debug({ remote: link.remote, transport: link.transport, reason: decoded.reason }, 'discarded');
-      return;
+      return undefined;
     }
     if (decoded.kind === 'reject') {
       const { request, error } = decoded.rejection;
       this.stats.requests++;
       this.log.debug({ remote: link.remote, status: error.status, reason: error.reason }, 'rejected');
       this.respond(request, this.handler.errorResponse(error), link);
-      return;
+      return undefined;
     }
     const req = decoded.request;
     this.stats.requests++;
@@ -69,17 +89,40 @@ export class TransactionLayer {
       if (known !== undefined) {
         this.stats.retransmissions++;
         if (known !== PENDING) link.send(known);
-        return;
+        return undefined;
       }
       this.cache.begin(key);
     }
-    let spec: ResponseSpec | null;
+    let outcome: Outcome;
     try {
       validateRequest(req);
-      spec = await this.handler.handle(req);
+      outcome = this.handler.handle(req);
     } catch (e) {
-      spec = this.handler.errorResponse(e instanceof RejectedRequest ? e.error : e);
+      outcome = this.handler.errorResponse(e instanceof RejectedRequest ? e.error : e);
     }
+    if (!(outcome instanceof Promise)) {
+      this.finish(req, outcome, key, link);
+      return undefined;
+    }
+    this.pending++;
+    return outcome.then(
+      (spec) => this.settle(req, spec, key, link),
+      (e: unknown) => this.settle(req, this.handler.errorResponse(e), key, link),
+    );
+  }
+
+  private settle(req: SipRequest, spec: ResponseSpec | null, key: string | undefined, link: Link): void {
+    try {
+      this.finish(req, spec, key, link);
+    } catch (err) {
+      // A bug must cost one response, never the process (this runs in a promise callback).
+      this.log.error({ err }, 'answering a request failed');
+    } finally {
+      if (--this.pending === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  private finish(req: SipRequest, spec: ResponseSpec | null, key: string | undefined, link: Link): void {
     if (spec === null) {
       if (key !== undefined) this.cache.abandon(key);
       return;

@@ -20,7 +20,6 @@ export interface TcpOptions {
 export class TcpTransport {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
-  private readonly inflight = new Set<Promise<void>>();
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -76,12 +75,18 @@ export class TcpTransport {
         return;
       }
       for (const decoded of out.messages) {
-        const p = this.layer.receive(decoded, link).catch((err) => this.log.error({ err }, 'TCP request handling failed'));
+        let p: Promise<void> | undefined;
+        try {
+          p = this.layer.receive(decoded, link);
+        } catch (err) {
+          // A bug must cost one request, never the process.
+          this.log.error({ err, remote }, 'TCP request handling failed');
+        }
+        if (!p) continue;
         mine.add(p);
-        this.inflight.add(p);
-        void p.finally(() => {
+        // The layer's promise never rejects: nothing to catch here.
+        void p.then(() => {
           mine.delete(p);
-          this.inflight.delete(p);
           if (socket.isPaused() && !closing && mine.size < maxInflight / 2) socket.resume();
         });
       }
@@ -100,7 +105,7 @@ export class TcpTransport {
     const server = this.server;
     this.server = undefined;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    await this.layer.idle();
     for (const s of this.sockets) s.end();
     setTimeout(() => {
       for (const s of this.sockets) s.destroy();

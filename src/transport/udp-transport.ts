@@ -12,7 +12,6 @@ import type { TransactionLayer } from '../protocol/transaction-layer.js';
  */
 export class UdpTransport {
   private socket: dgram.Socket | undefined;
-  private readonly inflight = new Set<Promise<void>>();
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -45,30 +44,20 @@ export class UdpTransport {
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const socket = this.socket;
     if (!socket) return;
-    const remote = { address: rinfo.address, port: rinfo.port };
-    const link = new UdpLink(socket, remote, this.onSendError);
-    let decoded;
     try {
-      decoded = decodeDatagram(msg, this.limits);
+      // rinfo is already a fresh {address, port, ...} per datagram: it serves as the link's remote.
+      // receive() answers at once or returns a promise that never rejects; the layer counts it as
+      // in flight until answered (see close()).
+      void this.layer.receive(decodeDatagram(msg, this.limits), new UdpLink(socket, rinfo));
     } catch (err) {
       // A bug must cost one datagram, never the process.
-      this.log.error({ err, remote }, 'UDP datagram could not be decoded');
-      return;
+      this.log.error({ err, remote: { address: rinfo.address, port: rinfo.port } }, 'UDP datagram could not be handled');
     }
-    const p = this.layer.receive(decoded, link).catch((err) => {
-      this.log.error({ err }, 'UDP request handling failed');
-    });
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
   }
-
-  private readonly onSendError = (err: Error | null): void => {
-    if (err) this.log.debug({ err: err.message }, 'UDP send failed');
-  };
 
   /** Waits for requests in progress (their responses still go out), then closes the socket. */
   async close(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    await this.layer.idle();
     const socket = this.socket;
     this.socket = undefined;
     if (socket) await new Promise<void>((r) => socket.close(() => r()));
@@ -82,10 +71,12 @@ class UdpLink {
   constructor(
     private readonly socket: dgram.Socket,
     readonly remote: { address: string; port: number },
-    private readonly onError: (err: Error | null) => void,
   ) {}
 
   send(data: Buffer): void {
-    this.socket.send(data, this.remote.port, this.remote.address, this.onError);
+    // No callback: with one, Node defers a call per datagram even when the send completed at once.
+    // A failed send is a lost response like any other UDP loss: the client retransmits and the
+    // transaction cache answers again.
+    this.socket.send(data, this.remote.port, this.remote.address);
   }
 }

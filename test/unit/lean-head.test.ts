@@ -94,7 +94,7 @@ const SEEDS: string[] = [
   ]),
 ];
 
-const TOKENS = [';', '=', '"', '<', '>', ',', ' ', '\t', ':', '\r\n', '\r\n ', 'tag', ';tag=', 'rport', '@', '%41', '\\', '\u00a0', 'SIP/2.0/', '\r\nVia: SIP/2.0/UDP b;branch=z9hG4bKx', '\r\nConstructor: x', '\r\nTo: <sip:t>'];
+const TOKENS = [';', '=', '"', '<', '>', ',', ' ', '\t', ':', '\r\n', '\r\n ', 'tag', ';tag=', 'rport', '@', '%41', '\\', '\u00a0', '\r', '\n', '\u000b', '\u2000', 'SIP/2.0/', '\r\nVia: SIP/2.0/UDP b;branch=z9hG4bKx', '\r\nConstructor: x', '\r\nTo: <sip:t>'];
 
 describe('lean head parser and response serializer (differential, against the sip package)', function () {
   this.timeout(60_000);
