@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Batch } from '../domain/batch.js';
+import { ROW_COLUMNS, unpackBatches, type BatchRow } from './batch-rows.js';
 
 /** Tables mirror the original Cassandra ones; the key is (device, date, time, start_us, end_us). */
 export const SCHEMA = `
@@ -51,4 +52,16 @@ export function prepareUpsertMany(db: Database.Database): (batches: readonly Bat
   return db.transaction((batches: readonly Batch[]) => {
     for (const b of batches) upsert.run(b);
   });
+}
+
+/**
+ * The same transaction for batches packed by packBatches (the writer thread's input): rows are
+ * bound by position, which spares better-sqlite3 a lookup per named parameter.
+ */
+export function preparePackedUpsert(db: Database.Database): (packed: string) => void {
+  const upsert = db.prepare(
+    `INSERT OR REPLACE INTO ec_consumption (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})`,
+  );
+  const run = (r: BatchRow): void => void upsert.run(r);
+  return db.transaction((packed: string) => unpackBatches(packed, run));
 }

@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { openDatabase, prepareUpsertMany } from './sqlite-schema.js';
+import { openDatabase, preparePackedUpsert } from './sqlite-schema.js';
 import type { WriteReply, WriteRequest } from './sqlite-writer.js';
 
 /**
@@ -9,7 +9,7 @@ import type { WriteReply, WriteRequest } from './sqlite-writer.js';
  */
 const { file, synchronous } = workerData as { file: string; synchronous: 'FULL' | 'NORMAL' };
 const db = openDatabase(file, synchronous);
-const upsertMany = prepareUpsertMany(db);
+const upsertPacked = preparePackedUpsert(db);
 
 parentPort!.on('message', (m: WriteRequest) => {
   if (m.type === 'close') {
@@ -19,7 +19,7 @@ parentPort!.on('message', (m: WriteRequest) => {
     return;
   }
   try {
-    upsertMany(m.batches);
+    upsertPacked(m.packed);
     parentPort!.postMessage({ type: 'done', id: m.id } satisfies WriteReply);
   } catch (e) {
     parentPort!.postMessage({ type: 'failed', id: m.id, message: (e as Error).message } satisfies WriteReply);

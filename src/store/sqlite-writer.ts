@@ -1,8 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import type { Batch } from '../domain/batch.js';
 import { StoreUnavailableError } from '../errors.js';
+import { packBatches } from './batch-rows.js';
 
-export type WriteRequest = { type: 'write'; id: number; batches: readonly Batch[] } | { type: 'close' };
+/** `packed`: the batches as packBatches writes them (batch-rows.ts). */
+export type WriteRequest = { type: 'write'; id: number; packed: string } | { type: 'close' };
 export type WriteReply = { type: 'done'; id: number } | { type: 'failed'; id: number; message: string } | { type: 'closed' };
 
 /**
@@ -47,11 +49,12 @@ export class SqliteWriter {
 
   write(batches: readonly Batch[]): Promise<void> {
     if (this.closing) return Promise.reject(new StoreUnavailableError('SQLite store is closing'));
+    const packed = packBatches(batches);
     const w = this.ensure();
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      w.postMessage({ type: 'write', id, batches } satisfies WriteRequest);
+      w.postMessage({ type: 'write', id, packed } satisfies WriteRequest);
     });
   }
 
