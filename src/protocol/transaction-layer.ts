@@ -35,6 +35,7 @@ export interface TransactionStats {
 export class TransactionLayer {
   private readonly cache: TransactionCache;
   private tagCounter = 0;
+  /** Requests accepted and not yet answered (they wait for a commit). */
   private pending = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly tagPrefix = Math.random().toString(36).slice(2, 8);
@@ -50,11 +51,6 @@ export class TransactionLayer {
 
   get cachedTransactions(): number {
     return this.cache.size;
-  }
-
-  /** Requests accepted and not yet answered (they wait for a commit). */
-  get inflight(): number {
-    return this.pending;
   }
 
   /** Resolves once every request accepted so far has been answered. */
