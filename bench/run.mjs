@@ -19,6 +19,7 @@ import { runFleetLoad } from './lib/fleet.mjs';
 import { runSipp, sippVersion } from './lib/sipp.mjs';
 import { serverWriterMode, storeBaseline } from './lib/store-baseline.mjs';
 import { ensureKamailio, kamailioVersion, removeDataDir, startEcServer, startKamailio } from './lib/targets.mjs';
+import { SERVER_NODE_FLAGS } from '../dist/src/cli/node-flags.js';
 import {
   BENCH_DIR,
   cpuMeter,
@@ -493,6 +494,8 @@ async function main() {
   const ecEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('EC_')));
   log(`ec-server bench, ${MODE} mode: steps ${CFG.stepS} s, soak ${CFG.soakS} s; ${machine.nproc} x ${machine.cpuModel}, node ${machine.node}, ${sippVersion()}`);
   if (Object.keys(ecEnv).length) log(`note: EC_* environment passed to the server: ${JSON.stringify(ecEnv)}`);
+  const serverNodeFlags = process.env.BENCH_NODE_FLAGS ?? SERVER_NODE_FLAGS.join(' ');
+  log(`ec-server runs as: node ${serverNodeFlags ? serverNodeFlags + ' ' : ''}bin/ec-server.js`);
 
   const kamBin = targets.includes('kamailio') ? ensureKamailio() : undefined;
   const failures = [];
@@ -503,6 +506,7 @@ async function main() {
     machine,
     tools: { sipp: sippVersion(), kamailio: kamBin ? kamailioVersion(kamBin) : 'not run' },
     ecEnv,
+    serverNodeFlags,
     raw: {},
     scenarios: {},
   };

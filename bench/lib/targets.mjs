@@ -4,6 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { SERVER_NODE_FLAGS } from '../../dist/src/cli/node-flags.js';
 import { BENCH_DIR, REPO, freePort, log, processTree, sleep, spawnKept, statusKb, waitSipReady } from './util.mjs';
 
 const SQLITE_FILE = 'ec-server.sqlite';
@@ -14,9 +15,13 @@ const SQLITE_FILE = 'ec-server.sqlite';
  * printed, a 200 to a SIP OPTIONS probe.
  */
 export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [], logLevel = 'warn' }) {
+  // The node flags ec-server is launched with everywhere (src/cli/node-flags.ts); BENCH_NODE_FLAGS
+  // replaces them, e.g. BENCH_NODE_FLAGS= (empty) measures V8's defaults.
+  const nodeFlags = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : SERVER_NODE_FLAGS;
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
   const args = [
+    ...nodeFlags,
     ...extraNodeArgs,
     join(REPO, 'bin/ec-server.js'),
     '--config', join(REPO, 'config/config.properties'),

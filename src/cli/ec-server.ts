@@ -6,6 +6,7 @@ import { startServer } from '../server.js';
 import { cassandraSchemaCql } from '../store/cassandra-store.js';
 import { VERSION } from '../version.js';
 import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
+import { SERVER_NODE_FLAGS, semiSpaceMbInEffect } from './node-flags.js';
 
 /** `ec-server`: runs the ingestion server in the foreground (use nohup, pm2 or systemd to detach). */
 export async function main(argv = hideBin(process.argv)): Promise<void> {
@@ -49,7 +50,12 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   }
   const log = createLogger(loaded.config.log.level);
   for (const w of loaded.warnings) log.warn(w);
-  log.info({ config: loaded.file ?? 'built-in defaults', version: VERSION }, 'starting ec-server');
+  const semiSpaceMb = semiSpaceMbInEffect();
+  log.info({ config: loaded.file ?? 'built-in defaults', version: VERSION, semiSpaceMb: semiSpaceMb ?? 'V8 default' }, 'starting ec-server');
+  if (semiSpaceMb === undefined) {
+    // Works all the same, with more GC per request (see node-flags.ts): say how to start it.
+    log.info(`node started without ${SERVER_NODE_FLAGS.join(' ')}: run bin/ec-server.js directly, or node ${SERVER_NODE_FLAGS.join(' ')} bin/ec-server.js, for the throughput in docs/performance.md`);
+  }
 
   let server;
   try {

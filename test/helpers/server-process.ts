@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { runProcess, type ProcessResult } from './run-process.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -13,9 +14,18 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * How to launch it: `node <flags> bin/ec-server.js` as documented (default), the file itself
+ * through its shebang as the installed `ec-server` command runs, or plain `node bin/ec-server.js`.
+ */
+export type LaunchMode = 'flags' | 'direct' | 'plain';
+
 /** Starts bin/ec-server.js as a real process and waits for its "listening" log line. */
-export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN('ec-server'), ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, mode: LaunchMode = 'flags'): Promise<ServerProcess> {
+  const [cmd, cmdArgs] =
+    mode === 'direct' ? [BIN('ec-server'), args]
+      : [process.execPath, [...(mode === 'flags' ? SERVER_NODE_FLAGS : []), BIN('ec-server'), ...args]];
+  const child = spawn(cmd, cmdArgs, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

@@ -89,6 +89,21 @@ describe('ec-server process', function () {
     expect(server.output()).to.match(/"msg":"stopped"/);
   });
 
+  it('run as the file itself, its shebang starts node with the young-generation flag; without it the log says so', async () => {
+    const direct = await spawnServer(baseArgs(), { NODE_OPTIONS: '' }, 15_000, 'direct');
+    direct.child.kill('SIGTERM');
+    expect((await direct.exited).code).to.equal(0);
+    const startLine = (out: string) => JSON.parse(out.split('\n').find((l) => l.includes('"msg":"starting ec-server"')) ?? '{}') as { semiSpaceMb?: unknown };
+    expect(startLine(direct.output()).semiSpaceMb).to.equal(64);
+    expect(direct.output()).to.not.include('node started without');
+
+    const plain = await spawnServer(baseArgs(), { NODE_OPTIONS: '' }, 15_000, 'plain');
+    plain.child.kill('SIGTERM');
+    expect((await plain.exited).code).to.equal(0);
+    expect(startLine(plain.output()).semiSpaceMb).to.equal('V8 default');
+    expect(plain.output()).to.include('node started without --max-semi-space-size=64');
+  });
+
   it('a port in use is a clear error and exit 1, not a crash', async () => {
     const first = await spawnServer(baseArgs());
     const second = await runBin('ec-server', ['--config', join(FIXTURES, 'config/original.properties'), '--set', 'sync.port=0', '--port', String(first.port), '--data-dir', join(dir, 'other')]);
