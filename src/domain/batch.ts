@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { writeLatin1 } from '../latin1.js';
 
 /**
  * One consumption batch as stored: the row of `ec_consumption`.
@@ -43,7 +44,7 @@ export function recordsChecksum(recordsAsSent: string): string {
   // Same bytes as hashing replaceAll(';', '\n'), at half the cost on 1000-record batches (the
   // string copy and its UTF-8 encoding were a third of the receive loop's time for large batches).
   if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, 2 * scratch.length));
-  scratch.write(recordsAsSent, 0, n, 'latin1');
+  writeLatin1(scratch, recordsAsSent, 0);
   for (let i = scratch.indexOf(SEMICOLON, 0); i >= 0 && i < n; i = scratch.indexOf(SEMICOLON, i + 1)) scratch[i] = NEWLINE;
   return hash('md5', scratch.subarray(0, n), 'hex');
 }

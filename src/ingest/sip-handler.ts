@@ -79,7 +79,8 @@ export class SipHandler {
   private message(req: SipRequest): Promise<ResponseSpec> {
     if (this.stopping) throw new SipRequestError('EC_SERVER_STOPPING');
     const type = req.headers['content-type'];
-    const mediaType = typeof type === 'string' ? type.split(';')[0]!.trim().toLowerCase() : '';
+    // Meters send exactly "text/plain": only anything else is taken apart.
+    const mediaType = type === ACCEPT ? ACCEPT : typeof type === 'string' ? type.split(';')[0]!.trim().toLowerCase() : '';
     if (mediaType !== ACCEPT) {
       throw new SipRequestError('EC_SIP_UNSUPPORTED_MEDIA', `${mediaType ? JSON.stringify(mediaType.slice(0, 40)) : 'no Content-Type'}; accepted: ${ACCEPT}`, { Accept: ACCEPT });
     }

@@ -1,4 +1,5 @@
 import sip from 'sip';
+import { writeLatin1 } from '../latin1.js';
 import type { SipRequest } from './sip-request.js';
 
 export interface ResponseSpec {
@@ -25,16 +26,11 @@ export function serializeResponse(req: SipRequest, spec: ResponseSpec, toTag: st
   for (let i = 0; i < via.length; i++) {
     const v = via[i]!;
     if (!v.host) continue;
-    let params = v.params;
-    if (i === 0) {
-      params = { ...params };
-      if (v.host !== source.address) params.received = source.address;
-      if ('rport' in params) params.rport = String(source.port);
-    }
-    s += `Via: SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${v.host}${v.port ? `:${v.port}` : ''}${stringifyParams(params)}\r\n`;
+    const params = i === 0 ? topViaParams(v.params, v.host !== source.address ? source.address : undefined, source.port) : stringifyParams(v.params);
+    s += `Via: SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${v.host}${v.port ? `:${v.port}` : ''}${params}\r\n`;
   }
   const to = req.headers.to;
-  if (to) s += `To: ${stringifyAor(to.params?.tag ? to : { ...to, params: { ...to.params, tag: toTag } })}\r\n`;
+  if (to) s += `To: ${to.name || ''} <${uriText(to.uri)}>${withParam(to.params, 'tag', to.params?.tag ? undefined : toTag)}\r\n`;
   const from = req.headers.from;
   if (from) s += `From: ${stringifyAor(from)}\r\n`;
   const callId = req.headers['call-id'];
@@ -66,7 +62,7 @@ function latin1Bytes(s: string): Buffer {
     slabUsed = 0;
   }
   const start = slabUsed;
-  slab.write(s, start, n, 'latin1');
+  writeLatin1(slab, s, start);
   slabUsed += n;
   return slab.subarray(start, start + n);
 }
@@ -77,7 +73,7 @@ function latin1Bytes(s: string): Buffer {
  * requests), without building the intermediate message objects: this runs once per request.
  */
 
-function stringifyParams(params: Record<string, string | null | undefined> | undefined): string {
+function stringifyParams(params: Params): string {
   let s = '';
   for (const n in params) {
     const v = params[n];
@@ -86,8 +82,50 @@ function stringifyParams(params: Record<string, string | null | undefined> | und
   return s;
 }
 
-function stringifyAor(aor: { name?: string; uri: unknown; params?: Record<string, string | null | undefined> }): string {
-  return `${aor.name || ''} <${typeof aor.uri === 'string' ? aor.uri : sip.stringifyUri(aor.uri as Parameters<typeof sip.stringifyUri>[0])}>${stringifyParams(aor.params)}`;
+type Params = Record<string, string | null | undefined> | undefined;
+
+/**
+ * The params with `name` set to `value` (where the name stands, or appended), written out as
+ * sip.stringify writes `{...params, [name]: value}`; value undefined: the params as they are.
+ */
+function withParam(params: Params, name: string, value: string | undefined): string {
+  if (value === undefined) return stringifyParams(params);
+  let s = '';
+  let seen = false;
+  for (const n in params) {
+    let v = params[n];
+    if (n === name) {
+      v = value;
+      seen = true;
+    }
+    s += v ? `;${n}=${v}` : `;${n}`;
+  }
+  return seen ? s : `${s};${name}=${value}`;
+}
+
+/** The top Via's params as answered: `received` set when given (RFC 3261 18.2.1), `rport` filled in when asked for (RFC 3581). */
+function topViaParams(params: Params, received: string | undefined, port: number): string {
+  const rport = params !== undefined && 'rport' in params;
+  if (!rport) return withParam(params, 'received', received);
+  let s = '';
+  let seen = false;
+  for (const n in params) {
+    let v = params[n];
+    if (n === 'received' && received !== undefined) {
+      v = received;
+      seen = true;
+    } else if (n === 'rport') v = String(port);
+    s += v ? `;${n}=${v}` : `;${n}`;
+  }
+  return seen || received === undefined ? s : `${s};received=${received}`;
+}
+
+function uriText(uri: unknown): string {
+  return typeof uri === 'string' ? uri : sip.stringifyUri(uri as Parameters<typeof sip.stringifyUri>[0]);
+}
+
+function stringifyAor(aor: { name?: string; uri: unknown; params?: Params }): string {
+  return `${aor.name || ''} <${uriText(aor.uri)}>${stringifyParams(aor.params)}`;
 }
 
 function prettifyHeaderName(s: string): string {

@@ -81,13 +81,12 @@ export class TransactionLayer {
     this.stats.requests++;
     const key = link.transport === 'udp' && req.method !== 'ACK' ? transactionKey(req) : undefined;
     if (key !== undefined) {
-      const known = this.cache.lookup(key);
+      const known = this.cache.lookupOrBegin(key);
       if (known !== undefined) {
         this.stats.retransmissions++;
         if (known !== PENDING) link.send(known);
         return undefined;
       }
-      this.cache.begin(key);
     }
     let outcome: Outcome;
     try {

@@ -56,4 +56,20 @@ describe('transaction cache (UDP retransmissions)', () => {
     now = 32_001;
     expect(c.lookup('old')).to.equal(undefined);
   });
+
+  it('lookupOrBegin: begins what is unknown or expired, answers what is live (as lookup + begin)', () => {
+    let now = 0;
+    const c = new TransactionCache(4, 32_000, () => now);
+    expect(c.lookupOrBegin('a')).to.equal(undefined);
+    expect(c.lookupOrBegin('a'), 'a retransmission while pending').to.equal(PENDING);
+    c.complete('a', Buffer.from('200'));
+    expect(c.lookupOrBegin('a')!.toString()).to.equal('200');
+    c.lookupOrBegin('b');
+    c.lookupOrBegin('c'); // rotates: 'a' and 'b' are the previous generation
+    expect(c.lookupOrBegin('a')!.toString(), 'found in the previous generation').to.equal('200');
+    now = 32_001;
+    expect(c.lookupOrBegin('a'), 'expired: a new transaction').to.equal(undefined);
+    expect(c.lookupOrBegin('a')).to.equal(PENDING);
+    expect(c.size).to.be.at.most(4);
+  });
 });
