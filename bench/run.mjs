@@ -60,6 +60,12 @@ const CFG = {
   quietMaxS: QUICK ? 8 : 120,
   /** A failed step during which other processes used this much of a core is retried once. */
   noisyPct: 50,
+  /**
+   * ...and so is one during which the hypervisor stole this much of the machine (% of all cores):
+   * a full run's first Kamailio step failed with 33 % stolen and, not retried, ended that ramp
+   * below ec-server's own maximum.
+   */
+  noisyStealPct: 10,
   noiseRetries: QUICK ? 1 : 2,
   /** ...and so is a failed step during which the target's main thread averaged below this. */
   unsaturatedPct: 50,
@@ -395,12 +401,15 @@ async function ramp(provider, sc, startLevel, { factor = CFG.factor, maxSteps = 
     // one while the target's main thread was far from busy (a lone stall: fsync behind another
     // tenant's I/O, a GC pause, fails a p99 over few samples): retry such a step once.
     const mainAvg = st.mainThreadCpuPct ?? st.serverCpuPct;
-    const noisy = st.otherCpuPct >= CFG.noisyPct;
+    const stolen = st.stealPct >= CFG.noisyStealPct;
+    const noisy = st.otherCpuPct >= CFG.noisyPct || stolen;
     const unsaturated = mainAvg < CFG.unsaturatedPct && !st.sipp.aborted;
     if (!st.pass && (noisy || unsaturated) && !retried.has(level) && retried.size < CFG.noiseRetries) {
       retried.add(level);
       log(
-        noisy
+        stolen
+          ? `  (the hypervisor stole ${fmtNum(st.stealPct, 1)}% of the machine during that step: retrying it once)`
+          : noisy
           ? `  (other processes used ${fmtInt(st.otherCpuPct)}% of a core during that step: retrying it once)`
           : `  (failed with the target's main thread at ${fmtInt(mainAvg)}%: a transient stall? retrying it once)`,
       );
