@@ -26,7 +26,8 @@ export function serializeResponse(req: SipRequest, spec: ResponseSpec, toTag: st
   for (let i = 0; i < via.length; i++) {
     const v = via[i]!;
     if (!v.host) continue;
-    const params = i === 0 ? topViaParams(v.params, v.host !== source.address ? source.address : undefined, source.port) : stringifyParams(v.params);
+    // Top Via: `received` set when we saw another address (RFC 3261 18.2.1), `rport` filled in (RFC 3581).
+    const params = i === 0 ? withParam(v.params, 'received', v.host !== source.address ? source.address : undefined, String(source.port)) : stringifyParams(v.params);
     s += `Via: SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${v.host}${v.port ? `:${v.port}` : ''}${params}\r\n`;
   }
   const to = req.headers.to;
@@ -85,39 +86,23 @@ function stringifyParams(params: Params): string {
 type Params = Record<string, string | null | undefined> | undefined;
 
 /**
- * The params with `name` set to `value` (where the name stands, or appended), written out as
- * sip.stringify writes `{...params, [name]: value}`; value undefined: the params as they are.
+ * The params written out as sip.stringify writes `{...params, [name]: value}` (value replaces the
+ * param where it stands, or is appended) with, when `rport` is given, an existing rport param's
+ * value replaced by it (RFC 3581: filled in, never added). No value and no rport: as they are.
  */
-function withParam(params: Params, name: string, value: string | undefined): string {
-  if (value === undefined) return stringifyParams(params);
+function withParam(params: Params, name: string, value: string | undefined, rport?: string): string {
+  if (value === undefined && rport === undefined) return stringifyParams(params);
   let s = '';
   let seen = false;
   for (const n in params) {
     let v = params[n];
-    if (n === name) {
+    if (n === name && value !== undefined) {
       v = value;
       seen = true;
-    }
+    } else if (n === 'rport' && rport !== undefined) v = rport;
     s += v ? `;${n}=${v}` : `;${n}`;
   }
-  return seen ? s : `${s};${name}=${value}`;
-}
-
-/** The top Via's params as answered: `received` set when given (RFC 3261 18.2.1), `rport` filled in when asked for (RFC 3581). */
-function topViaParams(params: Params, received: string | undefined, port: number): string {
-  const rport = params !== undefined && 'rport' in params;
-  if (!rport) return withParam(params, 'received', received);
-  let s = '';
-  let seen = false;
-  for (const n in params) {
-    let v = params[n];
-    if (n === 'received' && received !== undefined) {
-      v = received;
-      seen = true;
-    } else if (n === 'rport') v = String(port);
-    s += v ? `;${n}=${v}` : `;${n}`;
-  }
-  return seen || received === undefined ? s : `${s};received=${received}`;
+  return seen || value === undefined ? s : `${s};${name}=${value}`;
 }
 
 function uriText(uri: unknown): string {
