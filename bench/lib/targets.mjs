@@ -1,5 +1,6 @@
-// The systems under load: the real ec-server (bin/ec-server.js, SQLite store) and a stateless
-// Kamailio answering 200 to every MESSAGE (the "what does a SIP stack cost" baseline).
+// The systems under load: the real ec-server (bin/ec-server.js, SQLite store), a stateless
+// Kamailio answering 200 to every MESSAGE (the "what does a SIP stack cost" baseline), and for UDP
+// the Node floor (bench/floor/udp-responder.mjs: what one Node event loop costs per datagram).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,19 +10,46 @@ import { BENCH_DIR, REPO, freePort, log, processTree, sleep, spawnKept, statusKb
 
 const SQLITE_FILE = 'ec-server.sqlite';
 
+/** The node flags ec-server is launched with everywhere (src/cli/node-flags.ts); BENCH_NODE_FLAGS
+ * replaces them, e.g. BENCH_NODE_FLAGS= (empty) measures V8's defaults. */
+function serverNodeFlags() {
+  return process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : SERVER_NODE_FLAGS;
+}
+
+/** Spawns `node args` and waits until it answers a SIP OPTIONS probe on port (or throws). */
+async function spawnNodeTarget(name, args, port, timeoutMs) {
+  const proc = spawnKept(process.execPath, args, { cwd: REPO });
+  const ready = await Promise.race([waitSipReady(port, timeoutMs), proc.exited.then(() => false)]);
+  if (!ready) {
+    proc.child.kill('SIGKILL');
+    throw new Error(`${name} did not become ready on port ${port}:\n${proc.output().slice(-4000)}`);
+  }
+  return proc;
+}
+
+/** What the bench reads of a single-process target: CPU of the process and of its main thread, RSS. */
+function processGauges(pid, port) {
+  return {
+    port,
+    pid,
+    pids: () => [pid],
+    /** The main thread alone (the event loop); for ec-server the rest is its writer thread, V8 GC helpers, libuv. */
+    mainThread: () => [`${pid}/${pid}`],
+    peakRssKb: () => statusKb(pid, 'VmHWM'),
+    rssKb: () => statusKb(pid, 'VmRSS'),
+  };
+}
+
 /**
  * Starts the real server as the operators run it. extraNodeArgs e.g. ['--cpu-prof', '--cpu-prof-dir', D].
  * Readiness: its '"port":N' log line (info level) or, at --log-level warn where that line is not
  * printed, a 200 to a SIP OPTIONS probe.
  */
 export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [], logLevel = 'warn' }) {
-  // The node flags ec-server is launched with everywhere (src/cli/node-flags.ts); BENCH_NODE_FLAGS
-  // replaces them, e.g. BENCH_NODE_FLAGS= (empty) measures V8's defaults.
-  const nodeFlags = process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : SERVER_NODE_FLAGS;
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
   const args = [
-    ...nodeFlags,
+    ...serverNodeFlags(),
     ...extraNodeArgs,
     join(REPO, 'bin/ec-server.js'),
     '--config', join(REPO, 'config/config.properties'),
@@ -30,25 +58,11 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
     '--log-level', logLevel,
     ...extraArgs,
   ];
-  const proc = spawnKept(process.execPath, args, { cwd: REPO });
-  const ready = await Promise.race([
-    waitSipReady(port, 30_000),
-    proc.exited.then(() => false),
-  ]);
-  if (!ready) {
-    proc.child.kill('SIGKILL');
-    throw new Error(`ec-server did not become ready on port ${port}:\n${proc.output().slice(-4000)}`);
-  }
+  const proc = await spawnNodeTarget('ec-server', args, port, 30_000);
   const pid = proc.child.pid;
   return {
     kind: 'ec-server',
-    port,
-    pid,
-    pids: () => [pid],
-    /** The main thread alone (the event loop: JS, SQLite calls); the rest is V8 GC helpers, libuv. */
-    mainThread: () => [`${pid}/${pid}`],
-    peakRssKb: () => statusKb(pid, 'VmHWM'),
-    rssKb: () => statusKb(pid, 'VmRSS'),
+    ...processGauges(pid, port),
     dataDir,
     output: proc.output,
     /** SIGTERM, wait for a clean exit, then count what is in the store. */
@@ -181,6 +195,29 @@ export async function startKamailio(bin, { workers = 2 } = {}) {
       clearTimeout(timer);
       await sleep(200);
       rmSync(runDir, { recursive: true, force: true });
+      return { exit, peakRssKb };
+    },
+  };
+}
+
+/**
+ * The floor of a Node.js UDP SIP server (bench/floor/udp-responder.mjs): copies the dialog headers
+ * into a 200 and sends it, nothing else. Run with ec-server's node flags, like ec-server.
+ */
+export async function startNodeFloor() {
+  const port = await freePort();
+  const proc = await spawnNodeTarget('node-floor responder', [...serverNodeFlags(), join(BENCH_DIR, 'floor/udp-responder.mjs'), String(port)], port, 20_000);
+  const pid = proc.child.pid;
+  return {
+    kind: 'node-floor',
+    ...processGauges(pid, port),
+    output: proc.output,
+    async stop() {
+      const peakRssKb = statusKb(pid, 'VmHWM');
+      proc.child.kill('SIGTERM');
+      const timer = setTimeout(() => proc.child.kill('SIGKILL'), 15_000);
+      const exit = await proc.exited;
+      clearTimeout(timer);
       return { exit, peakRssKb };
     },
   };
