@@ -14,7 +14,7 @@
 // Exit code 1 when a scenario's store holds fewer rows than the 200s sipp received, or on error.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { machineInfo, machineMeter } from './lib/machine.mjs';
+import { diskWrites, machineInfo, machineMeter } from './lib/machine.mjs';
 import { runFleetLoad } from './lib/fleet.mjs';
 import { runSipp, sippVersion } from './lib/sipp.mjs';
 import { serverWriterMode, storeBaseline } from './lib/store-baseline.mjs';
@@ -280,10 +280,18 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
   const mach = machineMeter();
   const rssSamples = [];
   const t0 = Date.now();
+  // Soaks: RSS, and the disks' write rate and time per write over each interval, every sampleRss ms.
+  const diskSamples = [];
+  let disk0 = diskWrites();
   const sampler = sampleRss
     ? setInterval(() => {
+        const t = (Date.now() - t0) / 1000;
         const kb = target.rssKb();
-        if (kb) rssSamples.push({ t: (Date.now() - t0) / 1000, kb });
+        if (kb) rssSamples.push({ t, kb });
+        const disk1 = diskWrites();
+        const writes = disk1.writes - disk0.writes;
+        diskSamples.push([Math.round(t), Math.round(((disk1.sectors - disk0.sectors) * 512) / 1e3 / sampleRss), writes > 0 ? Math.round((10 * (disk1.ms - disk0.ms)) / writes) / 10 : 0]);
+        disk0 = disk1;
       }, sampleRss)
     : undefined;
   cpu.start();
@@ -346,10 +354,15 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
     sippPeakCpuPct: r.sippPeakCpuPct,
     machineBusyPct: m.busyPct,
     stealPct: m.stealPct,
+    /** Whole-disk writes during the step (every process, the page cache's writeback included). */
+    diskWriteMBps: m.diskWriteMBps,
+    diskMsPerWrite: m.diskMsPerWrite,
     /** CPU used by everything else on the machine during the step, % of one core. */
     otherCpuPct: Math.max(0, m.busyPct * NPROC - c.cpuPct - r.sippCpuPct.reduce((a, b) => a + b, 0)),
     peakRssKb: target.peakRssKb(),
     rssSamples: sampleRss ? rssSamples : undefined,
+    /** [seconds, MB/s written, ms per write] per sampling interval (soaks). */
+    diskSamples: sampleRss ? diskSamples : undefined,
     sipp: { ...r, output: reasons.length ? r.output : undefined },
   };
   rmSync(common.workDir, { recursive: true, force: true });
@@ -364,7 +377,8 @@ function logStep(target, sc, step) {
       `acked ${fmtInt(step.acked)}/${fmtInt(step.expected)}, target CPU ${fmtInt(step.serverCpuPct)}% (peak ${fmtInt(step.serverPeakCpuPct)}%` +
       `${step.mainThreadCpuPct !== undefined ? `, main thread ${fmtInt(step.mainThreadCpuPct)}% peak ${fmtInt(step.mainThreadPeakCpuPct)}%` : ''}, ${fmtInt(step.serverCpuUsPerMsg)} us/msg), ` +
       `sipp CPU peak ${r.sippPeakCpuPct.map((x) => fmtInt(x)).join('+')}%, others ${fmtInt(step.otherCpuPct)}%, steal ${fmtNum(step.stealPct, 1)}%, ` +
-      `peak RSS ${fmtMb(step.peakRssKb)}` +
+      `disk ${fmtInt(step.diskWriteMBps)} MB/s written (${fmtNum(step.diskMsPerWrite, 1)} ms/write), peak RSS ${fmtMb(step.peakRssKb)}` +
+      `${step.check?.slowCommits?.count ? `, ${fmtInt(step.check.slowCommits.count)} commits over 1 s (longest ${fmtInt(step.check.slowCommits.maxMs)} ms)` : ''}` +
       `${step.reasons.length ? ' -- ' + step.reasons.join('; ') : ''}${step.generatorSaturated ? ' [sipp saturated]' : ''}`,
   );
 }
@@ -448,7 +462,7 @@ function checkStored(label, stopped, acked, failures) {
   if (!ok || stopped.exit.code !== 0) log(`  ${label}: stored rows ${fmtInt(stopped.storedRows)} vs acked batches ${fmtInt(acked)} -> ${ok ? 'OK' : 'FAIL: stored < acked'} (server exit ${stopped.exit.code ?? stopped.exit.signal})`);
   if (!ok) failures.push(`${label}: stored ${stopped.storedRows} < acked ${acked}`);
   if (stopped.exit.code !== 0) failures.push(`${label}: ec-server exited ${stopped.exit.code ?? stopped.exit.signal}`);
-  return { storedRows: stopped.storedRows, acked, ok, counters: stopped.counters };
+  return { storedRows: stopped.storedRows, acked, ok, counters: stopped.counters, slowCommits: stopped.slowCommits };
 }
 
 /** Linear regression slope (MB per minute) and first/last-minute medians of RSS samples. */
@@ -575,6 +589,8 @@ async function main() {
         const trend = { ...rssTrend(st.rssSamples), ...timelineTrend(st.sipp.timeline, sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs) };
         res.soak = { ...st, rssSamples: st.rssSamples.map((x) => [Math.round(x.t), x.kb]), trend };
         log(`  soak RSS: first minute ${fmtNum(trend.firstMinuteMb, 0)} MB, last minute ${fmtNum(trend.lastMinuteMb, 0)} MB, slope ${fmtNum(trend.slopeMbPerMin, 2)} MB/min, peak ${fmtMb(st.peakRssKb)}`);
+        const mbps = st.diskSamples.map((d) => d[1]).sort((a, b) => a - b);
+        if (mbps.length) log(`  soak disk writes (5-s windows): median ${fmtInt(mbps[Math.floor(mbps.length / 2)])} MB/s, lowest ${fmtInt(mbps[0])}, highest ${fmtInt(mbps[mbps.length - 1])}; ${fmtInt(st.check?.slowCommits?.count ?? 0)} commits over 1 s`);
         log(`  soak latency: mean response ${trend.firstMinuteRtMs} ms in the first minute, ${trend.lastMinuteRtMs} ms in the last; retransmissions ${fmtInt(trend.firstMinuteRetrans)} -> ${fmtInt(trend.lastMinuteRetrans)}; first bad second: ${trend.firstBadSecond ?? 'none'}`);
       }
       if (res.ec) {

@@ -50,17 +50,55 @@ function procStat() {
   return { total, idle: idle + iowait, steal: steal ?? 0, busy: user + nice + system + irq + softirq };
 }
 
-/** Whole-machine meter: busy% and steal% of all CPUs (100% = every core) over an interval. */
+/**
+ * Writes to whole disks from /proc/diskstats (partitions, loop, ram and zram devices left out):
+ * completed writes, sectors written (512 bytes each) and milliseconds spent writing.
+ */
+export function diskWrites() {
+  let writes = 0;
+  let sectors = 0;
+  let ms = 0;
+  try {
+    for (const line of readFileSync('/proc/diskstats', 'utf8').split('\n')) {
+      const f = line.trim().split(/\s+/);
+      const name = f[2];
+      if (!name || /^(loop|ram|zram|dm-)/.test(name) || /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+)\d+$|^nvme\d+n\d+p\d+$/.test(name)) continue;
+      writes += Number(f[7]);
+      sectors += Number(f[9]);
+      ms += Number(f[10]);
+    }
+  } catch {
+    /* not Linux */
+  }
+  return { writes, sectors, ms };
+}
+
+/**
+ * Whole-machine meter over an interval: busy% and steal% of all CPUs (100% = every core), and the
+ * disks' write rate and mean time per write (a soak that outruns the disk shows here first).
+ */
 export function machineMeter() {
   let s0;
+  let d0;
+  let t0;
   return {
     start() {
       s0 = procStat();
+      d0 = diskWrites();
+      t0 = performance.now();
     },
     stop() {
       const s1 = procStat();
+      const d1 = diskWrites();
       const dt = s1.total - s0.total || 1;
-      return { busyPct: (100 * (s1.busy - s0.busy)) / dt, stealPct: (100 * (s1.steal - s0.steal)) / dt };
+      const seconds = (performance.now() - t0) / 1000 || 1;
+      const writes = d1.writes - d0.writes;
+      return {
+        busyPct: (100 * (s1.busy - s0.busy)) / dt,
+        stealPct: (100 * (s1.steal - s0.steal)) / dt,
+        diskWriteMBps: ((d1.sectors - d0.sectors) * 512) / 1e6 / seconds,
+        diskMsPerWrite: writes > 0 ? (d1.ms - d0.ms) / writes : 0,
+      };
     },
   };
 }

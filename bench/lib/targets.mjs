@@ -74,18 +74,24 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
       clearTimeout(timer);
       const lines = proc.output().trim().split('\n');
       let counters;
-      for (const l of lines.reverse()) {
+      // The server's own view of a stalled store: its `slow commit` warnings (commits over 1 s),
+      // with their times, to line up with the load generator's per-second timeline.
+      const slowCommits = { count: 0, maxMs: 0, at: [] };
+      for (const l of lines) {
+        let j;
         try {
-          const j = JSON.parse(l);
-          if (j.stats || j.commits) {
-            counters = { stats: j.stats, commits: j.commits };
-            break;
-          }
+          j = JSON.parse(l);
         } catch {
-          /* not JSON */
+          continue; // not JSON
+        }
+        if (j.stats || j.commits) counters = { stats: j.stats, commits: j.commits };
+        if (typeof j.msg === 'string' && j.msg.startsWith('slow commit')) {
+          slowCommits.count++;
+          slowCommits.maxMs = Math.max(slowCommits.maxMs, j.ms ?? 0);
+          if (slowCommits.at.length < 500) slowCommits.at.push({ time: j.time, ms: j.ms, batches: j.batches });
         }
       }
-      return { exit, peakRssKb, counters, storedRows: countRows(dataDir), logTail: lines.slice(0, 5).reverse().join('\n') };
+      return { exit, peakRssKb, counters, slowCommits, storedRows: countRows(dataDir), logTail: lines.slice(-5).join('\n') };
     },
   };
 }
