@@ -9,6 +9,7 @@
 //
 // Environment (optional): BENCH_SCENARIOS=small-udp,large-tcp,fleet  BENCH_TARGETS=ec,kamailio,node-floor
 //   BENCH_STEP_S=<s>  BENCH_SOAK_S=<s> (full default 600; 0 = no soak)  BENCH_RAW_S=<s>
+//   BENCH_SOAK_LEVEL=<n> (soak at n instead of 70 % of the maximum; BENCH_TARGETS=soak: the soak alone)
 //   BENCH_KEEP_DATA=1 (keep SQLite files under bench/.work)  BENCH_NO_INSTALL=1 (never apt-get)
 // Output: a table on stdout and bench/results/bench-<mode>-<date>.json (+ latest-<mode>.json).
 // Exit code 1 when a scenario's store holds fewer rows than the 200s sipp received, or on error.
@@ -70,6 +71,8 @@ const CFG = {
   /** ...and so is a failed step during which the target's main thread averaged below this. */
   unsaturatedPct: 50,
   soakFraction: 0.7,
+  /** BENCH_SOAK_LEVEL: soak at this level (MESSAGE/s or meters) instead of soakFraction of the maximum. */
+  soakLevel: process.env.BENCH_SOAK_LEVEL ? Number(process.env.BENCH_SOAK_LEVEL) : undefined,
 };
 
 const WORK = join(BENCH_DIR, '.work', `${MODE}-${process.pid}`);
@@ -582,10 +585,13 @@ async function main() {
           await f.stop();
         }
       }
-      if (targets.includes('ec') && CFG.soakS > 0 && res.ec?.best) {
-        const level = roundTo(res.ec.best.level * CFG.soakFraction, sc.round);
-        log(`  soak: ec-server at ${fmtInt(level)} ${sc.kind === 'rate' ? 'MESSAGE/s' : 'meters'} (${CFG.soakFraction * 100}% of max) for ${CFG.soakS} s, RSS every 5 s`);
-        const st = await runStep(ecProvider(sc, failures), sc, level, res.ec.best.procs, { seconds: CFG.soakS, sampleRss: 5000 });
+      // The soak: at 70 % of the ramp's maximum, or at BENCH_SOAK_LEVEL (BENCH_TARGETS=soak: the soak alone).
+      const soakLevel = CFG.soakLevel ?? (res.ec?.best ? roundTo(res.ec.best.level * CFG.soakFraction, sc.round) : undefined);
+      if ((targets.includes('ec') || targets.includes('soak')) && CFG.soakS > 0 && soakLevel) {
+        const level = soakLevel;
+        const why = CFG.soakLevel ? 'BENCH_SOAK_LEVEL' : `${CFG.soakFraction * 100}% of max`;
+        log(`  soak: ec-server at ${fmtInt(level)} ${sc.kind === 'rate' ? 'MESSAGE/s' : 'meters'} (${why}) for ${CFG.soakS} s, RSS every 5 s`);
+        const st = await runStep(ecProvider(sc, failures), sc, level, res.ec?.best?.procs ?? 1, { seconds: CFG.soakS, sampleRss: 5000 });
         const trend = { ...rssTrend(st.rssSamples), ...timelineTrend(st.sipp.timeline, sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs) };
         res.soak = { ...st, rssSamples: st.rssSamples.map((x) => [Math.round(x.t), x.kb]), trend };
         log(`  soak RSS: first minute ${fmtNum(trend.firstMinuteMb, 0)} MB, last minute ${fmtNum(trend.lastMinuteMb, 0)} MB, slope ${fmtNum(trend.slopeMbPerMin, 2)} MB/min, peak ${fmtMb(st.peakRssKb)}`);
