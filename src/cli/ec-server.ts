@@ -4,6 +4,7 @@ import { ConfigError, EcError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
 import { cassandraSchemaCql } from '../store/cassandra-store.js';
+import { upgradeStore } from './upgrade-store.js';
 import { VERSION } from '../version.js';
 import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
 import { SERVER_NODE_FLAGS, semiSpaceMbInEffect } from './node-flags.js';
@@ -16,8 +17,10 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       .usage('$0 [options]\n\nReceives SIP MESSAGE consumption batches over UDP and TCP and stores them durably.\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 bad config or usage.')
       .command('$0', 'run the server (default)')
       .command('schema', 'print the Cassandra schema (CQL) for the configured keyspace, for operators who manage schema by hand (cassandra.create_schema=false)')
+      .command('upgrade-store', 'convert an embedded store made before 2026-12-02 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)')
       .example('$0 --config config/config.properties', 'run with the shipped config (embedded SQLite store)')
       .example('$0 schema --config config/config.properties | cqlsh', 'create the Cassandra keyspace and tables by hand')
+      .example('$0 upgrade-store --data-dir /var/lib/ec-server', 'convert an older SQLite file to the current table layout')
       .example('$0 --port 5060 --data-dir /var/lib/ec-server', 'override keys from the command line')
       .example('EC_STORAGE_BACKEND=cassandra $0', 'environment variables: EC_ + key in upper case, dots as _'),
   )
@@ -42,6 +45,12 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   }
   if (args._[0] === 'schema') {
     process.stdout.write(cassandraSchemaCql(loaded.config.cassandra));
+    return;
+  }
+  if (args._[0] === 'upgrade-store') {
+    const result = upgradeStore(loaded.config);
+    (result.ok ? process.stdout : process.stderr).write(`ec-server: ${result.message}\n`);
+    if (!result.ok) process.exit(result.exitCode);
     return;
   }
   if (args._.length > 0) {

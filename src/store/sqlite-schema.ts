@@ -2,6 +2,20 @@ import Database from 'better-sqlite3';
 import type { Batch } from '../domain/batch.js';
 import { ROW_COLUMNS, unpackBatches, type BatchRow } from './batch-rows.js';
 
+/** ec_consumption's current layout, under the given table name (the upgrade builds it beside the old one). */
+const consumptionTable = (name: string): string => `CREATE TABLE IF NOT EXISTS ${name} (
+  device_id             TEXT    NOT NULL,
+  ec_date               TEXT    NOT NULL,
+  ec_time               TEXT    NOT NULL,
+  start_us              TEXT    NOT NULL,
+  end_us                TEXT    NOT NULL,
+  ec_consumption_values TEXT    NOT NULL,
+  values_count          INTEGER NOT NULL,
+  values_checksum       TEXT    NOT NULL,
+  batch_seq             INTEGER,
+  insert_time           INTEGER NOT NULL
+)`;
+
 /**
  * Tables mirror the original Cassandra ones; the key is (device, date, time, start_us, end_us).
  *
@@ -13,21 +27,11 @@ import { ROW_COLUMNS, unpackBatches, type BatchRow } from './batch-rows.js';
  * 10,062 -> 5,518 rows/s at 8.6 GB; 10-record rows of 100,000 devices: 20,891 vs 36,197 rows/s.
  * INSERT OR REPLACE keeps the same meaning (a batch with an existing key replaces that row).
  * Files created with the older WITHOUT ROWID table keep it, without the index (its primary key is
- * the same key): every query works on both layouts.
+ * the same key): every query works on both layouts. `ec-server upgrade-store` converts such a file
+ * (upgradeConsumptionTable below).
  */
 export const SCHEMA = `
-CREATE TABLE IF NOT EXISTS ec_consumption (
-  device_id             TEXT    NOT NULL,
-  ec_date               TEXT    NOT NULL,
-  ec_time               TEXT    NOT NULL,
-  start_us              TEXT    NOT NULL,
-  end_us                TEXT    NOT NULL,
-  ec_consumption_values TEXT    NOT NULL,
-  values_count          INTEGER NOT NULL,
-  values_checksum       TEXT    NOT NULL,
-  batch_seq             INTEGER,
-  insert_time           INTEGER NOT NULL
-);
+${consumptionTable('ec_consumption')};
 CREATE TABLE IF NOT EXISTS ec_checksum (
   device_id        TEXT    NOT NULL,
   ec_date          TEXT    NOT NULL,
@@ -86,4 +90,23 @@ export function preparePackedUpsert(db: Database.Database): (packed: string) => 
   );
   const run = (r: BatchRow): void => void upsert.run(r);
   return db.transaction((packed: string) => unpackBatches(packed, run));
+}
+
+/**
+ * Rewrites an older WITHOUT ROWID ec_consumption as the current rowid table with its unique key
+ * index (see SCHEMA for why), in one IMMEDIATE transaction: all of it or nothing, and no other
+ * writer in between. Returns the rows copied, or null when the table already has the current
+ * layout. The old table's pages go to SQLite's free list and are reused by later inserts.
+ */
+export function upgradeConsumptionTable(db: Database.Database): number | null {
+  if (!isLegacyConsumptionTable(db)) return null;
+  const columns = ROW_COLUMNS.join(', ');
+  return db.transaction(() => {
+    db.exec(consumptionTable('ec_consumption_upgrade').replace('IF NOT EXISTS ', ''));
+    const copied = db.prepare(`INSERT INTO ec_consumption_upgrade (${columns}) SELECT ${columns} FROM ec_consumption`).run().changes;
+    db.exec('DROP TABLE ec_consumption');
+    db.exec('ALTER TABLE ec_consumption_upgrade RENAME TO ec_consumption');
+    db.exec(CONSUMPTION_KEY_INDEX);
+    return copied;
+  }).immediate();
 }

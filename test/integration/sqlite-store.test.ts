@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { isLegacyConsumptionTable } from '../../src/store/sqlite-schema.js';
 import { SQLITE_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
 import { makeBatch } from '../helpers/batches.js';
+import { runBin } from '../helpers/server-process.js';
 import { storeContract } from '../contract/store-contract.js';
 
 let dir = '';
@@ -49,18 +50,34 @@ describe('sqlite table layout', () => {
     expect(indexes(store.file)).to.deep.equal(['ec_consumption_key']);
   });
 
-  it('a file with the older WITHOUT ROWID table keeps it, gains no index, and reads, writes and replaces as before', async () => {
-    const sub = join(dir, 'layout-legacy');
+  /** A store file as ec-server made it before 2026-12-02: ec_consumption WITHOUT ROWID, holding `batches`. */
+  const legacyFile = (name: string, batches: ReturnType<typeof makeBatch>[]) => {
+    const sub = join(dir, name);
     mkdirSync(sub, { recursive: true });
     const file = join(sub, SQLITE_FILE);
     const legacy = new Database(file);
+    legacy.pragma('journal_mode = WAL');
     legacy.exec(`CREATE TABLE ec_consumption (device_id TEXT NOT NULL, ec_date TEXT NOT NULL, ec_time TEXT NOT NULL,
       start_us TEXT NOT NULL, end_us TEXT NOT NULL, ec_consumption_values TEXT NOT NULL, values_count INTEGER NOT NULL,
       values_checksum TEXT NOT NULL, batch_seq INTEGER, insert_time INTEGER NOT NULL,
       PRIMARY KEY (device_id, ec_date, ec_time, start_us, end_us)) WITHOUT ROWID`);
-    const old = makeBatch('lay-2', T0, 3, 0, 1);
-    legacy.prepare('INSERT INTO ec_consumption VALUES (?,?,?,?,?,?,?,?,?,?)').run(old.device_id, old.ec_date, old.ec_time, old.start_us, old.end_us, old.ec_consumption_values, old.values_count, old.values_checksum, old.batch_seq, old.insert_time);
+    const insert = legacy.prepare('INSERT INTO ec_consumption VALUES (?,?,?,?,?,?,?,?,?,?)');
+    for (const b of batches) insert.run(b.device_id, b.ec_date, b.ec_time, b.start_us, b.end_us, b.ec_consumption_values, b.values_count, b.values_checksum, b.batch_seq, b.insert_time);
     legacy.close();
+    return { sub, file };
+  };
+  const allRows = (file: string) => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare('SELECT * FROM ec_consumption ORDER BY device_id, ec_date, ec_time, start_us, end_us').all();
+    } finally {
+      db.close();
+    }
+  };
+
+  it('a file with the older WITHOUT ROWID table keeps it, gains no index, and reads, writes and replaces as before', async () => {
+    const old = makeBatch('lay-2', T0, 3, 0, 1);
+    const { sub, file } = legacyFile('layout-legacy', [old]);
 
     const store = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread' });
     await store.open();
@@ -74,5 +91,44 @@ describe('sqlite table layout', () => {
     expect(isLegacyConsumptionTable(db)).to.equal(true);
     db.close();
     expect(indexes(file)).to.deep.equal([]);
+  });
+
+  it('ec-server upgrade-store converts an older file in place: same rows, rowid table, unique key index; a second run has nothing to do', async () => {
+    const batches = [makeBatch('up-1', T0, 3, 0, 1), makeBatch('up-1', T0 + 1, 3), makeBatch('up-2', T0)];
+    const { sub, file } = legacyFile('layout-upgrade', batches);
+    const before = allRows(file);
+    expect(before).to.have.length(3);
+
+    const r = await runBin('ec-server', ['upgrade-store', '--data-dir', sub]);
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.match(/converted to the current layout \(3 rows/);
+    const db = new Database(file, { readonly: true });
+    expect(isLegacyConsumptionTable(db)).to.equal(false);
+    db.close();
+    expect(indexes(file)).to.deep.equal(['ec_consumption_key']);
+    expect(allRows(file)).to.deep.equal(before);
+
+    const again = await runBin('ec-server', ['upgrade-store', '--data-dir', sub]);
+    expect(again.code, again.stderr).to.equal(0);
+    expect(again.stdout).to.match(/already has the current layout; nothing to do/);
+
+    // The converted file is a normal store: a batch with an existing key replaces its row.
+    const store = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread' });
+    await store.open();
+    const replacement = { ...makeBatch('up-1', T0, 3, 0, 2), start_us: batches[0]!.start_us, end_us: batches[0]!.end_us };
+    await store.upsertBatches([replacement]);
+    const rows = await store.readBatches({ device_id: 'up-1', from: T0, to: T0 + 2 });
+    await store.close();
+    expect(rows.map((b) => b.values_checksum)).to.deep.equal([replacement.values_checksum, batches[1]!.values_checksum]);
+  });
+
+  it('ec-server upgrade-store never creates a store (no file: exit 1, naming it) and refuses another backend (exit 2)', async () => {
+    const missing = join(dir, 'layout-none');
+    const r = await runBin('ec-server', ['upgrade-store', '--data-dir', missing]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.include(join(missing, SQLITE_FILE)).and.include('no embedded store');
+    const cassandra = await runBin('ec-server', ['upgrade-store', '--storage', 'cassandra']);
+    expect(cassandra.code).to.equal(2);
+    expect(cassandra.stderr).to.include('storage.backend is cassandra');
   });
 });
