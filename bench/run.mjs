@@ -665,6 +665,15 @@ function limitText(sc, r) {
   return `${what}; at ${at}: ${why}`;
 }
 
+/** A soak's disk samples as "median MB/s at median ms/write; worst 5-s window's ms/write". */
+function diskRange(samples) {
+  if (!samples?.length) return '-';
+  const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const mbps = samples.map((d) => d[1]);
+  const ms = samples.map((d) => d[2]);
+  return `${fmtInt(med(mbps))} at ${fmtNum(med(ms), 1)} ms; ${fmtNum(Math.max(...ms), 1)} ms`;
+}
+
 function summarize(report) {
   const header = ['scenario', 'ec-server', 'Kamailio (stateless 200)', 'ec/Kamailio', 'Node floor (UDP)', 'ec/Node floor', 'raw store', 'ec/raw store', 'ec p50/p99 ms', 'ec CPU', 'ec peak RSS', 'stored/acked', 'limited by (first failing step)'];
   const rows = [];
@@ -717,10 +726,11 @@ function summarize(report) {
       `${fmtNum(s.trend.firstMinuteMb, 0)} -> ${fmtNum(s.trend.lastMinuteMb, 0)} MB`,
       `${fmtNum(s.trend.slopeMbPerMin, 2)} MB/min`,
       fmtMb(s.peakRssKb),
+      diskRange(s.diskSamples),
     ]);
   }
   if (soakRows.length) {
-    const sh = ['soak', 'load', 'clean', 'p50/p99 ms', 'CPU (us/msg)', 'mean response first -> last minute', 'first bad second', 'RSS first -> last minute', 'RSS slope', 'peak RSS'];
+    const sh = ['soak', 'load', 'clean', 'p50/p99 ms', 'CPU (us/msg)', 'mean response first -> last minute', 'first bad second', 'RSS first -> last minute', 'RSS slope', 'peak RSS', 'disk writes MB/s, ms/write (median; worst 5 s)'];
     text += `\n\n${table(sh, soakRows)}`;
     markdown += `\n\n${markdownTable(sh, soakRows)}`;
   }
