@@ -15,7 +15,7 @@
 // Exit code 1 when a scenario's store holds fewer rows than the 200s sipp received, or on error.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { diskWrites, machineInfo, machineMeter } from './lib/machine.mjs';
+import { diskRate, diskWrites, machineInfo, machineMeter } from './lib/machine.mjs';
 import { runFleetLoad } from './lib/fleet.mjs';
 import { runSipp, sippVersion } from './lib/sipp.mjs';
 import { serverWriterMode, storeBaseline } from './lib/store-baseline.mjs';
@@ -196,6 +196,20 @@ function ecProvider(sc, failures) {
   };
 }
 
+/**
+ * A baseline's ramp (Kamailio, the Node floor): one instance for the whole ramp, started above
+ * ec-server's maximum (a baseline is at least as fast), stopped afterwards.
+ */
+async function baselineRamp(start, sc, res) {
+  const target = await start();
+  try {
+    const level = Math.max(sc.start, (res.ec?.best?.level ?? 0) * CFG.kamailioStartFactor);
+    return await ramp(sharedProvider(target), sc, level, { factor: 2, maxSteps: QUICK ? 5 : CFG.maxSteps });
+  } finally {
+    await target.stop();
+  }
+}
+
 function sharedProvider(target) {
   return {
     kind: target.kind,
@@ -292,8 +306,8 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
         const kb = target.rssKb();
         if (kb) rssSamples.push({ t, kb });
         const disk1 = diskWrites();
-        const writes = disk1.writes - disk0.writes;
-        diskSamples.push([Math.round(t), Math.round(((disk1.sectors - disk0.sectors) * 512) / 1e3 / sampleRss), writes > 0 ? Math.round((10 * (disk1.ms - disk0.ms)) / writes) / 10 : 0]);
+        const d = diskRate(disk0, disk1, sampleRss / 1000);
+        diskSamples.push([Math.round(t), Math.round(d.mbps), Math.round(10 * d.msPerWrite) / 10]);
         disk0 = disk1;
       }, sampleRss)
     : undefined;
@@ -565,26 +579,9 @@ async function main() {
       if (targets.includes('ec')) {
         res.ec = await ramp(ecProvider(sc, failures), sc, CFG.quick ? sc.quickStart : sc.start);
       }
-      if (kamBin && targets.includes('kamailio')) {
-        const k = await startKamailio(kamBin);
-        try {
-          // Kamailio is at least as fast as ec-server: start above ec-server's maximum.
-          const start = Math.max(sc.start, (res.ec?.best?.level ?? 0) * CFG.kamailioStartFactor);
-          res.kamailio = await ramp(sharedProvider(k), sc, start, { factor: 2, maxSteps: QUICK ? 5 : CFG.maxSteps });
-        } finally {
-          await k.stop();
-        }
-      }
+      if (kamBin && targets.includes('kamailio')) res.kamailio = await baselineRamp(() => startKamailio(kamBin), sc, res);
       // Node's own floor, for UDP only: what one event loop costs per datagram before any SIP work.
-      if (targets.includes('node-floor') && sc.transport === 'u1') {
-        const f = await startNodeFloor();
-        try {
-          const start = Math.max(sc.start, (res.ec?.best?.level ?? 0) * CFG.kamailioStartFactor);
-          res.nodeFloor = await ramp(sharedProvider(f), sc, start, { factor: 2, maxSteps: QUICK ? 5 : CFG.maxSteps });
-        } finally {
-          await f.stop();
-        }
-      }
+      if (targets.includes('node-floor') && sc.transport === 'u1') res.nodeFloor = await baselineRamp(startNodeFloor, sc, res);
       // The soak: at 70 % of the ramp's maximum, or at BENCH_SOAK_LEVEL (BENCH_TARGETS=soak: the soak alone).
       const soakLevel = CFG.soakLevel ?? (res.ec?.best ? roundTo(res.ec.best.level * CFG.soakFraction, sc.round) : undefined);
       if ((targets.includes('ec') || targets.includes('soak')) && CFG.soakS > 0 && soakLevel) {
@@ -595,8 +592,8 @@ async function main() {
         const trend = { ...rssTrend(st.rssSamples), ...timelineTrend(st.sipp.timeline, sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs) };
         res.soak = { ...st, rssSamples: st.rssSamples.map((x) => [Math.round(x.t), x.kb]), trend };
         log(`  soak RSS: first minute ${fmtNum(trend.firstMinuteMb, 0)} MB, last minute ${fmtNum(trend.lastMinuteMb, 0)} MB, slope ${fmtNum(trend.slopeMbPerMin, 2)} MB/min, peak ${fmtMb(st.peakRssKb)}`);
-        const mbps = st.diskSamples.map((d) => d[1]).sort((a, b) => a - b);
-        if (mbps.length) log(`  soak disk writes (5-s windows): median ${fmtInt(mbps[Math.floor(mbps.length / 2)])} MB/s, lowest ${fmtInt(mbps[0])}, highest ${fmtInt(mbps[mbps.length - 1])}; ${fmtInt(st.check?.slowCommits?.count ?? 0)} commits over 1 s`);
+        const mbps = st.diskSamples.map((d) => d[1]);
+        if (mbps.length) log(`  soak disk writes (5-s windows): median ${fmtInt(median(mbps))} MB/s, lowest ${fmtInt(Math.min(...mbps))}, highest ${fmtInt(Math.max(...mbps))}; ${fmtInt(st.check?.slowCommits?.count ?? 0)} commits over 1 s`);
         log(`  soak latency: mean response ${trend.firstMinuteRtMs} ms in the first minute, ${trend.lastMinuteRtMs} ms in the last; retransmissions ${fmtInt(trend.firstMinuteRetrans)} -> ${fmtInt(trend.lastMinuteRetrans)}; first bad second: ${trend.firstBadSecond ?? 'none'}`);
       }
       if (res.ec) {
@@ -665,13 +662,13 @@ function limitText(sc, r) {
   return `${what}; at ${at}: ${why}`;
 }
 
+const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+
 /** A soak's disk samples as "median MB/s at median ms/write; worst 5-s window's ms/write". */
 function diskRange(samples) {
   if (!samples?.length) return '-';
-  const med = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-  const mbps = samples.map((d) => d[1]);
   const ms = samples.map((d) => d[2]);
-  return `${fmtInt(med(mbps))} at ${fmtNum(med(ms), 1)} ms; ${fmtNum(Math.max(...ms), 1)} ms`;
+  return `${fmtInt(median(samples.map((d) => d[1])))} at ${fmtNum(median(ms), 1)} ms; ${fmtNum(Math.max(...ms), 1)} ms`;
 }
 
 function summarize(report) {

@@ -73,6 +73,12 @@ export function diskWrites() {
   return { writes, sectors, ms };
 }
 
+/** Write rate (MB/s) and mean time per write (ms) between two diskWrites() readings `seconds` apart. */
+export function diskRate(d0, d1, seconds) {
+  const writes = d1.writes - d0.writes;
+  return { mbps: ((d1.sectors - d0.sectors) * 512) / 1e6 / (seconds || 1), msPerWrite: writes > 0 ? (d1.ms - d0.ms) / writes : 0 };
+}
+
 /**
  * Whole-machine meter over an interval: busy% and steal% of all CPUs (100% = every core), and the
  * disks' write rate and mean time per write (a soak that outruns the disk shows here first).
@@ -89,15 +95,13 @@ export function machineMeter() {
     },
     stop() {
       const s1 = procStat();
-      const d1 = diskWrites();
       const dt = s1.total - s0.total || 1;
-      const seconds = (performance.now() - t0) / 1000 || 1;
-      const writes = d1.writes - d0.writes;
+      const disk = diskRate(d0, diskWrites(), (performance.now() - t0) / 1000);
       return {
         busyPct: (100 * (s1.busy - s0.busy)) / dt,
         stealPct: (100 * (s1.steal - s0.steal)) / dt,
-        diskWriteMBps: ((d1.sectors - d0.sectors) * 512) / 1e6 / seconds,
-        diskMsPerWrite: writes > 0 ? (d1.ms - d0.ms) / writes : 0,
+        diskWriteMBps: disk.mbps,
+        diskMsPerWrite: disk.msPerWrite,
       };
     },
   };

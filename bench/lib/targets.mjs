@@ -27,6 +27,16 @@ async function spawnNodeTarget(name, args, port, timeoutMs) {
   return proc;
 }
 
+/** SIGTERM, SIGKILL after graceMs, and the exit plus the peak RSS seen just before. */
+async function terminate(proc, pid, graceMs) {
+  const peakRssKb = statusKb(pid, 'VmHWM');
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
+  const exit = await proc.exited;
+  clearTimeout(timer);
+  return { exit, peakRssKb };
+}
+
 /** What the bench reads of a single-process target: CPU of the process and of its main thread, RSS. */
 function processGauges(pid, port) {
   return {
@@ -67,11 +77,7 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
     output: proc.output,
     /** SIGTERM, wait for a clean exit, then count what is in the store. */
     async stop() {
-      const peakRssKb = statusKb(pid, 'VmHWM');
-      proc.child.kill('SIGTERM');
-      const timer = setTimeout(() => proc.child.kill('SIGKILL'), 120_000);
-      const exit = await proc.exited;
-      clearTimeout(timer);
+      const { exit, peakRssKb } = await terminate(proc, pid, 120_000);
       const lines = proc.output().trim().split('\n');
       let counters;
       // The server's own view of a stalled store: its `slow commit` warnings (commits over 1 s),
@@ -218,14 +224,7 @@ export async function startNodeFloor() {
     kind: 'node-floor',
     ...processGauges(pid, port),
     output: proc.output,
-    async stop() {
-      const peakRssKb = statusKb(pid, 'VmHWM');
-      proc.child.kill('SIGTERM');
-      const timer = setTimeout(() => proc.child.kill('SIGKILL'), 15_000);
-      const exit = await proc.exited;
-      clearTimeout(timer);
-      return { exit, peakRssKb };
-    },
+    stop: () => terminate(proc, pid, 15_000),
   };
 }
 

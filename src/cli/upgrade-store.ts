@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Config } from '../config/load-config.js';
-import { upgradeConsumptionTable } from '../store/sqlite-schema.js';
+import { openDatabase, upgradeConsumptionTable } from '../store/sqlite-schema.js';
 import { SQLITE_FILE } from '../store/sqlite-store.js';
 
 export type UpgradeResult = { ok: true; message: string } | { ok: false; exitCode: number; message: string };
@@ -20,10 +20,9 @@ export function upgradeStore(config: Config): UpgradeResult {
   if (!existsSync(file)) return { ok: false, exitCode: 1, message: `no embedded store at ${file} (check storage.path / --data-dir)` };
   let db: Database.Database | undefined;
   try {
-    db = new Database(file, { fileMustExist: true });
-    // A running server holds the write lock only for its commits: wait for one to end.
-    db.pragma('busy_timeout = 5000');
-    db.pragma(`synchronous = ${config.storage.sqliteSynchronous}`);
+    // The store's own pragmas (WAL, fsync policy, busy_timeout: a running server holds the write
+    // lock only for its commits); the file exists, checked above.
+    db = openDatabase(file, config.storage.sqliteSynchronous);
     const started = Date.now();
     const copied = upgradeConsumptionTable(db);
     return copied === null

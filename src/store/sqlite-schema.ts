@@ -2,8 +2,8 @@ import Database from 'better-sqlite3';
 import type { Batch } from '../domain/batch.js';
 import { ROW_COLUMNS, unpackBatches, type BatchRow } from './batch-rows.js';
 
-/** ec_consumption's current layout, under the given table name (the upgrade builds it beside the old one). */
-const consumptionTable = (name: string): string => `CREATE TABLE IF NOT EXISTS ${name} (
+/** ec_consumption's columns in the current layout (the upgrade builds a second table from them). */
+const CONSUMPTION_COLUMNS = `(
   device_id             TEXT    NOT NULL,
   ec_date               TEXT    NOT NULL,
   ec_time               TEXT    NOT NULL,
@@ -31,7 +31,7 @@ const consumptionTable = (name: string): string => `CREATE TABLE IF NOT EXISTS $
  * (upgradeConsumptionTable below).
  */
 export const SCHEMA = `
-${consumptionTable('ec_consumption')};
+CREATE TABLE IF NOT EXISTS ec_consumption ${CONSUMPTION_COLUMNS};
 CREATE TABLE IF NOT EXISTS ec_checksum (
   device_id        TEXT    NOT NULL,
   ec_date          TEXT    NOT NULL,
@@ -102,7 +102,7 @@ export function upgradeConsumptionTable(db: Database.Database): number | null {
   if (!isLegacyConsumptionTable(db)) return null;
   const columns = ROW_COLUMNS.join(', ');
   return db.transaction(() => {
-    db.exec(consumptionTable('ec_consumption_upgrade').replace('IF NOT EXISTS ', ''));
+    db.exec(`CREATE TABLE ec_consumption_upgrade ${CONSUMPTION_COLUMNS}`);
     const copied = db.prepare(`INSERT INTO ec_consumption_upgrade (${columns}) SELECT ${columns} FROM ec_consumption`).run().changes;
     db.exec('DROP TABLE ec_consumption');
     db.exec('ALTER TABLE ec_consumption_upgrade RENAME TO ec_consumption');
