@@ -1,20 +1,20 @@
 #!/usr/bin/env node
 // CPU per request of the receive path alone, without sockets or disk: small-UDP datagrams (as
 // bench/sipp/small-udp.xml sends them) go through decodeDatagram -> TransactionLayer ->
-// SipHandler -> GroupCommitter, whose store only serializes each group the way postMessage does
-// (v8.serialize) and resolves. Answers go to a link that drops them. A quick, low-noise loop for
+// SipHandler -> GroupCommitter, whose store only packs each group the way the SQLite writer thread
+// gets it (packReceived: the bodies are parsed in that thread) and resolves. Answers go to a link that drops them. A quick, low-noise loop for
 // trying changes to the hot path before a real sipp run confirms them.
 //
 //   node bench/micro-receive.mjs [--messages N] [--rounds R] [--burst B] [--cache N (default: the server's sip.transaction_cache_size)]
 //
 // Prints microseconds per request for each round (the first rounds include JIT warm-up).
-import { serialize } from 'node:v8';
 import pino from 'pino';
 import { decodeDatagram } from '../dist/src/protocol/datagram-decoder.js';
 import { TransactionLayer } from '../dist/src/protocol/transaction-layer.js';
 import { KEY_INDEX } from '../dist/src/config/config-keys.js';
 import { SipHandler } from '../dist/src/ingest/sip-handler.js';
 import { GroupCommitter } from '../dist/src/ingest/group-commit.js';
+import { packReceived } from '../dist/src/store/batch-rows.js';
 
 const arg = (name, d) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,8 +48,9 @@ function datagram(n, run) {
 const log = pino({ level: 'warn' });
 let serializedBytes = 0;
 const store = {
-  async upsertBatches(batches) {
-    serializedBytes += serialize(batches).length;
+  async writeReceived(received) {
+    serializedBytes += packReceived(received).length;
+    return { rejected: [], gaps: [] };
   },
 };
 const committer = new GroupCommitter(store, { maxBatches: 500, maxBytes: 2 * 1024 * 1024, maxQueued: 1e6, maxQueuedBytes: 1e9 });
@@ -86,4 +87,4 @@ for (let r = 0; r < rounds; r++) {
   console.log(`round ${r + 1}: ${res.us.toFixed(2)} us/request wall, ${res.cpuUs.toFixed(2)} us CPU (all threads)`);
 }
 const steady = results.slice(Math.min(2, results.length - 1)).map((r) => r.us).sort((a, b) => a - b);
-console.log(`after warm-up: min ${steady[0].toFixed(2)}, median ${steady[Math.floor(steady.length / 2)].toFixed(2)} us/request; answered ${answered}; ${(serializedBytes / answered).toFixed(0)} serialized bytes/batch`);
+console.log(`after warm-up: min ${steady[0].toFixed(2)}, median ${steady[Math.floor(steady.length / 2)].toFixed(2)} us/request; answered ${answered}; ${(serializedBytes / answered).toFixed(0)} packed bytes/batch`);

@@ -13,6 +13,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { runSipp } from './lib/sipp.mjs';
 import { startEcServer, removeDataDir } from './lib/targets.mjs';
+import { machineMeter } from './lib/machine.mjs';
 import { BENCH_DIR, REPO, cpuMeter, fmtNum, table } from './lib/util.mjs';
 
 const arg = (name, d) => {
@@ -95,9 +96,14 @@ async function main() {
   const dataDir = join(profDir, 'data');
   const sets = process.argv.flatMap((a, i) => (a === '--set' ? ['--set', process.argv[i + 1]] : []));
   const prof = !process.argv.includes('--no-prof');
-  const server = await startEcServer({ dataDir, extraNodeArgs: prof ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [], extraArgs: sets });
+  // At info the server logs its counters when it stops (transactions, commits); nothing per request.
+  const server = await startEcServer({ dataDir, extraNodeArgs: prof ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [], extraArgs: sets, logLevel: 'info' });
   const cpu = cpuMeter(server.pids);
+  const mainCpu = cpuMeter(server.mainThread);
+  const machine = machineMeter();
   cpu.start();
+  mainCpu.start();
+  machine.start();
   const opts = {
     scenario: SC.file,
     port: server.port,
@@ -110,6 +116,8 @@ async function main() {
   };
   const r = await runSipp(opts);
   const c = cpu.stop();
+  const m = mainCpu.stop();
+  const mach = machine.stop();
   const stopped = await server.stop();
   removeDataDir(dataDir);
   // One profile per thread: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one.
@@ -117,9 +125,16 @@ async function main() {
   const file = files.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? files[0];
   process.stdout.write(
     `${scenarioId} at ${level}${SC.kind === 'rate' ? ' MESSAGE/s' : ' meters'} for ${seconds} s: sent ${fmtNum(r.achievedRate, 0)}/s, ` +
-      `ok ${r.ok200}, failed ${r.failed}, retrans ${r.retrans}, p50/p99 ${r.p50}/${r.p99} ms, server CPU ${fmtNum(c.cpuPct, 0)}%, ` +
-      `stored ${stopped.storedRows}${sets.length ? ` (server ${sets.join(' ')})` : ''}\n`,
+      `ok ${r.ok200}, failed ${r.failed}, retrans ${r.retrans}, p50/p99 ${r.p50}/${r.p99} ms, server CPU ${fmtNum(c.cpuPct, 0)}% (main ${fmtNum(m.cpuPct, 0)}%), ` +
+      `stored ${stopped.storedRows}${sets.length ? ` (server ${sets.join(' ')})` : ''}\n` +
+      `sipp CPU ${r.sippCpuPct.map((p) => `${fmtNum(p, 0)}%`).join(' + ')}; machine busy ${fmtNum(mach.busyPct, 0)}% of 2 cores, steal ${fmtNum(mach.stealPct, 1)}%, disk ${fmtNum(mach.diskWriteMBps, 1)} MB/s at ${fmtNum(mach.diskMsPerWrite, 2)} ms/write\n`,
   );
+  const commits = stopped.counters?.commits;
+  if (commits) {
+    process.stdout.write(
+      `commits: ${commits.commits} (${fmtNum(commits.batches / Math.max(1, commits.commits), 0)} batches each), longest ${commits.maxCommitMs} ms, ${commits.slowCommits} over 1 s\n`,
+    );
+  }
   printTimeline(join(profDir, 'sipp', 'p0', 'stat.csv'));
   if (!prof) return;
   if (!file) throw new Error(`no .cpuprofile written in ${profDir}`);

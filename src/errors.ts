@@ -57,6 +57,7 @@ export class EcError extends Error {
  * becomes part of the reason phrase.
  */
 export class SipRequestError extends EcError {
+  declare readonly code: SipErrorCode;
   readonly status: number;
   readonly reason: string;
   constructor(

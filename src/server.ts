@@ -44,6 +44,7 @@ export async function startServer(config: Config, log: Logger, store: Consumptio
     maxQueued: config.storage.maxQueuedBatches,
     maxQueuedBytes: config.storage.maxQueuedBytes,
     onSlowCommit: (ms, batches) => log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
+    onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
   });
   const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS }, log);
   const layer = new TransactionLayer(handler, { cacheSize: config.sip.transactionCacheSize }, log);

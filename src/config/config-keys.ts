@@ -34,7 +34,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
 
   { key: 'storage.backend', section: 'Storage', default: 'sqlite', kind: { type: 'enum', values: ['sqlite', 'cassandra'] }, doc: 'sqlite (embedded, default) or cassandra.' },
   { key: 'storage.path', section: 'Storage', default: './data', kind: { type: 'string', nonEmpty: true }, doc: 'Data directory of the embedded store (created on first start); relative to the working directory.' },
-  { key: 'storage.commit_max_batches', section: 'Storage', default: '500', kind: { type: 'int', min: 1, max: 100000 }, doc: 'Most batches committed in one transaction (group commit).' },
+  { key: 'storage.commit_max_batches', section: 'Storage', default: '2000', kind: { type: 'int', min: 1, max: 100000 }, doc: 'Most batches committed in one transaction (group commit). Large batches are bounded by storage.commit_max_bytes first.' },
   { key: 'storage.commit_max_bytes', section: 'Storage', default: '2097152', kind: { type: 'int', min: 65536, max: 1073741824 }, doc: 'Most bytes of batch values committed in one transaction (at least one batch): keeps each commit short, so that a batch arriving during a commit of large batches does not wait long.' },
   { key: 'storage.max_queued_batches', section: 'Storage', default: '20000', kind: { type: 'int', min: 1, max: 10000000 }, doc: 'Batches waiting for a commit; beyond this requests are answered 503.' },
   { key: 'storage.max_queued_bytes', section: 'Storage', default: '67108864', kind: { type: 'int', min: 1048576, max: 17179869184 }, doc: 'Bytes of batch values waiting for (or in) a commit; beyond this requests are answered 503. Bounds memory under overload.' },

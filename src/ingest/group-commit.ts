@@ -1,9 +1,10 @@
-import type { Batch } from '../domain/batch.js';
+import type { ReceivedBatch, ReceivedReport, SequenceGap } from '../domain/received-batch.js';
 import { SipRequestError, StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
+import { BatchStage } from './batch-stage.js';
 
 interface Waiting {
-  batch: Batch;
+  batch: ReceivedBatch;
   /** weight(batch), computed once on submit. */
   bytes: number;
   resolve: () => void;
@@ -27,29 +28,35 @@ export interface GroupCommitOptions {
    * stalled disk or store shows in the log before clients start retransmitting.
    */
   onSlowCommit?: (ms: number, batches: number) => void;
+  /** Called for each X-EC-Seq gap found while parsing (the server logs it; sync repairs it). */
+  onSequenceGap?: (gap: SequenceGap) => void;
 }
 
 /** A commit slower than this is reported: UDP clients retransmit after 500 ms (T1). */
 export const SLOW_COMMIT_MS = 1000;
 
-/** Memory a queued batch holds, roughly: its values plus the fixed fields. */
-function weight(b: Batch): number {
-  return b.ec_consumption_values.length + 200;
+/** Memory a queued batch holds, roughly: its body plus the fixed fields. */
+function weight(b: ReceivedBatch): number {
+  return b.body.length + 200;
 }
 
 /**
  * Group commit: batches submitted while a write is in progress are written together in the next
  * one. Each submit() resolves only after the write holding its batch has resolved, i.e. once the
- * batch is durable, so that the caller may answer 200.
+ * batch is durable, so that the caller may answer 200. Bodies are parsed and checked as part of
+ * the write (ingest/batch-stage.ts): a bad one rejects its submit() with the SipRequestError that
+ * answers it, and the rest of its group is written.
  */
 export class GroupCommitter {
   private queue: Waiting[] = [];
   private writing: Promise<void> | undefined;
   private scheduled = false;
+  /** Parses groups for stores that do not do it where they write (no writeReceived). */
+  private readonly stage = new BatchStage();
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
   /** Statistics for logs and benchmarks. */
-  readonly stats = { commits: 0, batches: 0, failures: 0, slowCommits: 0, maxCommitMs: 0 };
+  readonly stats = { commits: 0, batches: 0, rejected: 0, failures: 0, slowCommits: 0, maxCommitMs: 0 };
 
   constructor(
     private readonly store: ConsumptionStore,
@@ -65,7 +72,7 @@ export class GroupCommitter {
     return this.bytes;
   }
 
-  submit(batch: Batch): Promise<void> {
+  submit(batch: ReceivedBatch): Promise<void> {
     if (this.queue.length >= this.options.maxQueued) {
       return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${this.queue.length} batches await a commit`));
     }
@@ -115,7 +122,7 @@ export class GroupCommitter {
     if (group.length === 0) return;
     const started = performance.now();
     try {
-      await this.store.upsertBatches(group.map((w) => w.batch));
+      const report = await this.write(group.map((w) => w.batch));
       const ms = Math.round(performance.now() - started);
       this.stats.maxCommitMs = Math.max(this.stats.maxCommitMs, ms);
       if (ms > SLOW_COMMIT_MS) {
@@ -123,8 +130,18 @@ export class GroupCommitter {
         this.options.onSlowCommit?.(ms, group.length);
       }
       this.stats.commits++;
-      this.stats.batches += group.length;
-      for (const w of group) w.resolve();
+      this.stats.batches += group.length - report.rejected.length;
+      this.stats.rejected += report.rejected.length;
+      if (report.rejected.length === 0) for (const w of group) w.resolve();
+      else {
+        const rejected = new Map(report.rejected.map(([i, code, detail]) => [i, new SipRequestError(code, detail)]));
+        group.forEach((w, i) => {
+          const e = rejected.get(i);
+          if (e) w.reject(e);
+          else w.resolve();
+        });
+      }
+      for (const gap of report.gaps) this.options.onSequenceGap?.(gap);
     } catch (e) {
       this.stats.failures++;
       const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError(String((e as Error)?.message ?? e), e);
@@ -132,5 +149,12 @@ export class GroupCommitter {
     } finally {
       this.bytes -= groupBytes;
     }
+  }
+
+  private async write(received: ReceivedBatch[]): Promise<ReceivedReport> {
+    if (this.store.writeReceived) return this.store.writeReceived(received);
+    const { batches, report } = this.stage.run(received);
+    if (batches.length > 0) await this.store.upsertBatches(batches);
+    return report;
   }
 }

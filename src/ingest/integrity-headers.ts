@@ -1,5 +1,5 @@
 import { SipRequestError } from '../errors.js';
-import type { SipRequest } from '../protocol/sip-request.js';
+import type { ReceivedBatch } from '../domain/received-batch.js';
 import type { ParsedBatch } from '../protocol/batch-body.js';
 
 /**
@@ -9,15 +9,15 @@ import type { ParsedBatch } from '../protocol/batch-body.js';
  *   X-EC-Seq      per-device batch sequence number
  * A mismatch is a 400 and nothing is stored. Returns the sequence number, if any.
  */
-export function checkIntegrity(req: SipRequest, batch: ParsedBatch): number | null {
-  const count = header(req, 'x-ec-count');
+export function checkIntegrity(headers: Pick<ReceivedBatch, 'count' | 'checksum' | 'seq'>, batch: ParsedBatch): number | null {
+  const count = headers.count;
   if (count !== undefined) {
     if (!/^\d{1,9}$/.test(count)) throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Count ${JSON.stringify(count.slice(0, 20))}`);
     if (Number(count) !== batch.values_count) {
       throw new SipRequestError('EC_INTEGRITY_COUNT_MISMATCH', `header says ${Number(count)}, body has ${batch.values_count}`);
     }
   }
-  const checksum = header(req, 'x-ec-checksum');
+  const checksum = headers.checksum;
   if (checksum !== undefined) {
     if (!/^[0-9a-fA-F]{32}$/.test(checksum)) {
       throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Checksum ${JSON.stringify(checksum.slice(0, 40))} is not 32 hex digits`);
@@ -26,13 +26,8 @@ export function checkIntegrity(req: SipRequest, batch: ParsedBatch): number | nu
       throw new SipRequestError('EC_INTEGRITY_CHECKSUM_MISMATCH', `body MD5 is ${batch.values_checksum}`);
     }
   }
-  const seq = header(req, 'x-ec-seq');
+  const seq = headers.seq;
   if (seq === undefined) return null;
   if (!/^\d{1,15}$/.test(seq)) throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Seq ${JSON.stringify(seq.slice(0, 20))}`);
   return Number(seq);
-}
-
-function header(req: SipRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return typeof v === 'string' ? v.trim() : undefined;
 }

@@ -1,12 +1,10 @@
 import type { Logger } from 'pino';
 import { SipRequestError, StoreUnavailableError } from '../errors.js';
-import { parseBatchBody } from '../protocol/batch-body.js';
+import { readLatin1 } from '../latin1.js';
 import type { SipRequest } from '../protocol/sip-request.js';
 import type { ResponseSpec } from '../protocol/sip-response.js';
 import type { Outcome } from '../protocol/transaction-layer.js';
 import type { GroupCommitter } from './group-commit.js';
-import { checkIntegrity } from './integrity-headers.js';
-import { SequenceTracker } from './sequence-tracker.js';
 
 export const ALLOW = 'MESSAGE, OPTIONS';
 const NO_BODY = Buffer.alloc(0);
@@ -31,7 +29,6 @@ export interface HandlerOptions {
  * once the batch is durable.
  */
 export class SipHandler {
-  private readonly sequences = new SequenceTracker(100_000);
   stopping = false;
 
   constructor(
@@ -75,7 +72,11 @@ export class SipHandler {
     return { status: 500, reason: 'Server Internal Error', headers: {} };
   }
 
-  /** Checks and parses now (a bad batch is answered at once); the 200 waits for the commit. */
+  /**
+   * Checks the head now (a wrong Content-Type is answered at once); the body is parsed and checked
+   * with its group's write, off the event loop where the store allows (ingest/batch-stage.ts), and
+   * the 200 waits for the commit.
+   */
   private message(req: SipRequest): Promise<ResponseSpec> {
     if (this.stopping) throw new SipRequestError('EC_SERVER_STOPPING');
     const type = req.headers['content-type'];
@@ -84,31 +85,27 @@ export class SipHandler {
     if (mediaType !== ACCEPT) {
       throw new SipRequestError('EC_SIP_UNSUPPORTED_MEDIA', `${mediaType ? JSON.stringify(mediaType.slice(0, 40)) : 'no Content-Type'}; accepted: ${ACCEPT}`, { Accept: ACCEPT });
     }
+    const body = req.body;
     // Bodies are ASCII by grammar; latin1 maps bytes 1:1 so any stray byte fails the grammar check.
-    const parsed = parseBatchBody(req.body.toString('latin1'));
-    // The body is a view into a socket read of up to 64 KiB shared with other requests; holding it
-    // until the commit kept every such chunk alive (hundreds of MB of RSS under large TCP batches).
+    // A copy: the body is a view into a socket read of up to 64 KiB shared with other requests,
+    // and holding it until the commit kept every such chunk alive (hundreds of MB of RSS under
+    // large TCP batches).
+    const text = readLatin1(body, 0, body.length);
     req.body = NO_BODY;
-    const seq = checkIntegrity(req, parsed);
-    if (seq !== null) {
-      const gap = this.sequences.observe(parsed.device_id, seq);
-      if (gap) this.log.info({ device: parsed.device_id, seq, expected: gap.expected }, 'batch sequence gap');
-    }
-    // Every field written out (not a spread of `parsed`): one object shape for every batch keeps
-    // the property loads down the line (group commit, hand-off to the writer) monomorphic.
     return this.committer.submit({
-      device_id: parsed.device_id,
-      ec_date: parsed.ec_date,
-      ec_time: parsed.ec_time,
-      start_us: parsed.start_us,
-      end_us: parsed.end_us,
-      ec_consumption_values: parsed.ec_consumption_values,
-      values_count: parsed.values_count,
-      values_checksum: parsed.values_checksum,
-      batch_seq: seq,
+      body: text,
+      count: header(req, 'x-ec-count'),
+      checksum: header(req, 'x-ec-checksum'),
+      seq: header(req, 'x-ec-seq'),
       insert_time: Date.now(),
     }).then(answerOk, this.answerError);
   }
 
   private readonly answerError = (e: unknown): ResponseSpec => this.errorResponse(e);
+}
+
+/** An integrity header's value as sent (trimmed), or undefined; checked against the body later. */
+function header(req: SipRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v.trim() : undefined;
 }

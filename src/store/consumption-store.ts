@@ -1,5 +1,6 @@
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { IntervalSummary } from '../domain/interval-digest.js';
+import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 
 export type { IntervalSummary };
 
@@ -41,6 +42,14 @@ export interface ConsumptionStore {
   open(): Promise<void>;
   /** Writes all batches; resolves only once they are durable. Rejects with StoreUnavailableError. */
   upsertBatches(batches: readonly Batch[]): Promise<void>;
+  /**
+   * Optional: parses and checks received batches (ingest/batch-stage.ts) where the store writes,
+   * then writes the good ones in one transaction; resolves once they are durable, with the ones it
+   * rejected. A store that writes on a thread of its own offers it so that the parsing happens
+   * there too, off the event loop; without it the group commit parses on the event loop and calls
+   * upsertBatches.
+   */
+  writeReceived?(received: readonly ReceivedBatch[]): Promise<ReceivedReport>;
   /** Batches of one device in [from, to), ordered by key. */
   readBatches(range: DeviceRange): Promise<Batch[]>;
   /** Same as readBatches without the values: cheap to compare. */

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Batch } from '../domain/batch.js';
-import { ROW_COLUMNS, unpackBatches, type BatchRow } from './batch-rows.js';
+import { ROW_COLUMNS, rowOf, unpackBatches, type BatchRow } from './batch-rows.js';
 
 /** ec_consumption's columns in the current layout (the upgrade builds a second table from them). */
 const CONSUMPTION_COLUMNS = `(
@@ -81,15 +81,20 @@ export function prepareUpsertMany(db: Database.Database): (batches: readonly Bat
 }
 
 /**
- * The same transaction for batches packed by packBatches (the writer thread's input): rows are
- * bound by position, which spares better-sqlite3 a lookup per named parameter.
+ * The same transaction, rows bound by position (which spares better-sqlite3 a lookup per named
+ * parameter): for batches packed by packBatches (`packed`) or parsed in the writer thread (`batches`).
  */
-export function preparePackedUpsert(db: Database.Database): (packed: string) => void {
+export function preparePositionalUpsert(db: Database.Database): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
   const upsert = db.prepare(
     `INSERT OR REPLACE INTO ec_consumption (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})`,
   );
   const run = (r: BatchRow): void => void upsert.run(r);
-  return db.transaction((packed: string) => unpackBatches(packed, run));
+  return {
+    packed: db.transaction((packed: string) => unpackBatches(packed, run)),
+    batches: db.transaction((batches: readonly Batch[]) => {
+      for (const b of batches) upsert.run(rowOf(b));
+    }),
+  };
 }
 
 /**

@@ -4,6 +4,7 @@ import type Database from 'better-sqlite3';
 import { openDatabase, prepareUpsertMany } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
@@ -50,7 +51,9 @@ export class SqliteStore implements ConsumptionStore {
       this.db = db;
       this.stmts = this.prepare(db);
       if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
-        this.writer = new SqliteWriter(this.file, this.options.synchronous);
+        const writer = new SqliteWriter(this.file, this.options.synchronous);
+        this.writer = writer;
+        this.writeReceived = (received) => writer.ingest(received);
         // Start the thread now: a failure to open shows at start-up, not at the first batch.
         await this.writer.write([]);
       }
@@ -92,6 +95,9 @@ export class SqliteStore implements ConsumptionStore {
     }
   }
 
+  /** Only with the writer thread (see ConsumptionStore): inline, the group commit parses and calls upsertBatches. */
+  writeReceived?: (received: readonly ReceivedBatch[]) => Promise<ReceivedReport>;
+
   async readBatches(range: DeviceRange): Promise<Batch[]> {
     return this.sliced(range, (s) => this.stmts.readBatches.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as Batch[]);
   }
@@ -121,6 +127,7 @@ export class SqliteStore implements ConsumptionStore {
   async close(): Promise<void> {
     await this.writer?.close();
     this.writer = undefined;
+    this.writeReceived = undefined;
     this.db?.close();
     this.db = undefined;
   }

@@ -1,11 +1,17 @@
 import { Worker } from 'node:worker_threads';
 import type { Batch } from '../domain/batch.js';
 import { StoreUnavailableError } from '../errors.js';
-import { packBatches } from './batch-rows.js';
+import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
+import { packBatches, packReceived } from './batch-rows.js';
 
-/** `packed`: the batches as packBatches writes them (batch-rows.ts). */
-export type WriteRequest = { type: 'write'; id: number; packed: string } | { type: 'close' };
-export type WriteReply = { type: 'done'; id: number } | { type: 'failed'; id: number; message: string } | { type: 'closed' };
+/**
+ * write: batches packed by packBatches; ingest: received batches packed by packReceived (the
+ * thread parses and checks them, and reports the ones it did not store). Both batch-rows.ts.
+ */
+export type WriteRequest = { type: 'write'; id: number; packed: string } | { type: 'ingest'; id: number; packed: ArrayBuffer } | { type: 'close' };
+export type WriteReply = { type: 'done'; id: number; report?: ReceivedReport } | { type: 'failed'; id: number; message: string } | { type: 'closed' };
+
+const NOTHING_TO_REPORT: ReceivedReport = Object.freeze({ rejected: [], gaps: [] }) as ReceivedReport;
 
 /**
  * Main-thread side of the writer thread (sqlite-writer-worker.ts). write() resolves once the
@@ -15,7 +21,7 @@ export type WriteReply = { type: 'done'; id: number } | { type: 'failed'; id: nu
 export class SqliteWriter {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (report: ReceivedReport) => void; reject: (e: Error) => void }>();
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -30,7 +36,7 @@ export class SqliteWriter {
       if (m.type === 'closed') return;
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
-      if (m.type === 'done') p?.resolve();
+      if (m.type === 'done') p?.resolve(m.report ?? NOTHING_TO_REPORT);
       else p?.reject(new StoreUnavailableError(`SQLite write failed: ${m.message}`));
     });
     const die = (e: Error) => {
@@ -48,13 +54,23 @@ export class SqliteWriter {
   }
 
   write(batches: readonly Batch[]): Promise<void> {
+    return this.post((id) => ({ type: 'write', id, packed: packBatches(batches) })).then(() => undefined);
+  }
+
+  /** Parses, checks and writes received batches in one transaction in the thread (ingest/batch-stage.ts). */
+  ingest(received: readonly ReceivedBatch[]): Promise<ReceivedReport> {
+    // Packed into a buffer of its own that is moved to the thread, not copied.
+    const packed = packReceived(received).buffer as ArrayBuffer;
+    return this.post((id) => ({ type: 'ingest', id, packed }), [packed]);
+  }
+
+  private post(request: (id: number) => WriteRequest, transfer: ArrayBuffer[] = []): Promise<ReceivedReport> {
     if (this.closing) return Promise.reject(new StoreUnavailableError('SQLite store is closing'));
-    const packed = packBatches(batches);
+    const m = request(this.nextId++);
     const w = this.ensure();
-    const id = this.nextId++;
-    return new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      w.postMessage({ type: 'write', id, packed } satisfies WriteRequest);
+    return new Promise<ReceivedReport>((resolve, reject) => {
+      this.pending.set((m as { id: number }).id, { resolve, reject });
+      w.postMessage(m, transfer);
     });
   }
 

@@ -1,4 +1,5 @@
 import { epochSecondToParts, recordsChecksum, type Batch } from '../../src/domain/batch.js';
+import type { ReceivedBatch } from '../../src/domain/received-batch.js';
 
 /** A deterministic batch for device/second with `count` records starting at `startUs`. */
 export function makeBatch(device: string, epochSecond: number, count = 3, startUs = 0, seed = 1): Batch {
@@ -23,4 +24,9 @@ export function makeBatch(device: string, epochSecond: number, count = 3, startU
 /** The SIP body that carries such a batch. */
 export function bodyOf(b: Batch): string {
   return `${b.device_id}|${b.ec_date}${b.ec_time}|${b.ec_consumption_values}`;
+}
+
+/** The received form of a batch (what ingest queues for the group commit), with optional integrity headers. */
+export function receivedOf(b: Batch, headers: { count?: string; checksum?: string; seq?: string } = {}): ReceivedBatch {
+  return { body: bodyOf(b), count: headers.count, checksum: headers.checksum, seq: headers.seq, insert_time: b.insert_time };
 }

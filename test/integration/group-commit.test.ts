@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Batch } from '../../src/domain/batch.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { makeBatch } from '../helpers/batches.js';
+import { SipRequestError } from '../../src/errors.js';
+import { makeBatch, receivedOf } from '../helpers/batches.js';
 
 /** A real SQLite store that also notes how many batches each transaction carried. */
 class CountingStore extends SqliteStore {
@@ -31,7 +32,7 @@ describe('group commit (real SQLite file)', () => {
 
   it('puts everything that arrives during a commit into the next one, up to commit_max_batches', async () => {
     const c = new GroupCommitter(store, { maxBatches: 50, maxQueued: 10_000, maxQueuedBytes: 1 << 30 });
-    await Promise.all(Array.from({ length: 120 }, (_, i) => c.submit(makeBatch('d1', 1_700_000_000 + i))));
+    await Promise.all(Array.from({ length: 120 }, (_, i) => c.submit(receivedOf(makeBatch('d1', 1_700_000_000 + i)))));
     expect(store.groups).to.deep.equal([50, 50, 20]);
     expect(c.stats).to.include({ commits: 3, batches: 120 });
   });
@@ -41,10 +42,59 @@ describe('group commit (real SQLite file)', () => {
     // 1000 records ~ 12 kB of values each: at most 8 fit in 100 kB.
     const big = Array.from({ length: 40 }, (_, i) => makeBatch('big', 1_700_000_000 + i, 1000));
     const huge = makeBatch('huge', 1_700_001_000, 20_000); // > 100 kB alone
-    await Promise.all([...big, huge].map((b) => c.submit(b)));
+    await Promise.all([...big, huge].map((b) => c.submit(receivedOf(b))));
     expect(store.groups.reduce((a, b) => a + b, 0)).to.equal(41);
     expect(Math.max(...store.groups)).to.be.at.most(8);
     expect(store.groups.at(-1)).to.equal(1);
     expect((await store.readBatches({ device_id: 'huge', from: 1_700_001_000, to: 1_700_001_001 })).length).to.equal(1);
   });
+
+  // The same group through both places a body can be parsed: the writer thread (writeReceived) and
+  // the event loop (stores without it; here the inline SQLite writer).
+  for (const writer of ['thread', 'inline'] as const) {
+    it(`${writer} writer: stores the good batches of a group, rejects each bad one with the error naming its problem, reports sequence gaps`, async () => {
+      const own = new SqliteStore({ dir: join(dir, writer), synchronous: 'FULL', writer });
+      await own.open();
+      expect(typeof own.writeReceived, 'writeReceived only with the writer thread').to.equal(writer === 'thread' ? 'function' : 'undefined');
+      const gaps: unknown[] = [];
+      const c = new GroupCommitter(own, { maxBatches: 500, maxQueued: 10_000, maxQueuedBytes: 1 << 30, onSequenceGap: (g) => gaps.push(g) });
+      const T = 1_700_000_000;
+      const good = (i: number, seq: number) => receivedOf(makeBatch('mix', T + i), { seq: String(seq), count: '3' });
+      const cases = [
+        good(0, 1),
+        { ...good(1, 2), body: 'mix|20231114221321|1,2;3' },
+        good(2, 3),
+        { ...good(3, 4), count: '7' },
+        good(4, 9),
+        { ...good(5, 10), body: '' },
+        { ...good(6, 11), checksum: '0'.repeat(32) },
+        { ...good(7, 12), seq: 'soon' },
+        good(8, 13),
+      ];
+      try {
+        const outcomes = await Promise.all(cases.map((r) => c.submit(r).then(() => 'stored', (e: unknown) => e)));
+        const summary = outcomes.map((o) => (o instanceof SipRequestError ? `${o.status} ${o.reason}` : o));
+        expect(summary).to.deep.equal([
+          'stored',
+          '400 Bad record: record 2 "3" is not us,value',
+          'stored',
+          '400 X-EC-Count mismatch: header says 7, body has 3',
+          'stored',
+          '400 Empty body: MESSAGE carries no batch',
+          `400 X-EC-Checksum mismatch: body MD5 is ${makeBatch('mix', T + 6).values_checksum}`,
+          '400 Bad integrity header: X-EC-Seq "soon"',
+          'stored',
+        ]);
+        // All in one group: one commit, four batches stored, five rejected.
+        expect(c.stats).to.include({ commits: 1, batches: 4, rejected: 5 });
+        const stored = await own.readBatches({ device_id: 'mix', from: T, to: T + 10 });
+        const expected = [[0, 1], [2, 3], [4, 9], [8, 13]].map(([i, seq]) => ({ ...makeBatch('mix', T + i!), batch_seq: seq! }));
+        expect(stored).to.deep.equal(expected);
+                // A rejected batch's seq is never observed: each stored one after a rejection is a gap (sync repairs it).
+        expect(gaps).to.deep.equal([['mix', 3, 2], ['mix', 9, 4], ['mix', 13, 10]]);
+      } finally {
+        await own.close();
+      }
+    });
+  }
 });

@@ -1,0 +1,30 @@
+import type { SipErrorCode } from '../errors.js';
+
+/**
+ * A batch as a MESSAGE delivered it, before its body is parsed: what ingest queues for the group
+ * commit. The body is parsed and checked where the commit is written (the SQLite writer thread,
+ * or the event loop for other stores), so that the event loop only frames, checks the SIP head
+ * and answers (see ingest/batch-stage.ts).
+ */
+export interface ReceivedBatch {
+  /** The body exactly as received, decoded as latin1 (bytes 1:1): a copy, not a view into a socket read. */
+  body: string;
+  /** X-EC-Count, X-EC-Checksum, X-EC-Seq as sent (trimmed); undefined when absent. */
+  count: string | undefined;
+  checksum: string | undefined;
+  seq: string | undefined;
+  /** When received, ms since the epoch: the stored insert_time. */
+  insert_time: number;
+}
+
+/** A received batch that was not stored: its index in the group, and the error that answers it (a 400). */
+export type Rejection = [index: number, code: SipErrorCode, detail: string | undefined];
+
+/** A device's X-EC-Seq skipped ahead: [device, seq received, seq expected]. Logged; sync repairs the gap. */
+export type SequenceGap = [device: string, seq: number, expected: number];
+
+/** What writing a group of received batches did, besides storing every batch not rejected. */
+export interface ReceivedReport {
+  rejected: Rejection[];
+  gaps: SequenceGap[];
+}
