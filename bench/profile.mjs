@@ -126,7 +126,7 @@ async function main() {
   process.stdout.write(
     `${scenarioId} at ${level}${SC.kind === 'rate' ? ' MESSAGE/s' : ' meters'} for ${seconds} s: sent ${fmtNum(r.achievedRate, 0)}/s, ` +
       `ok ${r.ok200}, failed ${r.failed}, retrans ${r.retrans}, p50/p99 ${r.p50}/${r.p99} ms, server CPU ${fmtNum(c.cpuPct, 0)}% (main ${fmtNum(m.cpuPct, 0)}%), ` +
-      `stored ${stopped.storedRows}${sets.length ? ` (server ${sets.join(' ')})` : ''}\n` +
+      `stored ${stopped.storedRows}, peak RSS ${fmtNum((stopped.peakRssKb ?? 0) / 1024, 0)} MB${sets.length ? ` (server ${sets.join(' ')})` : ''}\n` +
       `sipp CPU ${r.sippCpuPct.map((p) => `${fmtNum(p, 0)}%`).join(' + ')}; machine busy ${fmtNum(mach.busyPct, 0)}% of 2 cores, steal ${fmtNum(mach.stealPct, 1)}%, disk ${fmtNum(mach.diskWriteMBps, 1)} MB/s at ${fmtNum(mach.diskMsPerWrite, 2)} ms/write\n`,
   );
   const commits = stopped.counters?.commits;

@@ -32,6 +32,9 @@ export interface GroupCommitOptions {
   onSequenceGap?: (gap: SequenceGap) => void;
 }
 
+/** Most groups a pipelined store holds at once; beyond it batches wait here and form larger groups. */
+const PIPELINE_DEPTH = 8;
+
 /** A commit slower than this is reported: UDP clients retransmit after 500 ms (T1). */
 export const SLOW_COMMIT_MS = 1000;
 
@@ -49,7 +52,8 @@ function weight(b: ReceivedBatch): number {
  */
 export class GroupCommitter {
   private queue: Waiting[] = [];
-  private writing: Promise<void> | undefined;
+  /** Groups handed to the store, not yet resolved. */
+  private readonly writes = new Set<Promise<void>>();
   private scheduled = false;
   /** Parses groups for stores that do not do it where they write (no writeReceived). */
   private readonly stage = new BatchStage();
@@ -89,24 +93,36 @@ export class GroupCommitter {
 
   /** Resolves when everything submitted so far has been written (or has failed). */
   async drain(): Promise<void> {
-    while (this.queue.length > 0 || this.writing || this.scheduled) {
-      if (this.writing) await this.writing;
+    while (this.queue.length > 0 || this.writes.size > 0 || this.scheduled) {
+      if (this.writes.size > 0) await Promise.all(this.writes);
       else await new Promise((r) => setImmediate(r));
     }
   }
 
-  private schedule(): void {
-    if (this.scheduled || this.writing) return;
-    this.scheduled = true;
-    // Let the current I/O round deliver more requests first: they join this commit.
-    setImmediate(() => {
-      this.scheduled = false;
-      this.writing = this.writeNext().finally(() => {
-        this.writing = undefined;
-        if (this.queue.length > 0) this.schedule();
-      });
-    });
+  /**
+   * Groups handed to the store and not yet resolved: one at a time, or up to PIPELINE_DEPTH for a
+   * pipelined store, which then merges the ones that wait into one transaction.
+   */
+  private get maxInFlight(): number {
+    return this.store.pipelined ? PIPELINE_DEPTH : 1;
   }
+
+  private schedule(): void {
+    if (this.scheduled || this.writes.size >= this.maxInFlight) return;
+    this.scheduled = true;
+    // Let the current I/O round deliver more requests first: they join this group.
+    setImmediate(this.startWrite);
+  }
+
+  private readonly startWrite = (): void => {
+    this.scheduled = false;
+    const write: Promise<void> = this.writeNext().finally(() => {
+      this.writes.delete(write);
+      if (this.queue.length > 0) this.schedule();
+    });
+    this.writes.add(write);
+    if (this.queue.length > 0) this.schedule();
+  };
 
   private async writeNext(): Promise<void> {
     let take = 0;

@@ -50,6 +50,12 @@ export interface ConsumptionStore {
    * upsertBatches.
    */
   writeReceived?(received: readonly ReceivedBatch[]): Promise<ReceivedReport>;
+  /**
+   * Optional: true when writes may be issued before earlier ones have resolved, the store applying
+   * them in the order they were issued (the SQLite writer thread queues them and merges what waits
+   * into one transaction). The group commit then hands over each group at once instead of waiting.
+   */
+  readonly pipelined?: boolean;
   /** Batches of one device in [from, to), ordered by key. */
   readBatches(range: DeviceRange): Promise<Batch[]>;
   /** Same as readBatches without the values: cheap to compare. */

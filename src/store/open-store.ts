@@ -11,7 +11,12 @@ import { SqliteStore } from './sqlite-store.js';
 export function createStore(config: Config, use: 'ingest' | 'tool' = 'tool'): ConsumptionStore {
   switch (config.storage.backend) {
     case 'sqlite':
-      return new SqliteStore({ dir: resolve(config.storage.path), synchronous: config.storage.sqliteSynchronous, writer: use === 'ingest' ? config.storage.sqliteWriter : 'inline' });
+      return new SqliteStore({
+        dir: resolve(config.storage.path),
+        synchronous: config.storage.sqliteSynchronous,
+        writer: use === 'ingest' ? config.storage.sqliteWriter : 'inline',
+        commitBounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
+      });
     case 'cassandra':
       return new CassandraStore(config.cassandra);
   }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { openDatabase, prepareUpsertMany } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
@@ -25,7 +26,12 @@ export interface SqliteStoreOptions {
    * blocks the event loop. 'inline': on the calling thread (journals, tools).
    */
   writer?: 'thread' | 'inline';
+  /** The writer thread's transaction bounds (storage.commit_max_batches / commit_max_bytes). */
+  commitBounds?: TransactionBounds;
 }
+
+/** The server's defaults (config-keys.ts), for stores opened without a config. */
+const DEFAULT_BOUNDS: TransactionBounds = { maxBatches: 2000, maxBytes: 2 * 1024 * 1024 };
 
 /**
  * The embedded default store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each
@@ -51,9 +57,10 @@ export class SqliteStore implements ConsumptionStore {
       this.db = db;
       this.stmts = this.prepare(db);
       if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
-        const writer = new SqliteWriter(this.file, this.options.synchronous);
+        const writer = new SqliteWriter(this.file, this.options.synchronous, this.options.commitBounds ?? DEFAULT_BOUNDS);
         this.writer = writer;
         this.writeReceived = (received) => writer.ingest(received);
+        this.pipelined = true;
         // Start the thread now: a failure to open shows at start-up, not at the first batch.
         await this.writer.write([]);
       }
@@ -97,6 +104,13 @@ export class SqliteStore implements ConsumptionStore {
 
   /** Only with the writer thread (see ConsumptionStore): inline, the group commit parses and calls upsertBatches. */
   writeReceived?: (received: readonly ReceivedBatch[]) => Promise<ReceivedReport>;
+  /** With the writer thread: writes queue in the thread's inbox and apply in order. */
+  pipelined = false;
+
+  /** Transactions the writer thread has finished (0 inline): shows how many requests it merged. */
+  get writerTransactions(): number {
+    return this.writer?.transactions ?? 0;
+  }
 
   async readBatches(range: DeviceRange): Promise<Batch[]> {
     return this.sliced(range, (s) => this.stmts.readBatches.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as Batch[]);
@@ -128,6 +142,7 @@ export class SqliteStore implements ConsumptionStore {
     await this.writer?.close();
     this.writer = undefined;
     this.writeReceived = undefined;
+    this.pipelined = false;
     this.db?.close();
     this.db = undefined;
   }

@@ -1,37 +1,95 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { BatchStage } from '../ingest/batch-stage.js';
 import { unpackReceived } from './batch-rows.js';
 import { openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
 import type { WriteReply, WriteRequest } from './sqlite-writer.js';
+import { groupsForTransaction, type TransactionBounds } from './writer-backlog.js';
 
 /**
  * The embedded store's writer thread: commits (and fsyncs) off the event loop, so the SIP front
- * end keeps receiving while a commit waits for the disk. Everything that arrives meanwhile goes
- * into the next transaction (group commit). Received batches are parsed and checked here too
- * (ingest's batch stage), just before their transaction: that work is off the event loop as well.
+ * end keeps receiving while a commit waits for the disk. Received batches are parsed and checked
+ * here too (ingest's batch stage), just before their transaction: that work is off the event loop
+ * as well. Groups that arrive during a commit go into the next transaction together, within the
+ * commit bounds (writer-backlog.ts).
  */
-const { file, synchronous } = workerData as { file: string; synchronous: 'FULL' | 'NORMAL' };
+const { file, synchronous, bounds } = workerData as { file: string; synchronous: 'FULL' | 'NORMAL'; bounds: TransactionBounds };
 const db = openDatabase(file, synchronous);
 const upsert = preparePositionalUpsert(db);
 const stage = new BatchStage();
+const port = parentPort!;
 
-parentPort!.on('message', (m: WriteRequest) => {
-  if (m.type === 'close') {
-    db.close();
-    parentPort!.postMessage({ type: 'closed' } satisfies WriteReply);
-    parentPort!.close();
-    return;
-  }
-  try {
-    if (m.type === 'write') {
-      upsert.packed(m.packed);
-      parentPort!.postMessage({ type: 'done', id: m.id } satisfies WriteReply);
-    } else {
-      const { batches, report } = stage.run(unpackReceived(Buffer.from(m.packed)));
-      upsert.batches(batches);
-      parentPort!.postMessage({ type: 'done', id: m.id, report } satisfies WriteReply);
-    }
-  } catch (e) {
-    parentPort!.postMessage({ type: 'failed', id: m.id, message: (e as Error).message } satisfies WriteReply);
-  }
+type Ingest = Extract<WriteRequest, { type: 'ingest' }> & { received?: ReceivedBatch[]; bytes?: number };
+const backlog: WriteRequest[] = [];
+
+port.on('message', (m: WriteRequest) => {
+  backlog.push(m);
+  drain();
 });
+
+/** Takes whatever else is already waiting, so that it can join the next transaction. */
+function pull(): void {
+  for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) backlog.push(r.message as WriteRequest);
+}
+
+function drain(): void {
+  pull();
+  while (backlog.length > 0) {
+    const m = backlog[0]!;
+    if (m.type === 'close') {
+      backlog.length = 0;
+      db.close();
+      port.postMessage({ type: 'closed' } satisfies WriteReply);
+      port.close();
+      return;
+    }
+    if (m.type === 'write') {
+      backlog.shift();
+      commit([m.id], () => {
+        upsert.packed(m.packed);
+        return undefined;
+      });
+    } else {
+      let n = 0;
+      while (n < backlog.length && backlog[n]!.type === 'ingest') n++;
+      const waiting = (backlog.slice(0, n) as Ingest[]).map(unpacked);
+      const take = waiting.slice(0, groupsForTransaction(waiting.map((g) => ({ batches: g.received!.length, bytes: g.bytes! })), bounds));
+      backlog.splice(0, take.length);
+      commit(take.map((g) => g.id), () => ingest(take.map((g) => g.received!)));
+    }
+    pull();
+  }
+}
+
+function unpacked(m: Ingest): Ingest {
+  if (!m.received) {
+    m.received = unpackReceived(Buffer.from(m.packed));
+    m.bytes = m.received.reduce((s, r) => s + r.body.length + 200, 0);
+  }
+  return m;
+}
+
+/** One transaction for several groups; each group gets its own report (indexes within it). */
+function ingest(groups: ReceivedBatch[][]): ReceivedReport[] {
+  const { batches, report } = stage.run(groups.flat());
+  upsert.batches(batches);
+  const reports: ReceivedReport[] = groups.map(() => ({ rejected: [], gaps: [] }));
+  let g = 0;
+  let start = 0;
+  for (const [index, code, detail] of report.rejected) {
+    while (index >= start + groups[g]!.length) start += groups[g++]!.length;
+    reports[g]!.rejected.push([index - start, code, detail]);
+  }
+  // Gaps are only logged: the first group carries them.
+  reports[0]!.gaps = report.gaps;
+  return reports;
+}
+
+function commit(ids: number[], write: () => ReceivedReport[] | undefined): void {
+  try {
+    const reports = write();
+    port.postMessage({ type: 'done', ids, reports } satisfies WriteReply);
+  } catch (e) {
+    port.postMessage({ type: 'failed', ids, message: (e as Error).message } satisfies WriteReply);
+  }
+}

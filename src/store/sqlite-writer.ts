@@ -3,41 +3,60 @@ import type { Batch } from '../domain/batch.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { packBatches, packReceived } from './batch-rows.js';
+import type { TransactionBounds } from './writer-backlog.js';
 
 /**
  * write: batches packed by packBatches; ingest: received batches packed by packReceived (the
  * thread parses and checks them, and reports the ones it did not store). Both batch-rows.ts.
  */
 export type WriteRequest = { type: 'write'; id: number; packed: string } | { type: 'ingest'; id: number; packed: ArrayBuffer } | { type: 'close' };
-export type WriteReply = { type: 'done'; id: number; report?: ReceivedReport } | { type: 'failed'; id: number; message: string } | { type: 'closed' };
+/** One reply per transaction, naming the requests it held; `reports` (ingest only) in the same order. */
+export type WriteReply = { type: 'done'; ids: number[]; reports?: ReceivedReport[] } | { type: 'failed'; ids: number[]; message: string } | { type: 'closed' };
+
+/** Young generation of the writer thread's V8 heap (semi-spaces of ~a third of it). */
+const WORKER_YOUNG_GENERATION_MB = 24;
 
 const NOTHING_TO_REPORT: ReceivedReport = Object.freeze({ rejected: [], gaps: [] }) as ReceivedReport;
 
 /**
- * Main-thread side of the writer thread (sqlite-writer-worker.ts). write() resolves once the
- * transaction holding the batches has committed. If the thread dies, pending writes fail with
- * StoreUnavailableError (answered 503) and the next write starts a new thread.
+ * Main-thread side of the writer thread (sqlite-writer-worker.ts). write() and ingest() resolve
+ * once the transaction holding their batches has committed; they may be called before earlier
+ * ones have resolved, and the thread applies them in call order (several in one transaction when
+ * they wait together). If the thread dies, pending writes fail with StoreUnavailableError
+ * (answered 503) and the next write starts a new thread.
  */
 export class SqliteWriter {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (report: ReceivedReport) => void; reject: (e: Error) => void }>();
   private closing: Promise<void> | undefined;
+  /** Transactions the thread has finished (committed or failed): fewer than requests when it merged them. */
+  transactions = 0;
 
   constructor(
     private readonly file: string,
     private readonly synchronous: 'FULL' | 'NORMAL',
+    private readonly bounds: TransactionBounds,
   ) {}
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
-    const w = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), { workerData: { file: this.file, synchronous: this.synchronous } });
+    const w = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), {
+      workerData: { file: this.file, synchronous: this.synchronous, bounds: this.bounds },
+      // The thread's young generation would otherwise grow to the process's --max-semi-space-size
+      // (64 MiB, for the event loop): the thread's objects live for one transaction, and the larger
+      // young generation only cost RSS (+~125 MB in a small-UDP soak).
+      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
+    });
     w.on('message', (m: WriteReply) => {
       if (m.type === 'closed') return;
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.type === 'done') p?.resolve(m.report ?? NOTHING_TO_REPORT);
-      else p?.reject(new StoreUnavailableError(`SQLite write failed: ${m.message}`));
+      this.transactions++;
+      m.ids.forEach((id, i) => {
+        const p = this.pending.get(id);
+        this.pending.delete(id);
+        if (m.type === 'done') p?.resolve(m.reports?.[i] ?? NOTHING_TO_REPORT);
+        else p?.reject(new StoreUnavailableError(`SQLite write failed: ${m.message}`));
+      });
     });
     const die = (e: Error) => {
       if (this.worker !== w) return;

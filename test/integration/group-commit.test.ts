@@ -97,4 +97,29 @@ describe('group commit (real SQLite file)', () => {
       }
     });
   }
+
+  it('writer thread: groups handed over while it commits are applied in order, the waiting ones in one transaction', async function () {
+    this.timeout(30_000);
+    const own = new SqliteStore({ dir: join(dir, 'pipelined'), synchronous: 'FULL', writer: 'thread', commitBounds: { maxBatches: 2000, maxBytes: 1 << 30 } });
+    await own.open();
+    try {
+      expect(own.pipelined).to.equal(true);
+      const T = 1_700_000_000;
+      // Keep the thread busy (a large write), then hand it 20 groups while it is: they wait in its inbox.
+      const busy = own.upsertBatches(Array.from({ length: 3000 }, (_, i) => makeBatch(`busy-${i}`, T, 1000)));
+      const before = own.writerTransactions;
+      // Each group holds the same key with other values: in call order, the last one must win.
+      const groups = Array.from({ length: 20 }, (_, i) => [receivedOf(makeBatch('same', T, 3, 0, i + 1)), receivedOf(makeBatch(`g${i}`, T))]);
+      const reports = await Promise.all(groups.map((g) => own.writeReceived!(g)));
+      await busy;
+      expect(reports.every((r) => r.rejected.length === 0)).to.equal(true);
+      // The busy write alone (a write of stored batches is never merged), then the 20 groups in one.
+      expect(own.writerTransactions - before).to.equal(2);
+      const [same] = await own.readBatches({ device_id: 'same', from: T, to: T + 1 });
+      expect(same!.ec_consumption_values).to.equal(makeBatch('same', T, 3, 0, 20).ec_consumption_values);
+      for (let i = 0; i < 20; i++) expect(await own.readBatches({ device_id: `g${i}`, from: T, to: T + 1 })).to.have.length(1);
+    } finally {
+      await own.close();
+    }
+  });
 });
