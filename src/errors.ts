@@ -1,3 +1,5 @@
+import type { ReceivedReport } from './domain/received-batch.js';
+
 /**
  * The single error catalogue of ec-server.
  *
@@ -33,6 +35,8 @@ export const SIP_ERRORS = {
   EC_SIP_UNSUPPORTED_URI: { status: 416, reason: 'Unsupported URI Scheme' },
   EC_SIP_BAD_EXTENSION: { status: 420, reason: 'Bad Extension' },
   EC_SIP_VERSION: { status: 505, reason: 'Version Not Supported' },
+  // 500: a bug met while handling one batch; only that batch is refused (and logged).
+  EC_BATCH_INTERNAL: { status: 500, reason: 'Server Internal Error' },
   // 503: the store could not take the batch (down, slow, overloaded); the response carries Retry-After.
   EC_STORE_UNAVAILABLE: { status: 503, reason: 'Store unavailable' },
   EC_SERVER_OVERLOADED: { status: 503, reason: 'Server overloaded' },
@@ -97,9 +101,17 @@ export class ConfigError extends EcError {
   }
 }
 
-/** The store could not durably take or return data (connection lost, timeout, disk full...). */
+/**
+ * The store could not durably take or return data (connection lost, timeout, disk full...).
+ * `report`: for a failed write of received batches, what was already known about them (the ones
+ * refused for their content keep that answer; sequence gaps seen are still logged).
+ */
 export class StoreUnavailableError extends EcError {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+    readonly report?: ReceivedReport,
+  ) {
     super('EC_STORE_UNAVAILABLE', message);
   }
 }

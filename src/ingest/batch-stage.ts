@@ -16,7 +16,11 @@ import { SequenceTracker } from './sequence-tracker.js';
 export class BatchStage {
   private readonly sequences = new SequenceTracker(100_000);
 
-  /** The batches to store (in order) and what happened to the rest. Throws only on a bug. */
+  /**
+   * The batches to store (in order) and what happened to the rest. Never throws: an unexpected
+   * error (a bug) refuses only the batch it met, as a 500 naming it, so that it cannot fail the
+   * other batches of its transaction, and then those of every transaction its retransmissions join.
+   */
   run(received: readonly ReceivedBatch[]): { batches: Batch[]; report: ReceivedReport } {
     const batches: Batch[] = [];
     const report: ReceivedReport = { rejected: [], gaps: [] };
@@ -43,8 +47,8 @@ export class BatchStage {
           insert_time: r.insert_time,
         });
       } catch (e) {
-        if (!(e instanceof SipRequestError)) throw e;
-        report.rejected.push([i, e.code, e.detail]);
+        if (e instanceof SipRequestError) report.rejected.push([i, e.code, e.detail]);
+        else report.rejected.push([i, 'EC_BATCH_INTERNAL', String((e as Error)?.message ?? e).slice(0, 200)]);
       }
     }
     return { batches, report };

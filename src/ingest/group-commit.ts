@@ -52,23 +52,25 @@ function weight(b: ReceivedBatch): number {
  */
 export class GroupCommitter {
   private queue: Waiting[] = [];
-  /** Groups handed to the store, not yet resolved. */
+  /** Groups handed to the store, not yet resolved, and the batches they hold. */
   private readonly writes = new Set<Promise<void>>();
+  private inFlightBatches = 0;
   private scheduled = false;
   /** Parses groups for stores that do not do it where they write (no writeReceived). */
   private readonly stage = new BatchStage();
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
   /** Statistics for logs and benchmarks. */
-  readonly stats = { commits: 0, batches: 0, rejected: 0, failures: 0, slowCommits: 0, maxCommitMs: 0 };
+  readonly stats = { commits: 0, batches: 0, rejected: 0, failures: 0, slowCommits: 0, maxCommitMs: 0, maxGroupsInFlight: 0 };
 
   constructor(
     private readonly store: ConsumptionStore,
     private readonly options: GroupCommitOptions,
   ) {}
 
+  /** Batches not yet committed: waiting here or handed to the store. */
   get queued(): number {
-    return this.queue.length;
+    return this.queue.length + this.inFlightBatches;
   }
 
   /** Bytes held by batches not yet committed. */
@@ -77,8 +79,9 @@ export class GroupCommitter {
   }
 
   submit(batch: ReceivedBatch): Promise<void> {
-    if (this.queue.length >= this.options.maxQueued) {
-      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${this.queue.length} batches await a commit`));
+    const waiting = this.queue.length + this.inFlightBatches;
+    if (waiting >= this.options.maxQueued) {
+      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${waiting} batches await a commit`));
     }
     const w = weight(batch);
     if (this.bytes > 0 && this.bytes + w > this.options.maxQueuedBytes) {
@@ -121,6 +124,7 @@ export class GroupCommitter {
       if (this.queue.length > 0) this.schedule();
     });
     this.writes.add(write);
+    this.stats.maxGroupsInFlight = Math.max(this.stats.maxGroupsInFlight, this.writes.size);
     if (this.queue.length > 0) this.schedule();
   };
 
@@ -136,6 +140,7 @@ export class GroupCommitter {
     }
     const group = this.queue.splice(0, take);
     if (group.length === 0) return;
+    this.inFlightBatches += group.length;
     const started = performance.now();
     try {
       const report = await this.write(group.map((w) => w.batch));
@@ -147,30 +152,42 @@ export class GroupCommitter {
       }
       this.stats.commits++;
       this.stats.batches += group.length - report.rejected.length;
-      this.stats.rejected += report.rejected.length;
-      if (report.rejected.length === 0) for (const w of group) w.resolve();
-      else {
-        const rejected = new Map(report.rejected.map(([i, code, detail]) => [i, new SipRequestError(code, detail)]));
-        group.forEach((w, i) => {
-          const e = rejected.get(i);
-          if (e) w.reject(e);
-          else w.resolve();
-        });
-      }
-      for (const gap of report.gaps) this.options.onSequenceGap?.(gap);
+      this.settle(group, report, undefined);
     } catch (e) {
       this.stats.failures++;
       const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError(String((e as Error)?.message ?? e), e);
-      for (const w of group) w.reject(err);
+      this.settle(group, err.report, err);
     } finally {
       this.bytes -= groupBytes;
+      this.inFlightBatches -= group.length;
     }
+  }
+
+  /**
+   * Answers a group: a batch refused for its content with its 400 (also when the write failed),
+   * every other one with `failure` or as stored. Sequence gaps seen are reported either way.
+   */
+  private settle(group: Waiting[], report: ReceivedReport | undefined, failure: StoreUnavailableError | undefined): void {
+    const rejected = report?.rejected ?? [];
+    this.stats.rejected += rejected.length;
+    const refused = rejected.length === 0 ? undefined : new Map(rejected.map(([i, code, detail]) => [i, new SipRequestError(code, detail)]));
+    group.forEach((w, i) => {
+      const e = refused?.get(i) ?? failure;
+      if (e) w.reject(e);
+      else w.resolve();
+    });
+    for (const gap of report?.gaps ?? []) this.options.onSequenceGap?.(gap);
   }
 
   private async write(received: ReceivedBatch[]): Promise<ReceivedReport> {
     if (this.store.writeReceived) return this.store.writeReceived(received);
     const { batches, report } = this.stage.run(received);
-    if (batches.length > 0) await this.store.upsertBatches(batches);
+    try {
+      if (batches.length > 0) await this.store.upsertBatches(batches);
+    } catch (e) {
+      const message = String((e as Error)?.message ?? e);
+      throw new StoreUnavailableError(message, e instanceof StoreUnavailableError ? e.cause : e, report);
+    }
     return report;
   }
 }

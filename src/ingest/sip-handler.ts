@@ -60,6 +60,7 @@ export class SipHandler {
 
   errorResponse(e: unknown): ResponseSpec {
     if (e instanceof SipRequestError) {
+      if (e.code === 'EC_BATCH_INTERNAL') this.log.error({ err: e.message }, 'a batch could not be handled');
       const headers = { ...e.headers };
       if (e.status === 503) headers['Retry-After'] = String(this.options.retryAfterS);
       return { status: e.status, reason: e.reason, headers };

@@ -59,10 +59,10 @@ export class SqliteStore implements ConsumptionStore {
       if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
         const writer = new SqliteWriter(this.file, this.options.synchronous, this.options.commitBounds ?? DEFAULT_BOUNDS);
         this.writer = writer;
+        // Start the thread now: a failure to open shows at start-up, not at the first batch.
+        await writer.write([]);
         this.writeReceived = (received) => writer.ingest(received);
         this.pipelined = true;
-        // Start the thread now: a failure to open shows at start-up, not at the first batch.
-        await this.writer.write([]);
       }
     } catch (e) {
       throw new StoreUnavailableError(`cannot open SQLite store ${this.file}: ${(e as Error).message}`, e);

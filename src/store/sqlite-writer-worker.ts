@@ -45,17 +45,16 @@ function drain(): void {
     }
     if (m.type === 'write') {
       backlog.shift();
-      commit([m.id], () => {
-        upsert.packed(m.packed);
-        return undefined;
-      });
+      commit([m.id], undefined, () => upsert.packed(m.packed));
     } else {
       let n = 0;
       while (n < backlog.length && backlog[n]!.type === 'ingest') n++;
       const waiting = (backlog.slice(0, n) as Ingest[]).map(unpacked);
       const take = waiting.slice(0, groupsForTransaction(waiting.map((g) => ({ batches: g.received!.length, bytes: g.bytes! })), bounds));
       backlog.splice(0, take.length);
-      commit(take.map((g) => g.id), () => ingest(take.map((g) => g.received!)));
+      const groups = take.map((g) => g.received!);
+      const { batches, report } = stage.run(groups.flat());
+      commit(take.map((g) => g.id), splitReport(report, groups), () => upsert.batches(batches));
     }
     pull();
   }
@@ -69,10 +68,8 @@ function unpacked(m: Ingest): Ingest {
   return m;
 }
 
-/** One transaction for several groups; each group gets its own report (indexes within it). */
-function ingest(groups: ReceivedBatch[][]): ReceivedReport[] {
-  const { batches, report } = stage.run(groups.flat());
-  upsert.batches(batches);
+/** One report per group (rejections indexed within it) from the report of their concatenation. */
+function splitReport(report: ReceivedReport, groups: ReceivedBatch[][]): ReceivedReport[] {
   const reports: ReceivedReport[] = groups.map(() => ({ rejected: [], gaps: [] }));
   let g = 0;
   let start = 0;
@@ -85,11 +82,16 @@ function ingest(groups: ReceivedBatch[][]): ReceivedReport[] {
   return reports;
 }
 
-function commit(ids: number[], write: () => ReceivedReport[] | undefined): void {
+/**
+ * Runs one transaction and answers every request it held. The reports go with a failure too: a
+ * batch refused for its content stays refused (400) whatever happened to the transaction, and a
+ * gap the sequence tracker has seen is logged once.
+ */
+function commit(ids: number[], reports: ReceivedReport[] | undefined, write: () => void): void {
   try {
-    const reports = write();
+    write();
     port.postMessage({ type: 'done', ids, reports } satisfies WriteReply);
   } catch (e) {
-    port.postMessage({ type: 'failed', ids, message: (e as Error).message } satisfies WriteReply);
+    port.postMessage({ type: 'failed', ids, reports, message: (e as Error).message } satisfies WriteReply);
   }
 }

@@ -1,3 +1,4 @@
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Batch } from '../domain/batch.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -11,10 +12,13 @@ import type { TransactionBounds } from './writer-backlog.js';
  */
 export type WriteRequest = { type: 'write'; id: number; packed: string } | { type: 'ingest'; id: number; packed: ArrayBuffer } | { type: 'close' };
 /** One reply per transaction, naming the requests it held; `reports` (ingest only) in the same order. */
-export type WriteReply = { type: 'done'; ids: number[]; reports?: ReceivedReport[] } | { type: 'failed'; ids: number[]; message: string } | { type: 'closed' };
+export type WriteReply =
+  | { type: 'done'; ids: number[]; reports?: ReceivedReport[] }
+  | { type: 'failed'; ids: number[]; reports?: ReceivedReport[]; message: string }
+  | { type: 'closed' };
 
-/** Young generation of the writer thread's V8 heap (semi-spaces of ~a third of it). */
-const WORKER_YOUNG_GENERATION_MB = 24;
+/** Largest semi-space of the writer thread's V8 young generation. */
+const WORKER_SEMI_SPACE_MB = 8;
 
 const NOTHING_TO_REPORT: ReceivedReport = Object.freeze({ rejected: [], gaps: [] }) as ReceivedReport;
 
@@ -41,12 +45,15 @@ export class SqliteWriter {
 
   private ensure(): Worker {
     if (this.worker) return this.worker;
+    // The thread's young generation would otherwise grow to the event loop's --max-semi-space-size
+    // (64 MiB semi-spaces, 128 MiB of new space): its objects live for one transaction, and the
+    // larger young generation cost only RSS (~+125 MB in a small-UDP soak). V8 flags are per
+    // process and that flag overrides a Worker's resourceLimits; V8 reads it when it creates an
+    // isolate, so lowering it here sizes the thread's heap and leaves the event loop's, created
+    // long before, as it is (measured: new space 16 MiB in the thread, 128 MiB on the event loop).
+    v8.setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
     const w = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), {
       workerData: { file: this.file, synchronous: this.synchronous, bounds: this.bounds },
-      // The thread's young generation would otherwise grow to the process's --max-semi-space-size
-      // (64 MiB, for the event loop): the thread's objects live for one transaction, and the larger
-      // young generation only cost RSS (+~125 MB in a small-UDP soak).
-      resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB },
     });
     w.on('message', (m: WriteReply) => {
       if (m.type === 'closed') return;
@@ -55,9 +62,8 @@ export class SqliteWriter {
         const p = this.pending.get(id);
         this.pending.delete(id);
         if (m.type === 'done') p?.resolve(m.reports?.[i] ?? NOTHING_TO_REPORT);
-        else p?.reject(new StoreUnavailableError(`SQLite write failed: ${m.message}`));
-      });
-    });
+        else p?.reject(new StoreUnavailableError(`SQLite write failed: ${m.message}`, undefined, m.reports?.[i]));
+      });    });
     const die = (e: Error) => {
       if (this.worker !== w) return;
       this.worker = undefined;
@@ -78,14 +84,17 @@ export class SqliteWriter {
 
   /** Parses, checks and writes received batches in one transaction in the thread (ingest/batch-stage.ts). */
   ingest(received: readonly ReceivedBatch[]): Promise<ReceivedReport> {
-    // Packed into a buffer of its own that is moved to the thread, not copied.
-    const packed = packReceived(received).buffer as ArrayBuffer;
-    return this.post((id) => ({ type: 'ingest', id, packed }), [packed]);
+    return this.post((id) => {
+      // Packed into a buffer of its own that is moved to the thread, not copied.
+      const packed = packReceived(received).buffer as ArrayBuffer;
+      return [{ type: 'ingest', id, packed }, [packed]];
+    });
   }
 
-  private post(request: (id: number) => WriteRequest, transfer: ArrayBuffer[] = []): Promise<ReceivedReport> {
+  private post(request: (id: number) => WriteRequest | [WriteRequest, ArrayBuffer[]]): Promise<ReceivedReport> {
     if (this.closing) return Promise.reject(new StoreUnavailableError('SQLite store is closing'));
-    const m = request(this.nextId++);
+    const made = request(this.nextId++);
+    const [m, transfer] = Array.isArray(made) ? made : [made, []];
     const w = this.ensure();
     return new Promise<ReceivedReport>((resolve, reject) => {
       this.pending.set((m as { id: number }).id, { resolve, reject });

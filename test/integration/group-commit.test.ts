@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Batch } from '../../src/domain/batch.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { SipRequestError } from '../../src/errors.js';
+import { SipRequestError, StoreUnavailableError } from '../../src/errors.js';
 import { makeBatch, receivedOf } from '../helpers/batches.js';
 
 /** A real SQLite store that also notes how many batches each transaction carried. */
@@ -121,5 +121,59 @@ describe('group commit (real SQLite file)', () => {
     } finally {
       await own.close();
     }
+  });
+
+  it('writer thread through the group commit: groups handed over during a commit merge into one transaction, each bad batch still gets its own 400', async function () {
+    this.timeout(30_000);
+    const own = new SqliteStore({ dir: join(dir, 'merged'), synchronous: 'FULL', writer: 'thread', commitBounds: { maxBatches: 2000, maxBytes: 1 << 30 } });
+    await own.open();
+    try {
+      const c = new GroupCommitter(own, { maxBatches: 2000, maxQueued: 10_000, maxQueuedBytes: 1 << 30 });
+      const T = 1_700_000_000;
+      const busy = own.upsertBatches(Array.from({ length: 3000 }, (_, i) => makeBatch(`busy-${i}`, T, 1000)));
+      const before = own.writerTransactions;
+      // Six groups, one per event-loop turn, each with a bad batch in another place.
+      const pending: Promise<string>[] = [];
+      for (let g = 0; g < 6; g++) {
+        for (let j = 0; j < 3; j++) {
+          const r = receivedOf(makeBatch(`m${g}-${j}`, T));
+          const bad = j === g % 3;
+          pending.push(c.submit(bad ? { ...r, count: '9' } : r).then(() => 'stored', (e: unknown) => (e instanceof SipRequestError ? `${e.status}` : String(e))));
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+      const outcomes = await Promise.all(pending);
+      await busy;
+      expect(outcomes).to.deep.equal(Array.from({ length: 18 }, (_, k) => (k % 3 === Math.floor(k / 3) % 3 ? '400' : 'stored')));
+      expect(c.stats.maxGroupsInFlight, 'groups handed over without waiting for the commit').to.equal(6);
+      // The busy write, then the six groups in one transaction.
+      expect(own.writerTransactions - before).to.equal(2);
+      for (let k = 0; k < 18; k++) {
+        const g = Math.floor(k / 3);
+        const stored = await own.readBatches({ device_id: `m${g}-${k % 3}`, from: T, to: T + 1 });
+        expect(stored, `m${g}-${k % 3}`).to.have.length(outcomes[k] === 'stored' ? 1 : 0);
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a failed write answers 503 for the good batches and still 400 for the bad ones; sequence gaps are still reported', async () => {
+    const closed = new SqliteStore({ dir: join(dir, 'closed'), synchronous: 'FULL', writer: 'inline' });
+    await closed.open();
+    await closed.close(); // every write now fails: the store is not open
+    const gaps: unknown[] = [];
+    const c = new GroupCommitter(closed, { maxBatches: 500, maxQueued: 10_000, maxQueuedBytes: 1 << 30, onSequenceGap: (g) => gaps.push(g) });
+    const T = 1_700_000_000;
+    const outcomes = await Promise.all(
+      [
+        receivedOf(makeBatch('f', T), { seq: '1' }),
+        receivedOf(makeBatch('f', T + 1), { seq: '2', count: '9' }),
+        receivedOf(makeBatch('f', T + 2), { seq: '5' }),
+      ].map((r) => c.submit(r).then(() => 'stored', (e: unknown) => (e instanceof SipRequestError ? `${e.status} ${e.code}` : e instanceof StoreUnavailableError ? '503' : String(e)))),
+    );
+    expect(outcomes).to.deep.equal(['503', '400 EC_INTEGRITY_COUNT_MISMATCH', '503']);
+    expect(gaps).to.deep.equal([['f', 5, 2]]);
+    expect(c.stats).to.include({ failures: 1, rejected: 1, batches: 0 });
   });
 });
