@@ -90,7 +90,7 @@ describe('group commit (real SQLite file)', () => {
         const stored = await own.readBatches({ device_id: 'mix', from: T, to: T + 10 });
         const expected = [[0, 1], [2, 3], [4, 9], [8, 13]].map(([i, seq]) => ({ ...makeBatch('mix', T + i!), batch_seq: seq! }));
         expect(stored).to.deep.equal(expected);
-                // A rejected batch's seq is never observed: each stored one after a rejection is a gap (sync repairs it).
+        // A rejected batch's seq is never observed: each stored one after a rejection is a gap (sync repairs it).
         expect(gaps).to.deep.equal([['mix', 3, 2], ['mix', 9, 4], ['mix', 13, 10]]);
       } finally {
         await own.close();
@@ -98,40 +98,45 @@ describe('group commit (real SQLite file)', () => {
     });
   }
 
-  it('writer thread: groups handed over while it commits are applied in order, the waiting ones in one transaction', async function () {
-    this.timeout(30_000);
-    const own = new SqliteStore({ dir: join(dir, 'pipelined'), synchronous: 'FULL', writer: 'thread', commitBounds: { maxBatches: 2000, maxBytes: 1 << 30 } });
+  /**
+   * A writer-thread store kept busy by a large write (~1 s), so that what the test hands it next
+   * waits in the thread's inbox. `transactions()`: the thread's transactions since the busy write
+   * was posted (the busy one included).
+   */
+  async function whileWriterBusy(name: string, body: (own: SqliteStore, T: number, transactions: () => number) => Promise<void>): Promise<void> {
+    const own = new SqliteStore({ dir: join(dir, name), synchronous: 'FULL', writer: 'thread', commitBounds: { maxBatches: 2000, maxBytes: 1 << 30 } });
     await own.open();
     try {
-      expect(own.pipelined).to.equal(true);
       const T = 1_700_000_000;
-      // Keep the thread busy (a large write), then hand it 20 groups while it is: they wait in its inbox.
       const busy = own.upsertBatches(Array.from({ length: 3000 }, (_, i) => makeBatch(`busy-${i}`, T, 1000)));
       const before = own.writerTransactions;
-      // Each group holds the same key with other values: in call order, the last one must win.
-      const groups = Array.from({ length: 20 }, (_, i) => [receivedOf(makeBatch('same', T, 3, 0, i + 1)), receivedOf(makeBatch(`g${i}`, T))]);
-      const reports = await Promise.all(groups.map((g) => own.writeReceived!(g)));
+      await body(own, T, () => own.writerTransactions - before);
       await busy;
-      expect(reports.every((r) => r.rejected.length === 0)).to.equal(true);
-      // The busy write alone (a write of stored batches is never merged), then the 20 groups in one.
-      expect(own.writerTransactions - before).to.equal(2);
-      const [same] = await own.readBatches({ device_id: 'same', from: T, to: T + 1 });
-      expect(same!.ec_consumption_values).to.equal(makeBatch('same', T, 3, 0, 20).ec_consumption_values);
-      for (let i = 0; i < 20; i++) expect(await own.readBatches({ device_id: `g${i}`, from: T, to: T + 1 })).to.have.length(1);
     } finally {
       await own.close();
     }
+  }
+
+  it('writer thread: groups handed over while it commits are applied in order, the waiting ones in one transaction', async function () {
+    this.timeout(30_000);
+    await whileWriterBusy('pipelined', async (own, T, transactions) => {
+      expect(own.pipelined).to.equal(true);
+      // Each group holds the same key with other values: in call order, the last one must win.
+      const groups = Array.from({ length: 20 }, (_, i) => [receivedOf(makeBatch('same', T, 3, 0, i + 1)), receivedOf(makeBatch(`g${i}`, T))]);
+      const reports = await Promise.all(groups.map((g) => own.writeReceived!(g)));
+      expect(reports.every((r) => r.rejected.length === 0)).to.equal(true);
+      // The busy write alone (a write of stored batches is never merged), then the 20 groups in one.
+      expect(transactions()).to.equal(2);
+      const [same] = await own.readBatches({ device_id: 'same', from: T, to: T + 1 });
+      expect(same!.ec_consumption_values).to.equal(makeBatch('same', T, 3, 0, 20).ec_consumption_values);
+      for (let i = 0; i < 20; i++) expect(await own.readBatches({ device_id: `g${i}`, from: T, to: T + 1 })).to.have.length(1);
+    });
   });
 
   it('writer thread through the group commit: groups handed over during a commit merge into one transaction, each bad batch still gets its own 400', async function () {
     this.timeout(30_000);
-    const own = new SqliteStore({ dir: join(dir, 'merged'), synchronous: 'FULL', writer: 'thread', commitBounds: { maxBatches: 2000, maxBytes: 1 << 30 } });
-    await own.open();
-    try {
+    await whileWriterBusy('merged', async (own, T, transactions) => {
       const c = new GroupCommitter(own, { maxBatches: 2000, maxQueued: 10_000, maxQueuedBytes: 1 << 30 });
-      const T = 1_700_000_000;
-      const busy = own.upsertBatches(Array.from({ length: 3000 }, (_, i) => makeBatch(`busy-${i}`, T, 1000)));
-      const before = own.writerTransactions;
       // Six groups, one per event-loop turn, each with a bad batch in another place.
       const pending: Promise<string>[] = [];
       for (let g = 0; g < 6; g++) {
@@ -143,19 +148,16 @@ describe('group commit (real SQLite file)', () => {
         await new Promise((r) => setImmediate(r));
       }
       const outcomes = await Promise.all(pending);
-      await busy;
       expect(outcomes).to.deep.equal(Array.from({ length: 18 }, (_, k) => (k % 3 === Math.floor(k / 3) % 3 ? '400' : 'stored')));
       expect(c.stats.maxGroupsInFlight, 'groups handed over without waiting for the commit').to.equal(6);
       // The busy write, then the six groups in one transaction.
-      expect(own.writerTransactions - before).to.equal(2);
+      expect(transactions()).to.equal(2);
       for (let k = 0; k < 18; k++) {
         const g = Math.floor(k / 3);
         const stored = await own.readBatches({ device_id: `m${g}-${k % 3}`, from: T, to: T + 1 });
         expect(stored, `m${g}-${k % 3}`).to.have.length(outcomes[k] === 'stored' ? 1 : 0);
       }
-    } finally {
-      await own.close();
-    }
+    });
   });
 
   it('a failed write answers 503 for the good batches and still 400 for the bad ones; sequence gaps are still reported', async () => {
