@@ -29,6 +29,7 @@ export interface Config {
     maxQueuedBytes: number;
     sqliteSynchronous: 'FULL' | 'NORMAL';
     sqliteWriter: 'thread' | 'inline';
+    sqliteCompression: 'deflate' | 'none';
   };
   cassandra: CassandraConfig;
   sync: {
@@ -158,6 +159,7 @@ function build(raw: Map<string, RawValue>): Config {
       maxQueuedBytes: int('storage.max_queued_bytes'),
       sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],
       sqliteWriter: str('storage.sqlite_writer') as Config['storage']['sqliteWriter'],
+      sqliteCompression: str('storage.sqlite_compression') as Config['storage']['sqliteCompression'],
     },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
     sync: {

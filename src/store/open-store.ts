@@ -16,6 +16,7 @@ export function createStore(config: Config, use: 'ingest' | 'tool' = 'tool'): Co
         synchronous: config.storage.sqliteSynchronous,
         writer: use === 'ingest' ? config.storage.sqliteWriter : 'inline',
         commitBounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
+        compression: config.storage.sqliteCompression,
       });
     case 'cassandra':
       return new CassandraStore(config.cassandra);

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Batch } from '../domain/batch.js';
 import { ROW_COLUMNS, rowOf, unpackBatches, type BatchRow } from './batch-rows.js';
+import { encodeValues, type ValuesCompression } from './stored-values.js';
 
 /** ec_consumption's columns in the current layout (the upgrade builds a second table from them). */
 const CONSUMPTION_COLUMNS = `(
@@ -68,7 +69,7 @@ export function openDatabase(file: string, synchronous: 'FULL' | 'NORMAL'): Data
 }
 
 /** One transaction of idempotent upserts: it commits (and with FULL, fsyncs) as a whole or not at all. */
-export function prepareUpsertMany(db: Database.Database): (batches: readonly Batch[]) => void {
+export function prepareUpsertMany(db: Database.Database, compression: ValuesCompression): (batches: readonly Batch[]) => void {
   const upsert = db.prepare(
     `INSERT OR REPLACE INTO ec_consumption (device_id, ec_date, ec_time, start_us, end_us, ec_consumption_values,
       values_count, values_checksum, batch_seq, insert_time)
@@ -76,7 +77,7 @@ export function prepareUpsertMany(db: Database.Database): (batches: readonly Bat
       @values_count, @values_checksum, @batch_seq, @insert_time)`,
   );
   return db.transaction((batches: readonly Batch[]) => {
-    for (const b of batches) upsert.run(b);
+    for (const b of batches) upsert.run({ ...b, ec_consumption_values: encodeValues(b.ec_consumption_values, compression) });
   });
 }
 
@@ -84,15 +85,15 @@ export function prepareUpsertMany(db: Database.Database): (batches: readonly Bat
  * The same transaction, rows bound by position (which spares better-sqlite3 a lookup per named
  * parameter): for batches packed by packBatches (`packed`) or parsed in the writer thread (`batches`).
  */
-export function preparePositionalUpsert(db: Database.Database): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
+export function preparePositionalUpsert(db: Database.Database, compression: ValuesCompression): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
   const upsert = db.prepare(
     `INSERT OR REPLACE INTO ec_consumption (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})`,
   );
-  const run = (r: BatchRow): void => void upsert.run(r);
+  const run = (r: BatchRow): void => void upsert.run(r[0], r[1], r[2], r[3], r[4], encodeValues(r[5], compression), r[6], r[7], r[8], r[9]);
   return {
     packed: db.transaction((packed: string) => unpackBatches(packed, run)),
     batches: db.transaction((batches: readonly Batch[]) => {
-      for (const b of batches) upsert.run(rowOf(b));
+      for (const b of batches) run(rowOf(b));
     }),
   };
 }

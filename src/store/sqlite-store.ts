@@ -10,8 +10,12 @@ import { summarizeIntervals } from '../domain/interval-digest.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
 import { daySlices } from './day-slices.js';
+import { decodeValues, type ValuesCompression } from './stored-values.js';
 
 export const SQLITE_FILE = 'ec-server.sqlite';
+
+/** A row as SQLite returns it: the record list as TEXT or as a deflated BLOB (stored-values.ts). */
+type StoredBatch = Omit<Batch, 'ec_consumption_values'> & { ec_consumption_values: string | Uint8Array };
 
 const SUMMARY_COLUMNS = 'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
 const RANGE_WHERE = 'device_id = ? AND ec_date = ? AND ec_time >= ? AND ec_time < ?';
@@ -28,6 +32,8 @@ export interface SqliteStoreOptions {
   writer?: 'thread' | 'inline';
   /** The writer thread's transaction bounds (storage.commit_max_batches / commit_max_bytes). */
   commitBounds?: TransactionBounds;
+  /** storage.sqlite_compression (default 'deflate'): how new rows keep large record lists (stored-values.ts). */
+  compression?: ValuesCompression;
 }
 
 /** The server's defaults (config-keys.ts), for stores opened without a config. */
@@ -57,7 +63,7 @@ export class SqliteStore implements ConsumptionStore {
       this.db = db;
       this.stmts = this.prepare(db);
       if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
-        const writer = new SqliteWriter(this.file, this.options.synchronous, this.options.commitBounds ?? DEFAULT_BOUNDS);
+        const writer = new SqliteWriter(this.file, this.options.synchronous, this.options.commitBounds ?? DEFAULT_BOUNDS, this.compression);
         this.writer = writer;
         // Start the thread now: a failure to open shows at start-up, not at the first batch.
         await writer.write([]);
@@ -71,7 +77,7 @@ export class SqliteStore implements ConsumptionStore {
 
   private prepare(db: Database.Database) {
     return {
-      upsertMany: prepareUpsertMany(db),
+      upsertMany: prepareUpsertMany(db, this.compression),
       readBatches: db.prepare(`SELECT * FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       readSummaries: db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       deleteBatch: db.prepare(
@@ -85,6 +91,10 @@ export class SqliteStore implements ConsumptionStore {
       ),
       readChecks: db.prepare(`SELECT * FROM ec_checksum WHERE ${RANGE_WHERE} ORDER BY ec_time, interval_seconds`),
     };
+  }
+
+  private get compression(): ValuesCompression {
+    return this.options.compression ?? 'deflate';
   }
 
   private get handle(): Database.Database {
@@ -113,7 +123,9 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async readBatches(range: DeviceRange): Promise<Batch[]> {
-    return this.sliced(range, (s) => this.stmts.readBatches.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as Batch[]);
+    const rows = this.sliced(range, (s) => this.stmts.readBatches.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as StoredBatch[]);
+    for (const r of rows) r.ec_consumption_values = decodeValues(r.ec_consumption_values);
+    return rows as Batch[];
   }
 
   async readSummaries(range: DeviceRange): Promise<BatchSummary[]> {

@@ -3,19 +3,19 @@ import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js'
 import { BatchStage } from '../ingest/batch-stage.js';
 import { unpackReceived } from './batch-rows.js';
 import { openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
-import type { WriteReply, WriteRequest } from './sqlite-writer.js';
-import { groupsForTransaction, type TransactionBounds } from './writer-backlog.js';
+import type { WriteReply, WriteRequest, WriterData } from './sqlite-writer.js';
+import { groupsForTransaction } from './writer-backlog.js';
 
 /**
  * The embedded store's writer thread: commits (and fsyncs) off the event loop, so the SIP front
  * end keeps receiving while a commit waits for the disk. Received batches are parsed and checked
  * here too (ingest's batch stage), just before their transaction: that work is off the event loop
- * as well. Groups that arrive during a commit go into the next transaction together, within the
+ * as well, and so is the deflating of large record lists (stored-values.ts). Groups that arrive during a commit go into the next transaction together, within the
  * commit bounds (writer-backlog.ts).
  */
-const { file, synchronous, bounds } = workerData as { file: string; synchronous: 'FULL' | 'NORMAL'; bounds: TransactionBounds };
+const { file, synchronous, bounds, compression } = workerData as WriterData;
 const db = openDatabase(file, synchronous);
-const upsert = preparePositionalUpsert(db);
+const upsert = preparePositionalUpsert(db, compression);
 const stage = new BatchStage();
 const port = parentPort!;
 

@@ -5,6 +5,7 @@ import { StoreUnavailableError } from '../errors.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { packBatches, packReceived } from './batch-rows.js';
 import type { TransactionBounds } from './writer-backlog.js';
+import type { ValuesCompression } from './stored-values.js';
 
 /**
  * write: batches packed by packBatches; ingest: received batches packed by packReceived (the
@@ -16,6 +17,14 @@ export type WriteReply =
   | { type: 'done'; ids: number[]; reports?: ReceivedReport[] }
   | { type: 'failed'; ids: number[]; reports?: ReceivedReport[]; message: string }
   | { type: 'closed' };
+
+/** What the thread is started with. */
+export interface WriterData {
+  file: string;
+  synchronous: 'FULL' | 'NORMAL';
+  bounds: TransactionBounds;
+  compression: ValuesCompression;
+}
 
 /** Largest semi-space of the writer thread's V8 young generation. */
 const WORKER_SEMI_SPACE_MB = 8;
@@ -41,6 +50,7 @@ export class SqliteWriter {
     private readonly file: string,
     private readonly synchronous: 'FULL' | 'NORMAL',
     private readonly bounds: TransactionBounds,
+    private readonly compression: ValuesCompression,
   ) {}
 
   private ensure(): Worker {
@@ -53,7 +63,7 @@ export class SqliteWriter {
     // long before, as it is (measured: new space 16 MiB in the thread, 128 MiB on the event loop).
     v8.setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
     const w = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), {
-      workerData: { file: this.file, synchronous: this.synchronous, bounds: this.bounds },
+      workerData: { file: this.file, synchronous: this.synchronous, bounds: this.bounds, compression: this.compression } satisfies WriterData,
     });
     w.on('message', (m: WriteReply) => {
       if (m.type === 'closed') return;
@@ -63,7 +73,8 @@ export class SqliteWriter {
         this.pending.delete(id);
         if (m.type === 'done') p?.resolve(m.reports?.[i] ?? NOTHING_TO_REPORT);
         else p?.reject(new StoreUnavailableError(`SQLite write failed: ${m.message}`, undefined, m.reports?.[i]));
-      });    });
+      });
+    });
     const die = (e: Error) => {
       if (this.worker !== w) return;
       this.worker = undefined;

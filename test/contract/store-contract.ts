@@ -41,6 +41,18 @@ export function storeContract(name: string, target: ContractTarget): void {
       expect(rows.map(strip)).to.deep.equal([b]);
     });
 
+    it('returns large batches (1000 records, ~12 kB of records) exactly as written, replacement included', async () => {
+      const dev = target.device();
+      const a = { ...makeBatch(dev, T0, 1000, 0, 3), batch_seq: 7 };
+      const b = makeBatch(dev, T0 + 1, 1000, 0, 4);
+      await store.upsertBatches([a, b]);
+      const c = makeBatch(dev, T0 + 1, 1000, 0, 5);
+      await store.upsertBatches([c]);
+      const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 2 });
+      expect(rows.map(strip)).to.deep.equal([a, c]);
+      expect(rows.map((r) => recordsChecksum(r.ec_consumption_values))).to.deep.equal([a.values_checksum, c.values_checksum]);
+    });
+
     it('upsert of the same key replaces the row (idempotent)', async () => {
       const dev = target.device();
       const a = makeBatch(dev, T0, 3, 0, 1);

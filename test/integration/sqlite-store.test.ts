@@ -132,3 +132,56 @@ describe('sqlite table layout', () => {
     expect(cassandra.stderr).to.include('storage.backend is cassandra');
   });
 });
+
+describe('sqlite record-list compression (storage.sqlite_compression)', () => {
+  const T0 = Date.UTC(2026, 0, 2) / 1000;
+  /** [device, SQLite type of ec_consumption_values, stored bytes] per row, read beside the store. */
+  const stored = (file: string) => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare('SELECT device_id, typeof(ec_consumption_values) AS t, length(CAST(ec_consumption_values AS BLOB)) AS n FROM ec_consumption ORDER BY device_id')
+        .all() as { device_id: string; t: string; n: number }[];
+    } finally {
+      db.close();
+    }
+  };
+
+  for (const writer of ['inline', 'thread'] as const) {
+    it(`deflate (the default, writer ${writer}): large record lists become smaller BLOBs, small ones stay TEXT; both read back exactly`, async () => {
+      const large = makeBatch('z-large', T0, 1000, 0, 9);
+      const small = makeBatch('z-small', T0, 10);
+      const store = new SqliteStore({ dir: join(dir, `z-${writer}`), synchronous: 'FULL', writer });
+      await store.open();
+      await store.upsertBatches([large, small]);
+      const back = [...(await store.readBatches({ device_id: 'z-large', from: T0, to: T0 + 1 })), ...(await store.readBatches({ device_id: 'z-small', from: T0, to: T0 + 1 }))];
+      await store.close();
+      expect(back.map((b) => b.ec_consumption_values)).to.deep.equal([large.ec_consumption_values, small.ec_consumption_values]);
+      const rows = stored(store.file);
+      expect(rows.map((r) => [r.device_id, r.t])).to.deep.equal([['z-large', 'blob'], ['z-small', 'text']]);
+      expect(rows[0]!.n).to.be.below(large.ec_consumption_values.length / 2);
+      expect(rows[1]!.n).to.equal(small.ec_consumption_values.length);
+    });
+  }
+
+  it('none keeps TEXT; a file holding both forms reads back exactly under either setting', async () => {
+    const sub = join(dir, 'z-mixed');
+    const plain = makeBatch('z-plain', T0, 1000, 0, 1);
+    const packed = makeBatch('z-packed', T0, 1000, 0, 2);
+    const off = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread', compression: 'none' });
+    await off.open();
+    await off.upsertBatches([plain]);
+    await off.close();
+    const on = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread', compression: 'deflate' });
+    await on.open();
+    await on.upsertBatches([packed]);
+    await on.close();
+    expect(stored(on.file).map((r) => [r.device_id, r.t])).to.deep.equal([['z-packed', 'blob'], ['z-plain', 'text']]);
+    for (const compression of ['none', 'deflate'] as const) {
+      const s = new SqliteStore({ dir: sub, synchronous: 'FULL', compression });
+      await s.open();
+      const got = [...(await s.readBatches({ device_id: 'z-plain', from: T0, to: T0 + 1 })), ...(await s.readBatches({ device_id: 'z-packed', from: T0, to: T0 + 1 }))];
+      await s.close();
+      expect(got.map((b) => b.ec_consumption_values), compression).to.deep.equal([plain.ec_consumption_values, packed.ec_consumption_values]);
+    }
+  });
+});
