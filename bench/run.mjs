@@ -71,6 +71,13 @@ const CFG = {
   /** ...and so is a failed step during which the target's main thread averaged below this. */
   unsaturatedPct: 50,
   soakFraction: 0.7,
+  /**
+   * A rate soak above this many MESSAGE/s runs with CFG.maxSippProcs sipp processes even when the
+   * ramp's best step needed one: a single sipp at 21,000 small MESSAGE/s peaked at 101 % of a core
+   * in the 2026-12-02 soak, which then stalled for 20 s with the server's commits all under 1 s.
+   * A soak measures the server; its load generator must have room to spare for 10 minutes.
+   */
+  soakOneSippMaxRate: 12_000,
   /** BENCH_SOAK_LEVEL: soak at this level (MESSAGE/s or meters) instead of soakFraction of the maximum. */
   soakLevel: process.env.BENCH_SOAK_LEVEL ? Number(process.env.BENCH_SOAK_LEVEL) : undefined,
 };
@@ -595,7 +602,10 @@ async function main() {
         const level = soakLevel;
         const why = CFG.soakLevel ? 'BENCH_SOAK_LEVEL' : `${CFG.soakFraction * 100}% of max`;
         log(`  soak: ec-server at ${fmtInt(level)} ${sc.kind === 'rate' ? 'MESSAGE/s' : 'meters'} (${why}) for ${CFG.soakS} s, RSS every 5 s`);
-        const st = await runStep(ecProvider(sc, failures), sc, level, res.ec?.best?.procs ?? 1, { seconds: CFG.soakS, sampleRss: 5000 });
+        const bestProcs = res.ec?.best?.procs ?? 1;
+        const procs = sc.kind === 'rate' && level > CFG.soakOneSippMaxRate ? Math.max(bestProcs, CFG.maxSippProcs) : bestProcs;
+        if (procs !== bestProcs) log(`  (soak load from ${procs} sipp processes: over ${fmtInt(CFG.soakOneSippMaxRate)}/s one sipp has no room to spare)`);
+        const st = await runStep(ecProvider(sc, failures), sc, level, procs, { seconds: CFG.soakS, sampleRss: 5000 });
         const trend = { ...rssTrend(st.rssSamples), ...timelineTrend(st.sipp.timeline, sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs) };
         res.soak = { ...st, rssSamples: st.rssSamples.map((x) => [Math.round(x.t), x.kb]), trend };
         log(`  soak RSS: first minute ${fmtNum(trend.firstMinuteMb, 0)} MB, last minute ${fmtNum(trend.lastMinuteMb, 0)} MB, slope ${fmtNum(trend.slopeMbPerMin, 2)} MB/min, peak ${fmtMb(st.peakRssKb)}`);
