@@ -6,6 +6,8 @@
 //   node bench/profile.mjs [--scenario small-udp|large-tcp|fleet] [--level N] [--seconds S] [--top N]
 //                          [--set key=value ...]   (server config overrides, e.g. sip.transaction_cache_size=1000000)
 //   --no-prof: same run without --cpu-prof (to see the profiler's own cost)
+//   --memory: also sample the server's memory every 500 ms (bench/lib/memory-sampler.mjs) and print
+//             the split of its peak RSS (event loop heap by space, buffers, the rest)
 //
 // level: MESSAGE/s for small-udp / large-tcp, meters for fleet. The .cpuprofile is kept under
 // bench/.work/prof/ (open it in Chrome DevTools > Performance, or speedscope).
@@ -75,6 +77,25 @@ function printTimeline(statFile) {
   process.stdout.write(`per second (ok/retrans/mean ms): ${line}\n`);
 }
 
+/** The memory sample with the highest RSS, split: event loop heap (by space), buffers, the rest. */
+function printMemory(file) {
+  let samples;
+  try {
+    samples = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  } catch {
+    process.stdout.write('memory: no samples\n');
+    return;
+  }
+  const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
+  const rest = peak.rss - peak.heapTotal - peak.arrayBuffers;
+  const spaces = Object.entries(peak.spaces).filter(([, v]) => v > 0).map(([k, v]) => `${k.replace(/_space$/, '')} ${v}`).join(', ');
+  process.stdout.write(
+    `memory at the peak sample (${fmtNum(peak.t / 1000, 1)} s): RSS ${peak.rss} MB = event loop heap ${peak.heapTotal} MB (used ${peak.heapUsed}; ${spaces})` +
+      ` + array buffers ${peak.arrayBuffers} MB + the rest ${rest} MB (writer thread's heap, SQLite, malloc, code)\n` +
+      `RSS every 5 s: ${samples.filter((_, i) => i % 10 === 0).map((x) => x.rss).join(' ')}\n`,
+  );
+}
+
 /** Rough buckets of self time: what part of the pipeline a function belongs to. */
 function category(fn) {
   if (/node:internal\/worker|sqlite-writer\.js/.test(fn)) return 'hand-off to the SQLite writer thread (postMessage)';
@@ -97,7 +118,14 @@ async function main() {
   const sets = process.argv.flatMap((a, i) => (a === '--set' ? ['--set', process.argv[i + 1]] : []));
   const prof = !process.argv.includes('--no-prof');
   // At info the server logs its counters when it stops (transactions, commits); nothing per request.
-  const server = await startEcServer({ dataDir, extraNodeArgs: prof ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [], extraArgs: sets, logLevel: 'info' });
+  const memlog = process.argv.includes('--memory') ? join(profDir, 'memory.jsonl') : undefined;
+  if (memlog) process.env.EC_MEMLOG = memlog; // the server inherits the environment
+  const server = await startEcServer({
+    dataDir,
+    extraNodeArgs: [...(prof ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...(memlog ? ['--import', join(BENCH_DIR, 'lib/memory-sampler.mjs')] : [])],
+    extraArgs: sets,
+    logLevel: 'info',
+  });
   const cpu = cpuMeter(server.pids);
   const mainCpu = cpuMeter(server.mainThread);
   const machine = machineMeter();
@@ -136,6 +164,7 @@ async function main() {
     );
   }
   printTimeline(join(profDir, 'sipp', 'p0', 'stat.csv'));
+  if (memlog) printMemory(memlog);
   if (!prof) return;
   if (!file) throw new Error(`no .cpuprofile written in ${profDir}`);
   const s = summarizeProfile(join(profDir, file), top);
