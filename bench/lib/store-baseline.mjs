@@ -3,6 +3,8 @@
 // upsertBatches in groups of 500 rows (storage.commit_max_batches was 500 until 2026-12-02; now
 // 2000. The group size is kept so that results compare across runs; at 500 rows per transaction the
 // fsync is already a small part of the time).
+// The store's settings are the server's (writer mode, record-list compression: 2026-12-02 on, the
+// default deflates 1000-record lists, so a large-batch raw rate is not comparable with earlier runs).
 // No SIP, no event loop contention: the most the store can take on this disk.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,7 +40,9 @@ function template(nRecords) {
 export async function storeBaseline({ dir, nRecords, seconds, groupSize = 500, synchronous = 'FULL', writer }) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const store = new SqliteStore({ dir, synchronous, ...(writer ? { writer } : {}) });
+  // The server's record-list compression too (storage.sqlite_compression; the store's default is the server's).
+  const compression = process.env.EC_STORAGE_SQLITE_COMPRESSION || undefined;
+  const store = new SqliteStore({ dir, synchronous, ...(writer ? { writer } : {}), ...(compression ? { compression } : {}) });
   await store.open();
   const t = template(nRecords);
   let rows = 0;

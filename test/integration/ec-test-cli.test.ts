@@ -39,6 +39,8 @@ describe('ec-test', function () {
     expect(peer.responses.filter((r) => r.status === 200)).to.have.length(bodies.length);
     // A complete hour for another device, written straight to the store.
     await server.store.upsertBatches(Array.from({ length: 3600 }, (_, s) => makeBatch('full', H + s, 5, 0, s)));
+    // Two 1000-record batches, stored deflated (storage.sqlite_compression's default).
+    await server.store.upsertBatches([makeBatch('big', H, 1000, 0, 1), makeBatch('big', H + 1, 1000, 0, 2)]);
     await server.stop();
   });
   after(async () => {
@@ -85,6 +87,20 @@ describe('ec-test', function () {
     const rep = JSON.parse(r.stdout) as HourReport;
     expect(rep.result).to.equal('damaged');
     expect(rep.damaged).to.deep.equal([{ key: `${p.ec_date}${p.ec_time}.000000-${makeBatch('full', H, 5).end_us}`, problem: 'checksum does not match values' }]);
+  });
+
+  it('a compressed row whose bytes were damaged is reported damaged (exit 1); its intact neighbour is not', async () => {
+    const db = new Database(join(dataDir, SQLITE_FILE));
+    const p = epochSecondToParts(H + 1);
+    const kinds = db.prepare("SELECT typeof(ec_consumption_values) AS t FROM ec_consumption WHERE device_id = 'big'").all() as { t: string }[];
+    expect(kinds.map((k) => k.t)).to.deep.equal(['blob', 'blob']);
+    // Not a valid deflate stream (block type 3 is reserved).
+    db.prepare("UPDATE ec_consumption SET ec_consumption_values = X'FFFFFF' WHERE device_id = 'big' AND ec_date = ? AND ec_time = ?").run(p.ec_date, p.ec_time);
+    db.close();
+    const r = await ecTest(['-i', 'big', '-d', stamp(H), '--json']);
+    expect(r.code, r.stderr).to.equal(1);
+    const rep = JSON.parse(r.stdout) as HourReport;
+    expect(rep.damaged).to.deep.equal([{ key: `${p.ec_date}${p.ec_time}.000000-${makeBatch('big', H + 1, 1000).end_us}`, problem: 'checksum does not match values' }]);
   });
 
   it('bad arguments exit 2 with a clear message', async () => {

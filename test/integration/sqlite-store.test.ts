@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
+import { loadConfig } from '../../src/config/load-config.js';
+import { createStore } from '../../src/store/open-store.js';
 import { isLegacyConsumptionTable } from '../../src/store/sqlite-schema.js';
 import { SQLITE_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
 import { makeBatch } from '../helpers/batches.js';
@@ -162,6 +164,18 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
       expect(rows[1]!.n).to.equal(small.ec_consumption_values.length);
     });
   }
+
+  it('the config key reaches the server\'s store: storage.sqlite_compression=none stores TEXT, the default a BLOB', async () => {
+    for (const [setting, kind] of [[undefined, 'blob'], ['none', 'text']] as const) {
+      const path = join(dir, `z-config-${setting ?? 'default'}`);
+      const overrides: Record<string, string> = { 'storage.path': path, ...(setting ? { 'storage.sqlite_compression': setting } : {}) };
+      const store = createStore(loadConfig({ configPath: '/dev/null', overrides, env: {} }).config, 'ingest');
+      await store.open();
+      await store.upsertBatches([makeBatch('z-config', T0, 1000)]);
+      await store.close();
+      expect(stored(join(path, SQLITE_FILE)).map((r) => r.t), setting ?? 'default').to.deep.equal([kind]);
+    }
+  });
 
   it('none keeps TEXT; a file holding both forms reads back exactly under either setting', async () => {
     const sub = join(dir, 'z-mixed');

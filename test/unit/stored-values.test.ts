@@ -29,7 +29,15 @@ describe('stored record lists (stored-values)', () => {
     expect(decodeValues(stored)).to.equal(all);
   });
 
-  it('an invalid BLOB fails loudly instead of returning wrong records', () => {
-    expect(() => decodeValues(Buffer.from([0xff, 0xff, 0xff]))).to.throw();
+  it('keeps a list with a char outside latin1 as the text itself (latin1 bytes would lose it)', () => {
+    const text = `${records(200)};1,\u20ac`;
+    expect(text.length).to.be.above(COMPRESS_MIN_CHARS);
+    expect(encodeValues(text, 'deflate')).to.equal(text);
+    const latin1 = `${records(200)};1,\u00e9`;
+    expect(decodeValues(encodeValues(latin1, 'deflate'))).to.equal(latin1);
+  });
+
+  it('a BLOB that does not inflate reads as an empty list (its checksum then fails), not as an exception', () => {
+    expect(decodeValues(Buffer.from([0xff, 0xff, 0xff]))).to.equal('');
   });
 });
