@@ -24,8 +24,8 @@ export const COMPRESS_MIN_CHARS = 1024;
 /**
  * What to bind for `values`: a deflated BLOB when compression is on, the list is long, it is ASCII
  * and deflating saves space. Record lists that passed the body grammar are ASCII; the check keeps
- * any other string a caller stores intact (a char above 0xff would not survive latin1 bytes). One
- * UTF-8 length count is a few us per 17 kB list, next to ~115 us of deflate.
+ * any other string a caller stores intact (a char above 0xff would not survive latin1 bytes). The
+ * UTF-8 length count costs ~0.2 us for a 17-kB list (V8's one-byte fast path), deflate ~115 us.
  */
 export function encodeValues(values: string, compression: ValuesCompression): string | Buffer {
   if (compression === 'none' || values.length < COMPRESS_MIN_CHARS) return values;
