@@ -6,6 +6,7 @@
 //   node bench/profile.mjs [--scenario small-udp|large-tcp|fleet] [--level N] [--seconds S] [--top N]
 //                          [--set key=value ...]   (server config overrides, e.g. sip.transaction_cache_size=1000000)
 //   --no-prof: same run without --cpu-prof (to see the profiler's own cost)
+//   --node-arg X: pass X to node after the server's own flags (e.g. --node-arg --max-semi-space-size=32)
 //   --memory: also sample the server's memory every 500 ms (bench/lib/memory-sampler.mjs) and print
 //             the split of its peak RSS (event loop heap by space, buffers, the rest)
 //
@@ -122,7 +123,11 @@ async function main() {
   if (memlog) process.env.EC_MEMLOG = memlog; // the server inherits the environment
   const server = await startEcServer({
     dataDir,
-    extraNodeArgs: [...(prof ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...(memlog ? ['--import', join(BENCH_DIR, 'lib/memory-sampler.mjs')] : [])],
+    extraNodeArgs: [
+      ...(prof ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []),
+      ...(memlog ? ['--import', join(BENCH_DIR, 'lib/memory-sampler.mjs')] : []),
+      ...process.argv.flatMap((a, i) => (a === '--node-arg' ? [process.argv[i + 1]] : [])),
+    ],
     extraArgs: sets,
     logLevel: 'info',
   });
