@@ -68,22 +68,11 @@ export function openDatabase(file: string, synchronous: 'FULL' | 'NORMAL'): Data
   return db;
 }
 
-/** One transaction of idempotent upserts: it commits (and with FULL, fsyncs) as a whole or not at all. */
-export function prepareUpsertMany(db: Database.Database, compression: ValuesCompression): (batches: readonly Batch[]) => void {
-  const upsert = db.prepare(
-    `INSERT OR REPLACE INTO ec_consumption (device_id, ec_date, ec_time, start_us, end_us, ec_consumption_values,
-      values_count, values_checksum, batch_seq, insert_time)
-     VALUES (@device_id, @ec_date, @ec_time, @start_us, @end_us, @ec_consumption_values,
-      @values_count, @values_checksum, @batch_seq, @insert_time)`,
-  );
-  return db.transaction((batches: readonly Batch[]) => {
-    for (const b of batches) upsert.run({ ...b, ec_consumption_values: encodeValues(b.ec_consumption_values, compression) });
-  });
-}
-
 /**
- * The same transaction, rows bound by position (which spares better-sqlite3 a lookup per named
- * parameter): for batches packed by packBatches (`packed`) or parsed in the writer thread (`batches`).
+ * One transaction of idempotent upserts: it commits (and with FULL, fsyncs) as a whole or not at
+ * all. Rows are bound by position (which spares better-sqlite3 a lookup per named parameter), for
+ * batches packed by packBatches (`packed`) or given as objects (`batches`: the writer thread's
+ * parsed batches, and the inline store), and their record lists encoded on the way (stored-values.ts).
  */
 export function preparePositionalUpsert(db: Database.Database, compression: ValuesCompression): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
   const upsert = db.prepare(

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase, prepareUpsertMany } from './sqlite-schema.js';
+import { openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
@@ -77,7 +77,7 @@ export class SqliteStore implements ConsumptionStore {
 
   private prepare(db: Database.Database) {
     return {
-      upsertMany: prepareUpsertMany(db, this.compression),
+      upsertMany: preparePositionalUpsert(db, this.compression).batches,
       readBatches: db.prepare(`SELECT * FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       readSummaries: db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       deleteBatch: db.prepare(

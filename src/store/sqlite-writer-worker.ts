@@ -10,8 +10,9 @@ import { groupsForTransaction } from './writer-backlog.js';
  * The embedded store's writer thread: commits (and fsyncs) off the event loop, so the SIP front
  * end keeps receiving while a commit waits for the disk. Received batches are parsed and checked
  * here too (ingest's batch stage), just before their transaction: that work is off the event loop
- * as well, and so is the deflating of large record lists (stored-values.ts). Groups that arrive during a commit go into the next transaction together, within the
- * commit bounds (writer-backlog.ts).
+ * as well, and so is the deflating of large record lists (stored-values.ts). Groups that arrive
+ * during a commit go into the next transaction together, within the commit bounds
+ * (writer-backlog.ts).
  */
 const { file, synchronous, bounds, compression } = workerData as WriterData;
 const db = openDatabase(file, synchronous);
