@@ -24,7 +24,8 @@ const messages = arg('messages', 100_000);
 const rounds = arg('rounds', 6);
 const burst = arg('burst', 64); // datagrams delivered per event-loop turn
 
-const RECORDS = '012345,1000.0000;112345,8919.0031;212345,7838.0062;312345,6757.0093;412345,5676.0124;512345,4595.0155;612345,3514.0186;712345,2433.0217;812345,1352.0248;912345,9271.0279';
+const RECORDS =
+  '012345,1000.0000;112345,8919.0031;212345,7838.0062;312345,6757.0093;412345,5676.0124;512345,4595.0155;612345,3514.0186;712345,2433.0217;812345,1352.0248;912345,9271.0279';
 
 function datagram(n, run) {
   const body = `s${run}-${n}|20240101000000|${RECORDS}`;
@@ -53,7 +54,12 @@ const store = {
     return { rejected: [], gaps: [] };
   },
 };
-const committer = new GroupCommitter(store, { maxBatches: 500, maxBytes: 2 * 1024 * 1024, maxQueued: 1e6, maxQueuedBytes: 1e9 });
+const committer = new GroupCommitter(store, {
+  maxBatches: 500,
+  maxBytes: 2 * 1024 * 1024,
+  maxQueued: 1e6,
+  maxQueuedBytes: 1e9,
+});
 const handler = new SipHandler(committer, { retryAfterS: 5 }, log);
 // The server's default cache size (a larger one here made the cache look cheaper than it is).
 const cacheSize = arg('cache', Number(KEY_INDEX.get('sip.transaction_cache_size').default));
@@ -86,5 +92,10 @@ for (let r = 0; r < rounds; r++) {
   results.push(res);
   console.log(`round ${r + 1}: ${res.us.toFixed(2)} us/request wall, ${res.cpuUs.toFixed(2)} us CPU (all threads)`);
 }
-const steady = results.slice(Math.min(2, results.length - 1)).map((r) => r.us).sort((a, b) => a - b);
-console.log(`after warm-up: min ${steady[0].toFixed(2)}, median ${steady[Math.floor(steady.length / 2)].toFixed(2)} us/request; answered ${answered}; ${(serializedBytes / answered).toFixed(0)} packed bytes/batch`);
+const steady = results
+  .slice(Math.min(2, results.length - 1))
+  .map((r) => r.us)
+  .sort((a, b) => a - b);
+console.log(
+  `after warm-up: min ${steady[0].toFixed(2)}, median ${steady[Math.floor(steady.length / 2)].toFixed(2)} us/request; answered ${answered}; ${(serializedBytes / answered).toFixed(0)} packed bytes/batch`,
+);

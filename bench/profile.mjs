@@ -58,7 +58,9 @@ export function summarizeProfile(file, n = 15) {
     total,
     busyPct: (100 * busy) / total,
     top: rows.slice(0, n).map(([k, c]) => ({ fn: k, selfPct: (100 * c) / total, busyPct: (100 * c) / busy })),
-    categories: [...cats.entries()].sort((a, b) => b[1] - a[1]).map(([k, c]) => ({ category: k, selfPct: (100 * c) / total, busyPct: (100 * c) / busy })),
+    categories: [...cats.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, c]) => ({ category: k, selfPct: (100 * c) / total, busyPct: (100 * c) / busy })),
   };
 }
 
@@ -66,14 +68,20 @@ export function summarizeProfile(file, n = 15) {
 function printTimeline(statFile) {
   let rows;
   try {
-    rows = readFileSync(statFile, 'latin1').split('\n').filter((l) => l.trim()).map((l) => l.split(';'));
+    rows = readFileSync(statFile, 'latin1')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => l.split(';'));
   } catch {
     return;
   }
   const ix = Object.fromEntries(rows[0].map((h, i) => [h, i]));
   const line = rows
     .slice(1)
-    .map((r) => `${r[ix['SuccessfulCall(P)']]}/${r[ix['Retransmissions(P)']]}/${Math.round(Number(r[ix['ResponseTime1(P)']].split(':')[3]) / 1000 + Number(r[ix['ResponseTime1(P)']].split(':')[2]) * 1000)}`)
+    .map(
+      (r) =>
+        `${r[ix['SuccessfulCall(P)']]}/${r[ix['Retransmissions(P)']]}/${Math.round(Number(r[ix['ResponseTime1(P)']].split(':')[3]) / 1000 + Number(r[ix['ResponseTime1(P)']].split(':')[2]) * 1000)}`,
+    )
     .join(' ');
   process.stdout.write(`per second (ok/retrans/mean ms): ${line}\n`);
 }
@@ -82,25 +90,35 @@ function printTimeline(statFile) {
 function printMemory(file) {
   let samples;
   try {
-    samples = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    samples = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
   } catch {
     process.stdout.write('memory: no samples\n');
     return;
   }
   const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
   const rest = peak.rss - peak.heapTotal - peak.arrayBuffers;
-  const spaces = Object.entries(peak.spaces).filter(([, v]) => v > 0).map(([k, v]) => `${k.replace(/_space$/, '')} ${v}`).join(', ');
+  const spaces = Object.entries(peak.spaces)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k.replace(/_space$/, '')} ${v}`)
+    .join(', ');
   process.stdout.write(
     `memory at the peak sample (${fmtNum(peak.t / 1000, 1)} s): RSS ${peak.rss} MB = event loop heap ${peak.heapTotal} MB (used ${peak.heapUsed}; ${spaces})` +
       ` + array buffers ${peak.arrayBuffers} MB + the rest ${rest} MB (writer thread's heap, SQLite, malloc, code)\n` +
-      `RSS every 5 s: ${samples.filter((_, i) => i % 10 === 0).map((x) => x.rss).join(' ')}\n`,
+      `RSS every 5 s: ${samples
+        .filter((_, i) => i % 10 === 0)
+        .map((x) => x.rss)
+        .join(' ')}\n`,
   );
 }
 
 /** Rough buckets of self time: what part of the pipeline a function belongs to. */
 function category(fn) {
   if (/node:internal\/worker|sqlite-writer\.js/.test(fn)) return 'hand-off to the SQLite writer thread (postMessage)';
-  if (/better-sqlite3|store\/sqlite-(store|schema|writer-worker)/.test(fn)) return 'SQLite insert + commit (better-sqlite3, native, incl. fsync)';
+  if (/better-sqlite3|store\/sqlite-(store|schema|writer-worker)/.test(fn))
+    return 'SQLite insert + commit (better-sqlite3, native, incl. fsync)';
   if (/node:dgram|udp-transport/.test(fn)) return 'UDP socket I/O';
   if (/node:net|node:stream|node:internal\/stream|tcp-transport|tcp-framer/.test(fn)) return 'TCP socket I/O + framing';
   if (/node_modules\/sip\//.test(fn)) return 'sip package parser';
@@ -154,7 +172,9 @@ async function main() {
   const stopped = await server.stop();
   removeDataDir(dataDir);
   // One profile per thread: CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one.
-  const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(profDir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
   const file = files.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? files[0];
   process.stdout.write(
     `${scenarioId} at ${level}${SC.kind === 'rate' ? ' MESSAGE/s' : ' meters'} for ${seconds} s: sent ${fmtNum(r.achievedRate, 0)}/s, ` +
@@ -173,7 +193,9 @@ async function main() {
   if (!prof) return;
   if (!file) throw new Error(`no .cpuprofile written in ${profDir}`);
   const s = summarizeProfile(join(profDir, file), top);
-  process.stdout.write(`profile ${relative(REPO, join(profDir, file))}: main thread busy in ${fmtNum(s.busyPct, 1)}% of samples (the rest idle)\n\n`);
+  process.stdout.write(
+    `profile ${relative(REPO, join(profDir, file))}: main thread busy in ${fmtNum(s.busyPct, 1)}% of samples (the rest idle)\n\n`,
+  );
   process.stdout.write(
     table(
       ['% of samples', '% of busy', 'where'],
@@ -188,7 +210,9 @@ async function main() {
   );
   for (const other of files.filter((f) => f !== file)) {
     const o = summarizeProfile(join(profDir, other), 5);
-    process.stdout.write(`\nother thread ${other}: busy in ${fmtNum(o.busyPct, 1)}% of samples; top: ${o.top.map((t) => `${t.fn} ${fmtNum(t.selfPct, 1)}%`).join(', ')}\n`);
+    process.stdout.write(
+      `\nother thread ${other}: busy in ${fmtNum(o.busyPct, 1)}% of samples; top: ${o.top.map((t) => `${t.fn} ${fmtNum(t.selfPct, 1)}%`).join(', ')}\n`,
+    );
   }
 }
 

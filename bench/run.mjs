@@ -19,7 +19,14 @@ import { diskRate, diskWrites, machineInfo, machineMeter } from './lib/machine.m
 import { runFleetLoad } from './lib/fleet.mjs';
 import { runSipp, sippVersion } from './lib/sipp.mjs';
 import { serverWriterMode, storeBaseline } from './lib/store-baseline.mjs';
-import { ensureKamailio, kamailioVersion, removeDataDir, startEcServer, startKamailio, startNodeFloor } from './lib/targets.mjs';
+import {
+  ensureKamailio,
+  kamailioVersion,
+  removeDataDir,
+  startEcServer,
+  startKamailio,
+  startNodeFloor,
+} from './lib/targets.mjs';
 import { SERVER_NODE_FLAGS } from '../dist/src/cli/node-flags.js';
 import {
   BENCH_DIR,
@@ -179,7 +186,10 @@ async function waitQuiet() {
     if (backgroundPct < CFG.quietPct || Date.now() - t0 > CFG.quietMaxS * 1000) break;
   }
   const waitedS = (Date.now() - t0) / 1000 - 1;
-  if (waitedS > 1) log(`  (waited ${fmtNum(waitedS, 0)} s for a quiet machine; other processes now use ${fmtInt(backgroundPct)}% of a core)`);
+  if (waitedS > 1)
+    log(
+      `  (waited ${fmtNum(waitedS, 0)} s for a quiet machine; other processes now use ${fmtInt(backgroundPct)}% of a core)`,
+    );
   return { waitedS, backgroundPct };
 }
 
@@ -197,7 +207,12 @@ function ecProvider(sc, failures) {
     async close(server, step) {
       const stopped = await server.stop();
       step.peakRssKb = stopped.peakRssKb ?? step.peakRssKb;
-      step.check = checkStored(`ec-server ${sc.id} step ${step.step}`, stopped, step.acked + (step.warmupAcked ?? 0), failures);
+      step.check = checkStored(
+        `ec-server ${sc.id} step ${step.step}`,
+        stopped,
+        step.acked + (step.warmupAcked ?? 0),
+        failures,
+      );
       removeDataDir(server.dataDir);
     },
   };
@@ -212,7 +227,11 @@ async function baselineRamp(start, sc, res) {
   try {
     const level = Math.max(sc.start, (res.ec?.best?.level ?? 0) * CFG.kamailioStartFactor);
     const suspectBelow = res.ec?.best?.level;
-    return await ramp(sharedProvider(target), sc, level, { factor: 2, maxSteps: QUICK ? 5 : CFG.maxSteps, suspectBelow });
+    return await ramp(sharedProvider(target), sc, level, {
+      factor: 2,
+      maxSteps: QUICK ? 5 : CFG.maxSteps,
+      suspectBelow,
+    });
   } finally {
     await target.stop();
   }
@@ -267,7 +286,14 @@ async function warmUp(target, sc, level, procs) {
       ? await runSipp({ ...common, rate: half, calls: Math.round(half * seconds), timeoutS: seconds + 60 })
       : sc.generator === 'node'
         ? await runFleetLoad({ ...common, meters: half, seconds, records: sc.records })
-        : await runSipp({ ...common, rate: half, calls: half, limit: Math.ceil(half / procs), set: { iters: seconds }, timeoutS: 2 * seconds + 60 });
+        : await runSipp({
+            ...common,
+            rate: half,
+            calls: half,
+            limit: Math.ceil(half / procs),
+            set: { iters: seconds },
+            timeoutS: 2 * seconds + 60,
+          });
   rmSync(common.workDir, { recursive: true, force: true });
   return sc.kind === 'rate' ? r.successful : r.ok200;
 }
@@ -298,7 +324,14 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
   } else {
     // Each call is a meter looping `iters` times; all of them start within the first second.
     const n = Math.max(procs, Math.round(level));
-    opts = { ...common, rate: n, calls: n, limit: Math.ceil(n / procs), set: { iters: seconds }, timeoutS: 2 * seconds + 90 };
+    opts = {
+      ...common,
+      rate: n,
+      calls: n,
+      limit: Math.ceil(n / procs),
+      set: { iters: seconds },
+      timeoutS: 2 * seconds + 90,
+    };
   }
   resetPeakRss(target.pids());
   const cpu = cpuMeter(target.pids);
@@ -325,7 +358,10 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
   const main = target.mainThread ? cpuMeter(target.mainThread) : undefined;
   const mainPeak = target.mainThread ? cpuPeakSampler(target.mainThread) : undefined;
   main?.start();
-  const r = sc.generator === 'node' ? await runFleetLoad({ ...common, meters: Math.max(procs, Math.round(level)), seconds, records: sc.records }) : await runSipp(opts);
+  const r =
+    sc.generator === 'node'
+      ? await runFleetLoad({ ...common, meters: Math.max(procs, Math.round(level)), seconds, records: sc.records })
+      : await runSipp(opts);
   const serverPeakCpuPct = peakCpu.stop();
   const mainPeakPct = mainPeak?.stop();
   const mainPct = main?.stop().cpuPct;
@@ -458,10 +494,10 @@ async function ramp(provider, sc, startLevel, { factor = CFG.factor, maxSteps = 
         belowEc && !noisy && !unsaturated
           ? `  (the baseline failed below ec-server's maximum in this run, ${fmtInt(suspectBelow)}: retrying it once)`
           : stolen
-          ? `  (the hypervisor stole ${fmtNum(st.stealPct, 1)}% of the machine during that step: retrying it once)`
-          : noisy
-          ? `  (other processes used ${fmtInt(st.otherCpuPct)}% of a core during that step: retrying it once)`
-          : `  (failed with the target's main thread at ${fmtInt(mainAvg)}%: a transient stall? retrying it once)`,
+            ? `  (the hypervisor stole ${fmtNum(st.stealPct, 1)}% of the machine during that step: retrying it once)`
+            : noisy
+              ? `  (other processes used ${fmtInt(st.otherCpuPct)}% of a core during that step: retrying it once)`
+              : `  (failed with the target's main thread at ${fmtInt(mainAvg)}%: a transient stall? retrying it once)`,
       );
       st.discardedAsNoisy = true;
       i--;
@@ -484,13 +520,23 @@ async function ramp(provider, sc, startLevel, { factor = CFG.factor, maxSteps = 
   const last = steps[steps.length - 1];
   if (last?.generatorSaturated) generatorLimited = true;
   const notFound = firstFail === undefined && !generatorLimited;
-  return { steps, best, firstFail, generatorLimited, maxNotReached: notFound, acked: steps.reduce((s, x) => s + x.acked, 0) };
+  return {
+    steps,
+    best,
+    firstFail,
+    generatorLimited,
+    maxNotReached: notFound,
+    acked: steps.reduce((s, x) => s + x.acked, 0),
+  };
 }
 
 /** Durability cross-check: every batch sipp saw acknowledged must be a row in the store. */
 function checkStored(label, stopped, acked, failures) {
   const ok = stopped.storedRows >= acked;
-  if (!ok || stopped.exit.code !== 0) log(`  ${label}: stored rows ${fmtInt(stopped.storedRows)} vs acked batches ${fmtInt(acked)} -> ${ok ? 'OK' : 'FAIL: stored < acked'} (server exit ${stopped.exit.code ?? stopped.exit.signal})`);
+  if (!ok || stopped.exit.code !== 0)
+    log(
+      `  ${label}: stored rows ${fmtInt(stopped.storedRows)} vs acked batches ${fmtInt(acked)} -> ${ok ? 'OK' : 'FAIL: stored < acked'} (server exit ${stopped.exit.code ?? stopped.exit.signal})`,
+    );
   if (!ok) failures.push(`${label}: stored ${stopped.storedRows} < acked ${acked}`);
   if (stopped.exit.code !== 0) failures.push(`${label}: ec-server exited ${stopped.exit.code ?? stopped.exit.signal}`);
   return { storedRows: stopped.storedRows, acked, ok, counters: stopped.counters, slowCommits: stopped.slowCommits };
@@ -551,7 +597,9 @@ async function main() {
   mkdirSync(RESULTS, { recursive: true });
   const machine = machineInfo();
   const ecEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('EC_')));
-  log(`ec-server bench, ${MODE} mode: steps ${CFG.stepS} s, soak ${CFG.soakS} s; ${machine.nproc} x ${machine.cpuModel}, node ${machine.node}, ${sippVersion()}`);
+  log(
+    `ec-server bench, ${MODE} mode: steps ${CFG.stepS} s, soak ${CFG.soakS} s; ${machine.nproc} x ${machine.cpuModel}, node ${machine.node}, ${sippVersion()}`,
+  );
   if (Object.keys(ecEnv).length) log(`note: EC_* environment passed to the server: ${JSON.stringify(ecEnv)}`);
   const serverNodeFlags = process.env.BENCH_NODE_FLAGS ?? SERVER_NODE_FLAGS.join(' ');
   log(`ec-server runs as: node ${serverNodeFlags ? serverNodeFlags + ' ' : ''}bin/ec-server.js`);
@@ -582,7 +630,9 @@ async function main() {
       writer: await serverWriterMode(),
     });
     report.raw[n] = r;
-    log(`  ${fmtInt(r.rowsPerS)} rows/s = ${fmtInt(r.samplesPerS)} samples/s (writer ${r.writer}); 500-row commit p50/p99 ${fmtNum(r.commitMsP50)}/${fmtNum(r.commitMsP99)} ms; 1-row commit p50 ${fmtNum(r.singleRowCommitMsP50)} ms`);
+    log(
+      `  ${fmtInt(r.rowsPerS)} rows/s = ${fmtInt(r.samplesPerS)} samples/s (writer ${r.writer}); 500-row commit p50/p99 ${fmtNum(r.commitMsP50)}/${fmtNum(r.commitMsP99)} ms; 1-row commit p50 ${fmtNum(r.singleRowCommitMsP50)} ms`,
+    );
   }
 
   for (const sc of scenarios) {
@@ -593,25 +643,44 @@ async function main() {
       if (targets.includes('ec')) {
         res.ec = await ramp(ecProvider(sc, failures), sc, CFG.quick ? sc.quickStart : sc.start);
       }
-      if (kamBin && targets.includes('kamailio')) res.kamailio = await baselineRamp(() => startKamailio(kamBin), sc, res);
+      if (kamBin && targets.includes('kamailio'))
+        res.kamailio = await baselineRamp(() => startKamailio(kamBin), sc, res);
       // Node's own floor, for UDP only: what one event loop costs per datagram before any SIP work.
-      if (targets.includes('node-floor') && sc.transport === 'u1') res.nodeFloor = await baselineRamp(startNodeFloor, sc, res);
+      if (targets.includes('node-floor') && sc.transport === 'u1')
+        res.nodeFloor = await baselineRamp(startNodeFloor, sc, res);
       // The soak: at 70 % of the ramp's maximum, or at BENCH_SOAK_LEVEL (BENCH_TARGETS=soak: the soak alone).
-      const soakLevel = CFG.soakLevel ?? (res.ec?.best ? roundTo(res.ec.best.level * CFG.soakFraction, sc.round) : undefined);
+      const soakLevel =
+        CFG.soakLevel ?? (res.ec?.best ? roundTo(res.ec.best.level * CFG.soakFraction, sc.round) : undefined);
       if ((targets.includes('ec') || targets.includes('soak')) && CFG.soakS > 0 && soakLevel) {
         const level = soakLevel;
         const why = CFG.soakLevel ? 'BENCH_SOAK_LEVEL' : `${CFG.soakFraction * 100}% of max`;
-        log(`  soak: ec-server at ${fmtInt(level)} ${sc.kind === 'rate' ? 'MESSAGE/s' : 'meters'} (${why}) for ${CFG.soakS} s, RSS every 5 s`);
+        log(
+          `  soak: ec-server at ${fmtInt(level)} ${sc.kind === 'rate' ? 'MESSAGE/s' : 'meters'} (${why}) for ${CFG.soakS} s, RSS every 5 s`,
+        );
         const bestProcs = res.ec?.best?.procs ?? 1;
-        const procs = sc.kind === 'rate' && level > CFG.soakOneSippMaxRate ? Math.max(bestProcs, CFG.maxSippProcs) : bestProcs;
-        if (procs !== bestProcs) log(`  (soak load from ${procs} sipp processes: over ${fmtInt(CFG.soakOneSippMaxRate)}/s one sipp has no room to spare)`);
+        const procs =
+          sc.kind === 'rate' && level > CFG.soakOneSippMaxRate ? Math.max(bestProcs, CFG.maxSippProcs) : bestProcs;
+        if (procs !== bestProcs)
+          log(
+            `  (soak load from ${procs} sipp processes: over ${fmtInt(CFG.soakOneSippMaxRate)}/s one sipp has no room to spare)`,
+          );
         const st = await runStep(ecProvider(sc, failures), sc, level, procs, { seconds: CFG.soakS, sampleRss: 5000 });
-        const trend = { ...rssTrend(st.rssSamples), ...timelineTrend(st.sipp.timeline, sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs) };
+        const trend = {
+          ...rssTrend(st.rssSamples),
+          ...timelineTrend(st.sipp.timeline, sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs),
+        };
         res.soak = { ...st, rssSamples: st.rssSamples.map((x) => [Math.round(x.t), x.kb]), trend };
-        log(`  soak RSS: first minute ${fmtNum(trend.firstMinuteMb, 0)} MB, last minute ${fmtNum(trend.lastMinuteMb, 0)} MB, slope ${fmtNum(trend.slopeMbPerMin, 2)} MB/min, peak ${fmtMb(st.peakRssKb)}`);
+        log(
+          `  soak RSS: first minute ${fmtNum(trend.firstMinuteMb, 0)} MB, last minute ${fmtNum(trend.lastMinuteMb, 0)} MB, slope ${fmtNum(trend.slopeMbPerMin, 2)} MB/min, peak ${fmtMb(st.peakRssKb)}`,
+        );
         const mbps = st.diskSamples.map((d) => d[1]);
-        if (mbps.length) log(`  soak disk writes (5-s windows): median ${fmtInt(median(mbps))} MB/s, lowest ${fmtInt(Math.min(...mbps))}, highest ${fmtInt(Math.max(...mbps))}; ${fmtInt(st.check?.slowCommits?.count ?? 0)} commits over 1 s`);
-        log(`  soak latency: mean response ${trend.firstMinuteRtMs} ms in the first minute, ${trend.lastMinuteRtMs} ms in the last; retransmissions ${fmtInt(trend.firstMinuteRetrans)} -> ${fmtInt(trend.lastMinuteRetrans)}; first bad second: ${trend.firstBadSecond ?? 'none'}`);
+        if (mbps.length)
+          log(
+            `  soak disk writes (5-s windows): median ${fmtInt(median(mbps))} MB/s, lowest ${fmtInt(Math.min(...mbps))}, highest ${fmtInt(Math.max(...mbps))}; ${fmtInt(st.check?.slowCommits?.count ?? 0)} commits over 1 s`,
+          );
+        log(
+          `  soak latency: mean response ${trend.firstMinuteRtMs} ms in the first minute, ${trend.lastMinuteRtMs} ms in the last; retransmissions ${fmtInt(trend.firstMinuteRetrans)} -> ${fmtInt(trend.lastMinuteRetrans)}; first bad second: ${trend.firstBadSecond ?? 'none'}`,
+        );
       }
       if (res.ec) {
         const checks = [...res.ec.steps, ...(res.soak ? [res.soak] : [])].map((x) => x.check).filter(Boolean);
@@ -621,7 +690,9 @@ async function main() {
           ok: checks.every((c) => c.ok),
           steps: checks.length,
         };
-        log(`  ec-server ${sc.id}: ${res.ecCheck.steps} server runs, stored ${fmtInt(res.ecCheck.storedRows)} rows, acked ${fmtInt(res.ecCheck.acked)} batches: ${res.ecCheck.ok ? 'OK' : 'FAIL'}`);
+        log(
+          `  ec-server ${sc.id}: ${res.ecCheck.steps} server runs, stored ${fmtInt(res.ecCheck.storedRows)} rows, acked ${fmtInt(res.ecCheck.acked)} batches: ${res.ecCheck.ok ? 'OK' : 'FAIL'}`,
+        );
       }
     } catch (e) {
       failures.push(`${sc.id}: ${e.stack ?? e}`);
@@ -638,7 +709,7 @@ async function main() {
   const json = JSON.stringify(report, null, 1);
   writeFileSync(file, json);
   writeFileSync(join(RESULTS, `latest-${MODE}.json`), json);
-  
+
   process.stdout.write(`\n${summary.text}\n\nresults: ${file}\n`);
   if (process.env.BENCH_KEEP_DATA !== '1') rmSync(WORK, { recursive: true, force: true });
   if (failures.length) {
@@ -657,7 +728,8 @@ function describe(sc, r) {
 }
 
 /** A sipp response time: 0 means "within the same tick of sipp's clock" (4 ms on the reference machine). */
-const ms = (x, tick) => (x === undefined ? '-' : x < 1 ? `<${tick && tick <= 10 ? Math.round(tick) : 1}` : String(Math.round(x)));
+const ms = (x, tick) =>
+  x === undefined ? '-' : x < 1 ? `<${tick && tick <= 10 ? Math.round(tick) : 1}` : String(Math.round(x));
 
 /** A first guess at what stopped the ramp, from the first failing step's measurements. */
 function limitText(sc, r) {
@@ -673,7 +745,8 @@ function limitText(sc, r) {
   const mainPeak = ff.mainThreadPeakCpuPct ?? ff.serverPeakCpuPct;
   const cpu = `main thread ${fmtInt(mainAvg)}% avg, ${fmtInt(mainPeak)}% peak`;
   if (mainAvg >= 85) what = `event loop saturated (${cpu})`;
-  else if (ff.otherCpuPct >= CFG.noisyPct) what = `other processes used ${fmtInt(ff.otherCpuPct)}% of a core (noise); ${cpu}`;
+  else if (ff.otherCpuPct >= CFG.noisyPct)
+    what = `other processes used ${fmtInt(ff.otherCpuPct)}% of a core (noise); ${cpu}`;
   else if (mainPeak >= 90) what = `event loop saturated in bursts (${cpu}): requests queue behind commits`;
   else what = `latency before CPU saturation (${cpu})`;
   return `${what}; at ${at}: ${why}`;
@@ -689,7 +762,21 @@ function diskRange(samples) {
 }
 
 function summarize(report) {
-  const header = ['scenario', 'ec-server', 'Kamailio (stateless 200)', 'ec/Kamailio', 'Node floor (UDP)', 'ec/Node floor', 'raw store', 'ec/raw store', 'ec p50/p99 ms', 'ec CPU', 'ec peak RSS', 'stored/acked', 'limited by (first failing step)'];
+  const header = [
+    'scenario',
+    'ec-server',
+    'Kamailio (stateless 200)',
+    'ec/Kamailio',
+    'Node floor (UDP)',
+    'ec/Node floor',
+    'raw store',
+    'ec/raw store',
+    'ec p50/p99 ms',
+    'ec CPU',
+    'ec peak RSS',
+    'stored/acked',
+    'limited by (first failing step)',
+  ];
   const rows = [];
   for (const sc of SCENARIOS) {
     const res = report.scenarios[sc.id];
@@ -699,14 +786,22 @@ function summarize(report) {
     const raw = report.raw[sc.records];
     const ecVal = ec ? (sc.kind === 'rate' ? ec.throughput : ec.level) : undefined;
     const kamVal = kam ? (sc.kind === 'rate' ? kam.throughput : kam.level) : undefined;
-    const ratioK = ecVal && kamVal ? `${res.kamailio.generatorLimited || res.kamailio.maxNotReached ? '<= ' : ''}${fmtNum(ecVal / kamVal)}` : '-';
+    const ratioK =
+      ecVal && kamVal
+        ? `${res.kamailio.generatorLimited || res.kamailio.maxNotReached ? '<= ' : ''}${fmtNum(ecVal / kamVal)}`
+        : '-';
     const ratioR = ec && raw ? fmtNum(ec.samplesPerS / raw.samplesPerS, 3) : '-';
     const floor = res.nodeFloor?.best;
-    const ratioF = ec && floor ? `${res.nodeFloor.generatorLimited || res.nodeFloor.maxNotReached ? '<= ' : ''}${fmtNum(ec.throughput / floor.throughput)}` : '-';
+    const ratioF =
+      ec && floor
+        ? `${res.nodeFloor.generatorLimited || res.nodeFloor.maxNotReached ? '<= ' : ''}${fmtNum(ec.throughput / floor.throughput)}`
+        : '-';
     const rawTxt = raw ? `${fmtInt(raw.rowsPerS)} rows/s (${fmtInt(raw.samplesPerS)} samples/s)` : '-';
     const ff = res.ec?.firstFail;
     const ffTxt = limitText(sc, res.ec);
-    const checks = res.ecCheck ? `${fmtInt(res.ecCheck.storedRows)}/${fmtInt(res.ecCheck.acked)}${res.ecCheck.ok ? '' : ' FAIL'}` : '';
+    const checks = res.ecCheck
+      ? `${fmtInt(res.ecCheck.storedRows)}/${fmtInt(res.ecCheck.acked)}${res.ecCheck.ok ? '' : ' FAIL'}`
+      : '';
     rows.push([
       sc.id,
       describe(sc, res.ec),
@@ -744,7 +839,19 @@ function summarize(report) {
     ]);
   }
   if (soakRows.length) {
-    const sh = ['soak', 'load', 'clean', 'p50/p99 ms', 'CPU (us/msg)', 'mean response first -> last minute', 'first bad second', 'RSS first -> last minute', 'RSS slope', 'peak RSS', 'disk writes MB/s, ms/write (median; worst 5 s)'];
+    const sh = [
+      'soak',
+      'load',
+      'clean',
+      'p50/p99 ms',
+      'CPU (us/msg)',
+      'mean response first -> last minute',
+      'first bad second',
+      'RSS first -> last minute',
+      'RSS slope',
+      'peak RSS',
+      'disk writes MB/s, ms/write (median; worst 5 s)',
+    ];
     text += `\n\n${table(sh, soakRows)}`;
     markdown += `\n\n${markdownTable(sh, soakRows)}`;
   }

@@ -14,7 +14,12 @@ for (const k of CONFIG_KEYS) {
     section = k.section;
     out += `\n### [${section}]\n\n| key | default | meaning |\n|---|---|---|\n`;
   }
-  const kind = k.kind.type === 'enum' ? ` One of: ${k.kind.values.join(', ')}.` : k.kind.type === 'int' ? ` Integer ${k.kind.min}..${k.kind.max}.` : '';
+  const kind =
+    k.kind.type === 'enum'
+      ? ` One of: ${k.kind.values.join(', ')}.`
+      : k.kind.type === 'int'
+        ? ` Integer ${k.kind.min}..${k.kind.max}.`
+        : '';
   const def = k.default === '' ? '(empty)' : '`' + k.default + '`';
   out += `| \`${k.key}\` | ${def} | ${k.doc.replaceAll('|', '\\|')}${kind} |\n`;
 }

@@ -36,14 +36,20 @@ export interface ServerOptions {
   syncSchedule?: boolean;
 }
 
-export async function startServer(config: Config, log: Logger, store: ConsumptionStore = createStore(config, 'ingest'), options: ServerOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  log: Logger,
+  store: ConsumptionStore = createStore(config, 'ingest'),
+  options: ServerOptions = {},
+): Promise<RunningServer> {
   await store.open();
   const committer = new GroupCommitter(store, {
     maxBatches: config.storage.commitMaxBatches,
     maxBytes: config.storage.commitMaxBytes,
     maxQueued: config.storage.maxQueuedBatches,
     maxQueuedBytes: config.storage.maxQueuedBytes,
-    onSlowCommit: (ms, batches) => log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
+    onSlowCommit: (ms, batches) =>
+      log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
   });
   const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS }, log);
@@ -51,7 +57,12 @@ export async function startServer(config: Config, log: Logger, store: Consumptio
   const limits = { maxHeaderBytes: config.sip.maxHeaderBytes, maxBodyBytes: config.sip.maxBodyBytes };
   const udp = config.sip.transports.includes('udp') ? new UdpTransport(layer, limits, log) : undefined;
   const tcp = config.sip.transports.includes('tcp')
-    ? new TcpTransport(layer, limits, { idleTimeoutS: config.sip.tcpIdleTimeoutS, maxConnections: config.sip.tcpMaxConnections }, log)
+    ? new TcpTransport(
+        layer,
+        limits,
+        { idleTimeoutS: config.sip.tcpIdleTimeoutS, maxConnections: config.sip.tcpMaxConnections },
+        log,
+      )
     : undefined;
 
   const address = config.sip.listenAddr;
@@ -81,13 +92,18 @@ export async function startServer(config: Config, log: Logger, store: Consumptio
     : undefined;
   let syncPort: number | undefined;
   try {
-    syncPort = sync ? await listenOrExplain('sync tcp', config.sync.ip, config.sync.port, () => sync.listen()) : undefined;
+    syncPort = sync
+      ? await listenOrExplain('sync tcp', config.sync.ip, config.sync.port, () => sync.listen())
+      : undefined;
   } catch (e) {
     await Promise.all([udp?.close(), tcp?.close()]);
     await store.close();
     throw e;
   }
-  log.info({ address, port, transports: config.sip.transports, backend: store.backend }, `listening for SIP on ${config.sip.transports.join('+')} ${address}:${port}`);
+  log.info(
+    { address, port, transports: config.sip.transports, backend: store.backend },
+    `listening for SIP on ${config.sip.transports.join('+')} ${address}:${port}`,
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -119,7 +135,12 @@ async function bindBoth(address: string, port: number, udp?: UdpTransport, tcp?:
   }
 }
 
-async function listenOrExplain(kind: string, address: string, port: number, listen: (p: number) => Promise<number>): Promise<number> {
+async function listenOrExplain(
+  kind: string,
+  address: string,
+  port: number,
+  listen: (p: number) => Promise<number>,
+): Promise<number> {
   try {
     return await listen(port);
   } catch (e) {

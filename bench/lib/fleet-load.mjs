@@ -18,14 +18,19 @@ const { host, port, meters, seconds, records = 1000, run, graceMs = 5000 } = opt
 
 // The same records for every batch (the store does not care); distinct keys come from device and second.
 const recs = [];
-for (let i = 0; i < records; i++) recs.push(`${String(i * Math.floor(1_000_000 / records)).padStart(6, '0')},${(1000 + ((i * 7919) % 9000)).toFixed(4)}`);
+for (let i = 0; i < records; i++)
+  recs.push(
+    `${String(i * Math.floor(1_000_000 / records)).padStart(6, '0')},${(1000 + ((i * 7919) % 9000)).toFixed(4)}`,
+  );
 const values = recs.join(';');
 const checksum = createHash('md5').update(recs.join('\n')).digest('hex');
 const BASE_SECOND = Date.UTC(2024, 0, 1) / 1000;
 
 function stamp(sec) {
   const iso = new Date(sec * 1000).toISOString();
-  return iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19);
+  return (
+    iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19)
+  );
 }
 
 function message(i, k, localPort) {
@@ -148,7 +153,8 @@ await new Promise((resolve) => {
 
 // Wait for the last answers.
 const deadline = performance.now() + graceMs;
-while (meterList.some((m) => m.pending.size > 0) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+while (meterList.some((m) => m.pending.size > 0) && performance.now() < deadline)
+  await new Promise((r) => setTimeout(r, 20));
 const cpu = process.cpuUsage(cpu0);
 const wallS = (performance.now() - t0) / 1000;
 let timedOut = 0;
@@ -161,7 +167,8 @@ for (const m of meterList) {
   m.sock.destroy();
 }
 rtts.sort((a, b) => a - b);
-const pct = (p) => (rtts.length ? Math.round(rtts[Math.min(rtts.length - 1, Math.floor((p / 100) * rtts.length))]) : undefined);
+const pct = (p) =>
+  rtts.length ? Math.round(rtts[Math.min(rtts.length - 1, Math.floor((p / 100) * rtts.length))]) : undefined;
 const out = {
   ...counts,
   timedOut,

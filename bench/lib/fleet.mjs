@@ -8,21 +8,43 @@ export async function runFleetLoad(opts) {
   const children = [];
   for (let p = 0; p < procs; p++) {
     const meters = Math.floor(opts.meters / procs) + (p < opts.meters % procs ? 1 : 0);
-    const args = { host: '127.0.0.1', port: opts.port, meters, seconds: opts.seconds, records: opts.records, run: `${opts.run}p${p}` };
+    const args = {
+      host: '127.0.0.1',
+      port: opts.port,
+      meters,
+      seconds: opts.seconds,
+      records: opts.records,
+      run: `${opts.run}p${p}`,
+    };
     children.push(spawnKept(process.execPath, [join(BENCH_DIR, 'lib', 'fleet-load.mjs'), JSON.stringify(args)]));
   }
   const exits = await Promise.all(children.map((c) => c.exited));
   // CPU as each generator measured itself (process.cpuUsage over its schedule): the processes have
   // exited by now, so /proc can no longer be read.
   const cpu = [];
-  const res = { created: 0, successful: 0, ok200: 0, failed: 0, retrans: 0, messageRetrans: 0, messagesSent: 0, timeouts200: 0, failedTimeoutOnRecv: 0, errors: [], timeline: [], achievedRate: 0 };
+  const res = {
+    created: 0,
+    successful: 0,
+    ok200: 0,
+    failed: 0,
+    retrans: 0,
+    messageRetrans: 0,
+    messagesSent: 0,
+    timeouts200: 0,
+    failedTimeoutOnRecv: 0,
+    errors: [],
+    timeline: [],
+    achievedRate: 0,
+  };
   const rtt = [];
   children.forEach((c, i) => {
     let out;
     try {
       out = JSON.parse(c.output().trim().split('\n').pop());
     } catch {
-      res.errors.push(`fleet-load process ${i} exited ${exits[i]?.code ?? exits[i]} without a result: ${c.output().slice(-800)}`);
+      res.errors.push(
+        `fleet-load process ${i} exited ${exits[i]?.code ?? exits[i]} without a result: ${c.output().slice(-800)}`,
+      );
       return;
     }
     cpu.push(out.cpuPct);

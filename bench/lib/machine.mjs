@@ -62,7 +62,12 @@ export function diskWrites() {
     for (const line of readFileSync('/proc/diskstats', 'utf8').split('\n')) {
       const f = line.trim().split(/\s+/);
       const name = f[2];
-      if (!name || /^(loop|ram|zram|dm-)/.test(name) || /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+)\d+$|^nvme\d+n\d+p\d+$/.test(name)) continue;
+      if (
+        !name ||
+        /^(loop|ram|zram|dm-)/.test(name) ||
+        /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+)\d+$|^nvme\d+n\d+p\d+$/.test(name)
+      )
+        continue;
       writes += Number(f[7]);
       sectors += Number(f[9]);
       ms += Number(f[10]);
@@ -76,7 +81,10 @@ export function diskWrites() {
 /** Write rate (MB/s) and mean time per write (ms) between two diskWrites() readings `seconds` apart. */
 export function diskRate(d0, d1, seconds) {
   const writes = d1.writes - d0.writes;
-  return { mbps: ((d1.sectors - d0.sectors) * 512) / 1e6 / (seconds || 1), msPerWrite: writes > 0 ? (d1.ms - d0.ms) / writes : 0 };
+  return {
+    mbps: ((d1.sectors - d0.sectors) * 512) / 1e6 / (seconds || 1),
+    msPerWrite: writes > 0 ? (d1.ms - d0.ms) / writes : 0,
+  };
 }
 
 /**

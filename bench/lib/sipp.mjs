@@ -18,7 +18,11 @@ export function sippBinary() {
 
 export function sippVersion() {
   try {
-    return execFileSync(sippBinary(), ['-v'], { encoding: 'utf8' }).match(/SIPp v[^\s,]+/)?.[0]?.replace(/\.$/, '') ?? 'unknown';
+    return (
+      execFileSync(sippBinary(), ['-v'], { encoding: 'utf8' })
+        .match(/SIPp v[^\s,]+/)?.[0]
+        ?.replace(/\.$/, '') ?? 'unknown'
+    );
   } catch (e) {
     return (String(e.stdout ?? '').match(/SIPp v[^\s,]+/) ?? ['unknown'])[0].replace(/\.$/, '');
   }
@@ -26,7 +30,9 @@ export function sippVersion() {
 
 /** Last data row of a ';'-separated sipp CSV as {column: value}. */
 function lastRow(file) {
-  const lines = readFileSync(file, 'latin1').split('\n').filter((l) => l.trim() !== '');
+  const lines = readFileSync(file, 'latin1')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   if (lines.length < 2) return {};
   const head = lines[0].split(';');
   const row = lines[lines.length - 1].split(';');
@@ -74,20 +80,38 @@ export async function runSipp(opts) {
     const rate = opts.rate / procs;
     const args = [
       `127.0.0.1:${opts.port}`,
-      '-sf', join(SIPP_DIR, opts.scenario),
-      '-t', opts.transport,
-      '-i', '127.0.0.1',
-      '-r', rate.toFixed(3).replace(/\.?0+$/, ''),
-      '-m', String(calls),
-      '-key', 'run', `${opts.run}p${i}`,
+      '-sf',
+      join(SIPP_DIR, opts.scenario),
+      '-t',
+      opts.transport,
+      '-i',
+      '127.0.0.1',
+      '-r',
+      rate.toFixed(3).replace(/\.?0+$/, ''),
+      '-m',
+      String(calls),
+      '-key',
+      'run',
+      `${opts.run}p${i}`,
       '-nostdin',
-      '-trace_stat', '-stf', join(dir, 'stat.csv'), '-fd', '1',
+      '-trace_stat',
+      '-stf',
+      join(dir, 'stat.csv'),
+      '-fd',
+      '1',
       '-trace_counts',
-      '-trace_rtt', '-rtt_freq', '200',
-      '-buff_size', '4194304',
-      '-max_socket', String(Math.max(2048, (opts.limit ?? 0) + 512)),
-      '-timeout', `${opts.timeoutS ?? 120}s`, '-timeout_error',
-      '-f', '5',
+      '-trace_rtt',
+      '-rtt_freq',
+      '200',
+      '-buff_size',
+      '4194304',
+      '-max_socket',
+      String(Math.max(2048, (opts.limit ?? 0) + 512)),
+      '-timeout',
+      `${opts.timeoutS ?? 120}s`,
+      '-timeout_error',
+      '-f',
+      '5',
       ...(process.env.BENCH_SIPP_TIMER_RESOL ? ['-timer_resol', process.env.BENCH_SIPP_TIMER_RESOL] : []),
     ];
     if (opts.limit) args.push('-l', String(opts.limit));
@@ -140,7 +164,8 @@ export async function runSipp(opts) {
         if (elapsed < (a.minS ?? 2)) return;
         // Only when the step can no longer pass, whatever the rest of it does.
         if (failed > 0) aborted = `${failed} failed calls after ${Math.round(elapsed)} s`;
-        else if (retrans >= Math.max(20, a.maxRetransShare * a.expectedMessages)) aborted = `${retrans} retransmissions (${created} calls) after ${Math.round(elapsed)} s`;
+        else if (retrans >= Math.max(20, a.maxRetransShare * a.expectedMessages))
+          aborted = `${retrans} retransmissions (${created} calls) after ${Math.round(elapsed)} s`;
         else if (slowPeriods >= 3) aborted = `mean response time ${Math.round(rtMax)} ms for 3 s`;
         if (aborted) for (const c of children) c.proc.child.kill('SIGKILL');
       }, 1000)
@@ -190,7 +215,9 @@ export async function runSipp(opts) {
   res.timeline = [];
   for (const c of children) {
     try {
-      const lines = readFileSync(join(c.dir, 'stat.csv'), 'latin1').split('\n').filter((l) => l.trim());
+      const lines = readFileSync(join(c.dir, 'stat.csv'), 'latin1')
+        .split('\n')
+        .filter((l) => l.trim());
       const head = lines[0].split(';');
       const ix = (n) => head.indexOf(n);
       lines.slice(1).forEach((l, k) => {

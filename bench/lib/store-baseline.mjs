@@ -42,7 +42,12 @@ export async function storeBaseline({ dir, nRecords, seconds, groupSize = 500, s
   mkdirSync(dir, { recursive: true });
   // The server's record-list compression too (storage.sqlite_compression; the store's default is the server's).
   const compression = process.env.EC_STORAGE_SQLITE_COMPRESSION || undefined;
-  const store = new SqliteStore({ dir, synchronous, ...(writer ? { writer } : {}), ...(compression ? { compression } : {}) });
+  const store = new SqliteStore({
+    dir,
+    synchronous,
+    ...(writer ? { writer } : {}),
+    ...(compression ? { compression } : {}),
+  });
   await store.open();
   const t = template(nRecords);
   let rows = 0;

@@ -13,7 +13,9 @@ const SQLITE_FILE = 'ec-server.sqlite';
 /** The node flags ec-server is launched with everywhere (src/cli/node-flags.ts); BENCH_NODE_FLAGS
  * replaces them, e.g. BENCH_NODE_FLAGS= (empty) measures V8's defaults. */
 function serverNodeFlags() {
-  return process.env.BENCH_NODE_FLAGS !== undefined ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean) : SERVER_NODE_FLAGS;
+  return process.env.BENCH_NODE_FLAGS !== undefined
+    ? process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean)
+    : SERVER_NODE_FLAGS;
 }
 
 /** Spawns `node args` and waits until it answers a SIP OPTIONS probe on port (or throws). */
@@ -62,10 +64,14 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
     ...serverNodeFlags(),
     ...extraNodeArgs,
     join(REPO, 'bin/ec-server.js'),
-    '--config', join(REPO, 'config/config.properties'),
-    '--port', String(port),
-    '--data-dir', dataDir,
-    '--log-level', logLevel,
+    '--config',
+    join(REPO, 'config/config.properties'),
+    '--port',
+    String(port),
+    '--data-dir',
+    dataDir,
+    '--log-level',
+    logLevel,
     ...extraArgs,
   ];
   const proc = await spawnNodeTarget('ec-server', args, port, 30_000);
@@ -97,7 +103,14 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
           if (slowCommits.at.length < 500) slowCommits.at.push({ time: j.time, ms: j.ms, batches: j.batches });
         }
       }
-      return { exit, peakRssKb, counters, slowCommits, storedRows: countRows(dataDir), logTail: lines.slice(-5).join('\n') };
+      return {
+        exit,
+        peakRssKb,
+        counters,
+        slowCommits,
+        storedRows: countRows(dataDir),
+        logTail: lines.slice(-5).join('\n'),
+      };
     },
   };
 }
@@ -150,7 +163,10 @@ export function ensureKamailio() {
 
 export function kamailioVersion(bin) {
   try {
-    return execFileSync(bin, ['-v'], { encoding: 'utf8' }).split('\n')[0].replace(/^version:\s*/, '').trim();
+    return execFileSync(bin, ['-v'], { encoding: 'utf8' })
+      .split('\n')[0]
+      .replace(/^version:\s*/, '')
+      .trim();
   } catch {
     return 'unknown';
   }
@@ -166,12 +182,22 @@ export async function startKamailio(bin, { workers = 2 } = {}) {
   mkdirSync(runDir, { recursive: true });
   const cfg = join(BENCH_DIR, 'kamailio/kamailio.cfg');
   const args = [
-    '-f', cfg, '-DD', '-E',
-    '-A', `BENCH_PORT=${port}`,
-    '-A', `BENCH_WORKERS=${workers}`,
-    '-P', join(runDir, 'kamailio.pid'),
-    '-Y', runDir,
-    '-m', '256', '-M', '16',
+    '-f',
+    cfg,
+    '-DD',
+    '-E',
+    '-A',
+    `BENCH_PORT=${port}`,
+    '-A',
+    `BENCH_WORKERS=${workers}`,
+    '-P',
+    join(runDir, 'kamailio.pid'),
+    '-Y',
+    runDir,
+    '-m',
+    '256',
+    '-M',
+    '16',
   ];
   const proc = spawnKept(bin, args, { cwd: runDir });
   const ready = await Promise.race([waitSipReady(port, 20_000), proc.exited.then(() => false)]);
@@ -218,7 +244,12 @@ export async function startKamailio(bin, { workers = 2 } = {}) {
  */
 export async function startNodeFloor() {
   const port = await freePort();
-  const proc = await spawnNodeTarget('node-floor responder', [...serverNodeFlags(), join(BENCH_DIR, 'floor/udp-responder.mjs'), String(port)], port, 20_000);
+  const proc = await spawnNodeTarget(
+    'node-floor responder',
+    [...serverNodeFlags(), join(BENCH_DIR, 'floor/udp-responder.mjs'), String(port)],
+    port,
+    20_000,
+  );
   const pid = proc.child.pid;
   return {
     kind: 'node-floor',

@@ -228,14 +228,22 @@ export function fmtMb(kb) {
 /** Renders rows (arrays of strings) as an aligned text table with a header. */
 export function table(header, rows) {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i] ?? '').length)));
-  const line = (r) => r.map((c, i) => String(c ?? '').padEnd(w[i])).join('  ').trimEnd();
+  const line = (r) =>
+    r
+      .map((c, i) => String(c ?? '').padEnd(w[i]))
+      .join('  ')
+      .trimEnd();
   return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
 /** Same rows as a Markdown table (for docs/performance.md). */
 export function markdownTable(header, rows) {
   const esc = (c) => String(c ?? '').replaceAll('|', '\\|');
-  return [`| ${header.map(esc).join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.map(esc).join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
+  ].join('\n');
 }
 
 export function log(...args) {

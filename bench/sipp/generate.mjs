@@ -24,7 +24,10 @@ const STAMP = '20240101000000';
 export function records(n, firstUs) {
   const out = [];
   for (let i = 0; i < n; i++) {
-    const us = i === 0 && firstUs !== undefined ? firstUs : String(Math.floor((i * 1_000_000) / n) + (n <= 100 ? 12345 : 123)).padStart(6, '0');
+    const us =
+      i === 0 && firstUs !== undefined
+        ? firstUs
+        : String(Math.floor((i * 1_000_000) / n) + (n <= 100 ? 12345 : 123)).padStart(6, '0');
     const value = (1000 + ((i * 7919) % 9000) + ((i * 31) % 10000) / 10000).toFixed(4);
     out.push(`${us},${value}`);
   }

@@ -6,8 +6,16 @@ import { ConfigError } from '../errors.js';
 /** Options every bin shares to find the same config and store as the server. */
 export function withConfigOptions<T>(y: Argv<T>) {
   return y
-    .option('config', { alias: 'c', type: 'string', describe: 'Config file (INI); default ./config/config.properties if present' })
-    .option('set', { type: 'string', array: true, describe: 'Override any config key: --set sip.port=5060 (repeatable)' })
+    .option('config', {
+      alias: 'c',
+      type: 'string',
+      describe: 'Config file (INI); default ./config/config.properties if present',
+    })
+    .option('set', {
+      type: 'string',
+      array: true,
+      describe: 'Override any config key: --set sip.port=5060 (repeatable)',
+    })
     .option('port', { type: 'number', describe: 'SIP port (sip.port)' })
     .option('listen', { type: 'string', describe: 'Address to bind (sip.listen_addr)' })
     .option('storage', { type: 'string', describe: 'Storage backend: sqlite | cassandra (storage.backend)' })

@@ -41,26 +41,73 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     yargs(argv)
       .scriptName('ec-client')
       .usage(
-        '$0 [options]\n\nA reference meter: generates (or replays) consumption readings, journals every batch before sending it as a SIP MESSAGE with integrity headers, retransmits per RFC 3261, honours 503 Retry-After, and answers the server\'s sync requests from its journal.\nThe server address comes from the same config as ec-server (sip.public_addr, sip.port, sync.ip, sync.port).\nExit codes: 0 all batches acknowledged, 1 some were not (the journal keeps them for sync), 2 bad usage.',
+        "$0 [options]\n\nA reference meter: generates (or replays) consumption readings, journals every batch before sending it as a SIP MESSAGE with integrity headers, retransmits per RFC 3261, honours 503 Retry-After, and answers the server's sync requests from its journal.\nThe server address comes from the same config as ec-server (sip.public_addr, sip.port, sync.ip, sync.port).\nExit codes: 0 all batches acknowledged, 1 some were not (the journal keeps them for sync), 2 bad usage.",
       )
-      .option('devices', { type: 'number', default: 1, describe: 'Number of simulated meters (ids 02000000000N in hex)' })
+      .option('devices', {
+        type: 'number',
+        default: 1,
+        describe: 'Number of simulated meters (ids 02000000000N in hex)',
+      })
       .option('device', { type: 'string', array: true, describe: 'Explicit device id(s) instead of --devices' })
       .option('rate', { type: 'number', default: 1000, describe: 'Samples per second per device' })
-      .option('batch-ms', { type: 'number', default: 1000, describe: 'Milliseconds of readings per batch (e.g. 200 = 5 batches/s)' })
-      .option('duration', { type: 'number', default: 60, describe: 'Seconds of readings to send (0 = run until stopped)' })
-      .option('start', { type: 'string', describe: 'Simulated start yyyymmddhhmiss (UTC): send as fast as acknowledgements allow instead of in real time' })
+      .option('batch-ms', {
+        type: 'number',
+        default: 1000,
+        describe: 'Milliseconds of readings per batch (e.g. 200 = 5 batches/s)',
+      })
+      .option('duration', {
+        type: 'number',
+        default: 60,
+        describe: 'Seconds of readings to send (0 = run until stopped)',
+      })
+      .option('start', {
+        type: 'string',
+        describe:
+          'Simulated start yyyymmddhhmiss (UTC): send as fast as acknowledgements allow instead of in real time',
+      })
       .option('csv', { type: 'string', describe: 'Replay readings from a CSV file: device,YYYYMMDDhhmmss,us,value' })
-      .option('loss', { type: 'number', default: 0, describe: 'Fault injection: fraction of batches journaled but not sent' })
-      .option('corrupt', { type: 'number', default: 0, describe: 'Fault injection: fraction sent with altered values (and a matching checksum header)' })
-      .option('journal', { type: 'string', default: './client-journal', describe: 'Directory of the local journal (SQLite)' })
-      .option('retention-hours', { type: 'number', default: 24, describe: 'Hours of batches kept in the journal for sync' })
+      .option('loss', {
+        type: 'number',
+        default: 0,
+        describe: 'Fault injection: fraction of batches journaled but not sent',
+      })
+      .option('corrupt', {
+        type: 'number',
+        default: 0,
+        describe: 'Fault injection: fraction sent with altered values (and a matching checksum header)',
+      })
+      .option('journal', {
+        type: 'string',
+        default: './client-journal',
+        describe: 'Directory of the local journal (SQLite)',
+      })
+      .option('retention-hours', {
+        type: 'number',
+        default: 24,
+        describe: 'Hours of batches kept in the journal for sync',
+      })
       .option('window', { type: 'number', default: 64, describe: 'Requests in flight at once' })
-      .option('transport', { choices: ['auto', 'udp', 'tcp'] as const, default: 'auto' as const, describe: 'auto: UDP up to 1300 bytes, TCP above (RFC 3261 18.1.1)' })
-      .option('sync', { type: 'boolean', default: true, describe: 'Connect to the sync service and answer its requests' })
-      .option('linger', { type: 'number', default: 0, describe: 'Seconds to stay connected for sync after sending (0 with --duration 0: forever)' })
+      .option('transport', {
+        choices: ['auto', 'udp', 'tcp'] as const,
+        default: 'auto' as const,
+        describe: 'auto: UDP up to 1300 bytes, TCP above (RFC 3261 18.1.1)',
+      })
+      .option('sync', {
+        type: 'boolean',
+        default: true,
+        describe: 'Connect to the sync service and answer its requests',
+      })
+      .option('linger', {
+        type: 'number',
+        default: 0,
+        describe: 'Seconds to stay connected for sync after sending (0 with --duration 0: forever)',
+      })
       .option('seed', { type: 'number', describe: 'Seed of the fault-injection random numbers (reproducible runs)' })
       .example('$0 --devices 10 --duration 600', '10 meters, 1000 samples/s each, in real time for 10 minutes')
-      .example('$0 --start 20260101000000 --duration 600 --loss 0.05 --corrupt 0.01 --linger 120', 'simulated 10 minutes as fast as possible, with faults for sync to repair'),
+      .example(
+        '$0 --start 20260101000000 --duration 600 --loss 0.05 --corrupt 0.01 --linger 120',
+        'simulated 10 minutes as fast as possible, with faults for sync to repair',
+      ),
   )
     .version(VERSION)
     .strict()
@@ -68,7 +115,11 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     .help()
     .parseAsync()) as ClientArgs;
 
-  for (const [name, v] of [['loss', args.loss], ['corrupt', args.corrupt]] as const) if (!(v >= 0 && v <= 1)) usage(`--${name} must be between 0 and 1`);
+  for (const [name, v] of [
+    ['loss', args.loss],
+    ['corrupt', args.corrupt],
+  ] as const)
+    if (!(v >= 0 && v <= 1)) usage(`--${name} must be between 0 and 1`);
   if (!(args.rate >= 1 && args.rate <= 1_000_000)) usage('--rate must be 1..1000000');
   if (!(args['batch-ms'] >= 1 && args['batch-ms'] <= 1000)) usage('--batch-ms must be 1..1000');
   let loaded;
@@ -80,33 +131,63 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   }
   const { config } = loaded!;
   const log = createLogger(config.log.level, 'ec-client');
-  const devices = args.device?.length ? args.device : Array.from({ length: args.devices }, (_, i) => `02${(i + 1).toString(16).padStart(10, '0')}`);
+  const devices = args.device?.length
+    ? args.device
+    : Array.from({ length: args.devices }, (_, i) => `02${(i + 1).toString(16).padStart(10, '0')}`);
   const start = args.start !== undefined ? compactToEpochSecond(args.start) : Math.floor(Date.now() / 1000);
   if (Number.isNaN(start)) usage(`--start ${JSON.stringify(args.start)} is not yyyymmddhhmiss`);
   const source: Source = args.csv
     ? { kind: 'batches', batches: readCsvBatches(args.csv) }
-    : { kind: 'generate', devices, start, seconds: args.duration, realtime: args.start === undefined, rate: args.rate, batchMs: args['batch-ms'] };
+    : {
+        kind: 'generate',
+        devices,
+        start,
+        seconds: args.duration,
+        realtime: args.start === undefined,
+        rate: args.rate,
+        batchMs: args['batch-ms'],
+      };
   const allDevices = source.kind === 'batches' ? [...new Set(source.batches.map((b) => b.device_id))] : devices;
 
   const journal = new Journal(resolve(args.journal));
   await journal.open();
-  const sender = new SipSender({ host: config.sip.publicAddr, port: config.sip.port, transport: args.transport, from: allDevices[0]! }, log);
+  const sender = new SipSender(
+    { host: config.sip.publicAddr, port: config.sip.port, transport: args.transport, from: allDevices[0]! },
+    log,
+  );
   await sender.start();
   const retentionS = Math.round(args['retention-hours'] * 3600);
-  const sync = args.sync ? new SyncClient(journal, { host: config.sync.ip, port: config.sync.port, devices: allDevices, retentionS, reconnect: true }, log) : undefined;
+  const sync = args.sync
+    ? new SyncClient(
+        journal,
+        { host: config.sync.ip, port: config.sync.port, devices: allDevices, retentionS, reconnect: true },
+        log,
+      )
+    : undefined;
   if (sync) await sync.connect().catch((e) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
 
   let random = Math.random;
   if (args.seed !== undefined) {
     let s = args.seed >>> 0;
-    random = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    random = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   }
-  const meter = new MeterClient(journal, sender, {
-    source, loss: args.loss, corrupt: args.corrupt, window: args.window, maxAttempts: 5, retentionS, random,
-    onProgress: (s) => {
-      if (s.generated % 1000 < allDevices.length) log.info({ ...s }, 'progress');
+  const meter = new MeterClient(
+    journal,
+    sender,
+    {
+      source,
+      loss: args.loss,
+      corrupt: args.corrupt,
+      window: args.window,
+      maxAttempts: 5,
+      retentionS,
+      random,
+      onProgress: (s) => {
+        if (s.generated % 1000 < allDevices.length) log.info({ ...s }, 'progress');
+      },
     },
-  }, log);
+    log,
+  );
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(1);
@@ -127,7 +208,12 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   sync?.close();
   sender.close();
   await journal.close();
-  const summary = { ...stats, repaired: sync?.stats.batchesResent ?? 0, syncRequests: sync?.stats.requests ?? 0, devices: allDevices.length };
+  const summary = {
+    ...stats,
+    repaired: sync?.stats.batchesResent ?? 0,
+    syncRequests: sync?.stats.requests ?? 0,
+    devices: allDevices.length,
+  };
   log.info(summary, 'summary');
   process.stdout.write(
     `ec-client: sent ${stats.sent}, acked ${stats.acked}, failed ${stats.failed}, lost (injected) ${stats.lost}, corrupted (injected) ${stats.corrupted}, repaired by sync ${summary.repaired}\n`,

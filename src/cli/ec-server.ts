@@ -14,13 +14,27 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   const args = (await withConfigOptions(
     yargs(argv)
       .scriptName('ec-server')
-      .usage('$0 [options]\n\nReceives SIP MESSAGE consumption batches over UDP and TCP and stores them durably.\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 bad config or usage.')
+      .usage(
+        '$0 [options]\n\nReceives SIP MESSAGE consumption batches over UDP and TCP and stores them durably.\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 bad config or usage.',
+      )
       .command('$0', 'run the server (default)')
-      .command('schema', 'print the Cassandra schema (CQL) for the configured keyspace, for operators who manage schema by hand (cassandra.create_schema=false)')
-      .command('upgrade-store', 'convert an embedded store made before 2026-12-02 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)')
+      .command(
+        'schema',
+        'print the Cassandra schema (CQL) for the configured keyspace, for operators who manage schema by hand (cassandra.create_schema=false)',
+      )
+      .command(
+        'upgrade-store',
+        'convert an embedded store made before 2026-12-02 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)',
+      )
       .example('$0 --config config/config.properties', 'run with the shipped config (embedded SQLite store)')
-      .example('$0 schema --config config/config.properties | cqlsh', 'create the Cassandra keyspace and tables by hand')
-      .example('$0 upgrade-store --data-dir /var/lib/ec-server', 'convert an older SQLite file to the current table layout')
+      .example(
+        '$0 schema --config config/config.properties | cqlsh',
+        'create the Cassandra keyspace and tables by hand',
+      )
+      .example(
+        '$0 upgrade-store --data-dir /var/lib/ec-server',
+        'convert an older SQLite file to the current table layout',
+      )
       .example('$0 --port 5060 --data-dir /var/lib/ec-server', 'override keys from the command line')
       .example('EC_STORAGE_BACKEND=cassandra $0', 'environment variables: EC_ + key in upper case, dots as _'),
   )
@@ -54,16 +68,23 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     return;
   }
   if (args._.length > 0) {
-    process.stderr.write(`ec-server: unknown command ${JSON.stringify(String(args._[0]))}\nRun ec-server --help for usage.\n`);
+    process.stderr.write(
+      `ec-server: unknown command ${JSON.stringify(String(args._[0]))}\nRun ec-server --help for usage.\n`,
+    );
     process.exit(2);
   }
   const log = createLogger(loaded.config.log.level);
   for (const w of loaded.warnings) log.warn(w);
   const semiSpaceMb = semiSpaceMbInEffect();
-  log.info({ config: loaded.file ?? 'built-in defaults', version: VERSION, semiSpaceMb: semiSpaceMb ?? 'V8 default' }, 'starting ec-server');
+  log.info(
+    { config: loaded.file ?? 'built-in defaults', version: VERSION, semiSpaceMb: semiSpaceMb ?? 'V8 default' },
+    'starting ec-server',
+  );
   if (semiSpaceMb === undefined) {
     // Works all the same, with more GC per request (see node-flags.ts): say how to start it.
-    log.info(`node started without ${SERVER_NODE_FLAGS.join(' ')}: run bin/ec-server.js directly, or node ${SERVER_NODE_FLAGS.join(' ')} bin/ec-server.js, for the throughput in docs/performance.md`);
+    log.info(
+      `node started without ${SERVER_NODE_FLAGS.join(' ')}: run bin/ec-server.js directly, or node ${SERVER_NODE_FLAGS.join(' ')} bin/ec-server.js, for the throughput in docs/performance.md`,
+    );
   }
 
   let server;

@@ -16,10 +16,19 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   const args = (await withConfigOptions(
     yargs(argv)
       .scriptName('ec-test')
-      .usage('$0 -i <device> [-d <yyyymmddhhmiss>] [options]\n\nReports what the store holds for one device over the hour containing -d (UTC):\nbatches and samples, samples per minute, seconds without data, checksum verification.\nExit codes: 0 present and intact, 1 missing or damaged, 2 bad arguments or config.')
+      .usage(
+        '$0 -i <device> [-d <yyyymmddhhmiss>] [options]\n\nReports what the store holds for one device over the hour containing -d (UTC):\nbatches and samples, samples per minute, seconds without data, checksum verification.\nExit codes: 0 present and intact, 1 missing or damaged, 2 bad arguments or config.',
+      )
       .option('i', { alias: 'device', type: 'string', demandOption: true, describe: 'Device id (e.g. 00aabbccddee)' })
-      .option('d', { alias: 'date', type: 'string', describe: 'Any second of the hour to check, yyyymmddhhmiss UTC (default: the previous hour)' })
-      .option('until', { type: 'string', describe: 'End the report window early, yyyymmddhhmiss UTC (exclusive): seconds after it are not due' })
+      .option('d', {
+        alias: 'date',
+        type: 'string',
+        describe: 'Any second of the hour to check, yyyymmddhhmiss UTC (default: the previous hour)',
+      })
+      .option('until', {
+        type: 'string',
+        describe: 'End the report window early, yyyymmddhhmiss UTC (exclusive): seconds after it are not due',
+      })
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' })
       .example('$0 -i 00aabbccddee -d 20160909150505', 'report 15:00-16:00 UTC of 2016-09-09'),
   )
@@ -40,9 +49,11 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   let until = Infinity;
   if (args.until !== undefined) {
     until = compactToEpochSecond(String(args.until));
-    if (Number.isNaN(until)) fail(`--until ${JSON.stringify(String(args.until))} is not a real yyyymmddhhmiss date and time`);
+    if (Number.isNaN(until))
+      fail(`--until ${JSON.stringify(String(args.until))} is not a real yyyymmddhhmiss date and time`);
   }
-  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(String(args.i))) fail(`-i ${JSON.stringify(String(args.i))} is not a device id (1-64 of [A-Za-z0-9._:-])`);
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(String(args.i)))
+    fail(`-i ${JSON.stringify(String(args.i))} is not a device id (1-64 of [A-Za-z0-9._:-])`);
   let store;
   try {
     const { config } = configFromArgs(args);

@@ -20,7 +20,10 @@ export const SERVER_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SE
  * The semi-space size this process was started with, in MiB, from node's own arguments or
  * NODE_OPTIONS (the later one wins, as in node); undefined means V8's default.
  */
-export function semiSpaceMbInEffect(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): number | undefined {
+export function semiSpaceMbInEffect(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions = process.env.NODE_OPTIONS ?? '',
+): number | undefined {
   let mb: number | undefined;
   for (const a of [...nodeOptions.split(/\s+/), ...execArgv]) {
     const m = /^--max[-_]semi[-_]space[-_]size=(\d+)$/.exec(a);

@@ -14,10 +14,15 @@ export type UpgradeResult = { ok: true; message: string } | { ok: false; exitCod
  */
 export function upgradeStore(config: Config): UpgradeResult {
   if (config.storage.backend !== 'sqlite') {
-    return { ok: false, exitCode: 2, message: `upgrade-store converts the embedded SQLite store; storage.backend is ${config.storage.backend}` };
+    return {
+      ok: false,
+      exitCode: 2,
+      message: `upgrade-store converts the embedded SQLite store; storage.backend is ${config.storage.backend}`,
+    };
   }
   const file = join(resolve(config.storage.path), SQLITE_FILE);
-  if (!existsSync(file)) return { ok: false, exitCode: 1, message: `no embedded store at ${file} (check storage.path / --data-dir)` };
+  if (!existsSync(file))
+    return { ok: false, exitCode: 1, message: `no embedded store at ${file} (check storage.path / --data-dir)` };
   let db: Database.Database | undefined;
   try {
     // The store's own pragmas (WAL, fsync policy, busy_timeout: a running server holds the write
@@ -27,9 +32,16 @@ export function upgradeStore(config: Config): UpgradeResult {
     const copied = upgradeConsumptionTable(db);
     return copied === null
       ? { ok: true, message: `${file}: ec_consumption already has the current layout; nothing to do` }
-      : { ok: true, message: `${file}: ec_consumption converted to the current layout (${copied} rows in ${Date.now() - started} ms)` };
+      : {
+          ok: true,
+          message: `${file}: ec_consumption converted to the current layout (${copied} rows in ${Date.now() - started} ms)`,
+        };
   } catch (e) {
-    return { ok: false, exitCode: 1, message: `${file}: upgrade failed, the file is unchanged: ${(e as Error).message}` };
+    return {
+      ok: false,
+      exitCode: 1,
+      message: `${file}: upgrade failed, the file is unchanged: ${(e as Error).message}`,
+    };
   } finally {
     db?.close();
   }

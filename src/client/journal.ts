@@ -15,6 +15,8 @@ export class Journal extends SqliteStore {
   prune(before: number): number {
     if (!this.db) return 0;
     const p = epochSecondToParts(before);
-    return this.db.prepare('DELETE FROM ec_consumption WHERE ec_date < ? OR (ec_date = ? AND ec_time < ?)').run(p.ec_date, p.ec_date, p.ec_time).changes;
+    return this.db
+      .prepare('DELETE FROM ec_consumption WHERE ec_date < ? OR (ec_date = ? AND ec_time < ?)')
+      .run(p.ec_date, p.ec_date, p.ec_time).changes;
   }
 }

@@ -42,7 +42,16 @@ export interface MeterStats {
  * (honouring Retry-After), and keep a bounded number of requests in flight.
  */
 export class MeterClient {
-  readonly stats: MeterStats = { generated: 0, sent: 0, acked: 0, failed: 0, lost: 0, corrupted: 0, retried: 0, transmissions: 0 };
+  readonly stats: MeterStats = {
+    generated: 0,
+    sent: 0,
+    acked: 0,
+    failed: 0,
+    lost: 0,
+    corrupted: 0,
+    retried: 0,
+    transmissions: 0,
+  };
   private readonly seq = new Map<string, number>();
   private inFlight = new Set<Promise<void>>();
   private stopped = false;
@@ -114,7 +123,11 @@ export class MeterClient {
 
   private async deliver(b: Batch): Promise<void> {
     const body = `${b.device_id}|${b.ec_date}${b.ec_time}|${b.ec_consumption_values}`;
-    const headers = { 'X-EC-Count': String(b.values_count), 'X-EC-Checksum': b.values_checksum, 'X-EC-Seq': String(b.batch_seq) };
+    const headers = {
+      'X-EC-Count': String(b.values_count),
+      'X-EC-Checksum': b.values_checksum,
+      'X-EC-Seq': String(b.batch_seq),
+    };
     this.stats.sent++;
     for (let attempt = 1; ; attempt++) {
       const r = await this.sender.send(body, headers);
@@ -126,7 +139,10 @@ export class MeterClient {
       const retryable = r.status === 408 || r.status === 503;
       if (!retryable || attempt >= this.o.maxAttempts || this.stopped) {
         this.stats.failed++;
-        this.log.warn({ device: b.device_id, second: b.ec_date + b.ec_time, status: r.status, reason: r.reason }, 'batch not accepted; sync will repair it');
+        this.log.warn(
+          { device: b.device_id, second: b.ec_date + b.ec_time, status: r.status, reason: r.reason },
+          'batch not accepted; sync will repair it',
+        );
         return;
       }
       this.stats.retried++;

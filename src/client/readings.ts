@@ -64,7 +64,8 @@ export function readCsvBatches(file: string): Batch[] {
     if (!t || (i === 0 && /[a-z]/i.test(t.split(',')[1] ?? ''))) return;
     const [device, stamp, us, value] = t.split(',').map((x) => x.trim());
     const second = compactToEpochSecond(stamp ?? '');
-    if (!device || Number.isNaN(second) || !/^\d{1,6}$/.test(us ?? '') || !value) throw new Error(`${file}:${i + 1}: expected device,YYYYMMDDhhmmss,us,value`);
+    if (!device || Number.isNaN(second) || !/^\d{1,6}$/.test(us ?? '') || !value)
+      throw new Error(`${file}:${i + 1}: expected device,YYYYMMDDhhmmss,us,value`);
     const key = `${device}|${second}`;
     const g = groups.get(key) ?? { device, second, records: [] };
     g.records.push(`${us},${value}`);

@@ -70,7 +70,8 @@ export class SipSender {
 
   /** Sends one MESSAGE; resolves with the final response (or 408 after Timer F). */
   send(body: string, headers: Record<string, string>): Promise<SendResult> {
-    const useTcp = this.o.transport === 'tcp' || (this.o.transport === 'auto' && Buffer.byteLength(body) + 600 > UDP_SIZE_LIMIT);
+    const useTcp =
+      this.o.transport === 'tcp' || (this.o.transport === 'auto' && Buffer.byteLength(body) + 600 > UDP_SIZE_LIMIT);
     const branch = `z9hG4bK${this.tagBase}${(++this.seq).toString(36)}`;
     const proto = useTcp ? 'TCP' : 'UDP';
     const local = useTcp ? '127.0.0.1' : `127.0.0.1:${this.udp!.address().port}`;
@@ -99,7 +100,12 @@ export class SipSender {
       };
       p.resolve = finish;
       // Timer F: 64*T1 for both transports.
-      p.timers.push(setTimeout(() => finish({ status: 408, reason: 'Request Timeout (Timer F)', headers: {}, transmissions: 0 }), 64 * this.t1));
+      p.timers.push(
+        setTimeout(
+          () => finish({ status: 408, reason: 'Request Timeout (Timer F)', headers: {}, transmissions: 0 }),
+          64 * this.t1,
+        ),
+      );
       if (useTcp) {
         this.writeTcp(data);
         p.transmissions++;
@@ -171,7 +177,8 @@ export class SipSender {
 
   close(): void {
     this.closed = true;
-    for (const p of [...this.pending.values()]) p.resolve({ status: 408, reason: 'client closing', headers: {}, transmissions: p.transmissions });
+    for (const p of [...this.pending.values()])
+      p.resolve({ status: 408, reason: 'client closing', headers: {}, transmissions: p.transmissions });
     this.udp?.close();
     this.tcp?.destroy();
   }

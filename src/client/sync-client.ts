@@ -33,7 +33,14 @@ export class SyncClient {
   private conn: SyncConnection | undefined;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
-  readonly stats: SyncClientStats = { connects: 0, requests: 0, batchesResent: 0, batchBytes: 0, bytesOut: 0, bytesIn: 0 };
+  readonly stats: SyncClientStats = {
+    connects: 0,
+    requests: 0,
+    batchesResent: 0,
+    batchBytes: 0,
+    bytesOut: 0,
+    bytesIn: 0,
+  };
   private welcomed: (() => void) | undefined;
 
   constructor(
@@ -51,7 +58,13 @@ export class SyncClient {
       this.welcomed = resolve;
       socket.once('connect', () => {
         this.stats.connects++;
-        conn.send({ type: 'hello', version: SYNC_PROTOCOL_VERSION, devices: this.o.devices, retention_s: this.o.retentionS, client: 'ec-client' });
+        conn.send({
+          type: 'hello',
+          version: SYNC_PROTOCOL_VERSION,
+          devices: this.o.devices,
+          retention_s: this.o.retentionS,
+          client: 'ec-client',
+        });
       });
       socket.once('error', (e) => {
         if (this.stats.connects === 0 && !this.o.reconnect) reject(e);
@@ -90,13 +103,24 @@ export class SyncClient {
     if (!this.o.devices.includes(r.device)) throw new Error(`device ${r.device} is not journaled here`);
     switch (r.type) {
       case 'digest':
-        return { id: r.id, type: 'digest', intervals: await this.journal.intervalSummaries({ device_id: r.device, from: r.from, to: r.to }, r.interval) };
+        return {
+          id: r.id,
+          type: 'digest',
+          intervals: await this.journal.intervalSummaries({ device_id: r.device, from: r.from, to: r.to }, r.interval),
+        };
       case 'summaries': {
         const list = await this.journal.readSummaries({ device_id: r.device, from: r.from, to: r.to });
         return {
           id: r.id,
           type: 'summaries',
-          summaries: list.map(({ ec_date, ec_time, start_us, end_us, values_count, values_checksum }) => ({ ec_date, ec_time, start_us, end_us, values_count, values_checksum })),
+          summaries: list.map(({ ec_date, ec_time, start_us, end_us, values_count, values_checksum }) => ({
+            ec_date,
+            ec_time,
+            start_us,
+            end_us,
+            values_count,
+            values_checksum,
+          })),
         };
       }
       case 'batches': {

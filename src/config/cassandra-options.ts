@@ -1,7 +1,8 @@
 import { ConfigError } from '../errors.js';
 
 /** Consistency levels accepted for reads and writes (ANY and the SERIAL levels are not: see docs/storage.md). */
-export type CassandraConsistency = 'LOCAL_QUORUM' | 'QUORUM' | 'EACH_QUORUM' | 'ALL' | 'LOCAL_ONE' | 'ONE' | 'TWO' | 'THREE';
+export type CassandraConsistency =
+  'LOCAL_QUORUM' | 'QUORUM' | 'EACH_QUORUM' | 'ALL' | 'LOCAL_ONE' | 'ONE' | 'TWO' | 'THREE';
 
 /** Replication of the keyspace ec-server creates. */
 export type Replication =
@@ -32,7 +33,9 @@ const MAX_RF = 99;
 
 /** What is wrong with `name` as a keyspace name in CQL text; undefined when it is fine. */
 export function keyspaceProblem(name: string): string | undefined {
-  return KEYSPACE_RE.test(name) ? undefined : 'must start with a letter and hold only letters, digits and _ (at most 48)';
+  return KEYSPACE_RE.test(name)
+    ? undefined
+    : 'must start with a letter and hold only letters, digits and _ (at most 48)';
 }
 
 /**
@@ -50,12 +53,13 @@ export function parseReplication(text: string): Replication {
     if (inner === '') throw new Error('the map is empty');
     for (const part of inner.split(',')) {
       const m = /^\s*'([^']*)'\s*:\s*(?:'([^']*)'|(\d+))\s*$/.exec(part);
-      if (!m) throw new Error(`cannot read map entry ${JSON.stringify(part.trim())}; expected 'key': 'value' or 'key': N`);
+      if (!m)
+        throw new Error(`cannot read map entry ${JSON.stringify(part.trim())}; expected 'key': 'value' or 'key': N`);
       entries.push([m[1]!, m[2] ?? m[3]!]);
     }
   } else {
     const m = /^([A-Za-z.]+)\s*:\s*(.+)$/.exec(v);
-    if (!m) throw new Error("expected a CQL map, SimpleStrategy:N or NetworkTopologyStrategy:dc=N,...");
+    if (!m) throw new Error('expected a CQL map, SimpleStrategy:N or NetworkTopologyStrategy:dc=N,...');
     entries.push(['class', m[1]!]);
     if (/^\d+$/.test(m[2]!.trim())) entries.push(['replication_factor', m[2]!.trim()]);
     else {
@@ -111,7 +115,12 @@ export function buildCassandraConfig(
 ): CassandraConfig {
   const keyspace = str('cassandra.keyspace');
   const ksProblem = keyspaceProblem(keyspace);
-  if (ksProblem) throw new ConfigError(originOf('cassandra.keyspace'), 'cassandra.keyspace', `${JSON.stringify(keyspace)} ${ksProblem}`);
+  if (ksProblem)
+    throw new ConfigError(
+      originOf('cassandra.keyspace'),
+      'cassandra.keyspace',
+      `${JSON.stringify(keyspace)} ${ksProblem}`,
+    );
   let replication: Replication;
   try {
     replication = parseReplication(str('cassandra.replication'));
@@ -121,10 +130,18 @@ export function buildCassandraConfig(
   const username = str('cassandra.username');
   const password = str('cassandra.password');
   if (username === '' && password !== '') {
-    throw new ConfigError(originOf('cassandra.password'), 'cassandra.password', 'is set but cassandra.username is empty');
+    throw new ConfigError(
+      originOf('cassandra.password'),
+      'cassandra.password',
+      'is set but cassandra.username is empty',
+    );
   }
-  const hosts = str('cassandra.host').split(',').map((h) => h.trim()).filter(Boolean);
-  if (hosts.length === 0) throw new ConfigError(originOf('cassandra.host'), 'cassandra.host', 'must name at least one host');
+  const hosts = str('cassandra.host')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  if (hosts.length === 0)
+    throw new ConfigError(originOf('cassandra.host'), 'cassandra.host', 'must name at least one host');
   return {
     hosts,
     port: int('cassandra.port'),

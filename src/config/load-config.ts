@@ -103,7 +103,11 @@ function readConfigFile(file: string, raw: Map<string, RawValue>, warnings: stri
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError(`config file ${file}`, undefined, `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    throw new ConfigError(
+      `config file ${file}`,
+      undefined,
+      `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+    );
   }
   // The original files carry trailing comments on value lines (`sip.port=34567 # SIP port`);
   // `ini` strips those, and `;` or `#` at line start.
@@ -199,7 +203,10 @@ function convert(key: string, raw: Map<string, RawValue>): string | number | str
       return match!;
     }
     case 'list': {
-      const items = v.split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+      const items = v
+        .split(',')
+        .map((x) => x.trim().toLowerCase())
+        .filter(Boolean);
       if (items.length === 0) fail('must name at least one item');
       const allowed = def.kind.values;
       const bad = allowed ? items.find((x) => !allowed.includes(x)) : undefined;

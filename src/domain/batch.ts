@@ -45,7 +45,8 @@ export function recordsChecksum(recordsAsSent: string): string {
   // string copy and its UTF-8 encoding were a third of the receive loop's time for large batches).
   if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, 2 * scratch.length));
   writeLatin1(scratch, recordsAsSent, 0);
-  for (let i = scratch.indexOf(SEMICOLON, 0); i >= 0 && i < n; i = scratch.indexOf(SEMICOLON, i + 1)) scratch[i] = NEWLINE;
+  for (let i = scratch.indexOf(SEMICOLON, 0); i >= 0 && i < n; i = scratch.indexOf(SEMICOLON, i + 1))
+    scratch[i] = NEWLINE;
   return hash('md5', scratch.subarray(0, n), 'hex');
 }
 

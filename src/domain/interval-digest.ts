@@ -16,7 +16,9 @@ export interface IntervalSummary {
  * order, joined with `\n`. It is built from stored per-batch checksums, so answering it never
  * re-reads samples; client and server compute it the same way (docs/protocol.md).
  */
-export function digestLine(b: Pick<BatchSummary, 'ec_time' | 'start_us' | 'end_us' | 'values_count' | 'values_checksum'>): string {
+export function digestLine(
+  b: Pick<BatchSummary, 'ec_time' | 'start_us' | 'end_us' | 'values_count' | 'values_checksum'>,
+): string {
   return `${b.ec_time}.${b.start_us}-${b.end_us}:${b.values_count}:${b.values_checksum}`;
 }
 

@@ -54,4 +54,3 @@ export class BatchStage {
     return { batches, report };
   }
 }
-

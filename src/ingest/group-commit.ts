@@ -61,7 +61,15 @@ export class GroupCommitter {
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
   /** Statistics for logs and benchmarks. */
-  readonly stats = { commits: 0, batches: 0, rejected: 0, failures: 0, slowCommits: 0, maxCommitMs: 0, maxGroupsInFlight: 0 };
+  readonly stats = {
+    commits: 0,
+    batches: 0,
+    rejected: 0,
+    failures: 0,
+    slowCommits: 0,
+    maxCommitMs: 0,
+    maxGroupsInFlight: 0,
+  };
 
   constructor(
     private readonly store: ConsumptionStore,
@@ -85,7 +93,9 @@ export class GroupCommitter {
     }
     const w = weight(batch);
     if (this.bytes > 0 && this.bytes + w > this.options.maxQueuedBytes) {
-      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${this.bytes} bytes of batches await a commit`));
+      return Promise.reject(
+        new SipRequestError('EC_SERVER_OVERLOADED', `${this.bytes} bytes of batches await a commit`),
+      );
     }
     this.bytes += w;
     return new Promise<void>((resolve, reject) => {
@@ -155,7 +165,8 @@ export class GroupCommitter {
       this.settle(group, report, undefined);
     } catch (e) {
       this.stats.failures++;
-      const err = e instanceof StoreUnavailableError ? e : new StoreUnavailableError(String((e as Error)?.message ?? e), e);
+      const err =
+        e instanceof StoreUnavailableError ? e : new StoreUnavailableError(String((e as Error)?.message ?? e), e);
       this.settle(group, err.report, err);
     } finally {
       this.bytes -= groupBytes;
@@ -167,10 +178,17 @@ export class GroupCommitter {
    * Answers a group: a batch refused for its content with its 400 (also when the write failed),
    * every other one with `failure` or as stored. Sequence gaps seen are reported either way.
    */
-  private settle(group: Waiting[], report: ReceivedReport | undefined, failure: StoreUnavailableError | undefined): void {
+  private settle(
+    group: Waiting[],
+    report: ReceivedReport | undefined,
+    failure: StoreUnavailableError | undefined,
+  ): void {
     const rejected = report?.rejected ?? [];
     this.stats.rejected += rejected.length;
-    const refused = rejected.length === 0 ? undefined : new Map(rejected.map(([i, code, detail]) => [i, new SipRequestError(code, detail)]));
+    const refused =
+      rejected.length === 0
+        ? undefined
+        : new Map(rejected.map(([i, code, detail]) => [i, new SipRequestError(code, detail)]));
     group.forEach((w, i) => {
       const e = refused?.get(i) ?? failure;
       if (e) w.reject(e);

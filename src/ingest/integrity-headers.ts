@@ -9,18 +9,28 @@ import type { ParsedBatch } from '../protocol/batch-body.js';
  *   X-EC-Seq      per-device batch sequence number
  * A mismatch is a 400 and nothing is stored. Returns the sequence number, if any.
  */
-export function checkIntegrity(headers: Pick<ReceivedBatch, 'count' | 'checksum' | 'seq'>, batch: ParsedBatch): number | null {
+export function checkIntegrity(
+  headers: Pick<ReceivedBatch, 'count' | 'checksum' | 'seq'>,
+  batch: ParsedBatch,
+): number | null {
   const count = headers.count;
   if (count !== undefined) {
-    if (!/^\d{1,9}$/.test(count)) throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Count ${JSON.stringify(count.slice(0, 20))}`);
+    if (!/^\d{1,9}$/.test(count))
+      throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Count ${JSON.stringify(count.slice(0, 20))}`);
     if (Number(count) !== batch.values_count) {
-      throw new SipRequestError('EC_INTEGRITY_COUNT_MISMATCH', `header says ${Number(count)}, body has ${batch.values_count}`);
+      throw new SipRequestError(
+        'EC_INTEGRITY_COUNT_MISMATCH',
+        `header says ${Number(count)}, body has ${batch.values_count}`,
+      );
     }
   }
   const checksum = headers.checksum;
   if (checksum !== undefined) {
     if (!/^[0-9a-fA-F]{32}$/.test(checksum)) {
-      throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Checksum ${JSON.stringify(checksum.slice(0, 40))} is not 32 hex digits`);
+      throw new SipRequestError(
+        'EC_INTEGRITY_BAD_HEADER',
+        `X-EC-Checksum ${JSON.stringify(checksum.slice(0, 40))} is not 32 hex digits`,
+      );
     }
     if (checksum.toLowerCase() !== batch.values_checksum) {
       throw new SipRequestError('EC_INTEGRITY_CHECKSUM_MISMATCH', `body MD5 is ${batch.values_checksum}`);
@@ -28,6 +38,7 @@ export function checkIntegrity(headers: Pick<ReceivedBatch, 'count' | 'checksum'
   }
   const seq = headers.seq;
   if (seq === undefined) return null;
-  if (!/^\d{1,15}$/.test(seq)) throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Seq ${JSON.stringify(seq.slice(0, 20))}`);
+  if (!/^\d{1,15}$/.test(seq))
+    throw new SipRequestError('EC_INTEGRITY_BAD_HEADER', `X-EC-Seq ${JSON.stringify(seq.slice(0, 20))}`);
   return Number(seq);
 }

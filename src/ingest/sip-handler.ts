@@ -12,8 +12,20 @@ export const ACCEPT = 'text/plain';
 
 /** RFC 3261 and common extension methods: known, so 405 rather than 501 (RFC 3261 21.4.6 vs 21.5.2). */
 const KNOWN_METHODS = new Set([
-  'INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'MESSAGE', 'SUBSCRIBE', 'NOTIFY',
-  'PUBLISH', 'INFO', 'PRACK', 'UPDATE', 'REFER',
+  'INVITE',
+  'ACK',
+  'BYE',
+  'CANCEL',
+  'REGISTER',
+  'OPTIONS',
+  'MESSAGE',
+  'SUBSCRIBE',
+  'NOTIFY',
+  'PUBLISH',
+  'INFO',
+  'PRACK',
+  'UPDATE',
+  'REFER',
 ]);
 
 const OK: ResponseSpec = Object.freeze({ status: 200, reason: 'OK' });
@@ -82,9 +94,14 @@ export class SipHandler {
     if (this.stopping) throw new SipRequestError('EC_SERVER_STOPPING');
     const type = req.headers['content-type'];
     // Meters send exactly "text/plain": only anything else is taken apart.
-    const mediaType = type === ACCEPT ? ACCEPT : typeof type === 'string' ? type.split(';')[0]!.trim().toLowerCase() : '';
+    const mediaType =
+      type === ACCEPT ? ACCEPT : typeof type === 'string' ? type.split(';')[0]!.trim().toLowerCase() : '';
     if (mediaType !== ACCEPT) {
-      throw new SipRequestError('EC_SIP_UNSUPPORTED_MEDIA', `${mediaType ? JSON.stringify(mediaType.slice(0, 40)) : 'no Content-Type'}; accepted: ${ACCEPT}`, { Accept: ACCEPT });
+      throw new SipRequestError(
+        'EC_SIP_UNSUPPORTED_MEDIA',
+        `${mediaType ? JSON.stringify(mediaType.slice(0, 40)) : 'no Content-Type'}; accepted: ${ACCEPT}`,
+        { Accept: ACCEPT },
+      );
     }
     const body = req.body;
     // Bodies are ASCII by grammar; latin1 maps bytes 1:1 so any stray byte fails the grammar check.
@@ -93,13 +110,15 @@ export class SipHandler {
     // large TCP batches).
     const text = readLatin1(body, 0, body.length);
     req.body = NO_BODY;
-    return this.committer.submit({
-      body: text,
-      count: header(req, 'x-ec-count'),
-      checksum: header(req, 'x-ec-checksum'),
-      seq: header(req, 'x-ec-seq'),
-      insert_time: Date.now(),
-    }).then(answerOk, this.answerError);
+    return this.committer
+      .submit({
+        body: text,
+        count: header(req, 'x-ec-count'),
+        checksum: header(req, 'x-ec-checksum'),
+        seq: header(req, 'x-ec-seq'),
+        insert_time: Date.now(),
+      })
+      .then(answerOk, this.answerError);
   }
 
   private readonly answerError = (e: unknown): ResponseSpec => this.errorResponse(e);

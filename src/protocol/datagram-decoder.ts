@@ -28,7 +28,11 @@ export function decodeDatagram(buf: Buffer, limits: Limits): Decoded {
     }
     const bodyLength = length ?? available;
     if (bodyLength > limits.maxBodyBytes) {
-      throw requestError(req, 'EC_SIP_BODY_TOO_LARGE', `${bodyLength}-byte body exceeds the ${limits.maxBodyBytes}-byte limit`);
+      throw requestError(
+        req,
+        'EC_SIP_BODY_TOO_LARGE',
+        `${bodyLength}-byte body exceeds the ${limits.maxBodyBytes}-byte limit`,
+      );
     }
     req.body = buf.subarray(bodyStart, bodyStart + bodyLength);
     return { kind: 'request', request: req };

@@ -23,12 +23,34 @@ const BEYOND_LATIN1 = /[^\x00-\xff]/;
  */
 const HEADER_NAMES = new Map<string, string>();
 for (const n of [
-  'via', 'from', 'to', 'call-id', 'cseq', 'contact', 'max-forwards', 'content-type', 'content-length',
-  'x-ec-count', 'x-ec-checksum', 'x-ec-seq', 'user-agent', 'expires', 'allow', 'accept', 'require',
-  'supported', 'date', 'subject', 'content-encoding', 'timestamp',
+  'via',
+  'from',
+  'to',
+  'call-id',
+  'cseq',
+  'contact',
+  'max-forwards',
+  'content-type',
+  'content-length',
+  'x-ec-count',
+  'x-ec-checksum',
+  'x-ec-seq',
+  'user-agent',
+  'expires',
+  'allow',
+  'accept',
+  'require',
+  'supported',
+  'date',
+  'subject',
+  'content-encoding',
+  'timestamp',
 ]) {
   HEADER_NAMES.set(n, n);
-  HEADER_NAMES.set(n.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase()), n);
+  HEADER_NAMES.set(
+    n.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase()),
+    n,
+  );
 }
 HEADER_NAMES.set('Call-ID', 'call-id');
 HEADER_NAMES.set('CSeq', 'cseq');
@@ -44,7 +66,20 @@ function headerName(raw: string): string {
 }
 
 const PARAM_NAMES = new Map<string, string>();
-for (const n of ['branch', 'tag', 'rport', 'received', 'transport', 'lr', 'maddr', 'ttl', 'user', 'method', 'expires', 'q']) {
+for (const n of [
+  'branch',
+  'tag',
+  'rport',
+  'received',
+  'transport',
+  'lr',
+  'maddr',
+  'ttl',
+  'user',
+  'method',
+  'expires',
+  'q',
+]) {
   PARAM_NAMES.set(n, n);
 }
 
@@ -53,7 +88,8 @@ function paramName(raw: string): string {
 }
 /** Header name characters: [A-Za-z0-9-.!*_+`'~] (the `sip` package's token set for names). */
 const NAME_CHARS = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.!*_+`'~") NAME_CHARS[c.charCodeAt(0)] = 1;
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.!*_+`'~")
+  NAME_CHARS[c.charCodeAt(0)] = 1;
 
 function isNameChar(c: number): boolean {
   return c < 128 && NAME_CHARS[c] === 1;
@@ -78,14 +114,29 @@ const CSEQ = /^(\d{1,10}) ([A-Z]+)$/;
 
 /** Null prototype: a header named "constructor" must not find Object's. */
 const COMPACT: Record<string, string | undefined> = Object.assign(Object.create(null) as object, {
-  i: 'call-id', m: 'contact', e: 'contact-encoding', l: 'content-length', c: 'content-type',
-  f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via',
+  i: 'call-id',
+  m: 'contact',
+  e: 'contact-encoding',
+  l: 'content-length',
+  c: 'content-type',
+  f: 'from',
+  s: 'subject',
+  k: 'supported',
+  t: 'to',
+  v: 'via',
 });
 
 /** Headers `sip` parses into structures we do not mirror here: such a head takes the slow path. */
 const NOT_LEAN = new Set([
-  'route', 'record-route', 'path', 'www-authenticate', 'proxy-authenticate', 'authorization',
-  'proxy-authorization', 'authentication-info', 'refer-to',
+  'route',
+  'record-route',
+  'path',
+  'www-authenticate',
+  'proxy-authenticate',
+  'authorization',
+  'proxy-authorization',
+  'authentication-info',
+  'refer-to',
 ]);
 
 export function parseHeadLean(head: string): Message | undefined {

@@ -80,7 +80,11 @@ export function contentLengthOf(head: string, req: SipRequest, limits: Limits): 
     value = Number(raw);
   }
   if (value !== undefined && value > limits.maxBodyBytes) {
-    throw requestError(req, 'EC_SIP_BODY_TOO_LARGE', `Content-Length ${value} exceeds the ${limits.maxBodyBytes}-byte limit`);
+    throw requestError(
+      req,
+      'EC_SIP_BODY_TOO_LARGE',
+      `Content-Length ${value} exceeds the ${limits.maxBodyBytes}-byte limit`,
+    );
   }
   return value;
 }

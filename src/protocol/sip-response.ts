@@ -27,11 +27,15 @@ export function serializeResponse(req: SipRequest, spec: ResponseSpec, toTag: st
     const v = via[i]!;
     if (!v.host) continue;
     // Top Via: `received` set when we saw another address (RFC 3261 18.2.1), `rport` filled in (RFC 3581).
-    const params = i === 0 ? withParam(v.params, 'received', v.host !== source.address ? source.address : undefined, String(source.port)) : stringifyParams(v.params);
+    const params =
+      i === 0
+        ? withParam(v.params, 'received', v.host !== source.address ? source.address : undefined, String(source.port))
+        : stringifyParams(v.params);
     s += `Via: SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${v.host}${v.port ? `:${v.port}` : ''}${params}\r\n`;
   }
   const to = req.headers.to;
-  if (to) s += `To: ${to.name || ''} <${uriText(to.uri)}>${withParam(to.params, 'tag', to.params?.tag ? undefined : toTag)}\r\n`;
+  if (to)
+    s += `To: ${to.name || ''} <${uriText(to.uri)}>${withParam(to.params, 'tag', to.params?.tag ? undefined : toTag)}\r\n`;
   const from = req.headers.from;
   if (from) s += `From: ${stringifyAor(from)}\r\n`;
   const callId = req.headers['call-id'];

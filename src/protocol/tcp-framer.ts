@@ -1,4 +1,13 @@
-import { decodeError, contentLengthOf, parseHead, RejectedRequest, requestError, type Decoded, type Limits, type SipRequest } from './sip-request.js';
+import {
+  decodeError,
+  contentLengthOf,
+  parseHead,
+  RejectedRequest,
+  requestError,
+  type Decoded,
+  type Limits,
+  type SipRequest,
+} from './sip-request.js';
 import { findHeadEnd, headText, skipLeadingCrlf } from './head-scan.js';
 
 export interface FramerOutput {
@@ -107,7 +116,12 @@ export class TcpFramer {
       const req = parseHead(lastLine > 0 ? text.slice(0, lastLine) : text);
       out.messages.push({
         kind: 'reject',
-        rejection: requestError(req, 'EC_SIP_MESSAGE_TOO_LARGE', `headers exceed ${this.limits.maxHeaderBytes} bytes`, true),
+        rejection: requestError(
+          req,
+          'EC_SIP_MESSAGE_TOO_LARGE',
+          `headers exceed ${this.limits.maxHeaderBytes} bytes`,
+          true,
+        ),
       });
     } catch (e) {
       out.messages.push(decodeError(e));

@@ -14,7 +14,11 @@ const REQUIRED_HEADERS: Array<[keyof SipRequest['headers'], string]> = [
 export function validateRequest(req: SipRequest): void {
   if (req.version !== '2.0') throw requestError(req, 'EC_SIP_VERSION', `SIP/${req.version}`);
   if (!/^sips?:/i.test(req.uri)) {
-    throw requestError(req, 'EC_SIP_UNSUPPORTED_URI', `${JSON.stringify(req.uri.slice(0, 40))} is not a sip: or sips: URI`);
+    throw requestError(
+      req,
+      'EC_SIP_UNSUPPORTED_URI',
+      `${JSON.stringify(req.uri.slice(0, 40))} is not a sip: or sips: URI`,
+    );
   }
   for (const [key, name] of REQUIRED_HEADERS) {
     const value = req.headers[key];

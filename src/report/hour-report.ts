@@ -38,7 +38,13 @@ export interface HourReport {
  * What the store holds for one device and one hour, read minute by minute so memory stays
  * bounded by one minute of data. Recomputes every batch's checksum from its stored values.
  */
-export async function hourReport(store: ConsumptionStore, device: string, hourStart: number, now = Date.now() / 1000, until = Infinity): Promise<HourReport> {
+export async function hourReport(
+  store: ConsumptionStore,
+  device: string,
+  hourStart: number,
+  now = Date.now() / 1000,
+  until = Infinity,
+): Promise<HourReport> {
   // Seconds that should hold data: the whole hour, cut at `until` and at the present.
   const due = Math.max(0, Math.min(3600, Math.floor(now) - hourStart, until - hourStart));
   const covered = new Uint8Array(3600);
@@ -47,9 +53,17 @@ export async function hourReport(store: ConsumptionStore, device: string, hourSt
   let batches = 0;
   let samples = 0;
   const checks = await store.readIntervalChecks({ device_id: device, from: hourStart, to: hourStart + 3600 });
-  const minuteStatus = new Map(checks.filter((c) => c.interval_seconds === 60).map((c) => [c.ec_time.slice(0, 4), c.status]));
+  const minuteStatus = new Map(
+    checks.filter((c) => c.interval_seconds === 60).map((c) => [c.ec_time.slice(0, 4), c.status]),
+  );
   // A clean sync period is recorded once for the whole period; its minutes inherit its status.
-  const periods = checks.filter((c) => c.interval_seconds > 60).map((c) => ({ start: compactToEpochSecond(c.ec_date + c.ec_time), end: compactToEpochSecond(c.ec_date + c.ec_time) + c.interval_seconds, status: c.status }));
+  const periods = checks
+    .filter((c) => c.interval_seconds > 60)
+    .map((c) => ({
+      start: compactToEpochSecond(c.ec_date + c.ec_time),
+      end: compactToEpochSecond(c.ec_date + c.ec_time) + c.interval_seconds,
+      status: c.status,
+    }));
   const syncStatus = (minuteStart: number, hhmm: string): CheckStatus | null =>
     minuteStatus.get(hhmm) ?? periods.find((p) => p.start <= minuteStart && minuteStart < p.end)?.status ?? null;
 
@@ -62,13 +76,21 @@ export async function hourReport(store: ConsumptionStore, device: string, hourSt
       mSamples += b.values_count;
       const records = b.ec_consumption_values.split(';').length;
       const key = `${b.ec_date}${b.ec_time}.${b.start_us}-${b.end_us}`;
-      if (recordsChecksum(b.ec_consumption_values) !== b.values_checksum) damaged.push({ key, problem: 'checksum does not match values' });
-      else if (records !== b.values_count) damaged.push({ key, problem: `values_count ${b.values_count} but ${records} records` });
+      if (recordsChecksum(b.ec_consumption_values) !== b.values_checksum)
+        damaged.push({ key, problem: 'checksum does not match values' });
+      else if (records !== b.values_count)
+        damaged.push({ key, problem: `values_count ${b.values_count} but ${records} records` });
     }
     let missing = 0;
     for (let s = m * 60; s < m * 60 + 60 && s < due; s++) if (!covered[s]) missing++;
     const hhmm = isoTime(from).slice(0, 5);
-    minutes.push({ minute: hhmm, batches: rows.length, samples: mSamples, secondsWithoutData: missing, sync: syncStatus(from, hhmm.replace(':', '')) });
+    minutes.push({
+      minute: hhmm,
+      batches: rows.length,
+      samples: mSamples,
+      secondsWithoutData: missing,
+      sync: syncStatus(from, hhmm.replace(':', '')),
+    });
     batches += rows.length;
     samples += mSamples;
   }
@@ -109,7 +131,8 @@ export function formatHourReport(r: HourReport): string {
     '',
     'minute  batches  samples  no-data-s  sync',
     ...r.minutes.map(
-      (m) => `${m.minute}   ${pad(m.batches, 7)}  ${pad(m.samples, 7)}  ${pad(m.secondsWithoutData, 9)}  ${m.sync ?? '-'}`,
+      (m) =>
+        `${m.minute}   ${pad(m.batches, 7)}  ${pad(m.samples, 7)}  ${pad(m.secondsWithoutData, 9)}  ${m.sync ?? '-'}`,
     ),
   ];
   if (r.gaps.length) {

@@ -12,8 +12,16 @@ import { readLatin1, writeLatin1 } from '../latin1.js';
 
 /** Column order of a row: the order of the positional upsert's parameters (sqlite-schema.ts). */
 export const ROW_COLUMNS = [
-  'device_id', 'ec_date', 'ec_time', 'start_us', 'end_us', 'ec_consumption_values',
-  'values_count', 'values_checksum', 'batch_seq', 'insert_time',
+  'device_id',
+  'ec_date',
+  'ec_time',
+  'start_us',
+  'end_us',
+  'ec_consumption_values',
+  'values_count',
+  'values_checksum',
+  'batch_seq',
+  'insert_time',
 ] as const;
 
 export type BatchRow = [string, string, string, string, string, string, number, string, number | null, number];
@@ -21,10 +29,11 @@ export type BatchRow = [string, string, string, string, string, string, number, 
 export function packBatches(batches: readonly Batch[]): string {
   let s = '';
   for (const b of batches) {
-    s += `${b.device_id.length}:${b.device_id}${b.ec_date.length}:${b.ec_date}${b.ec_time.length}:${b.ec_time}`
-      + `${b.start_us.length}:${b.start_us}${b.end_us.length}:${b.end_us}`
-      + `${b.ec_consumption_values.length}:${b.ec_consumption_values}${b.values_count}|`
-      + `${b.values_checksum.length}:${b.values_checksum}${b.batch_seq ?? ''}|${b.insert_time}|`;
+    s +=
+      `${b.device_id.length}:${b.device_id}${b.ec_date.length}:${b.ec_date}${b.ec_time.length}:${b.ec_time}` +
+      `${b.start_us.length}:${b.start_us}${b.end_us.length}:${b.end_us}` +
+      `${b.ec_consumption_values.length}:${b.ec_consumption_values}${b.values_count}|` +
+      `${b.values_checksum.length}:${b.values_checksum}${b.batch_seq ?? ''}|${b.insert_time}|`;
   }
   return s;
 }
@@ -67,7 +76,8 @@ export function unpackBatches(s: string, row: (r: BatchRow) => void): void {
  */
 export function packReceived(batches: readonly ReceivedBatch[]): Buffer {
   let size = 0;
-  for (const b of batches) size += 24 + b.body.length + (b.count?.length ?? 0) + (b.checksum?.length ?? 0) + (b.seq?.length ?? 0);
+  for (const b of batches)
+    size += 24 + b.body.length + (b.count?.length ?? 0) + (b.checksum?.length ?? 0) + (b.seq?.length ?? 0);
   const buf = Buffer.allocUnsafeSlow(size);
   let at = 0;
   const text = (s: string): void => {
@@ -95,7 +105,8 @@ export function unpackReceived(buf: Buffer): ReceivedBatch[] {
   const out: ReceivedBatch[] = [];
   let at = 0;
   const take = (n: number): string => {
-    if (at + n > buf.length) throw new Error(`packed received batches: field of ${n} bytes at ${at} overruns ${buf.length}`);
+    if (at + n > buf.length)
+      throw new Error(`packed received batches: field of ${n} bytes at ${at} overruns ${buf.length}`);
     const s = readLatin1(buf, at, at + n);
     at += n;
     return s;
@@ -125,5 +136,16 @@ export function unpackReceived(buf: Buffer): ReceivedBatch[] {
 
 /** A batch as a positional row (the order of ROW_COLUMNS). */
 export function rowOf(b: Batch): BatchRow {
-  return [b.device_id, b.ec_date, b.ec_time, b.start_us, b.end_us, b.ec_consumption_values, b.values_count, b.values_checksum, b.batch_seq, b.insert_time];
+  return [
+    b.device_id,
+    b.ec_date,
+    b.ec_time,
+    b.start_us,
+    b.end_us,
+    b.ec_consumption_values,
+    b.values_count,
+    b.values_checksum,
+    b.batch_seq,
+    b.insert_time,
+  ];
 }

@@ -3,7 +3,13 @@ import { keyspaceProblem, replicationCql, type CassandraConfig } from '../config
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { StoreUnavailableError } from '../errors.js';
-import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary, CheckStatus } from './consumption-store.js';
+import type {
+  ConsumptionStore,
+  DeviceRange,
+  IntervalCheck,
+  IntervalSummary,
+  CheckStatus,
+} from './consumption-store.js';
 import { daySlices, type DaySlice } from './day-slices.js';
 
 /** What the schema text depends on. */
@@ -21,11 +27,22 @@ const RECONNECT_BASE_MS = 250;
 const RECONNECT_MAX_MS = 4000;
 
 const CONSUMPTION_COLUMNS = [
-  'device_id', 'ec_date', 'ec_hour', 'ec_time', 'start_us', 'end_us',
-  'ec_consumption_values', 'values_count', 'values_checksum', 'batch_seq', 'insert_time',
+  'device_id',
+  'ec_date',
+  'ec_hour',
+  'ec_time',
+  'start_us',
+  'end_us',
+  'ec_consumption_values',
+  'values_count',
+  'values_checksum',
+  'batch_seq',
+  'insert_time',
 ] as const;
-const SUMMARY_COLUMNS = 'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
-const CHECK_COLUMNS = 'device_id, ec_date, ec_time, interval_seconds, values_count, values_checksum, check_time, check_times, status';
+const SUMMARY_COLUMNS =
+  'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
+const CHECK_COLUMNS =
+  'device_id, ec_date, ec_time, interval_seconds, values_count, values_checksum, check_time, check_times, status';
 
 /**
  * The schema, as CQL statements (each without the trailing `;`). ec_consumption is partitioned by
@@ -169,7 +186,11 @@ export class CassandraStore implements ConsumptionStore {
       ...(o.username !== '' ? { authProvider: new cassandra.auth.PlainTextAuthProvider(o.username, o.password) } : {}),
       socketOptions: { connectTimeout: o.requestTimeoutMs, readTimeout: o.requestTimeoutMs },
       policies: {
-        reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(RECONNECT_BASE_MS, RECONNECT_MAX_MS, false),
+        reconnection: new cassandra.policies.reconnection.ExponentialReconnectionPolicy(
+          RECONNECT_BASE_MS,
+          RECONNECT_MAX_MS,
+          false,
+        ),
         retry: new IdempotentWriteRetryPolicy(),
       },
       queryOptions: { consistency: this.consistency, prepare: true, isIdempotent: true },
@@ -194,8 +215,13 @@ export class CassandraStore implements ConsumptionStore {
   /** Refuses tables of another layout (e.g. the original device-only partitioning) before any write. */
   private async checkSchema(client: cassandra.Client): Promise<void> {
     const ks = this.options.keyspace;
-    const hint = this.options.createSchema ? '' : ' (cassandra.create_schema=false: create it with `ec-server schema | cqlsh`)';
-    const expect = { ec_consumption: ['device_id', 'ec_date', 'ec_hour'], ec_checksum: ['device_id', 'ec_date'] } as const;
+    const hint = this.options.createSchema
+      ? ''
+      : ' (cassandra.create_schema=false: create it with `ec-server schema | cqlsh`)';
+    const expect = {
+      ec_consumption: ['device_id', 'ec_date', 'ec_hour'],
+      ec_checksum: ['device_id', 'ec_date'],
+    } as const;
     for (const [name, partitionKey] of Object.entries(expect)) {
       const t = await client.metadata.getTable(ks, name);
       if (!t) throw new StoreUnavailableError(`table ${ks}.${name} does not exist${hint}`);
@@ -213,11 +239,21 @@ export class CassandraStore implements ConsumptionStore {
     return this.client;
   }
 
-  private async run(cql: string, params: unknown[], what: string, extra: cassandra.QueryOptions = {}): Promise<cassandra.types.ResultSet> {
+  private async run(
+    cql: string,
+    params: unknown[],
+    what: string,
+    extra: cassandra.QueryOptions = {},
+  ): Promise<cassandra.types.ResultSet> {
     const client = this.handle;
     try {
       return await withDeadline(
-        client.execute(cql, params as cassandra.ArrayOrObject, { prepare: true, isIdempotent: true, consistency: this.consistency, ...extra }),
+        client.execute(cql, params as cassandra.ArrayOrObject, {
+          prepare: true,
+          isIdempotent: true,
+          consistency: this.consistency,
+          ...extra,
+        }),
         this.deadlineMs,
         what,
       );
@@ -244,11 +280,19 @@ export class CassandraStore implements ConsumptionStore {
       this.run(
         this.q.upsert,
         [
-          b.device_id, b.ec_date, b.ec_time.slice(0, 2), b.ec_time, b.start_us, b.end_us,
-          b.ec_consumption_values, b.values_count, b.values_checksum,
+          b.device_id,
+          b.ec_date,
+          b.ec_time.slice(0, 2),
+          b.ec_time,
+          b.start_us,
+          b.end_us,
+          b.ec_consumption_values,
+          b.values_count,
+          b.values_checksum,
           // unset rather than null: a null would write a cell tombstone into every row without a seq
           b.batch_seq === null ? undefined : cassandra.types.Long.fromNumber(b.batch_seq),
-          new Date(b.insert_time), this.ttl,
+          new Date(b.insert_time),
+          this.ttl,
         ],
         'write',
       ),
@@ -294,7 +338,18 @@ export class CassandraStore implements ConsumptionStore {
   async writeIntervalCheck(c: IntervalCheck): Promise<void> {
     await this.run(
       this.q.writeCheck,
-      [c.device_id, c.ec_date, c.ec_time, c.interval_seconds, c.values_count, c.values_checksum, new Date(c.check_time), c.check_times, c.status, this.ttl],
+      [
+        c.device_id,
+        c.ec_date,
+        c.ec_time,
+        c.interval_seconds,
+        c.values_count,
+        c.values_checksum,
+        new Date(c.check_time),
+        c.check_times,
+        c.status,
+        this.ttl,
+      ],
       'write',
     );
   }

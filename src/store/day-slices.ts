@@ -24,7 +24,11 @@ export function daySlices(range: DeviceRange): DaySlice[] {
     const dayEnd = (Math.floor(at / 86_400) + 1) * 86_400;
     const end = Math.min(dayEnd, range.to);
     const a = epochSecondToParts(at);
-    slices.push({ ec_date: a.ec_date, fromTime: a.ec_time, toTime: end === dayEnd ? '240000' : epochSecondToParts(end).ec_time });
+    slices.push({
+      ec_date: a.ec_date,
+      fromTime: a.ec_time,
+      toTime: end === dayEnd ? '240000' : epochSecondToParts(end).ec_time,
+    });
     at = end;
   }
   return slices;

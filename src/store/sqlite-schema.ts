@@ -53,7 +53,8 @@ export const CONSUMPTION_KEY_INDEX =
 
 /** Whether ec_consumption is the older WITHOUT ROWID table, clustered on its key. */
 export function isLegacyConsumptionTable(db: Database.Database): boolean {
-  const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ec_consumption'").get() as { sql?: string } | undefined;
+  const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ec_consumption'").get() as
+    { sql?: string } | undefined;
   return /\)\s*WITHOUT\s+ROWID\s*$/i.test(row?.sql ?? '');
 }
 
@@ -74,11 +75,15 @@ export function openDatabase(file: string, synchronous: 'FULL' | 'NORMAL'): Data
  * batches packed by packBatches (`packed`) or given as objects (`batches`: the writer thread's
  * parsed batches, and the inline store), and their record lists encoded on the way (stored-values.ts).
  */
-export function preparePositionalUpsert(db: Database.Database, compression: ValuesCompression): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
+export function preparePositionalUpsert(
+  db: Database.Database,
+  compression: ValuesCompression,
+): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
   const upsert = db.prepare(
     `INSERT OR REPLACE INTO ec_consumption (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})`,
   );
-  const run = (r: BatchRow): void => void upsert.run(r[0], r[1], r[2], r[3], r[4], encodeValues(r[5], compression), r[6], r[7], r[8], r[9]);
+  const run = (r: BatchRow): void =>
+    void upsert.run(r[0], r[1], r[2], r[3], r[4], encodeValues(r[5], compression), r[6], r[7], r[8], r[9]);
   return {
     packed: db.transaction((packed: string) => unpackBatches(packed, run)),
     batches: db.transaction((batches: readonly Batch[]) => {
@@ -96,12 +101,16 @@ export function preparePositionalUpsert(db: Database.Database, compression: Valu
 export function upgradeConsumptionTable(db: Database.Database): number | null {
   if (!isLegacyConsumptionTable(db)) return null;
   const columns = ROW_COLUMNS.join(', ');
-  return db.transaction(() => {
-    db.exec(`CREATE TABLE ec_consumption_upgrade ${CONSUMPTION_COLUMNS}`);
-    const copied = db.prepare(`INSERT INTO ec_consumption_upgrade (${columns}) SELECT ${columns} FROM ec_consumption`).run().changes;
-    db.exec('DROP TABLE ec_consumption');
-    db.exec('ALTER TABLE ec_consumption_upgrade RENAME TO ec_consumption');
-    db.exec(CONSUMPTION_KEY_INDEX);
-    return copied;
-  }).immediate();
+  return db
+    .transaction(() => {
+      db.exec(`CREATE TABLE ec_consumption_upgrade ${CONSUMPTION_COLUMNS}`);
+      const copied = db
+        .prepare(`INSERT INTO ec_consumption_upgrade (${columns}) SELECT ${columns} FROM ec_consumption`)
+        .run().changes;
+      db.exec('DROP TABLE ec_consumption');
+      db.exec('ALTER TABLE ec_consumption_upgrade RENAME TO ec_consumption');
+      db.exec(CONSUMPTION_KEY_INDEX);
+      return copied;
+    })
+    .immediate();
 }

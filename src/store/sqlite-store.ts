@@ -17,7 +17,8 @@ export const SQLITE_FILE = 'ec-server.sqlite';
 /** A row as SQLite returns it: the record list as TEXT or as a deflated BLOB (stored-values.ts). */
 type StoredBatch = Omit<Batch, 'ec_consumption_values'> & { ec_consumption_values: string | Uint8Array };
 
-const SUMMARY_COLUMNS = 'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
+const SUMMARY_COLUMNS =
+  'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
 const RANGE_WHERE = 'device_id = ? AND ec_date = ? AND ec_time >= ? AND ec_time < ?';
 const KEY_ORDER = 'ORDER BY ec_time, start_us, end_us';
 
@@ -63,7 +64,12 @@ export class SqliteStore implements ConsumptionStore {
       this.db = db;
       this.stmts = this.prepare(db);
       if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
-        const writer = new SqliteWriter(this.file, this.options.synchronous, this.options.commitBounds ?? DEFAULT_BOUNDS, this.compression);
+        const writer = new SqliteWriter(
+          this.file,
+          this.options.synchronous,
+          this.options.commitBounds ?? DEFAULT_BOUNDS,
+          this.compression,
+        );
         this.writer = writer;
         // Start the thread now: a failure to open shows at start-up, not at the first batch.
         await writer.write([]);
@@ -123,13 +129,19 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async readBatches(range: DeviceRange): Promise<Batch[]> {
-    const rows = this.sliced(range, (s) => this.stmts.readBatches.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as StoredBatch[]);
+    const rows = this.sliced(
+      range,
+      (s) => this.stmts.readBatches.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as StoredBatch[],
+    );
     for (const r of rows) r.ec_consumption_values = decodeValues(r.ec_consumption_values);
     return rows as Batch[];
   }
 
   async readSummaries(range: DeviceRange): Promise<BatchSummary[]> {
-    return this.sliced(range, (s) => this.stmts.readSummaries.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as BatchSummary[]);
+    return this.sliced(
+      range,
+      (s) => this.stmts.readSummaries.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as BatchSummary[],
+    );
   }
 
   async intervalSummaries(range: DeviceRange, intervalSeconds: number): Promise<IntervalSummary[]> {
@@ -147,7 +159,10 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]> {
-    return this.sliced(range, (s) => this.stmts.readChecks.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as IntervalCheck[]);
+    return this.sliced(
+      range,
+      (s) => this.stmts.readChecks.all(range.device_id, s.ec_date, s.fromTime, s.toTime) as IntervalCheck[],
+    );
   }
 
   async close(): Promise<void> {

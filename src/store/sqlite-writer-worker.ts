@@ -30,7 +30,8 @@ port.on('message', (m: WriteRequest) => {
 
 /** Takes whatever else is already waiting, so that it can join the next transaction. */
 function pull(): void {
-  for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) backlog.push(r.message as WriteRequest);
+  for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port))
+    backlog.push(r.message as WriteRequest);
 }
 
 function drain(): void {
@@ -51,11 +52,21 @@ function drain(): void {
       let n = 0;
       while (n < backlog.length && backlog[n]!.type === 'ingest') n++;
       const waiting = (backlog.slice(0, n) as Ingest[]).map(unpacked);
-      const take = waiting.slice(0, groupsForTransaction(waiting.map((g) => ({ batches: g.received!.length, bytes: g.bytes! })), bounds));
+      const take = waiting.slice(
+        0,
+        groupsForTransaction(
+          waiting.map((g) => ({ batches: g.received!.length, bytes: g.bytes! })),
+          bounds,
+        ),
+      );
       backlog.splice(0, take.length);
       const groups = take.map((g) => g.received!);
       const { batches, report } = stage.run(groups.flat());
-      commit(take.map((g) => g.id), splitReport(report, groups), () => upsert.batches(batches));
+      commit(
+        take.map((g) => g.id),
+        splitReport(report, groups),
+        () => upsert.batches(batches),
+      );
     }
     pull();
   }

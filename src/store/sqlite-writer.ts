@@ -11,7 +11,10 @@ import type { ValuesCompression } from './stored-values.js';
  * write: batches packed by packBatches; ingest: received batches packed by packReceived (the
  * thread parses and checks them, and reports the ones it did not store). Both batch-rows.ts.
  */
-export type WriteRequest = { type: 'write'; id: number; packed: string } | { type: 'ingest'; id: number; packed: ArrayBuffer } | { type: 'close' };
+export type WriteRequest =
+  | { type: 'write'; id: number; packed: string }
+  | { type: 'ingest'; id: number; packed: ArrayBuffer }
+  | { type: 'close' };
 /** One reply per transaction, naming the requests it held; `reports` (ingest only) in the same order. */
 export type WriteReply =
   | { type: 'done'; ids: number[]; reports?: ReceivedReport[] }
@@ -41,7 +44,10 @@ const NOTHING_TO_REPORT: ReceivedReport = Object.freeze({ rejected: [], gaps: []
 export class SqliteWriter {
   private worker: Worker | undefined;
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (report: ReceivedReport) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (report: ReceivedReport) => void; reject: (e: Error) => void }
+  >();
   private closing: Promise<void> | undefined;
   /** Transactions the thread has finished (committed or failed): fewer than requests when it merged them. */
   transactions = 0;
@@ -63,7 +69,12 @@ export class SqliteWriter {
     // long before, as it is (measured: new space 16 MiB in the thread, 128 MiB on the event loop).
     v8.setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
     const w = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), {
-      workerData: { file: this.file, synchronous: this.synchronous, bounds: this.bounds, compression: this.compression } satisfies WriterData,
+      workerData: {
+        file: this.file,
+        synchronous: this.synchronous,
+        bounds: this.bounds,
+        compression: this.compression,
+      } satisfies WriterData,
     });
     w.on('message', (m: WriteReply) => {
       if (m.type === 'closed') return;

@@ -14,7 +14,10 @@ export interface TransactionBounds {
 }
 
 /** How many of the waiting groups (in order) go into the next transaction: at least one, then as many as fit both bounds. */
-export function groupsForTransaction(groups: ReadonlyArray<{ batches: number; bytes: number }>, bounds: TransactionBounds): number {
+export function groupsForTransaction(
+  groups: ReadonlyArray<{ batches: number; bytes: number }>,
+  bounds: TransactionBounds,
+): number {
   if (groups.length === 0) return 0;
   let batches = groups[0]!.batches;
   let bytes = groups[0]!.bytes;

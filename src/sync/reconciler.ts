@@ -43,14 +43,34 @@ const MINUTE = 60;
  * minute rows when the period differed. A 'pending' row is written before any repair so that an
  * interrupted repair is never left unrecorded.
  */
-export async function reconcilePeriod(store: ConsumptionStore, peer: SyncPeer, device: string, from: number, to: number, o: ReconcileOptions): Promise<PeriodResult> {
+export async function reconcilePeriod(
+  store: ConsumptionStore,
+  peer: SyncPeer,
+  device: string,
+  from: number,
+  to: number,
+  o: ReconcileOptions,
+): Promise<PeriodResult> {
   const period = to - from;
   const range = { device_id: device, from, to };
-  const result: PeriodResult = { device, from, to, status: 'verified', minutesDiffering: 0, repaired: 0, extraneous: [], deleted: 0, exchanges: 0 };
+  const result: PeriodResult = {
+    device,
+    from,
+    to,
+    status: 'verified',
+    minutesDiffering: 0,
+    repaired: 0,
+    extraneous: [],
+    deleted: 0,
+    exchanges: 0,
+  };
   const previous = await store.readIntervalChecks(range);
   const timesOf = (start: number, interval: number) => {
     const p = epochSecondToParts(start);
-    return previous.find((c) => c.ec_time === p.ec_time && c.ec_date === p.ec_date && c.interval_seconds === interval)?.check_times ?? 0;
+    return (
+      previous.find((c) => c.ec_time === p.ec_time && c.ec_date === p.ec_date && c.interval_seconds === interval)
+        ?.check_times ?? 0
+    );
   };
   const record = (start: number, interval: number, ours: IntervalSummary | undefined, status: CheckStatus) =>
     store.writeIntervalCheck({
@@ -109,7 +129,10 @@ export async function reconcilePeriod(store: ConsumptionStore, peer: SyncPeer, d
     }
   }
   if (result.extraneous.length) {
-    o.log.warn({ device, from, count: result.extraneous.length, deleted: result.deleted, keys: result.extraneous.slice(0, 10) }, 'batches on the server unknown to the client');
+    o.log.warn(
+      { device, from, count: result.extraneous.length, deleted: result.deleted, keys: result.extraneous.slice(0, 10) },
+      'batches on the server unknown to the client',
+    );
   }
 
   // Verify again, minute by minute, against what the client said.
@@ -152,7 +175,8 @@ function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: Re
     else {
       try {
         const parsed = parseBatchBody(`${device}|${b.ec_date}${b.ec_time}|${b.ec_consumption_values}`);
-        if (parsed.start_us !== b.start_us || parsed.end_us !== b.end_us || parsed.values_count !== b.values_count) problem = 'fields do not match values';
+        if (parsed.start_us !== b.start_us || parsed.end_us !== b.end_us || parsed.values_count !== b.values_count)
+          problem = 'fields do not match values';
       } catch (e) {
         problem = (e as Error).message;
       }
@@ -165,4 +189,3 @@ function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: Re
   }
   return out;
 }
-

@@ -1,6 +1,13 @@
 import type { Socket } from 'node:net';
 import { FrameTooLarge, LineFramer } from './line-framer.js';
-import { decodeFrame, encodeFrame, MAX_FRAME_BYTES, SyncProtocolError, type SyncMessage, type SyncRequest } from './sync-protocol.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  MAX_FRAME_BYTES,
+  SyncProtocolError,
+  type SyncMessage,
+  type SyncRequest,
+} from './sync-protocol.js';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
@@ -46,7 +53,9 @@ export class SyncConnection {
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new SyncProtocolError('EC_SYNC_TIMEOUT', `no answer to ${m.type} #${id} within ${this.requestTimeoutMs} ms`));
+        reject(
+          new SyncProtocolError('EC_SYNC_TIMEOUT', `no answer to ${m.type} #${id} within ${this.requestTimeoutMs} ms`),
+        );
       }, this.requestTimeoutMs);
       this.pending.set(id, { resolve: resolve as (m: SyncMessage) => void, reject, timer });
       this.send({ ...m, id } as SyncMessage);

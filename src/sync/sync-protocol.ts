@@ -37,8 +37,22 @@ export type SyncRequest =
   | { id: number; type: 'summaries'; device: string; from: number; to: number }
   | { id: number; type: 'batches'; device: string; keys: BatchKey[] };
 
-export type WireSummary = Pick<Batch, 'ec_date' | 'ec_time' | 'start_us' | 'end_us' | 'values_count' | 'values_checksum'>;
-export type WireBatch = Pick<Batch, 'device_id' | 'ec_date' | 'ec_time' | 'start_us' | 'end_us' | 'ec_consumption_values' | 'values_count' | 'values_checksum' | 'batch_seq'>;
+export type WireSummary = Pick<
+  Batch,
+  'ec_date' | 'ec_time' | 'start_us' | 'end_us' | 'values_count' | 'values_checksum'
+>;
+export type WireBatch = Pick<
+  Batch,
+  | 'device_id'
+  | 'ec_date'
+  | 'ec_time'
+  | 'start_us'
+  | 'end_us'
+  | 'ec_consumption_values'
+  | 'values_count'
+  | 'values_checksum'
+  | 'batch_seq'
+>;
 
 /** Client -> server responses. */
 export type SyncResponse =
@@ -76,5 +90,10 @@ export function encodeFrame(m: SyncMessage): string {
 }
 
 export function isDeviceList(v: unknown): v is string[] {
-  return Array.isArray(v) && v.length > 0 && v.length <= 10_000 && v.every((d) => typeof d === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(d));
+  return (
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.length <= 10_000 &&
+    v.every((d) => typeof d === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(d))
+  );
 }

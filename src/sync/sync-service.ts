@@ -6,7 +6,14 @@ import type { ConsumptionStore, IntervalSummary } from '../store/consumption-sto
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
 import { SyncConnection } from './sync-connection.js';
-import { isDeviceList, SYNC_PROTOCOL_VERSION, SyncProtocolError, type SyncMessage, type WireBatch, type WireSummary } from './sync-protocol.js';
+import {
+  isDeviceList,
+  SYNC_PROTOCOL_VERSION,
+  SyncProtocolError,
+  type SyncMessage,
+  type WireBatch,
+  type WireSummary,
+} from './sync-protocol.js';
 
 export interface SyncServiceOptions {
   host: string;
@@ -79,13 +86,21 @@ export class SyncService {
     this.server = server;
     if (this.o.schedule !== false) this.startSchedule();
     const port = (server.address() as net.AddressInfo).port;
-    this.log.info({ host: this.o.host, port, periodS: this.o.periodS }, `sync service listening on tcp ${this.o.host}:${port}`);
+    this.log.info(
+      { host: this.o.host, port, periodS: this.o.periodS },
+      `sync service listening on tcp ${this.o.host}:${port}`,
+    );
     return port;
   }
 
   private startSchedule(): void {
     const minutes = this.o.periodS / 60;
-    const expr = Number.isInteger(minutes) && minutes < 60 && 60 % minutes === 0 ? `*/${minutes} * * * *` : minutes === 60 ? '0 * * * *' : undefined;
+    const expr =
+      Number.isInteger(minutes) && minutes < 60 && 60 % minutes === 0
+        ? `*/${minutes} * * * *`
+        : minutes === 60
+          ? '0 * * * *'
+          : undefined;
     const run = () => void this.runRound().catch((e) => this.log.error({ err: e }, 'sync round failed'));
     if (expr) this.task = cron.schedule(expr, run);
     else this.timer = setInterval(run, this.o.periodS * 1000);
@@ -94,7 +109,11 @@ export class SyncService {
   private onConnection(socket: net.Socket): void {
     socket.setNoDelay(true);
     let client: Client | undefined;
-    const conn = new SyncConnection(socket, (m) => this.onMessage(conn, m, client, (c) => (client = c)), this.o.requestTimeoutMs);
+    const conn = new SyncConnection(
+      socket,
+      (m) => this.onMessage(conn, m, client, (c) => (client = c)),
+      this.o.requestTimeoutMs,
+    );
     const hello = setTimeout(() => {
       if (!client) conn.abort('EC_SYNC_NO_HELLO', 'no hello within 10 s');
     }, 10_000);
@@ -106,14 +125,22 @@ export class SyncService {
 
   private onMessage(conn: SyncConnection, m: SyncMessage, client: Client | undefined, set: (c: Client) => void): void {
     if (m.type === 'hello' && !client) {
-      if (m.version !== SYNC_PROTOCOL_VERSION) return conn.abort('EC_SYNC_VERSION', `protocol version ${m.version} not supported (server speaks ${SYNC_PROTOCOL_VERSION})`);
+      if (m.version !== SYNC_PROTOCOL_VERSION)
+        return conn.abort(
+          'EC_SYNC_VERSION',
+          `protocol version ${m.version} not supported (server speaks ${SYNC_PROTOCOL_VERSION})`,
+        );
       if (!isDeviceList(m.devices)) return conn.abort('EC_SYNC_BAD_HELLO', 'devices must be 1-10000 device ids');
-      const retentionS = Number.isFinite(m.retention_s) && m.retention_s > 0 ? Math.min(m.retention_s, 31 * 86_400) : 86_400;
+      const retentionS =
+        Number.isFinite(m.retention_s) && m.retention_s > 0 ? Math.min(m.retention_s, 31 * 86_400) : 86_400;
       const c: Client = { conn, devices: m.devices, retentionS, queue: Promise.resolve() };
       set(c);
       this.clients.add(c);
       conn.send({ type: 'welcome', version: SYNC_PROTOCOL_VERSION, period_s: this.o.periodS });
-      this.log.info({ devices: m.devices.length, client: m.client, remote: conn.socket.remoteAddress }, 'sync client connected');
+      this.log.info(
+        { devices: m.devices.length, client: m.client, remote: conn.socket.remoteAddress },
+        'sync client connected',
+      );
       if (this.o.catchUpOnConnect !== false) this.catchUps.push(this.reconcileClient(c, 'catch-up'));
       return;
     }
@@ -141,7 +168,17 @@ export class SyncService {
       ms: Date.now() - started,
     };
     const damaged = report.periods.filter((p) => p.status !== 'verified');
-    this.log.info({ clients: report.clients, periods: report.periods.length, repairedPeriods: damaged.length, batchesRepaired: damaged.reduce((n, p) => n + p.repaired, 0), errors: report.errors.length, ms: report.ms }, 'sync round done');
+    this.log.info(
+      {
+        clients: report.clients,
+        periods: report.periods.length,
+        repairedPeriods: damaged.length,
+        batchesRepaired: damaged.reduce((n, p) => n + p.repaired, 0),
+        errors: report.errors.length,
+        ms: report.ms,
+      },
+      'sync round done',
+    );
     return report;
   }
 
@@ -164,15 +201,33 @@ export class SyncService {
         const done = await this.settledPeriods(device, firstStart, lastEnd);
         const todo: number[] = [];
         for (let t = firstStart; t + P <= lastEnd; t += P) if (!done.has(t)) todo.push(t);
-        if (todo.length > 1) this.log.info({ device, periods: todo.length, why }, 'sync: reconciling unverified periods');
+        if (todo.length > 1)
+          this.log.info({ device, periods: todo.length, why }, 'sync: reconciling unverified periods');
         for (const t of todo) {
-          const r = await reconcilePeriod(this.store, peer, device, t, t + P, { deleteExtraneous: this.o.deleteExtraneous, now: this.now, log: this.log });
+          const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
+            deleteExtraneous: this.o.deleteExtraneous,
+            now: this.now,
+            log: this.log,
+          });
           report.periods.push(r);
-          if (r.status !== 'verified') this.log.info({ device, from: new Date(t * 1000).toISOString(), status: r.status, repaired: r.repaired, minutes: r.minutesDiffering }, 'sync: period reconciled');
+          if (r.status !== 'verified')
+            this.log.info(
+              {
+                device,
+                from: new Date(t * 1000).toISOString(),
+                status: r.status,
+                repaired: r.repaired,
+                minutes: r.minutesDiffering,
+              },
+              'sync: period reconciled',
+            );
         }
       } catch (e) {
         report.errors.push({ device, error: (e as Error).message });
-        this.log.warn({ device, err: (e as Error).message, why }, 'sync: reconciliation interrupted; the period stays pending');
+        this.log.warn(
+          { device, err: (e as Error).message, why },
+          'sync: reconciliation interrupted; the period stays pending',
+        );
       }
     }
     report.ms = Date.now() - started;
@@ -183,7 +238,11 @@ export class SyncService {
   private async settledPeriods(device: string, from: number, to: number): Promise<Set<number>> {
     const done = new Set<number>();
     for (let t = from; t < to; t += MAX_RANGE_SECONDS) {
-      for (const c of await this.store.readIntervalChecks({ device_id: device, from: t, to: Math.min(to, t + MAX_RANGE_SECONDS) })) {
+      for (const c of await this.store.readIntervalChecks({
+        device_id: device,
+        from: t,
+        to: Math.min(to, t + MAX_RANGE_SECONDS),
+      })) {
         if (c.interval_seconds !== this.o.periodS || (c.status !== 'verified' && c.status !== 'repaired')) continue;
         done.add(compactToEpochSecond(c.ec_date + c.ec_time));
       }
@@ -212,7 +271,8 @@ function peerOver(conn: SyncConnection): SyncPeer {
     return value as T[];
   };
   return {
-    digest: (device, from, to, interval) => list<IntervalSummary>({ type: 'digest', device, from, to, interval }, 'intervals'),
+    digest: (device, from, to, interval) =>
+      list<IntervalSummary>({ type: 'digest', device, from, to, interval }, 'intervals'),
     summaries: (device, from, to) => list<WireSummary>({ type: 'summaries', device, from, to }, 'summaries'),
     batches: (device, keys: BatchKey[]) => list<WireBatch>({ type: 'batches', device, keys }, 'batches'),
   };

@@ -53,7 +53,10 @@ export class UdpTransport {
       void this.layer.receive(decodeDatagram(msg, this.limits), new UdpLink(socket, rinfo));
     } catch (err) {
       // A bug must cost one datagram, never the process.
-      this.log.error({ err, remote: { address: rinfo.address, port: rinfo.port } }, 'UDP datagram could not be handled');
+      this.log.error(
+        { err, remote: { address: rinfo.address, port: rinfo.port } },
+        'UDP datagram could not be handled',
+      );
     }
   }
 

@@ -31,7 +31,11 @@ export function storeContract(name: string, target: ContractTarget): void {
       await store.close();
     });
 
-    const strip = (b: Batch) => ({ ...b, insert_time: Number(b.insert_time), batch_seq: b.batch_seq === null ? null : Number(b.batch_seq) });
+    const strip = (b: Batch) => ({
+      ...b,
+      insert_time: Number(b.insert_time),
+      batch_seq: b.batch_seq === null ? null : Number(b.batch_seq),
+    });
 
     it('returns what was written, field for field', async () => {
       const dev = target.device();
@@ -50,7 +54,10 @@ export function storeContract(name: string, target: ContractTarget): void {
       await store.upsertBatches([c]);
       const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 2 });
       expect(rows.map(strip)).to.deep.equal([a, c]);
-      expect(rows.map((r) => recordsChecksum(r.ec_consumption_values))).to.deep.equal([a.values_checksum, c.values_checksum]);
+      expect(rows.map((r) => recordsChecksum(r.ec_consumption_values))).to.deep.equal([
+        a.values_checksum,
+        c.values_checksum,
+      ]);
     });
 
     it('upsert of the same key replaces the row (idempotent)', async () => {
@@ -76,7 +83,13 @@ export function storeContract(name: string, target: ContractTarget): void {
     it('reads only the named device and the half-open range [from, to)', async () => {
       const dev = target.device();
       const other = target.device();
-      await store.upsertBatches([makeBatch(dev, T0 - 1), makeBatch(dev, T0), makeBatch(dev, T0 + 9), makeBatch(dev, T0 + 10), makeBatch(other, T0)]);
+      await store.upsertBatches([
+        makeBatch(dev, T0 - 1),
+        makeBatch(dev, T0),
+        makeBatch(dev, T0 + 9),
+        makeBatch(dev, T0 + 10),
+        makeBatch(other, T0),
+      ]);
       const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 10 });
       expect(rows.map((r) => batchEpochSecond(r))).to.deep.equal([T0, T0 + 9]);
       expect(rows.every((r) => r.device_id === dev)).to.equal(true);
@@ -105,14 +118,21 @@ export function storeContract(name: string, target: ContractTarget): void {
       const bs = [makeBatch(dev, T0, 4), makeBatch(dev, T0 + 1, 6)];
       await store.upsertBatches(bs);
       const sums = await store.readSummaries({ device_id: dev, from: T0, to: T0 + 2 });
-      expect(sums.map((s) => [s.ec_time, s.values_count, s.values_checksum])).to.deep.equal(bs.map((b) => [b.ec_time, b.values_count, b.values_checksum]));
+      expect(sums.map((s) => [s.ec_time, s.values_count, s.values_checksum])).to.deep.equal(
+        bs.map((b) => [b.ec_time, b.values_count, b.values_checksum]),
+      );
       expect(sums[0]).to.not.have.property('ec_consumption_values');
     });
 
     it('per-interval counts and digests match the definition', async () => {
       const dev = target.device();
       const minute = Math.floor(T0 / 60) * 60;
-      const bs = [makeBatch(dev, minute, 10), makeBatch(dev, minute + 59, 20), makeBatch(dev, minute + 60, 30), makeBatch(dev, minute + 125, 5)];
+      const bs = [
+        makeBatch(dev, minute, 10),
+        makeBatch(dev, minute + 59, 20),
+        makeBatch(dev, minute + 60, 30),
+        makeBatch(dev, minute + 125, 5),
+      ];
       await store.upsertBatches(bs);
       const got = await store.intervalSummaries({ device_id: dev, from: minute, to: minute + 180 }, 60);
       expect(got.map((g) => [g.start, g.batches, g.samples])).to.deep.equal([
@@ -143,18 +163,29 @@ export function storeContract(name: string, target: ContractTarget): void {
     it('writes and reads interval checks (ec_checksum)', async () => {
       const dev = target.device();
       const check: IntervalCheck = {
-        device_id: dev, ec_date: '20160909', ec_time: '150500', interval_seconds: 60, values_count: 30,
-        values_checksum: 'd41d8cd98f00b204e9800998ecf8427e', check_time: 1_700_000_000_000, check_times: 1, status: 'verified',
+        device_id: dev,
+        ec_date: '20160909',
+        ec_time: '150500',
+        interval_seconds: 60,
+        values_count: 30,
+        values_checksum: 'd41d8cd98f00b204e9800998ecf8427e',
+        check_time: 1_700_000_000_000,
+        check_times: 1,
+        status: 'verified',
       };
       await store.writeIntervalCheck(check);
       await store.writeIntervalCheck({ ...check, check_times: 2, status: 'repaired' });
       const got = await store.readIntervalChecks({ device_id: dev, from: T0 - 5, to: T0 + 60 });
-      expect(got.map((c) => ({ ...c, check_time: Number(c.check_time) }))).to.deep.equal([{ ...check, check_times: 2, status: 'repaired' }]);
+      expect(got.map((c) => ({ ...c, check_time: Number(c.check_time) }))).to.deep.equal([
+        { ...check, check_times: 2, status: 'repaired' },
+      ]);
     });
 
     it('a write of 1,000 batches in one call is all there afterwards', async () => {
       const dev = target.device();
-      const bs = Array.from({ length: 1000 }, (_, i) => makeBatch(dev, T0 + Math.floor(i / 4), 10, (i % 4) * 250_000, i));
+      const bs = Array.from({ length: 1000 }, (_, i) =>
+        makeBatch(dev, T0 + Math.floor(i / 4), 10, (i % 4) * 250_000, i),
+      );
       await store.upsertBatches(bs);
       const rows = await store.readSummaries({ device_id: dev, from: T0, to: T0 + 250 });
       expect(rows).to.have.length(1000);

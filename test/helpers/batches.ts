@@ -28,5 +28,11 @@ export function bodyOf(b: Batch): string {
 
 /** The received form of a batch (what ingest queues for the group commit), with optional integrity headers. */
 export function receivedOf(b: Batch, headers: { count?: string; checksum?: string; seq?: string } = {}): ReceivedBatch {
-  return { body: bodyOf(b), count: headers.count, checksum: headers.checksum, seq: headers.seq, insert_time: b.insert_time };
+  return {
+    body: bodyOf(b),
+    count: headers.count,
+    checksum: headers.checksum,
+    seq: headers.seq,
+    insert_time: b.insert_time,
+  };
 }

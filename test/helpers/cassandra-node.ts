@@ -42,9 +42,13 @@ export async function requireNode(ctx: Mocha.Context): Promise<void> {
   reachable ??= nodeAnswers();
   if (await reachable) return;
   if (REQUIRED) {
-    throw new Error(`Cassandra required (CI or EC_REQUIRE_CASSANDRA=1) but no node answers on ${HOST}:${PORT}; start one with npm run cassandra:start`);
+    throw new Error(
+      `Cassandra required (CI or EC_REQUIRE_CASSANDRA=1) but no node answers on ${HOST}:${PORT}; start one with npm run cassandra:start`,
+    );
   }
-  console.log(`\n  !!! Cassandra tests NOT RUN: no node on ${HOST}:${PORT} (start one with npm run cassandra:start) !!!\n`);
+  console.log(
+    `\n  !!! Cassandra tests NOT RUN: no node on ${HOST}:${PORT} (start one with npm run cassandra:start) !!!\n`,
+  );
   ctx.skip();
 }
 
@@ -64,7 +68,6 @@ export async function cassandraSh(cmd: 'start' | 'stop' | 'status'): Promise<{ c
     return { code: typeof x.code === 'number' ? x.code : 1, out: (x.stdout ?? '') + (x.stderr ?? '') };
   }
 }
-
 
 /** Drops a test keyspace (when the node is there). */
 export async function dropKeyspace(keyspace: string): Promise<void> {

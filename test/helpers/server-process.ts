@@ -21,15 +21,23 @@ export interface ServerProcess {
 export type LaunchMode = 'flags' | 'direct' | 'plain';
 
 /** Starts bin/ec-server.js as a real process and waits for its "listening" log line. */
-export async function spawnServer(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000, mode: LaunchMode = 'flags'): Promise<ServerProcess> {
+export async function spawnServer(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 15_000,
+  mode: LaunchMode = 'flags',
+): Promise<ServerProcess> {
   const [cmd, cmdArgs] =
-    mode === 'direct' ? [BIN('ec-server'), args]
+    mode === 'direct'
+      ? [BIN('ec-server'), args]
       : [process.execPath, [...(mode === 'flags' ? SERVER_NODE_FLAGS : []), BIN('ec-server'), ...args]];
   const child = spawn(cmd, cmdArgs, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), timeoutMs);
     const check = () => {

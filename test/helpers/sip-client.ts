@@ -111,7 +111,13 @@ export interface TcpExchange {
  * Writes `data` on a new TCP connection (in `chunks` pieces if given) and collects responses
  * until `expect` arrived, the server closed, or `waitMs` passed.
  */
-export async function tcpExchange(port: number, data: Buffer | string, expect: number, waitMs = 2000, chunks = 1): Promise<TcpExchange> {
+export async function tcpExchange(
+  port: number,
+  data: Buffer | string,
+  expect: number,
+  waitMs = 2000,
+  chunks = 1,
+): Promise<TcpExchange> {
   const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
   return new Promise((resolve, reject) => {
     const sock = net.connect(port, '127.0.0.1');
@@ -140,7 +146,9 @@ export async function tcpExchange(port: number, data: Buffer | string, expect: n
       if (responses.length >= expect) finish(false);
     });
     sock.on('end', () => finish(true));
-    sock.on('error', (e) => (done ? undefined : (e as NodeJS.ErrnoException).code === 'ECONNRESET' ? finish(true) : reject(e)));
+    sock.on('error', (e) =>
+      done ? undefined : (e as NodeJS.ErrnoException).code === 'ECONNRESET' ? finish(true) : reject(e),
+    );
     sock.on('connect', async () => {
       const size = Math.ceil(buf.length / chunks);
       for (let i = 0; i < buf.length; i += size) {

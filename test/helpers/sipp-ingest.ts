@@ -35,7 +35,8 @@ async function expectStored(server: TestServer, sent: Sent[]): Promise<void> {
   const from = sent[0]!.second;
   const to = sent[sent.length - 1]!.second + 1;
   const rows = [];
-  for (let t = from; t < to; t += 3600) rows.push(...(await server.store.readBatches({ device_id: device, from: t, to: Math.min(to, t + 3600) })));
+  for (let t = from; t < to; t += 3600)
+    rows.push(...(await server.store.readBatches({ device_id: device, from: t, to: Math.min(to, t + 3600) })));
   expect(rows).to.have.length(sent.length);
   rows.forEach((row, i) => {
     const s = sent[i]!;
@@ -64,17 +65,30 @@ export async function sippIngest(server: TestServer, transport: 'udp' | 'tcp', d
   const errors = join(server.dir, `${transport}-errors.log`);
   const run = await runSipp([
     `127.0.0.1:${server.port}`,
-    '-sf', join(SIPP_FIXTURES, 'message-uac.xml'),
-    '-inf', inf,
-    '-t', transport === 'udp' ? 'u1' : 't1',
-    '-i', '127.0.0.1',
-    '-p', String(await freePort()),
-    '-m', String(CALLS),
-    '-r', '500',
-    '-l', '200',
-    '-max_retrans', '10',
-    '-trace_screen', '-screen_file', screen,
-    '-trace_err', '-error_file', errors,
+    '-sf',
+    join(SIPP_FIXTURES, 'message-uac.xml'),
+    '-inf',
+    inf,
+    '-t',
+    transport === 'udp' ? 'u1' : 't1',
+    '-i',
+    '127.0.0.1',
+    '-p',
+    String(await freePort()),
+    '-m',
+    String(CALLS),
+    '-r',
+    '500',
+    '-l',
+    '200',
+    '-max_retrans',
+    '10',
+    '-trace_screen',
+    '-screen_file',
+    screen,
+    '-trace_err',
+    '-error_file',
+    errors,
   ]);
   const screenText = existsSync(screen) ? readFileSync(screen, 'utf8') : run.stdout;
   const errorText = existsSync(errors) ? readFileSync(errors, 'utf8').slice(0, 2000) : '';

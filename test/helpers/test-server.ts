@@ -12,11 +12,20 @@ export interface TestServer extends RunningServer {
 }
 
 /** A real server in this process: real sockets on a free port, a real SQLite file in a temp dir. */
-export async function startTestServer(overrides: Record<string, string> = {}, options: ServerOptions = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Record<string, string> = {},
+  options: ServerOptions = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ec-server-test-'));
   const { config } = loadConfig({
     configPath: null,
-    overrides: { 'sip.port': '0', 'sync.port': '0', 'storage.path': join(dir, 'data'), 'log.level': 'silent', ...overrides },
+    overrides: {
+      'sip.port': '0',
+      'sync.port': '0',
+      'storage.path': join(dir, 'data'),
+      'log.level': 'silent',
+      ...overrides,
+    },
   });
   const log = pino({ level: process.env.EC_TEST_LOG ?? 'silent' });
   const server = await startServer(config, log, undefined, { syncSchedule: false, ...options });

@@ -20,7 +20,12 @@ describe('ec-server on Cassandra (real node)', function () {
   before(async function () {
     await requireNode(this);
     sippPath();
-    server = await startTestServer({ 'storage.backend': 'cassandra', 'cassandra.keyspace': keyspace, 'cassandra.request_timeout_ms': '1000', 'sip.retry_after': '1' });
+    server = await startTestServer({
+      'storage.backend': 'cassandra',
+      'cassandra.keyspace': keyspace,
+      'cassandra.request_timeout_ms': '1000',
+      'sip.retry_after': '1',
+    });
   });
   after(async () => {
     await server?.cleanup();
@@ -28,7 +33,8 @@ describe('ec-server on Cassandra (real node)', function () {
   });
 
   for (const transport of ['udp', 'tcp'] as const) {
-    it(`sipp: ${CALLS} MESSAGEs over ${transport.toUpperCase()}, all answered 200 and stored in Cassandra`, () => sippIngest(server, transport, `cass-sipp-${transport}`));
+    it(`sipp: ${CALLS} MESSAGEs over ${transport.toUpperCase()}, all answered 200 and stored in Cassandra`, () =>
+      sippIngest(server, transport, `cass-sipp-${transport}`));
   }
 
   it('Cassandra stopped while a meter streams: 503 + Retry-After while down, no 200 without a row, resumes by itself', async () => {
@@ -47,7 +53,15 @@ describe('ec-server on Cassandra (real node)', function () {
     const send = () => {
       const sec = T0 + next++;
       const p = epochSecondToParts(sec);
-      sock.send(buildMessage({ port: server.port, callId: `outage-${sec}`, body: `${device}|${p.ec_date}${p.ec_time}|1,1.5;500000,2.5` }), server.port, '127.0.0.1');
+      sock.send(
+        buildMessage({
+          port: server.port,
+          callId: `outage-${sec}`,
+          body: `${device}|${p.ec_date}${p.ec_time}|1,1.5;500000,2.5`,
+        }),
+        server.port,
+        '127.0.0.1',
+      );
     };
     const pump = setInterval(() => {
       for (let i = 0; i < 5; i++) send();
@@ -78,10 +92,17 @@ describe('ec-server on Cassandra (real node)', function () {
     const acked = [...statuses.entries()].filter(([, s]) => s.includes(200)).map(([sec]) => sec);
     const stored = new Set<number>();
     for (let t = T0; t < T0 + next; t += 3600) {
-      for (const b of await server.store.readSummaries({ device_id: device, from: t, to: Math.min(T0 + next, t + 3600) })) stored.add(batchEpochSecond(b));
+      for (const b of await server.store.readSummaries({
+        device_id: device,
+        from: t,
+        to: Math.min(T0 + next, t + 3600),
+      }))
+        stored.add(batchEpochSecond(b));
     }
     const lost = acked.filter((s) => !stored.has(s));
-    console.log(`      outage: ${next} sent, ${acked.length} answered 200, ${count(503)} answered 503, ${stored.size} stored, ${lost.length} acknowledged-but-lost`);
+    console.log(
+      `      outage: ${next} sent, ${acked.length} answered 200, ${count(503)} answered 503, ${stored.size} stored, ${lost.length} acknowledged-but-lost`,
+    );
     expect(lost).to.deep.equal([]);
     const r = await udpRequest(server.port, buildMessage({ port: server.port, body: `${device}|20260601235959|1,1` }));
     expect(r?.status).to.equal(200);

@@ -79,7 +79,13 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
     it('reads across hour partitions in key order', async () => {
       const dev = device();
       const h16 = Date.UTC(2016, 8, 9, 16) / 1000;
-      const bs = [makeBatch(dev, h16 + 3600), makeBatch(dev, h16 - 1), makeBatch(dev, h16), makeBatch(dev, h16 - 3600), makeBatch(dev, h16 + 3599)];
+      const bs = [
+        makeBatch(dev, h16 + 3600),
+        makeBatch(dev, h16 - 1),
+        makeBatch(dev, h16),
+        makeBatch(dev, h16 - 3600),
+        makeBatch(dev, h16 + 3599),
+      ];
       await store.upsertBatches(bs);
       const rows = await store.readSummaries({ device_id: dev, from: h16 - 3600, to: h16 + 3600 });
       expect(rows.map((r) => r.ec_time)).to.deep.equal(['150000', '155959', '160000', '165959']);
@@ -120,7 +126,11 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
 
     before(async function () {
       const ready = async (): Promise<boolean> =>
-        existsSync(python) && (await run(python, ['-c', 'import cassandra']).then(() => true, () => false));
+        existsSync(python) &&
+        (await run(python, ['-c', 'import cassandra']).then(
+          () => true,
+          () => false,
+        ));
       if (await ready()) return;
       try {
         console.log(`    creating Python venv ${PYVENV} with cassandra-driver (once)`);
@@ -148,17 +158,35 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
       await store().upsertBatches(bs);
       const { stdout } = await run(
         python,
-        [CQL_READ, '--host', HOST, '--port', String(PORT), '--keyspace', KEYSPACE, '--device', dev, '--date', '20160909', '--hour', '15', '--hour', '16'],
+        [
+          CQL_READ,
+          '--host',
+          HOST,
+          '--port',
+          String(PORT),
+          '--keyspace',
+          KEYSPACE,
+          '--device',
+          dev,
+          '--date',
+          '20160909',
+          '--hour',
+          '15',
+          '--hour',
+          '16',
+        ],
         { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
       );
-      const got = JSON.parse(stdout) as { rows: Record<string, unknown>[]; table: { compaction: Record<string, string>; partition_key: string[]; default_time_to_live: number } };
+      const got = JSON.parse(stdout) as {
+        rows: Record<string, unknown>[];
+        table: { compaction: Record<string, string>; partition_key: string[]; default_time_to_live: number };
+      };
       expect(got.rows).to.deep.equal(bs.map((b) => ({ ...b, ec_hour: b.ec_time.slice(0, 2) })));
       expect(got.table.partition_key).to.deep.equal(['device_id', 'ec_date', 'ec_hour']);
       expect(got.table.compaction.class).to.match(/TimeWindowCompactionStrategy$/);
       expect(got.table.compaction.compaction_window_unit).to.equal('DAYS');
       expect(got.table.compaction.compaction_window_size).to.equal('1');
     });
-
   });
 
   // Stops and restarts the node: keep it the last describe of this file.
@@ -170,7 +198,8 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
 
     before(async function () {
       const st = await cassandraSh('status');
-      if (st.code !== 0) missing(this, 'the node on 9042 is not managed by scripts/cassandra/cassandra.sh, cannot stop it');
+      if (st.code !== 0)
+        missing(this, 'the node on 9042 is not managed by scripts/cassandra/cassandra.sh, cannot stop it');
       store = new CassandraStore(config({ requestTimeoutMs: TIMEOUT_MS }));
       await store.open();
     });
@@ -262,14 +291,17 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
           await new Promise((r) => setTimeout(r, 250));
         }
       }
-      console.log(`    start took ${ready - s0} ms; first write after CQL readiness succeeded after ${recovered - ready} ms (${attempts} attempts)`);
+      console.log(
+        `    start took ${ready - s0} ms; first write after CQL readiness succeeded after ${recovered - ready} ms (${attempts} attempts)`,
+      );
       expect(recovered, 'no successful write within 60 s of restart').to.be.greaterThan(0);
       acked.push(b);
 
       // Everything acknowledged is there.
       const rows = await store.readSummaries({ device_id: dev, from: T0, to: T0 + Math.ceil(i / 10) + 1 });
       const keys = new Set(rows.map((r) => `${r.ec_time}.${r.start_us}`));
-      for (const a of acked) expect(keys.has(`${a.ec_time}.${a.start_us}`), `${a.ec_time}.${a.start_us}`).to.equal(true);
+      for (const a of acked)
+        expect(keys.has(`${a.ec_time}.${a.start_us}`), `${a.ec_time}.${a.start_us}`).to.equal(true);
     });
   });
 });

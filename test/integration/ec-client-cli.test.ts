@@ -22,11 +22,37 @@ describe('ec-client (reference meter) process', function () {
 
   it('streams 5 simulated minutes with 10% loss; a sync round repairs every lost batch', async () => {
     const journalDir = join(server.dir, 'journal');
-    const child = spawn(process.execPath, [
-      BIN('ec-client'), '--config', '/dev/null', '--port', String(server.port), '--set', `sync.port=${server.syncPort}`,
-      '--device', 'cli-meter', '--rate', '200', '--start', '20260501000000', '--duration', '300',
-      '--loss', '0.1', '--seed', '11', '--journal', journalDir, '--linger', '30', '--log-level', 'warn',
-    ], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        BIN('ec-client'),
+        '--config',
+        '/dev/null',
+        '--port',
+        String(server.port),
+        '--set',
+        `sync.port=${server.syncPort}`,
+        '--device',
+        'cli-meter',
+        '--rate',
+        '200',
+        '--start',
+        '20260501000000',
+        '--duration',
+        '300',
+        '--loss',
+        '0.1',
+        '--seed',
+        '11',
+        '--journal',
+        journalDir,
+        '--linger',
+        '30',
+        '--log-level',
+        'warn',
+      ],
+      { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -46,17 +72,29 @@ describe('ec-client (reference meter) process', function () {
     expect(round.errors).to.deep.equal([]);
     const lost = 300 - last;
     expect(lost, 'batches lost on purpose').to.be.greaterThan(10);
-    expect(round.periods.filter((p) => p.from === T0).map((p) => [p.status, p.repaired])).to.deep.equal([['repaired', lost]]);
+    expect(round.periods.filter((p) => p.from === T0).map((p) => [p.status, p.repaired])).to.deep.equal([
+      ['repaired', lost],
+    ]);
     // Every other period of the round was empty on both sides: verified with one exchange each.
-    expect(round.periods.filter((p) => p.from !== T0).every((p) => p.status === 'verified' && p.exchanges === 1)).to.equal(true);
+    expect(
+      round.periods.filter((p) => p.from !== T0).every((p) => p.status === 'verified' && p.exchanges === 1),
+    ).to.equal(true);
     child.kill('SIGTERM');
     expect(await exited).to.equal(0);
-    expect(out).to.match(new RegExp(`sent ${300 - lost}, acked ${300 - lost}, failed 0, lost \\(injected\\) ${lost}, corrupted \\(injected\\) 0, repaired by sync ${lost}`));
+    expect(out).to.match(
+      new RegExp(
+        `sent ${300 - lost}, acked ${300 - lost}, failed 0, lost \\(injected\\) ${lost}, corrupted \\(injected\\) 0, repaired by sync ${lost}`,
+      ),
+    );
 
     const journal = new Journal(journalDir);
     await journal.open();
-    const mine = (await journal.readSummaries({ device_id: 'cli-meter', from: T0, to: T0 + 300 })).map((b) => batchKeyString(b) + b.values_checksum);
-    const theirs = (await server.store.readSummaries({ device_id: 'cli-meter', from: T0, to: T0 + 300 })).map((b) => batchKeyString(b) + b.values_checksum);
+    const mine = (await journal.readSummaries({ device_id: 'cli-meter', from: T0, to: T0 + 300 })).map(
+      (b) => batchKeyString(b) + b.values_checksum,
+    );
+    const theirs = (await server.store.readSummaries({ device_id: 'cli-meter', from: T0, to: T0 + 300 })).map(
+      (b) => batchKeyString(b) + b.values_checksum,
+    );
     await journal.close();
     expect(theirs).to.deep.equal(mine);
     expect(theirs).to.have.length(300);

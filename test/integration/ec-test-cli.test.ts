@@ -18,7 +18,8 @@ describe('ec-test', function () {
     const p = epochSecondToParts(sec);
     return p.ec_date + p.ec_time;
   };
-  const records = (n: number, startUs: number) => Array.from({ length: n }, (_, i) => `${startUs + i * 1000},${i}.25`).join(';');
+  const records = (n: number, startUs: number) =>
+    Array.from({ length: n }, (_, i) => `${startUs + i * 1000},${i}.25`).join(';');
   let dataDir: string;
   const ecTest = (args: string[]) => runBin('ec-test', ['--data-dir', dataDir, ...args]);
 
@@ -80,27 +81,43 @@ describe('ec-test', function () {
   it('a stored value altered after the fact is reported damaged, exit 1', async () => {
     const db = new Database(join(dataDir, SQLITE_FILE));
     const p = epochSecondToParts(H + 1800);
-    db.prepare("UPDATE ec_consumption SET ec_consumption_values = replace(ec_consumption_values, ',', ',9') WHERE device_id = 'full' AND ec_date = ? AND ec_time = ?").run(p.ec_date, p.ec_time);
+    db.prepare(
+      "UPDATE ec_consumption SET ec_consumption_values = replace(ec_consumption_values, ',', ',9') WHERE device_id = 'full' AND ec_date = ? AND ec_time = ?",
+    ).run(p.ec_date, p.ec_time);
     db.close();
     const r = await ecTest(['-i', 'full', '-d', stamp(H), '--json']);
     expect(r.code).to.equal(1);
     const rep = JSON.parse(r.stdout) as HourReport;
     expect(rep.result).to.equal('damaged');
-    expect(rep.damaged).to.deep.equal([{ key: `${p.ec_date}${p.ec_time}.000000-${makeBatch('full', H, 5).end_us}`, problem: 'checksum does not match values' }]);
+    expect(rep.damaged).to.deep.equal([
+      {
+        key: `${p.ec_date}${p.ec_time}.000000-${makeBatch('full', H, 5).end_us}`,
+        problem: 'checksum does not match values',
+      },
+    ]);
   });
 
   it('a compressed row whose bytes were damaged is reported damaged (exit 1); its intact neighbour is not', async () => {
     const db = new Database(join(dataDir, SQLITE_FILE));
     const p = epochSecondToParts(H + 1);
-    const kinds = db.prepare("SELECT typeof(ec_consumption_values) AS t FROM ec_consumption WHERE device_id = 'big'").all() as { t: string }[];
+    const kinds = db
+      .prepare("SELECT typeof(ec_consumption_values) AS t FROM ec_consumption WHERE device_id = 'big'")
+      .all() as { t: string }[];
     expect(kinds.map((k) => k.t)).to.deep.equal(['blob', 'blob']);
     // Not a valid deflate stream (block type 3 is reserved).
-    db.prepare("UPDATE ec_consumption SET ec_consumption_values = X'FFFFFF' WHERE device_id = 'big' AND ec_date = ? AND ec_time = ?").run(p.ec_date, p.ec_time);
+    db.prepare(
+      "UPDATE ec_consumption SET ec_consumption_values = X'FFFFFF' WHERE device_id = 'big' AND ec_date = ? AND ec_time = ?",
+    ).run(p.ec_date, p.ec_time);
     db.close();
     const r = await ecTest(['-i', 'big', '-d', stamp(H), '--json']);
     expect(r.code, r.stderr).to.equal(1);
     const rep = JSON.parse(r.stdout) as HourReport;
-    expect(rep.damaged).to.deep.equal([{ key: `${p.ec_date}${p.ec_time}.000000-${makeBatch('big', H + 1, 1000).end_us}`, problem: 'checksum does not match values' }]);
+    expect(rep.damaged).to.deep.equal([
+      {
+        key: `${p.ec_date}${p.ec_time}.000000-${makeBatch('big', H + 1, 1000).end_us}`,
+        problem: 'checksum does not match values',
+      },
+    ]);
   });
 
   it('bad arguments exit 2 with a clear message', async () => {

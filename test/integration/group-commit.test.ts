@@ -38,7 +38,12 @@ describe('group commit (real SQLite file)', () => {
   });
 
   it('keeps a transaction under commit_max_bytes (but always commits at least one batch)', async () => {
-    const c = new GroupCommitter(store, { maxBatches: 500, maxBytes: 100_000, maxQueued: 10_000, maxQueuedBytes: 1 << 30 });
+    const c = new GroupCommitter(store, {
+      maxBatches: 500,
+      maxBytes: 100_000,
+      maxQueued: 10_000,
+      maxQueuedBytes: 1 << 30,
+    });
     // 1000 records ~ 12 kB of values each: at most 8 fit in 100 kB.
     const big = Array.from({ length: 40 }, (_, i) => makeBatch('big', 1_700_000_000 + i, 1000));
     const huge = makeBatch('huge', 1_700_001_000, 20_000); // > 100 kB alone
@@ -55,9 +60,16 @@ describe('group commit (real SQLite file)', () => {
     it(`${writer} writer: stores the good batches of a group, rejects each bad one with the error naming its problem, reports sequence gaps`, async () => {
       const own = new SqliteStore({ dir: join(dir, writer), synchronous: 'FULL', writer });
       await own.open();
-      expect(typeof own.writeReceived, 'writeReceived only with the writer thread').to.equal(writer === 'thread' ? 'function' : 'undefined');
+      expect(typeof own.writeReceived, 'writeReceived only with the writer thread').to.equal(
+        writer === 'thread' ? 'function' : 'undefined',
+      );
       const gaps: unknown[] = [];
-      const c = new GroupCommitter(own, { maxBatches: 500, maxQueued: 10_000, maxQueuedBytes: 1 << 30, onSequenceGap: (g) => gaps.push(g) });
+      const c = new GroupCommitter(own, {
+        maxBatches: 500,
+        maxQueued: 10_000,
+        maxQueuedBytes: 1 << 30,
+        onSequenceGap: (g) => gaps.push(g),
+      });
       const T = 1_700_000_000;
       const good = (i: number, seq: number) => receivedOf(makeBatch('mix', T + i), { seq: String(seq), count: '3' });
       const cases = [
@@ -72,7 +84,14 @@ describe('group commit (real SQLite file)', () => {
         good(8, 13),
       ];
       try {
-        const outcomes = await Promise.all(cases.map((r) => c.submit(r).then(() => 'stored', (e: unknown) => e)));
+        const outcomes = await Promise.all(
+          cases.map((r) =>
+            c.submit(r).then(
+              () => 'stored',
+              (e: unknown) => e,
+            ),
+          ),
+        );
         const summary = outcomes.map((o) => (o instanceof SipRequestError ? `${o.status} ${o.reason}` : o));
         expect(summary).to.deep.equal([
           'stored',
@@ -88,10 +107,19 @@ describe('group commit (real SQLite file)', () => {
         // All in one group: one commit, four batches stored, five rejected.
         expect(c.stats).to.include({ commits: 1, batches: 4, rejected: 5 });
         const stored = await own.readBatches({ device_id: 'mix', from: T, to: T + 10 });
-        const expected = [[0, 1], [2, 3], [4, 9], [8, 13]].map(([i, seq]) => ({ ...makeBatch('mix', T + i!), batch_seq: seq! }));
+        const expected = [
+          [0, 1],
+          [2, 3],
+          [4, 9],
+          [8, 13],
+        ].map(([i, seq]) => ({ ...makeBatch('mix', T + i!), batch_seq: seq! }));
         expect(stored).to.deep.equal(expected);
         // A rejected batch's seq is never observed: each stored one after a rejection is a gap (sync repairs it).
-        expect(gaps).to.deep.equal([['mix', 3, 2], ['mix', 9, 4], ['mix', 13, 10]]);
+        expect(gaps).to.deep.equal([
+          ['mix', 3, 2],
+          ['mix', 9, 4],
+          ['mix', 13, 10],
+        ]);
       } finally {
         await own.close();
       }
@@ -103,8 +131,16 @@ describe('group commit (real SQLite file)', () => {
    * waits in the thread's inbox. `transactions()`: the thread's transactions since the busy write
    * was posted (the busy one included).
    */
-  async function whileWriterBusy(name: string, body: (own: SqliteStore, T: number, transactions: () => number) => Promise<void>): Promise<void> {
-    const own = new SqliteStore({ dir: join(dir, name), synchronous: 'FULL', writer: 'thread', commitBounds: { maxBatches: 2000, maxBytes: 1 << 30 } });
+  async function whileWriterBusy(
+    name: string,
+    body: (own: SqliteStore, T: number, transactions: () => number) => Promise<void>,
+  ): Promise<void> {
+    const own = new SqliteStore({
+      dir: join(dir, name),
+      synchronous: 'FULL',
+      writer: 'thread',
+      commitBounds: { maxBatches: 2000, maxBytes: 1 << 30 },
+    });
     await own.open();
     try {
       const T = 1_700_000_000;
@@ -122,14 +158,18 @@ describe('group commit (real SQLite file)', () => {
     await whileWriterBusy('pipelined', async (own, T, transactions) => {
       expect(own.pipelined).to.equal(true);
       // Each group holds the same key with other values: in call order, the last one must win.
-      const groups = Array.from({ length: 20 }, (_, i) => [receivedOf(makeBatch('same', T, 3, 0, i + 1)), receivedOf(makeBatch(`g${i}`, T))]);
+      const groups = Array.from({ length: 20 }, (_, i) => [
+        receivedOf(makeBatch('same', T, 3, 0, i + 1)),
+        receivedOf(makeBatch(`g${i}`, T)),
+      ]);
       const reports = await Promise.all(groups.map((g) => own.writeReceived!(g)));
       expect(reports.every((r) => r.rejected.length === 0)).to.equal(true);
       // The busy write alone (a write of stored batches is never merged), then the 20 groups in one.
       expect(transactions()).to.equal(2);
       const [same] = await own.readBatches({ device_id: 'same', from: T, to: T + 1 });
       expect(same!.ec_consumption_values).to.equal(makeBatch('same', T, 3, 0, 20).ec_consumption_values);
-      for (let i = 0; i < 20; i++) expect(await own.readBatches({ device_id: `g${i}`, from: T, to: T + 1 })).to.have.length(1);
+      for (let i = 0; i < 20; i++)
+        expect(await own.readBatches({ device_id: `g${i}`, from: T, to: T + 1 })).to.have.length(1);
     });
   });
 
@@ -143,12 +183,19 @@ describe('group commit (real SQLite file)', () => {
         for (let j = 0; j < 3; j++) {
           const r = receivedOf(makeBatch(`m${g}-${j}`, T));
           const bad = j === g % 3;
-          pending.push(c.submit(bad ? { ...r, count: '9' } : r).then(() => 'stored', (e: unknown) => (e instanceof SipRequestError ? `${e.status}` : String(e))));
+          pending.push(
+            c.submit(bad ? { ...r, count: '9' } : r).then(
+              () => 'stored',
+              (e: unknown) => (e instanceof SipRequestError ? `${e.status}` : String(e)),
+            ),
+          );
         }
         await new Promise((r) => setImmediate(r));
       }
       const outcomes = await Promise.all(pending);
-      expect(outcomes).to.deep.equal(Array.from({ length: 18 }, (_, k) => (k % 3 === Math.floor(k / 3) % 3 ? '400' : 'stored')));
+      expect(outcomes).to.deep.equal(
+        Array.from({ length: 18 }, (_, k) => (k % 3 === Math.floor(k / 3) % 3 ? '400' : 'stored')),
+      );
       expect(c.stats.maxGroupsInFlight, 'groups handed over without waiting for the commit').to.equal(6);
       // The busy write, then the six groups in one transaction.
       expect(transactions()).to.equal(2);
@@ -165,14 +212,29 @@ describe('group commit (real SQLite file)', () => {
     await closed.open();
     await closed.close(); // every write now fails: the store is not open
     const gaps: unknown[] = [];
-    const c = new GroupCommitter(closed, { maxBatches: 500, maxQueued: 10_000, maxQueuedBytes: 1 << 30, onSequenceGap: (g) => gaps.push(g) });
+    const c = new GroupCommitter(closed, {
+      maxBatches: 500,
+      maxQueued: 10_000,
+      maxQueuedBytes: 1 << 30,
+      onSequenceGap: (g) => gaps.push(g),
+    });
     const T = 1_700_000_000;
     const outcomes = await Promise.all(
       [
         receivedOf(makeBatch('f', T), { seq: '1' }),
         receivedOf(makeBatch('f', T + 1), { seq: '2', count: '9' }),
         receivedOf(makeBatch('f', T + 2), { seq: '5' }),
-      ].map((r) => c.submit(r).then(() => 'stored', (e: unknown) => (e instanceof SipRequestError ? `${e.status} ${e.code}` : e instanceof StoreUnavailableError ? '503' : String(e)))),
+      ].map((r) =>
+        c.submit(r).then(
+          () => 'stored',
+          (e: unknown) =>
+            e instanceof SipRequestError
+              ? `${e.status} ${e.code}`
+              : e instanceof StoreUnavailableError
+                ? '503'
+                : String(e),
+        ),
+      ),
     );
     expect(outcomes).to.deep.equal(['503', '400 EC_INTEGRITY_COUNT_MISMATCH', '503']);
     expect(gaps).to.deep.equal([['f', 5, 2]]);

@@ -26,7 +26,11 @@ describe('overload: a stalled store', function () {
     const records = Array.from({ length: 1000 }, (_, i) => `${i * 1000},${(i / 7).toFixed(3)}`).join(';');
     const messages = Array.from({ length: 120 }, (_, i) => {
       const p = epochSecondToParts(T0 + i);
-      return buildMessage({ port: server.port, transport: 'TCP', body: `overload|${p.ec_date}${p.ec_time}|${records}` });
+      return buildMessage({
+        port: server.port,
+        transport: 'TCP',
+        body: `overload|${p.ec_date}${p.ec_time}|${records}`,
+      });
     });
     const blocker = new Database(join(server.dir, 'data', SQLITE_FILE));
     blocker.exec('BEGIN IMMEDIATE');

@@ -19,7 +19,11 @@ describe('retransmissions', function () {
     const peer = new UdpPeer();
     try {
       const before = server.committer.stats.batches;
-      const msg = buildMessage({ port: server.port, body: 'retx|20160909150505|1,1.5;2,2.5', branch: 'z9hG4bK-retx-1' });
+      const msg = buildMessage({
+        port: server.port,
+        body: 'retx|20160909150505|1,1.5;2,2.5',
+        branch: 'z9hG4bK-retx-1',
+      });
       // Two copies back to back: the second arrives while the first is being committed and is absorbed.
       peer.send(server.port, msg);
       peer.send(server.port, msg);
@@ -45,8 +49,14 @@ describe('retransmissions', function () {
   it('UDP: a new branch is a new transaction (a new batch key is stored)', async () => {
     const peer = new UdpPeer();
     try {
-      peer.send(server.port, buildMessage({ port: server.port, body: 'retx2|20160909150505|1,1', branch: 'z9hG4bK-a' }));
-      peer.send(server.port, buildMessage({ port: server.port, body: 'retx2|20160909150505|5,1', branch: 'z9hG4bK-b' }));
+      peer.send(
+        server.port,
+        buildMessage({ port: server.port, body: 'retx2|20160909150505|1,1', branch: 'z9hG4bK-a' }),
+      );
+      peer.send(
+        server.port,
+        buildMessage({ port: server.port, body: 'retx2|20160909150505|5,1', branch: 'z9hG4bK-b' }),
+      );
       await peer.waitFor(2);
       expect(peer.responses.map((r) => r.status)).to.deep.equal([200, 200]);
       expect(peer.responses[0]!.headers['to']).to.not.equal(peer.responses[1]!.headers['to']);
@@ -57,7 +67,12 @@ describe('retransmissions', function () {
   });
 
   it('TCP: a resend after reconnecting is answered 200 and leaves one row (idempotent upsert)', async () => {
-    const msg = buildMessage({ port: server.port, transport: 'TCP', body: 'retx-tcp|20160909150505|1,1.5', branch: 'z9hG4bK-tcp' });
+    const msg = buildMessage({
+      port: server.port,
+      transport: 'TCP',
+      body: 'retx-tcp|20160909150505|1,1.5',
+      branch: 'z9hG4bK-tcp',
+    });
     const a = await tcpExchange(server.port, msg, 1);
     const b = await tcpExchange(server.port, msg, 1);
     expect([a.responses[0]?.status, b.responses[0]?.status]).to.deep.equal([200, 200]);

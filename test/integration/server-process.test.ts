@@ -18,7 +18,16 @@ describe('ec-server process', function () {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  const baseArgs = () => ['--config', join(FIXTURES, 'config/original.properties'), '--port', '0', '--set', 'sync.port=0', '--data-dir', join(dir, 'data')];
+  const baseArgs = () => [
+    '--config',
+    join(FIXTURES, 'config/original.properties'),
+    '--port',
+    '0',
+    '--set',
+    'sync.port=0',
+    '--data-dir',
+    join(dir, 'data'),
+  ];
   const T0 = Date.UTC(2026, 1, 1) / 1000;
   const body = (device: string, sec: number) => {
     const p = epochSecondToParts(sec);
@@ -67,12 +76,23 @@ describe('ec-server process', function () {
     const stored = new Set<number>();
     for (let t = T0; t < T0 + next; t += 3600) {
       for (const b of await store.readSummaries({ device_id: 'kill9', from: t, to: t + 3600 })) {
-        stored.add(Date.UTC(+b.ec_date.slice(0, 4), +b.ec_date.slice(4, 6) - 1, +b.ec_date.slice(6, 8), +b.ec_time.slice(0, 2), +b.ec_time.slice(2, 4), +b.ec_time.slice(4, 6)) / 1000);
+        stored.add(
+          Date.UTC(
+            +b.ec_date.slice(0, 4),
+            +b.ec_date.slice(4, 6) - 1,
+            +b.ec_date.slice(6, 8),
+            +b.ec_time.slice(0, 2),
+            +b.ec_time.slice(2, 4),
+            +b.ec_time.slice(4, 6),
+          ) / 1000,
+        );
       }
     }
     await store.close();
     const lost = [...acked].filter((s) => !stored.has(s));
-    console.log(`      kill -9: ${next} sent, ${acked.size} acknowledged, ${stored.size} stored, ${lost.length} acknowledged-but-lost`);
+    console.log(
+      `      kill -9: ${next} sent, ${acked.size} acknowledged, ${stored.size} stored, ${lost.length} acknowledged-but-lost`,
+    );
     expect(lost, `acknowledged but lost (of ${acked.size} acked, ${next} sent)`).to.deep.equal([]);
   });
 
@@ -93,7 +113,10 @@ describe('ec-server process', function () {
     const direct = await spawnServer(baseArgs(), { NODE_OPTIONS: '' }, 15_000, 'direct');
     direct.child.kill('SIGTERM');
     expect((await direct.exited).code).to.equal(0);
-    const startLine = (out: string) => JSON.parse(out.split('\n').find((l) => l.includes('"msg":"starting ec-server"')) ?? '{}') as { semiSpaceMb?: unknown };
+    const startLine = (out: string) =>
+      JSON.parse(out.split('\n').find((l) => l.includes('"msg":"starting ec-server"')) ?? '{}') as {
+        semiSpaceMb?: unknown;
+      };
     expect(startLine(direct.output()).semiSpaceMb).to.equal(64);
     expect(direct.output()).to.not.include('node started without');
 
@@ -106,7 +129,16 @@ describe('ec-server process', function () {
 
   it('a port in use is a clear error and exit 1, not a crash', async () => {
     const first = await spawnServer(baseArgs());
-    const second = await runBin('ec-server', ['--config', join(FIXTURES, 'config/original.properties'), '--set', 'sync.port=0', '--port', String(first.port), '--data-dir', join(dir, 'other')]);
+    const second = await runBin('ec-server', [
+      '--config',
+      join(FIXTURES, 'config/original.properties'),
+      '--set',
+      'sync.port=0',
+      '--port',
+      String(first.port),
+      '--data-dir',
+      join(dir, 'other'),
+    ]);
     first.child.kill('SIGTERM');
     await first.exited;
     expect(second.code).to.equal(1);

@@ -34,7 +34,12 @@ describe('sqlite table layout', () => {
   const indexes = (file: string) => {
     const db = new Database(file, { readonly: true });
     try {
-      return db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ec_consumption' AND sql IS NOT NULL").all().map((r) => (r as { name: string }).name);
+      return db
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ec_consumption' AND sql IS NOT NULL",
+        )
+        .all()
+        .map((r) => (r as { name: string }).name);
     } finally {
       db.close();
     }
@@ -64,7 +69,19 @@ describe('sqlite table layout', () => {
       values_checksum TEXT NOT NULL, batch_seq INTEGER, insert_time INTEGER NOT NULL,
       PRIMARY KEY (device_id, ec_date, ec_time, start_us, end_us)) WITHOUT ROWID`);
     const insert = legacy.prepare('INSERT INTO ec_consumption VALUES (?,?,?,?,?,?,?,?,?,?)');
-    for (const b of batches) insert.run(b.device_id, b.ec_date, b.ec_time, b.start_us, b.end_us, b.ec_consumption_values, b.values_count, b.values_checksum, b.batch_seq, b.insert_time);
+    for (const b of batches)
+      insert.run(
+        b.device_id,
+        b.ec_date,
+        b.ec_time,
+        b.start_us,
+        b.end_us,
+        b.ec_consumption_values,
+        b.values_count,
+        b.values_checksum,
+        b.batch_seq,
+        b.insert_time,
+      );
     legacy.close();
     return { sub, file };
   };
@@ -83,12 +100,17 @@ describe('sqlite table layout', () => {
 
     const store = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread' });
     await store.open();
-    expect((await store.readBatches({ device_id: 'lay-2', from: T0, to: T0 + 1 })).map((b) => b.values_checksum)).to.deep.equal([old.values_checksum]);
+    expect(
+      (await store.readBatches({ device_id: 'lay-2', from: T0, to: T0 + 1 })).map((b) => b.values_checksum),
+    ).to.deep.equal([old.values_checksum]);
     const replacement = { ...makeBatch('lay-2', T0, 3, 0, 2), start_us: old.start_us, end_us: old.end_us };
     await store.upsertBatches([replacement, makeBatch('lay-2', T0 + 1)]);
     const rows = await store.readBatches({ device_id: 'lay-2', from: T0, to: T0 + 2 });
     await store.close();
-    expect(rows.map((b) => b.values_checksum)).to.deep.equal([replacement.values_checksum, makeBatch('lay-2', T0 + 1).values_checksum]);
+    expect(rows.map((b) => b.values_checksum)).to.deep.equal([
+      replacement.values_checksum,
+      makeBatch('lay-2', T0 + 1).values_checksum,
+    ]);
     const db = new Database(file, { readonly: true });
     expect(isLegacyConsumptionTable(db)).to.equal(true);
     db.close();
@@ -117,11 +139,18 @@ describe('sqlite table layout', () => {
     // The converted file is a normal store: a batch with an existing key replaces its row.
     const store = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread' });
     await store.open();
-    const replacement = { ...makeBatch('up-1', T0, 3, 0, 2), start_us: batches[0]!.start_us, end_us: batches[0]!.end_us };
+    const replacement = {
+      ...makeBatch('up-1', T0, 3, 0, 2),
+      start_us: batches[0]!.start_us,
+      end_us: batches[0]!.end_us,
+    };
     await store.upsertBatches([replacement]);
     const rows = await store.readBatches({ device_id: 'up-1', from: T0, to: T0 + 2 });
     await store.close();
-    expect(rows.map((b) => b.values_checksum)).to.deep.equal([replacement.values_checksum, batches[1]!.values_checksum]);
+    expect(rows.map((b) => b.values_checksum)).to.deep.equal([
+      replacement.values_checksum,
+      batches[1]!.values_checksum,
+    ]);
   });
 
   it('ec-server upgrade-store never creates a store (no file: exit 1, naming it) and refuses another backend (exit 2)', async () => {
@@ -141,7 +170,10 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
   const stored = (file: string) => {
     const db = new Database(file, { readonly: true });
     try {
-      return db.prepare('SELECT device_id, typeof(ec_consumption_values) AS t, length(CAST(ec_consumption_values AS BLOB)) AS n FROM ec_consumption ORDER BY device_id')
+      return db
+        .prepare(
+          'SELECT device_id, typeof(ec_consumption_values) AS t, length(CAST(ec_consumption_values AS BLOB)) AS n FROM ec_consumption ORDER BY device_id',
+        )
         .all() as { device_id: string; t: string; n: number }[];
     } finally {
       db.close();
@@ -155,25 +187,43 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
       const store = new SqliteStore({ dir: join(dir, `z-${writer}`), synchronous: 'FULL', writer });
       await store.open();
       await store.upsertBatches([large, small]);
-      const back = [...(await store.readBatches({ device_id: 'z-large', from: T0, to: T0 + 1 })), ...(await store.readBatches({ device_id: 'z-small', from: T0, to: T0 + 1 }))];
+      const back = [
+        ...(await store.readBatches({ device_id: 'z-large', from: T0, to: T0 + 1 })),
+        ...(await store.readBatches({ device_id: 'z-small', from: T0, to: T0 + 1 })),
+      ];
       await store.close();
-      expect(back.map((b) => b.ec_consumption_values)).to.deep.equal([large.ec_consumption_values, small.ec_consumption_values]);
+      expect(back.map((b) => b.ec_consumption_values)).to.deep.equal([
+        large.ec_consumption_values,
+        small.ec_consumption_values,
+      ]);
       const rows = stored(store.file);
-      expect(rows.map((r) => [r.device_id, r.t])).to.deep.equal([['z-large', 'blob'], ['z-small', 'text']]);
+      expect(rows.map((r) => [r.device_id, r.t])).to.deep.equal([
+        ['z-large', 'blob'],
+        ['z-small', 'text'],
+      ]);
       expect(rows[0]!.n).to.be.below(large.ec_consumption_values.length / 2);
       expect(rows[1]!.n).to.equal(small.ec_consumption_values.length);
     });
   }
 
-  it('the config key reaches the server\'s store: storage.sqlite_compression=none stores TEXT, the default a BLOB', async () => {
-    for (const [setting, kind] of [[undefined, 'blob'], ['none', 'text']] as const) {
+  it("the config key reaches the server's store: storage.sqlite_compression=none stores TEXT, the default a BLOB", async () => {
+    for (const [setting, kind] of [
+      [undefined, 'blob'],
+      ['none', 'text'],
+    ] as const) {
       const path = join(dir, `z-config-${setting ?? 'default'}`);
-      const overrides: Record<string, string> = { 'storage.path': path, ...(setting ? { 'storage.sqlite_compression': setting } : {}) };
+      const overrides: Record<string, string> = {
+        'storage.path': path,
+        ...(setting ? { 'storage.sqlite_compression': setting } : {}),
+      };
       const store = createStore(loadConfig({ configPath: '/dev/null', overrides, env: {} }).config, 'ingest');
       await store.open();
       await store.upsertBatches([makeBatch('z-config', T0, 1000)]);
       await store.close();
-      expect(stored(join(path, SQLITE_FILE)).map((r) => r.t), setting ?? 'default').to.deep.equal([kind]);
+      expect(
+        stored(join(path, SQLITE_FILE)).map((r) => r.t),
+        setting ?? 'default',
+      ).to.deep.equal([kind]);
     }
   });
 
@@ -189,13 +239,22 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
     await on.open();
     await on.upsertBatches([packed]);
     await on.close();
-    expect(stored(on.file).map((r) => [r.device_id, r.t])).to.deep.equal([['z-packed', 'blob'], ['z-plain', 'text']]);
+    expect(stored(on.file).map((r) => [r.device_id, r.t])).to.deep.equal([
+      ['z-packed', 'blob'],
+      ['z-plain', 'text'],
+    ]);
     for (const compression of ['none', 'deflate'] as const) {
       const s = new SqliteStore({ dir: sub, synchronous: 'FULL', compression });
       await s.open();
-      const got = [...(await s.readBatches({ device_id: 'z-plain', from: T0, to: T0 + 1 })), ...(await s.readBatches({ device_id: 'z-packed', from: T0, to: T0 + 1 }))];
+      const got = [
+        ...(await s.readBatches({ device_id: 'z-plain', from: T0, to: T0 + 1 })),
+        ...(await s.readBatches({ device_id: 'z-packed', from: T0, to: T0 + 1 })),
+      ];
       await s.close();
-      expect(got.map((b) => b.ec_consumption_values), compression).to.deep.equal([plain.ec_consumption_values, packed.ec_consumption_values]);
+      expect(
+        got.map((b) => b.ec_consumption_values),
+        compression,
+      ).to.deep.equal([plain.ec_consumption_values, packed.ec_consumption_values]);
     }
   });
 });

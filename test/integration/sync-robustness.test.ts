@@ -13,7 +13,12 @@ interface Exchange {
   closed: boolean;
 }
 
-function talk(port: number, write: (s: net.Socket) => void, waitMs = 3000, onFrame?: (f: Record<string, unknown>, s: net.Socket) => void): Promise<Exchange> {
+function talk(
+  port: number,
+  write: (s: net.Socket) => void,
+  waitMs = 3000,
+  onFrame?: (f: Record<string, unknown>, s: net.Socket) => void,
+): Promise<Exchange> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     const frames: Array<Record<string, unknown>> = [];
@@ -41,7 +46,8 @@ function talk(port: number, write: (s: net.Socket) => void, waitMs = 3000, onFra
   });
 }
 
-const hello = (devices: unknown = ['dev-1'], version = 1) => JSON.stringify({ type: 'hello', version, devices, retention_s: 900 }) + '\n';
+const hello = (devices: unknown = ['dev-1'], version = 1) =>
+  JSON.stringify({ type: 'hello', version, devices, retention_s: 900 }) + '\n';
 
 describe('sync service robustness', function () {
   this.timeout(30_000);
@@ -68,10 +74,12 @@ describe('sync service robustness', function () {
 
   it('a frame that is not JSON', () => expectError('this is not json\n', 'EC_SYNC_BAD_JSON'));
   it('a JSON frame without a type', () => expectError('[1,2,3]\n', 'EC_SYNC_BAD_FRAME'));
-  it('a frame over 4 MiB (no newline): refused without buffering it all', () => expectError(Buffer.alloc(5 * 1024 * 1024, 0x61), 'EC_SYNC_FRAME_TOO_LARGE'));
+  it('a frame over 4 MiB (no newline): refused without buffering it all', () =>
+    expectError(Buffer.alloc(5 * 1024 * 1024, 0x61), 'EC_SYNC_FRAME_TOO_LARGE'));
   it('another protocol version', () => expectError(hello(['dev-1'], 2), 'EC_SYNC_VERSION'));
   it('a hello with bad device ids', () => expectError(hello(['bad id']), 'EC_SYNC_BAD_HELLO'));
-  it('a request-shaped frame instead of a hello', () => expectError(JSON.stringify({ type: 'digest', id: 1 }) + '\n', 'EC_SYNC_UNEXPECTED'));
+  it('a request-shaped frame instead of a hello', () =>
+    expectError(JSON.stringify({ type: 'digest', id: 1 }) + '\n', 'EC_SYNC_UNEXPECTED'));
 
   it('a client that never answers: the request times out, the period stays pending, nothing crashes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ec-silent-'));

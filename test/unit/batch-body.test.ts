@@ -31,7 +31,11 @@ describe('batch body (seed text format)', () => {
 
   it('tolerates a trailing ";" and a trailing line break, which do not enter the checksum', () => {
     const plain = parseBatchBody('d|20160909150505|1,2;3,4');
-    for (const variant of ['d|20160909150505|1,2;3,4;', 'd|20160909150505|1,2;3,4\n', 'd|20160909150505|1,2;3,4;\r\n']) {
+    for (const variant of [
+      'd|20160909150505|1,2;3,4;',
+      'd|20160909150505|1,2;3,4\n',
+      'd|20160909150505|1,2;3,4;\r\n',
+    ]) {
       expect(parseBatchBody(variant)).to.deep.equal(plain);
     }
   });

@@ -1,14 +1,23 @@
 import { expect } from 'chai';
 import type { Batch } from '../../src/domain/batch.js';
 import type { ReceivedBatch } from '../../src/domain/received-batch.js';
-import { ROW_COLUMNS, packBatches, packReceived, rowOf, unpackBatches, unpackReceived, type BatchRow } from '../../src/store/batch-rows.js';
+import {
+  ROW_COLUMNS,
+  packBatches,
+  packReceived,
+  rowOf,
+  unpackBatches,
+  unpackReceived,
+  type BatchRow,
+} from '../../src/store/batch-rows.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
 /** The hand-off to the SQLite writer thread: what is packed must come back field for field. */
 describe('batch rows (packing for the writer thread)', () => {
   const random = seededRandom(77);
   const ALPHABET = ['a', '0', '9', ':', '|', ';', ',', '\n', '\u00e9', '\u20ac', '\ud83d\ude00', ''];
-  const text = (max: number) => Array.from({ length: random(max + 1) }, () => ALPHABET[random(ALPHABET.length)]).join('');
+  const text = (max: number) =>
+    Array.from({ length: random(max + 1) }, () => ALPHABET[random(ALPHABET.length)]).join('');
 
   function batch(): Batch {
     return {
@@ -54,10 +63,17 @@ describe('batch rows (packing for the writer thread)', () => {
 
   describe('received batches (unparsed bodies for the writer thread)', () => {
     const LATIN1 = ['a', '0', '|', ';', ',', '\r', '\n', '\u0000', '\u00e9', '\u00ff', ' '];
-    const latin1 = (max: number) => Array.from({ length: random(max + 1) }, () => LATIN1[random(LATIN1.length)]).join('');
+    const latin1 = (max: number) =>
+      Array.from({ length: random(max + 1) }, () => LATIN1[random(LATIN1.length)]).join('');
     const maybe = (max: number) => (random(3) === 0 ? undefined : latin1(max));
     function received(): ReceivedBatch {
-      return { body: latin1(500), count: maybe(5), checksum: maybe(40), seq: maybe(16), insert_time: 1_700_000_000_000 + random(1_000_000) };
+      return {
+        body: latin1(500),
+        count: maybe(5),
+        checksum: maybe(40),
+        seq: maybe(16),
+        insert_time: 1_700_000_000_000 + random(1_000_000),
+      };
     }
 
     it('round-trips 2,000 of them (any latin1 byte, empty and absent headers) in order, in a buffer of their own', () => {

@@ -6,8 +6,13 @@ import { cassandraSchemaCql, hourSlices } from '../../src/store/cassandra-store.
 
 describe('cassandra options', () => {
   it('reads the replication forms and renders a canonical CQL map', () => {
-    expect(parseReplication("{'class': 'SimpleStrategy', 'replication_factor': 1}")).to.deep.equal({ class: 'SimpleStrategy', replication_factor: 1 });
-    expect(parseReplication("{'class':'org.apache.cassandra.locator.SimpleStrategy','replication_factor':'3'}")).to.deep.equal({ class: 'SimpleStrategy', replication_factor: 3 });
+    expect(parseReplication("{'class': 'SimpleStrategy', 'replication_factor': 1}")).to.deep.equal({
+      class: 'SimpleStrategy',
+      replication_factor: 1,
+    });
+    expect(
+      parseReplication("{'class':'org.apache.cassandra.locator.SimpleStrategy','replication_factor':'3'}"),
+    ).to.deep.equal({ class: 'SimpleStrategy', replication_factor: 3 });
     expect(parseReplication('SimpleStrategy:2')).to.deep.equal({ class: 'SimpleStrategy', replication_factor: 2 });
     const nts = parseReplication('NetworkTopologyStrategy:dc1=3, dc-2=2');
     expect(nts).to.deep.equal({ class: 'NetworkTopologyStrategy', dcs: { dc1: 3, 'dc-2': 2 } });
@@ -32,14 +37,33 @@ describe('cassandra options', () => {
   it('config: defaults, validation of keyspace and consistency', () => {
     const { config } = loadConfig({ configPath: '/dev/null' });
     expect(config.cassandra).to.deep.include({
-      hosts: ['127.0.0.1'], port: 9042, keyspace: 'mykeyspace', localDc: 'datacenter1', consistency: 'LOCAL_QUORUM',
-      requestTimeoutMs: 2000, ttlDays: 0, createSchema: true, username: '', password: '',
+      hosts: ['127.0.0.1'],
+      port: 9042,
+      keyspace: 'mykeyspace',
+      localDc: 'datacenter1',
+      consistency: 'LOCAL_QUORUM',
+      requestTimeoutMs: 2000,
+      ttlDays: 0,
+      createSchema: true,
+      username: '',
+      password: '',
     });
-    const hosts = loadConfig({ configPath: '/dev/null', overrides: { 'cassandra.host': 'a, b:9043', 'cassandra.consistency': 'local_one' } }).config.cassandra;
+    const hosts = loadConfig({
+      configPath: '/dev/null',
+      overrides: { 'cassandra.host': 'a, b:9043', 'cassandra.consistency': 'local_one' },
+    }).config.cassandra;
     expect(hosts.hosts).to.deep.equal(['a', 'b:9043']);
     expect(hosts.consistency).to.equal('LOCAL_ONE');
-    for (const [key, value] of [['cassandra.keyspace', 'my-ks'], ['cassandra.keyspace', 'ks; DROP'], ['cassandra.consistency', 'ANY'], ['cassandra.replication', 'x'], ['cassandra.create_schema', 'yes']]) {
-      expect(() => loadConfig({ configPath: '/dev/null', overrides: { [key!]: value! } }), `${key}=${value}`).to.throw(ConfigError);
+    for (const [key, value] of [
+      ['cassandra.keyspace', 'my-ks'],
+      ['cassandra.keyspace', 'ks; DROP'],
+      ['cassandra.consistency', 'ANY'],
+      ['cassandra.replication', 'x'],
+      ['cassandra.create_schema', 'yes'],
+    ]) {
+      expect(() => loadConfig({ configPath: '/dev/null', overrides: { [key!]: value! } }), `${key}=${value}`).to.throw(
+        ConfigError,
+      );
     }
   });
 
@@ -61,9 +85,15 @@ describe('cassandra options', () => {
   });
 
   it('schema CQL: hour-bucketed partition key, TWCS, TTL from days', () => {
-    const cql = cassandraSchemaCql({ keyspace: 'ks', replication: { class: 'SimpleStrategy', replication_factor: 1 }, ttlDays: 2 });
+    const cql = cassandraSchemaCql({
+      keyspace: 'ks',
+      replication: { class: 'SimpleStrategy', replication_factor: 1 },
+      ttlDays: 2,
+    });
     expect(cql).to.include('PRIMARY KEY ((device_id, ec_date, ec_hour), ec_time, start_us, end_us)');
-    expect(cql).to.include("'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1");
+    expect(cql).to.include(
+      "'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1",
+    );
     expect(cql).to.include('default_time_to_live = 172800');
     expect(cql).to.not.match(/ALLOW FILTERING/i);
   });

@@ -65,17 +65,25 @@ describe('configuration', () => {
 
   it('names the environment variable of a bad value', () => {
     const e = configError(() => loadConfig({ configPath: null, env: { EC_STORAGE_BACKEND: 'mongo' } }));
-    expect(e.message).to.match(/environment variable EC_STORAGE_BACKEND, key storage.backend: "mongo" is not one of sqlite, cassandra/);
+    expect(e.message).to.match(
+      /environment variable EC_STORAGE_BACKEND, key storage.backend: "mongo" is not one of sqlite, cassandra/,
+    );
   });
 
   it('rejects out-of-range values and bad lists', () => {
-    expect(configError(() => loadConfig({ configPath: null, overrides: { 'sip.port': '70000' } })).message).to.match(/out of range 0..65535/);
-    expect(configError(() => loadConfig({ configPath: null, overrides: { 'sip.transports': 'udp,sctp' } })).message).to.match(/sctp/);
+    expect(configError(() => loadConfig({ configPath: null, overrides: { 'sip.port': '70000' } })).message).to.match(
+      /out of range 0..65535/,
+    );
+    expect(
+      configError(() => loadConfig({ configPath: null, overrides: { 'sip.transports': 'udp,sctp' } })).message,
+    ).to.match(/sctp/);
   });
 
   it('names an unreadable file', () => {
     const missing = join(dir, 'nope.properties');
-    expect(configError(() => loadConfig({ configPath: missing })).message).to.equal(`config file ${missing}: cannot be read (ENOENT)`);
+    expect(configError(() => loadConfig({ configPath: missing })).message).to.equal(
+      `config file ${missing}: cannot be read (ENOENT)`,
+    );
   });
 
   it('warns about unknown keys and keys in the wrong section, and still loads', () => {

@@ -34,14 +34,17 @@ describe('framing: UDP datagrams', () => {
   });
 
   it('takes the rest of the datagram as body when Content-Length is absent', () => {
-    const text = fixture('wire/seed-message.sip').toString('latin1').replace(/Content-Length: 59\r\n/, '');
+    const text = fixture('wire/seed-message.sip')
+      .toString('latin1')
+      .replace(/Content-Length: 59\r\n/, '');
     expect(request(decodeDatagram(Buffer.from(text, 'latin1'), limits)).body.length).to.equal(59);
   });
 
   it('rejects a body shorter than Content-Length with 400 naming both sizes', () => {
     const d = decodeDatagram(fixture('wire/seed-message.sip').subarray(0, -6), limits);
     expect(d.kind).to.equal('reject');
-    if (d.kind === 'reject') expect(d.rejection.error.reason).to.equal('Bad Content-Length: 59 exceeds the 53-byte body');
+    if (d.kind === 'reject')
+      expect(d.rejection.error.reason).to.equal('Bad Content-Length: 59 exceeds the 53-byte body');
   });
 
   it('discards a CRLF keep-alive and leading whitespace in linear time', () => {

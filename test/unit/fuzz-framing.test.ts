@@ -16,7 +16,21 @@ describe('fuzzing the SIP wire path (seeded mutations)', function () {
   this.timeout(60_000);
   const random = seededRandom(20261123);
   const seedMessage = fixture('wire/seed-message.sip');
-  const tokens = ['\r\n', '\r\n\r\n', ':', ';', ',', '|', ' ', '\t', 'Content-Length: 99999\r\n', 'Via: SIP/2.0/UDP x;branch=', '\u0000', '\u00ff', '9'.repeat(20)];
+  const tokens = [
+    '\r\n',
+    '\r\n\r\n',
+    ':',
+    ';',
+    ',',
+    '|',
+    ' ',
+    '\t',
+    'Content-Length: 99999\r\n',
+    'Via: SIP/2.0/UDP x;branch=',
+    '\u0000',
+    '\u00ff',
+    '9'.repeat(20),
+  ];
 
   function mutate(buf: Buffer): Buffer {
     const b = Buffer.from(buf);
@@ -32,7 +46,11 @@ describe('fuzzing the SIP wire path (seeded mutations)', function () {
           out = Buffer.concat([out.subarray(0, at), out.subarray(Math.min(out.length, at + random(40)))]);
           break;
         case 2:
-          out = Buffer.concat([out.subarray(0, at), Buffer.from(tokens[random(tokens.length)]!, 'latin1'), out.subarray(at)]);
+          out = Buffer.concat([
+            out.subarray(0, at),
+            Buffer.from(tokens[random(tokens.length)]!, 'latin1'),
+            out.subarray(at),
+          ]);
           break;
         default:
           out = Buffer.concat([out.subarray(0, at), out.subarray(random(out.length))]);
@@ -41,7 +59,8 @@ describe('fuzzing the SIP wire path (seeded mutations)', function () {
     return out;
   }
 
-  const expected = (e: unknown) => e instanceof SipRequestError || e instanceof SipDiscard || e instanceof RejectedRequest;
+  const expected = (e: unknown) =>
+    e instanceof SipRequestError || e instanceof SipDiscard || e instanceof RejectedRequest;
 
   it('5,000 mutated datagrams and streams: only typed outcomes', () => {
     const limits = { maxHeaderBytes: 8192, maxBodyBytes: 65536 };

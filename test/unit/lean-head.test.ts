@@ -94,7 +94,34 @@ const SEEDS: string[] = [
   ]),
 ];
 
-const TOKENS = [';', '=', '"', '<', '>', ',', ' ', '\t', ':', '\r\n', '\r\n ', 'tag', ';tag=', 'rport', '@', '%41', '\\', '\u00a0', '\r', '\n', '\u000b', '\u2000', 'SIP/2.0/', '\r\nVia: SIP/2.0/UDP b;branch=z9hG4bKx', '\r\nConstructor: x', '\r\nTo: <sip:t>'];
+const TOKENS = [
+  ';',
+  '=',
+  '"',
+  '<',
+  '>',
+  ',',
+  ' ',
+  '\t',
+  ':',
+  '\r\n',
+  '\r\n ',
+  'tag',
+  ';tag=',
+  'rport',
+  '@',
+  '%41',
+  '\\',
+  '\u00a0',
+  '\r',
+  '\n',
+  '\u000b',
+  '\u2000',
+  'SIP/2.0/',
+  '\r\nVia: SIP/2.0/UDP b;branch=z9hG4bKx',
+  '\r\nConstructor: x',
+  '\r\nTo: <sip:t>',
+];
 
 describe('lean head parser and response serializer (differential, against the sip package)', function () {
   this.timeout(60_000);
@@ -128,7 +155,14 @@ describe('lean head parser and response serializer (differential, against the si
   ];
 
   function asRequest(m: Message): SipRequest {
-    return { method: m.method!, uri: m.uri ?? '', version: m.version, headers: m.headers, message: m, body: Buffer.alloc(0) };
+    return {
+      method: m.method!,
+      uri: m.uri ?? '',
+      version: m.version,
+      headers: m.headers,
+      message: m,
+      body: Buffer.alloc(0),
+    };
   }
 
   function check(head: string): 'lean' | 'slow' | 'none' {

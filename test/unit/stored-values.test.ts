@@ -3,7 +3,11 @@ import { expect } from 'chai';
 import { COMPRESS_MIN_CHARS, decodeValues, encodeValues } from '../../src/store/stored-values.js';
 
 describe('stored record lists (stored-values)', () => {
-  const records = (n: number) => Array.from({ length: n }, (_, i) => `${String(i * 1000).padStart(6, '0')},${(1000 + ((i * 7919) % 9000) + i / 7).toFixed(4)}`).join(';');
+  const records = (n: number) =>
+    Array.from(
+      { length: n },
+      (_, i) => `${String(i * 1000).padStart(6, '0')},${(1000 + ((i * 7919) % 9000) + i / 7).toFixed(4)}`,
+    ).join(';');
 
   it('deflates a long list into fewer bytes and inflates it back to the same text', () => {
     const text = records(1000);
@@ -24,7 +28,9 @@ describe('stored record lists (stored-values)', () => {
   });
 
   it('keeps every latin1 char through deflate (bodies are latin1 strings)', () => {
-    const all = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i)).join('').repeat(8);
+    const all = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i))
+      .join('')
+      .repeat(8);
     const stored = encodeValues(all, 'deflate');
     expect(decodeValues(stored)).to.equal(all);
   });

@@ -16,7 +16,9 @@ describe('sync protocol test vectors', () => {
   const blocks = [...section.matchAll(/```\n([\s\S]*?)```/g)].map((m) => m[1]!.trim().split('\n'));
   const bodies = blocks[0]!;
   const lines = blocks[1]!;
-  const table = [...section.matchAll(/^\| (minute|period)[^|]*\| (\d+) \| (\d+) \| (\d+) \| `([0-9a-f]{32})` \|$/gm)].map((m) => ({
+  const table = [
+    ...section.matchAll(/^\| (minute|period)[^|]*\| (\d+) \| (\d+) \| (\d+) \| `([0-9a-f]{32})` \|$/gm),
+  ].map((m) => ({
     kind: m[1]!,
     start: Number(m[2]),
     batches: Number(m[3]),
