@@ -1,9 +1,12 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import sip from 'sip';
 import type { Logger } from 'pino';
+import { parseHeadGeneral } from '../protocol/general-head.js';
 import { findHeadEnd } from '../protocol/head-scan.js';
+
+/** Largest response head we wait for over TCP; ours are a few hundred bytes. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
 
 export interface SenderOptions {
   host: string;
@@ -153,7 +156,11 @@ export class SipSender {
     this.tcpBuf = this.tcpBuf.length ? Buffer.concat([this.tcpBuf, d]) : d;
     for (;;) {
       const end = findHeadEnd(this.tcpBuf, 0, this.tcpBuf.length);
-      if (end < 0) return;
+      if (end < 0) {
+        // A server that never ends a head gets no more of our memory than a response may take.
+        if (this.tcpBuf.length > MAX_RESPONSE_BYTES) this.tcp?.destroy();
+        return;
+      }
       const m = /content-length\s*:\s*(\d+)/i.exec(this.tcpBuf.toString('latin1', 0, end));
       const total = end + 4 + Number(m?.[1] ?? 0);
       if (this.tcpBuf.length < total) return;
@@ -163,7 +170,9 @@ export class SipSender {
   }
 
   private onResponse(buf: Buffer): void {
-    const m = sip.parse(buf.toString('latin1'));
+    // The head only, through the linear parser: a response is wire input like any other.
+    const end = findHeadEnd(buf, 0, buf.length);
+    const m = parseHeadGeneral(buf.toString('latin1', 0, end < 0 ? buf.length : end))?.message;
     const branch = m?.headers.via?.[0]?.params.branch;
     if (!m || m.status === undefined || !branch) return;
     const p = this.pending.get(branch);

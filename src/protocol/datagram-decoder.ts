@@ -1,4 +1,12 @@
-import { decodeError, contentLengthOf, parseHead, requestError, type Decoded, type Limits } from './sip-request.js';
+import {
+  decodeError,
+  contentLengthOf,
+  oversizeHead,
+  parseHead,
+  requestError,
+  type Decoded,
+  type Limits,
+} from './sip-request.js';
 import { findHeadEnd, headText, skipLeadingCrlf } from './head-scan.js';
 
 /**
@@ -14,11 +22,13 @@ export function decodeDatagram(buf: Buffer, limits: Limits): Decoded {
   const headEnd = findHeadEnd(buf, start, buf.length);
   const headStop = headEnd < 0 ? buf.length : headEnd;
   try {
+    // The size limit applies before parsing: an oversize head is parsed only as far as the limit,
+    // to find a Via to answer 513 to.
+    if (headStop - start > limits.maxHeaderBytes) {
+      throw oversizeHead(headText(buf, start, start + limits.maxHeaderBytes), limits.maxHeaderBytes, false);
+    }
     const head = headText(buf, start, headStop);
     const req = parseHead(head);
-    if (headStop - start > limits.maxHeaderBytes) {
-      throw requestError(req, 'EC_SIP_MESSAGE_TOO_LARGE', `headers exceed ${limits.maxHeaderBytes} bytes`);
-    }
     if (headEnd < 0) throw requestError(req, 'EC_SIP_BAD_HEADER', 'no blank line after the headers');
     const length = contentLengthOf(head, req, limits);
     const bodyStart = headEnd + 4;

@@ -7,13 +7,15 @@ import type { Aor, Headers, Message, Via } from 'sip';
  * in about a quarter of the time: `sip.parse` runs a general regex per header and per parameter,
  * which was the largest single cost of the receive path under load.
  *
- * Anything outside that subset returns undefined and goes through `sip.parse` as before, so the
- * answers to unusual or hostile requests are decided in one place only.
+ * Anything outside that subset returns undefined and goes to the general parser (general-head.ts),
+ * so the answers to unusual or hostile requests are decided in one place only.
  */
 
 const START_LINE = /^([A-Z]+) (sips?:[^\s]+) SIP\/2\.0$/;
 const COLON = 0x3a;
 const BEYOND_LATIN1 = /[^\x00-\xff]/;
+/** A CR or LF that is not part of a CRLF: refused by the general parser with a 400. */
+const BARE_CR_OR_LF = /\r(?!\n)|(?<!\r)\n/;
 
 /**
  * Header and parameter names as they are spelled on the wire, mapped to their canonical
@@ -149,9 +151,8 @@ export function parseHeadLean(head: string): Message | undefined {
   // Header lines are scanned by hand rather than split and matched with a regex per line (the
   // largest cost of this function); the scan accepts exactly what `^(name)\s*:\s*(.*)$` did.
   // The regex's \s has members beyond latin1: such heads (never seen from the wire, which is
-  // decoded as latin1) go to the slow path. A lone CR or LF inside a value is kept in the value,
-  // as sip.parse keeps it (the differential test holds us to that).
-  if (BEYOND_LATIN1.test(head)) return undefined;
+  // decoded as latin1) go to the general parser, and so does a lone CR or LF, which it refuses.
+  if (BEYOND_LATIN1.test(head) || BARE_CR_OR_LF.test(head)) return undefined;
   for (let pos = eol + 2; pos <= length; pos = eol + 2) {
     eol = head.indexOf('\r\n', pos);
     if (eol < 0) eol = length;

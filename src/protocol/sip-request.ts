@@ -1,6 +1,6 @@
-import sip from 'sip';
 import type { Message } from 'sip';
 import { SipDiscard, SipRequestError } from '../errors.js';
+import { parseHeadGeneral } from './general-head.js';
 import { parseHeadLean } from './lean-head.js';
 
 /**
@@ -34,16 +34,18 @@ export interface Limits {
  * framing regex is quadratic on leading whitespace, which is why we never let it see any.
  */
 export function parseHead(head: string): SipRequest {
-  // Plain requests take the fast path; it returns what sip.parse would, or undefined (lean-head.ts).
-  let message: Message | undefined = parseHeadLean(head);
-  if (!message) message = parseHeadWithSip(head);
-  if (!message) throw new SipDiscard('unparsable start line or header line');
+  // Plain requests take the fast path (lean-head.ts); every other head the general parser
+  // (general-head.ts). Both are linear in the head: no wire input reaches the `sip` package's parser.
+  const lean = parseHeadLean(head);
+  const general = lean ? undefined : parseHeadGeneral(head);
+  const message = lean ?? general?.message;
+  if (!message) throw new SipDiscard('unparsable start line');
   if (message.status !== undefined || !message.method) throw new SipDiscard('not a request');
   const via = message.headers.via;
   if (!Array.isArray(via) || via.length === 0 || !via[0]?.host) {
     throw new SipDiscard('request without a usable Via');
   }
-  return {
+  const req: SipRequest = {
     method: message.method,
     uri: message.uri ?? '',
     version: message.version,
@@ -51,15 +53,25 @@ export function parseHead(head: string): SipRequest {
     message,
     body: Buffer.alloc(0),
   };
+  if (general?.problem !== undefined) throw requestError(req, 'EC_SIP_BAD_HEADER', general.problem);
+  return req;
 }
 
-/** The general parser: the `sip` package's, for every head the fast path does not take. */
-export function parseHeadWithSip(head: string): Message | undefined {
+/**
+ * The answer to a head over the size limit: 513, to the Via read from the head's complete lines
+ * within the limit (`text` is the head cut at the limit). Throws SipDiscard when they hold no Via.
+ */
+export function oversizeHead(text: string, limit: number, fatal: boolean): RejectedRequest {
+  const lastLine = text.lastIndexOf('\r\n');
+  let req: SipRequest;
   try {
-    return sip.parse(head + '\r\n\r\n');
-  } catch {
-    return undefined;
+    req = parseHead(lastLine > 0 ? text.slice(0, lastLine) : text);
+  } catch (e) {
+    // A problem in the lines we read does not matter: the size is what we answer.
+    if (!(e instanceof RejectedRequest)) throw e;
+    req = e.request;
   }
+  return requestError(req, 'EC_SIP_MESSAGE_TOO_LARGE', `headers exceed ${limit} bytes`, fatal);
 }
 
 const CONTENT_LENGTH_LINE = /^(?:content-length|l)[ \t]*:(.*)$/gim;

@@ -1,6 +1,7 @@
 import {
   decodeError,
   contentLengthOf,
+  oversizeHead,
   parseHead,
   RejectedRequest,
   requestError,
@@ -111,18 +112,8 @@ export class TcpFramer {
   private rejectOversizeHead(out: FramerOutput): void {
     out.close = true;
     const text = headText(this.buf, 0, Math.min(this.buf.length, this.limits.maxHeaderBytes));
-    const lastLine = text.lastIndexOf('\r\n');
     try {
-      const req = parseHead(lastLine > 0 ? text.slice(0, lastLine) : text);
-      out.messages.push({
-        kind: 'reject',
-        rejection: requestError(
-          req,
-          'EC_SIP_MESSAGE_TOO_LARGE',
-          `headers exceed ${this.limits.maxHeaderBytes} bytes`,
-          true,
-        ),
-      });
+      out.messages.push({ kind: 'reject', rejection: oversizeHead(text, this.limits.maxHeaderBytes, true) });
     } catch (e) {
       out.messages.push(decodeError(e));
     }
