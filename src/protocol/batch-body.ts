@@ -14,6 +14,11 @@ import { detachedCopy } from './detached-string.js';
 export type ParsedBatch = Omit<Batch, 'insert_time' | 'batch_seq'>;
 
 const DEVICE_RE = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** A device id as the body grammar allows it: 1-64 of [A-Za-z0-9._:-]. */
+export function isValidDeviceId(id: string): boolean {
+  return DEVICE_RE.test(id);
+}
 // The value pattern is unambiguous on purpose: the former `\d+\.?\d*` let the engine split a run of
 // digits between its two halves in every way before failing, quadratic in the run's length
 // (a 40,000-digit value took 2.7 s; a 1 MiB body would have stalled the server for minutes).

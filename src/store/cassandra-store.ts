@@ -1,5 +1,6 @@
 import cassandra from 'cassandra-driver';
 import { keyspaceProblem, replicationCql, type CassandraConfig } from '../config/cassandra-options.js';
+import type { DeviceCredential } from '../domain/device-credential.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -91,6 +92,14 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
 ) WITH CLUSTERING ORDER BY (ec_time ASC, interval_seconds ASC)
   AND default_time_to_live = ${ttl}
   AND comment = 'ec-server sync check results, one partition per device and UTC day'`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_device_credential (
+  device_id   text PRIMARY KEY,
+  realm       text,
+  ha1_md5     text,              -- MD5(device:realm:secret), hex; never the secret itself
+  ha1_sha256  text,              -- SHA-256(device:realm:secret), hex
+  created_ms  bigint,
+  updated_ms  bigint
+) WITH comment = 'ec-server device credentials (digest HA1 values), one partition per device'`,
   ];
 }
 
@@ -221,6 +230,7 @@ export class CassandraStore implements ConsumptionStore {
     const expect = {
       ec_consumption: ['device_id', 'ec_date', 'ec_hour'],
       ec_checksum: ['device_id', 'ec_date'],
+      ec_device_credential: ['device_id'],
     } as const;
     for (const [name, partitionKey] of Object.entries(expect)) {
       const t = await client.metadata.getTable(ks, name);
@@ -372,6 +382,28 @@ export class CassandraStore implements ConsumptionStore {
     }));
   }
 
+  async putCredential(c: DeviceCredential): Promise<void> {
+    const row = [c.device_id, c.realm, c.ha1_md5, c.ha1_sha256, c.created_ms, c.updated_ms];
+    await this.run(this.q.putCredential, row, 'write');
+  }
+
+  async readCredential(deviceId: string): Promise<DeviceCredential | undefined> {
+    const rs = await this.run(this.q.readCredential, [deviceId], 'read');
+    return rs.rows[0] ? toCredential(rs.rows[0]) : undefined;
+  }
+
+  async listCredentials(): Promise<DeviceCredential[]> {
+    const rows = await this.all(this.q.listCredentials, [], FETCH_SUMMARIES, 'read');
+    return rows.map(toCredential).sort((a, b) => (a.device_id < b.device_id ? -1 : 1));
+  }
+
+  async removeCredential(deviceId: string): Promise<boolean> {
+    const found = await this.readCredential(deviceId);
+    if (!found) return false;
+    await this.run(this.q.removeCredential, [deviceId], 'delete');
+    return true;
+  }
+
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
@@ -404,7 +436,29 @@ function statements(ks: string) {
     deleteBatch: `DELETE FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     writeCheck: `INSERT INTO ${ks}.ec_checksum (${CHECK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
     readChecks: `SELECT ${CHECK_COLUMNS} FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ec_time >= ? AND ec_time < ?`,
+    putCredential: `INSERT INTO ${ks}.ec_device_credential (${CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
+    readCredential: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential WHERE device_id = ?`,
+    // A full scan, paged: one partition per device, read only when the cache (re)loads.
+    listCredentials: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential`,
+    removeCredential: `DELETE FROM ${ks}.ec_device_credential WHERE device_id = ?`,
   };
+}
+
+const CREDENTIAL_COLUMNS = 'device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms';
+
+function toCredential(r: Row): DeviceCredential {
+  return {
+    device_id: String(r.get('device_id')),
+    realm: String(r.get('realm')),
+    ha1_md5: String(r.get('ha1_md5')),
+    ha1_sha256: String(r.get('ha1_sha256')),
+    created_ms: longNumber(r.get('created_ms')),
+    updated_ms: longNumber(r.get('updated_ms')),
+  };
+}
+
+function longNumber(v: unknown): number {
+  return v instanceof cassandra.types.Long ? v.toNumber() : Number(v);
 }
 
 function toSummary(r: Row): BatchSummary {

@@ -1,5 +1,6 @@
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { IntervalSummary } from '../domain/interval-digest.js';
+import type { DeviceCredential } from '../domain/device-credential.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 
 export type { IntervalSummary };
@@ -68,5 +69,13 @@ export interface ConsumptionStore {
   writeIntervalCheck(check: IntervalCheck): Promise<void>;
   /** Sync results of one device whose interval starts in [from, to). */
   readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]>;
+  /** Adds or replaces a device's credential (`ec-server device add|rotate`). */
+  putCredential(credential: DeviceCredential): Promise<void>;
+  /** One device's credential, or undefined. */
+  readCredential(deviceId: string): Promise<DeviceCredential | undefined>;
+  /** Every credential (the server's cache loads them all; `ec-server device list`). */
+  listCredentials(): Promise<DeviceCredential[]>;
+  /** Removes a device's credential; resolves true when it existed. */
+  removeCredential(deviceId: string): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS ec_checksum (
   status           TEXT    NOT NULL,
   PRIMARY KEY (device_id, ec_date, ec_time, interval_seconds)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ec_device_credential (
+  device_id   TEXT    NOT NULL PRIMARY KEY,
+  realm       TEXT    NOT NULL,
+  ha1_md5     TEXT    NOT NULL,
+  ha1_sha256  TEXT    NOT NULL,
+  created_ms  INTEGER NOT NULL,
+  updated_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 
 /** The key of ec_consumption (its uniqueness makes INSERT OR REPLACE an upsert). */

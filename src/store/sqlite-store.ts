@@ -5,6 +5,7 @@ import { openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+import type { DeviceCredential } from '../domain/device-credential.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -96,6 +97,13 @@ export class SqliteStore implements ConsumptionStore {
           @check_time, @check_times, @status)`,
       ),
       readChecks: db.prepare(`SELECT * FROM ec_checksum WHERE ${RANGE_WHERE} ORDER BY ec_time, interval_seconds`),
+      putCredential: db.prepare(
+        `INSERT OR REPLACE INTO ec_device_credential (device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms)
+         VALUES (@device_id, @realm, @ha1_md5, @ha1_sha256, @created_ms, @updated_ms)`,
+      ),
+      readCredential: db.prepare('SELECT * FROM ec_device_credential WHERE device_id = ?'),
+      listCredentials: db.prepare('SELECT * FROM ec_device_credential ORDER BY device_id'),
+      removeCredential: db.prepare('DELETE FROM ec_device_credential WHERE device_id = ?'),
     };
   }
 
@@ -156,6 +164,26 @@ export class SqliteStore implements ConsumptionStore {
   async writeIntervalCheck(check: IntervalCheck): Promise<void> {
     this.handle;
     this.stmts.writeCheck.run(check);
+  }
+
+  async putCredential(credential: DeviceCredential): Promise<void> {
+    this.handle;
+    this.stmts.putCredential.run(credential);
+  }
+
+  async readCredential(deviceId: string): Promise<DeviceCredential | undefined> {
+    this.handle;
+    return this.stmts.readCredential.get(deviceId) as DeviceCredential | undefined;
+  }
+
+  async listCredentials(): Promise<DeviceCredential[]> {
+    this.handle;
+    return this.stmts.listCredentials.all() as DeviceCredential[];
+  }
+
+  async removeCredential(deviceId: string): Promise<boolean> {
+    this.handle;
+    return this.stmts.removeCredential.run(deviceId).changes > 0;
   }
 
   async readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]> {

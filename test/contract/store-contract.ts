@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { batchEpochSecond, recordsChecksum, type Batch } from '../../src/domain/batch.js';
+import { credentialFor } from '../../src/domain/device-credential.js';
 import { summarizeIntervals } from '../../src/domain/interval-digest.js';
 import type { ConsumptionStore, IntervalCheck } from '../../src/store/consumption-store.js';
 import { makeBatch } from '../helpers/batches.js';
@@ -189,6 +190,28 @@ export function storeContract(name: string, target: ContractTarget): void {
       await store.upsertBatches(bs);
       const rows = await store.readSummaries({ device_id: dev, from: T0, to: T0 + 250 });
       expect(rows).to.have.length(1000);
+    });
+
+    it('keeps device credentials: add, read, list, replace (rotate), remove; they survive reopen', async () => {
+      const dev = target.device();
+      const other = target.device();
+      const c1 = credentialFor(dev, 'ec-server', 'first-secret', 1_700_000_000_000);
+      await store.putCredential(c1);
+      await store.putCredential(credentialFor(other, 'ec-server', 'other', 1_700_000_000_001));
+      expect(await store.readCredential(dev)).to.deep.equal(c1);
+      expect(await store.readCredential(`${dev}-none`)).to.equal(undefined);
+      const rotated = credentialFor(dev, 'ec-server', 'second-secret', 1_700_000_000_500, c1.created_ms);
+      await store.putCredential(rotated);
+      await store.close();
+      store = await target.create({ same: true });
+      await store.open();
+      expect(await store.readCredential(dev)).to.deep.equal(rotated);
+      const listed = (await store.listCredentials()).filter((c) => c.device_id === dev || c.device_id === other);
+      expect(listed.map((c) => c.device_id)).to.deep.equal([dev, other].sort());
+      expect(await store.removeCredential(dev)).to.equal(true);
+      expect(await store.removeCredential(dev)).to.equal(false);
+      expect(await store.readCredential(dev)).to.equal(undefined);
+      expect(await store.readCredential(other)).to.not.equal(undefined);
     });
 
     it('data survives close and reopen', async () => {
