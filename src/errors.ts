@@ -24,6 +24,12 @@ export const SIP_ERRORS = {
   EC_INTEGRITY_BAD_HEADER: { status: 400, reason: 'Bad integrity header' },
   EC_INTEGRITY_COUNT_MISMATCH: { status: 400, reason: 'X-EC-Count mismatch' },
   EC_INTEGRITY_CHECKSUM_MISMATCH: { status: 400, reason: 'X-EC-Checksum mismatch' },
+  // 401 / 403: digest authentication (src/auth/); a 401 carries WWW-Authenticate challenges.
+  EC_AUTH_REQUIRED: { status: 401, reason: 'Unauthorized' },
+  EC_AUTH_FAILED: { status: 401, reason: 'Unauthorized' },
+  EC_AUTH_STALE: { status: 401, reason: 'Unauthorized' },
+  EC_AUTH_REPLAYED: { status: 401, reason: 'Unauthorized' },
+  EC_AUTH_FORBIDDEN: { status: 403, reason: 'Forbidden' },
   // 405 / 501: the method is known but not served here / not known at all (RFC 3261 21.4.6, 21.5.2).
   EC_SIP_METHOD_NOT_ALLOWED: { status: 405, reason: 'Method Not Allowed' },
   EC_SIP_METHOD_UNKNOWN: { status: 501, reason: 'Not Implemented' },
@@ -67,8 +73,8 @@ export class SipRequestError extends EcError {
   constructor(
     code: SipErrorCode,
     readonly detail?: string,
-    /** Extra response headers, e.g. Accept for 415 or Allow for 405. */
-    readonly headers: Record<string, string> = {},
+    /** Extra response headers, e.g. Accept for 415, Allow for 405, WWW-Authenticate (several) for 401. */
+    readonly headers: Record<string, string | string[]> = {},
   ) {
     const entry = SIP_ERRORS[code];
     const reason = detail ? `${entry.reason}: ${detail}` : entry.reason;

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from './config/load-config.js';
+import { CredentialCache } from './auth/credential-cache.js';
+import { DigestAuthenticator } from './auth/digest-authenticator.js';
+import { isLoopback } from './auth/loopback.js';
 import { EcError } from './errors.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { SipHandler } from './ingest/sip-handler.js';
@@ -52,7 +56,28 @@ export async function startServer(
       log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
   });
-  const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS }, log);
+  const credentials = new CredentialCache(
+    store,
+    { refreshMs: config.security.credentialsRefreshS * 1000, negativeMs: 10_000, maxNegative: 100_000 },
+    log,
+  );
+  try {
+    await credentials.start();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const authenticator = new DigestAuthenticator(
+    {
+      realm: config.security.realm,
+      algorithms: config.security.digestAlgorithms,
+      required: authRequired(config, log),
+      nonceLifetimeMs: config.security.nonceLifetimeS * 1000,
+      nonceKey: config.security.nonceKey ?? randomBytes(32),
+    },
+    credentials,
+  );
+  const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS, authenticator }, log);
   const layer = new TransactionLayer(handler, { cacheSize: config.sip.transactionCacheSize }, log);
   const limits = { maxHeaderBytes: config.sip.maxHeaderBytes, maxBodyBytes: config.sip.maxBodyBytes };
   const udp = config.sip.transports.includes('udp') ? new UdpTransport(layer, limits, log) : undefined;
@@ -110,13 +135,33 @@ export async function startServer(
     (stopping ??= (async () => {
       log.info('stopping: new batches are answered 503, batches in progress are finished');
       handler.stopping = true;
+      credentials.stop();
       await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
       await committer.drain();
       await store.close();
-      log.info({ stats: layer.stats, commits: committer.stats }, 'stopped');
+      log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats }, 'stopped');
     })());
 
   return { port, address, store, committer, layer, sync, syncPort, stop };
+}
+
+/**
+ * Whether MESSAGEs need credentials: when asked to, and always when SIP or sync listens beyond
+ * loopback, unless security.allow_anonymous=true says otherwise (then a warning at every start).
+ */
+function authRequired(config: Config, log: Logger): boolean {
+  if (config.security.requireAuth) return true;
+  const exposed = [config.sip.listenAddr, ...(config.sync.enabled ? [config.sync.ip] : [])].filter(
+    (a) => !isLoopback(a),
+  );
+  if (exposed.length === 0) return false;
+  if (!config.security.allowAnonymous) return true;
+  log.warn(
+    { exposed },
+    `SECURITY: listening on ${exposed.join(', ')} with security.allow_anonymous=true: anyone who can reach ` +
+      'this server can write data for any device without credentials (docs/security.md)',
+  );
+  return false;
 }
 
 /** UDP and TCP on the same port; with port 0 the OS picks one that is free for both. */

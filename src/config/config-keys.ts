@@ -295,6 +295,56 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   },
 
   {
+    key: 'security.require_auth',
+    section: 'Security',
+    default: 'false',
+    kind: { type: 'enum', values: ['true', 'false'] },
+    doc: 'Refuse MESSAGEs without digest credentials even on loopback. Beyond loopback they are refused anyway unless security.allow_anonymous=true.',
+  },
+  {
+    key: 'security.allow_anonymous',
+    section: 'Security',
+    default: 'false',
+    kind: { type: 'enum', values: ['true', 'false'] },
+    doc: 'Accept MESSAGEs without credentials while listening beyond loopback (warned about at every start). A device that has credentials must always use them.',
+  },
+  {
+    key: 'security.realm',
+    section: 'Security',
+    default: 'ec-server',
+    kind: { type: 'string', nonEmpty: true },
+    doc: 'Digest realm. Credentials are made for one realm: changing it means rotating every device.',
+  },
+  {
+    key: 'security.digest_algorithms',
+    section: 'Security',
+    default: 'SHA-256,MD5',
+    kind: { type: 'list', values: ['sha-256', 'md5'] },
+    doc: 'Digest algorithms offered in a 401, in order of preference (clients use the first they support; sipp 3.6 needs MD5 first).',
+  },
+  {
+    key: 'security.nonce_lifetime',
+    section: 'Security',
+    default: '300',
+    kind: { type: 'int', min: 10, max: 86400 },
+    doc: 'Seconds a digest nonce may be reused (with increasing nonce counts) before it is stale.',
+  },
+  {
+    key: 'security.nonce_key',
+    section: 'Security',
+    default: '',
+    kind: { type: 'string' },
+    doc: "Hex key (32+ digits) of the stateless nonces; receivers that share it accept each other's nonces. Empty: random at each start.",
+  },
+  {
+    key: 'security.credentials_refresh',
+    section: 'Security',
+    default: '60',
+    kind: { type: 'int', min: 1, max: 86400 },
+    doc: 'Seconds between reloads of the device credentials (rotations and removals take effect within this).',
+  },
+
+  {
     key: 'log.level',
     section: 'Log',
     default: 'info',

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import ini from 'ini';
+import type { DigestAlgorithm } from '../domain/device-credential.js';
 import { ConfigError } from '../errors.js';
 import { buildCassandraConfig, type CassandraConfig } from './cassandra-options.js';
 import { CONFIG_KEYS, KEY_INDEX, envName, type KeyDef } from './config-keys.js';
@@ -41,6 +42,16 @@ export interface Config {
     deleteExtraneous: boolean;
     requestTimeoutS: number;
     concurrency: number;
+  };
+  security: {
+    requireAuth: boolean;
+    allowAnonymous: boolean;
+    realm: string;
+    digestAlgorithms: DigestAlgorithm[];
+    nonceLifetimeS: number;
+    /** undefined: a random key at each start. */
+    nonceKey: Buffer | undefined;
+    credentialsRefreshS: number;
   };
   log: { level: string };
 }
@@ -176,8 +187,25 @@ function build(raw: Map<string, RawValue>): Config {
       requestTimeoutS: int('sync.request_timeout'),
       concurrency: int('sync.concurrency'),
     },
+    security: {
+      requireAuth: str('security.require_auth') === 'true',
+      allowAnonymous: str('security.allow_anonymous') === 'true',
+      realm: str('security.realm'),
+      digestAlgorithms: list('security.digest_algorithms').map((a) => a.toUpperCase() as DigestAlgorithm),
+      nonceLifetimeS: int('security.nonce_lifetime'),
+      nonceKey: hexKey('security.nonce_key', str('security.nonce_key'), raw),
+      credentialsRefreshS: int('security.credentials_refresh'),
+    },
     log: { level: str('log.level') },
   };
+}
+
+function hexKey(key: string, value: string, raw: Map<string, RawValue>): Buffer | undefined {
+  if (value === '') return undefined;
+  if (!/^(?:[0-9a-fA-F]{2}){16,}$/.test(value)) {
+    throw new ConfigError(raw.get(key)!.origin, key, 'must be an even number of hex digits, at least 32');
+  }
+  return Buffer.from(value, 'hex');
 }
 
 function convert(key: string, raw: Map<string, RawValue>): string | number | string[] {

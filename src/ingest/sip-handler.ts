@@ -4,6 +4,7 @@ import { readLatin1 } from '../latin1.js';
 import type { SipRequest } from '../protocol/sip-request.js';
 import type { ResponseSpec } from '../protocol/sip-response.js';
 import type { Outcome } from '../protocol/transaction-layer.js';
+import type { DigestAuthenticator } from '../auth/digest-authenticator.js';
 import type { GroupCommitter } from './group-commit.js';
 
 export const ALLOW = 'MESSAGE, OPTIONS';
@@ -33,6 +34,8 @@ const answerOk = (): ResponseSpec => OK;
 
 export interface HandlerOptions {
   retryAfterS: number;
+  /** Digest authentication of MESSAGEs; without it every MESSAGE is taken as anonymous. */
+  authenticator?: DigestAuthenticator;
 }
 
 /**
@@ -103,6 +106,16 @@ export class SipHandler {
         { Accept: ACCEPT },
       );
     }
+    const auth = this.options.authenticator;
+    if (auth) {
+      const verdict = auth.verify({ method: req.method, authorization: header(req, 'authorization'), body: req.body });
+      // A credential not in memory yet is looked up in the store first (credential-cache.ts).
+      if (verdict instanceof Promise) return verdict.then(() => this.submit(req), this.answerError);
+    }
+    return this.submit(req);
+  }
+
+  private submit(req: SipRequest): Promise<ResponseSpec> {
     const body = req.body;
     // Bodies are ASCII by grammar; latin1 maps bytes 1:1 so any stray byte fails the grammar check.
     // A copy: the body is a view into a socket read of up to 64 KiB shared with other requests,

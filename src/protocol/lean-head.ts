@@ -128,14 +128,17 @@ const COMPACT: Record<string, string | undefined> = Object.assign(Object.create(
   v: 'via',
 });
 
-/** Headers `sip` parses into structures we do not mirror here: such a head takes the slow path. */
+/**
+ * Headers `sip` parses into structures we do not mirror here: such a head takes the general parser.
+ * Authorization is not among them: every authenticated MESSAGE carries one, and both parsers keep
+ * it as text for the authenticator's own linear reader (auth/auth-params.ts), unlike `sip`.
+ */
 const NOT_LEAN = new Set([
   'route',
   'record-route',
   'path',
   'www-authenticate',
   'proxy-authenticate',
-  'authorization',
   'proxy-authorization',
   'authentication-info',
   'refer-to',

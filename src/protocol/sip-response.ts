@@ -5,7 +5,8 @@ import type { SipRequest } from './sip-request.js';
 export interface ResponseSpec {
   status: number;
   reason: string;
-  headers?: Record<string, string>;
+  /** A list writes the header once per value (e.g. one WWW-Authenticate per algorithm). */
+  headers?: Record<string, string | readonly string[]>;
 }
 
 export interface Source {
@@ -43,7 +44,14 @@ export function serializeResponse(req: SipRequest, spec: ResponseSpec, toTag: st
   const cseq = req.headers.cseq;
   if (cseq) s += `CSeq: ${cseq.seq} ${cseq.method}\r\n`;
   s += `Server: ${SERVER_HEADER}\r\n`;
-  if (spec.headers) for (const name in spec.headers) s += `${prettifyHeaderName(name)}: ${spec.headers[name]}\r\n`;
+  if (spec.headers) {
+    for (const name in spec.headers) {
+      const value = spec.headers[name]!;
+      const pretty = prettifyHeaderName(name);
+      if (typeof value === 'string') s += `${pretty}: ${value}\r\n`;
+      else for (const v of value) s += `${pretty}: ${v}\r\n`;
+    }
+  }
   s += 'Content-Length: 0\r\n\r\n';
   return latin1Bytes(s);
 }

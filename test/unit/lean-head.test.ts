@@ -44,6 +44,11 @@ function serializeResponseWithSip(req: SipRequest, spec: ResponseSpec, toTag: st
 
 const crlf = (lines: string[]) => lines.join('\r\n');
 
+function withoutAuthorization(m: Message): Message {
+  const { authorization: _ignored, ...headers } = m.headers;
+  return { ...m, headers };
+}
+
 /** The reference parser (the `sip` package's), used here only: the server never hands it wire input. */
 function parseHeadWithSip(head: string): Message | undefined {
   try {
@@ -180,7 +185,8 @@ describe('lean head parser and response serializer (differential, against the si
     const lean = parseHeadLean(head);
     if (lean !== undefined) {
       expect(slow, `sip.parse refused what the lean parser took:\n${head}`).to.not.equal(undefined);
-      expect(lean, head).to.deep.equal(slow);
+      // Authorization is kept as text by our parsers (the authenticator reads it), parsed by `sip`.
+      expect(withoutAuthorization(lean), head).to.deep.equal(withoutAuthorization(slow!));
       // The general parser agrees with the lean one wherever the lean one answers.
       const general = parseHeadGeneral(head);
       expect(general?.problem, JSON.stringify(head)).to.equal(undefined);

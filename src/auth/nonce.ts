@@ -1,0 +1,44 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Stateless digest nonces: base64url(issued-at ms (8 bytes) | random (8) | HMAC-SHA-256 of both
+ * under a server key, truncated to 16 bytes). The server keeps no table of issued nonces: any
+ * receiver holding the key can check one, and a nonce older than the lifetime is stale (the client
+ * is challenged again with `stale=true` and re-authenticates without asking anyone).
+ */
+export type NonceCheck = { valid: true; issuedMs: number } | { valid: false; stale: boolean };
+
+const RAW_BYTES = 32;
+
+export class NonceIssuer {
+  constructor(
+    private readonly key: Buffer,
+    private readonly lifetimeMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  issue(): string {
+    const raw = Buffer.alloc(RAW_BYTES);
+    raw.writeBigUInt64BE(BigInt(this.now()), 0);
+    randomBytes(8).copy(raw, 8);
+    this.mac(raw).copy(raw, 16);
+    return raw.toString('base64url');
+  }
+
+  check(nonce: string): NonceCheck {
+    if (nonce.length !== 43) return { valid: false, stale: false };
+    const raw = Buffer.from(nonce, 'base64url');
+    if (raw.length !== RAW_BYTES || !timingSafeEqual(this.mac(raw), raw.subarray(16))) {
+      return { valid: false, stale: false };
+    }
+    const issuedMs = Number(raw.readBigUInt64BE(0));
+    const age = this.now() - issuedMs;
+    // A nonce from the future (another receiver's clock ahead) is accepted within the lifetime too.
+    if (Math.abs(age) > this.lifetimeMs) return { valid: false, stale: true };
+    return { valid: true, issuedMs };
+  }
+
+  private mac(raw: Buffer): Buffer {
+    return createHmac('sha256', this.key).update(raw.subarray(0, 16)).digest().subarray(0, 16);
+  }
+}
