@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
 import { cassandraSchemaCql } from '../store/cassandra-store.js';
 import { upgradeStore } from './upgrade-store.js';
+import { DEVICE_ACTIONS, deviceCommand, type DeviceAction } from './device-command.js';
 import { VERSION } from '../version.js';
 import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
 import { SERVER_NODE_FLAGS, semiSpaceMbInEffect } from './node-flags.js';
@@ -26,7 +27,17 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         'upgrade-store',
         'convert an embedded store made before 2026-12-02 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)',
       )
+      .command(
+        'device <action> [id]',
+        'device credentials: add ID (prints a new secret once), list, rotate ID, remove ID',
+        (y) =>
+          y
+            .positional('action', { choices: DEVICE_ACTIONS, describe: 'what to do' })
+            .positional('id', { type: 'string', describe: 'device id (as in the batch body)' })
+            .option('json', { type: 'boolean', default: false, describe: 'list: JSON for machines' }),
+      )
       .example('$0 --config config/config.properties', 'run with the shipped config (embedded SQLite store)')
+      .example('SECRET=$($0 device add 00aabbccddef)', 'give a meter credentials (the secret goes to the meter)')
       .example(
         '$0 schema --config config/config.properties | cqlsh',
         'create the Cassandra keyspace and tables by hand',
@@ -65,6 +76,19 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     const result = upgradeStore(loaded.config);
     (result.ok ? process.stdout : process.stderr).write(`ec-server: ${result.message}\n`);
     if (!result.ok) process.exit(result.exitCode);
+    return;
+  }
+  if (args._[0] === 'device') {
+    const a = args as unknown as { action: DeviceAction; id?: string; json: boolean };
+    try {
+      const result = await deviceCommand(loaded.config, a.action, a.id, a.json);
+      process.stdout.write(result.out);
+      if (result.note) process.stderr.write(`ec-server: ${result.note}\n`);
+      if (result.exitCode !== 0) process.exit(result.exitCode);
+    } catch (e) {
+      process.stderr.write(`ec-server: ${e instanceof EcError ? e.message : String(e)}\n`);
+      process.exit(1);
+    }
     return;
   }
   if (args._.length > 0) {
