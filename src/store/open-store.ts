@@ -6,19 +6,21 @@ import { SqliteStore } from './sqlite-store.js';
 
 /**
  * The configured backend, not yet opened. `ingest` (the server) commits SQLite writes in a writer
- * thread; tools that mostly read keep everything on their own thread.
+ * thread. `read` (ec-test and other tools that only read) never creates anything: the SQLite file
+ * is opened read-only and must exist, and a Cassandra keyspace or table is not created.
  */
-export function createStore(config: Config, use: 'ingest' | 'tool' = 'tool'): ConsumptionStore {
+export function createStore(config: Config, use: 'ingest' | 'read' = 'read'): ConsumptionStore {
   switch (config.storage.backend) {
     case 'sqlite':
       return new SqliteStore({
         dir: resolve(config.storage.path),
         synchronous: config.storage.sqliteSynchronous,
         writer: use === 'ingest' ? config.storage.sqliteWriter : 'inline',
+        readOnly: use === 'read',
         commitBounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
         compression: config.storage.sqliteCompression,
       });
     case 'cassandra':
-      return new CassandraStore(config.cassandra);
+      return new CassandraStore(use === 'read' ? { ...config.cassandra, createSchema: false } : config.cassandra);
   }
 }

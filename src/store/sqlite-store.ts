@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
+import { openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
@@ -35,6 +35,8 @@ export interface SqliteStoreOptions {
   commitBounds?: TransactionBounds;
   /** storage.sqlite_compression (default 'deflate'): how new rows keep large record lists (stored-values.ts). */
   compression?: ValuesCompression;
+  /** For tools that only read (ec-test): the file must exist and is opened read-only; writes fail. */
+  readOnly?: boolean;
 }
 
 /** The server's defaults (config-keys.ts), for stores opened without a config. */
@@ -58,6 +60,12 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async open(): Promise<void> {
+    if (this.options.readOnly) {
+      // Not wrapped in StoreUnavailableError: a missing file is the caller's config (exit 2).
+      this.db = openDatabaseReadOnly(this.file);
+      this.stmts = this.prepare(this.db);
+      return;
+    }
     try {
       if (this.options.dir !== ':memory:') mkdirSync(this.options.dir, { recursive: true });
       const db = openDatabase(this.file, this.options.synchronous);
