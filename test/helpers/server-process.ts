@@ -21,7 +21,7 @@ export interface ServerProcess {
 export type LaunchMode = 'flags' | 'direct' | 'plain';
 
 /** Starts bin/ec-server.js as a real process and waits for its "listening" log line. */
-export async function spawnServer(
+export function spawnServer(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 15_000,
@@ -31,7 +31,16 @@ export async function spawnServer(
     mode === 'direct'
       ? [BIN('ec-server'), args]
       : [process.execPath, [...(mode === 'flags' ? SERVER_NODE_FLAGS : []), BIN('ec-server'), ...args]];
-  const child = spawn(cmd, cmdArgs, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnServerCommand(cmd, cmdArgs, { cwd: REPO, env, timeoutMs });
+}
+
+/** Starts any ec-server command (e.g. an installed package's) and waits for its "listening" log line. */
+export async function spawnServerCommand(
+  cmd: string,
+  cmdArgs: string[],
+  { cwd, env = {}, timeoutMs = 15_000 }: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<ServerProcess> {
+  const child = spawn(cmd, cmdArgs, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
