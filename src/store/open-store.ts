@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config/load-config.js';
+import { createLogger } from '../log.js';
 import { CassandraStore } from './cassandra-store.js';
 import type { ConsumptionStore } from './consumption-store.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -19,6 +20,8 @@ export function createStore(config: Config, use: 'ingest' | 'read' = 'read'): Co
         readOnly: use === 'read',
         commitBounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
         compression: config.storage.sqliteCompression,
+        retentionDays: use === 'ingest' ? config.storage.retentionDays : 0,
+        log: use === 'ingest' ? createLogger(config.log.level) : undefined,
       });
     case 'cassandra':
       return new CassandraStore(use === 'read' ? { ...config.cassandra, createSchema: false } : config.cassandra);

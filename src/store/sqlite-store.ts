@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
+import { SqliteRetention, type RetentionLog } from './sqlite-retention.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
@@ -37,7 +38,13 @@ export interface SqliteStoreOptions {
   compression?: ValuesCompression;
   /** For tools that only read (ec-test): the file must exist and is opened read-only; writes fail. */
   readOnly?: boolean;
+  /** storage.retention_days: > 0 deletes older days in the background while open (sqlite-retention.ts). */
+  retentionDays?: number;
+  /** Where retention passes are logged. */
+  log?: RetentionLog;
 }
+
+const SILENT: RetentionLog = { info: () => {}, debug: () => {}, error: () => {} };
 
 /** The server's defaults (config-keys.ts), for stores opened without a config. */
 const DEFAULT_BOUNDS: TransactionBounds = { maxBatches: 2000, maxBytes: 2 * 1024 * 1024 };
@@ -52,6 +59,8 @@ export class SqliteStore implements ConsumptionStore {
   protected db: Database.Database | undefined;
   private writer: SqliteWriter | undefined;
   private stmts!: ReturnType<SqliteStore['prepare']>;
+  /** The retention passes, when storage.retention_days > 0. */
+  retention: SqliteRetention | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {}
 
@@ -83,6 +92,11 @@ export class SqliteStore implements ConsumptionStore {
         await writer.write([]);
         this.writeReceived = (received) => writer.ingest(received);
         this.pipelined = true;
+      }
+      const days = this.options.retentionDays ?? 0;
+      if (days > 0) {
+        this.retention = new SqliteRetention(db, days, this.options.log ?? SILENT);
+        this.retention.start();
       }
     } catch (e) {
       throw new StoreUnavailableError(`cannot open SQLite store ${this.file}: ${(e as Error).message}`, e);
@@ -174,6 +188,8 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async close(): Promise<void> {
+    this.retention?.stop();
+    this.retention = undefined;
     await this.writer?.close();
     this.writer = undefined;
     this.writeReceived = undefined;

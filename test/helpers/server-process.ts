@@ -65,6 +65,21 @@ export async function spawnServerCommand(
   return { child, port, output: () => out, exited };
 }
 
+/** Resolves with the first match of `pattern` in the server's output (already there, or when it comes). */
+export function waitForOutput(server: ServerProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const m = pattern.exec(server.output());
+      if (!m) return;
+      server.child.stdout!.off('data', check);
+      resolve(m);
+    };
+    server.child.stdout!.on('data', check);
+    void server.exited.then(() => reject(new Error(`server exited before ${pattern}:\n${server.output()}`)));
+    check();
+  });
+}
+
 /** Runs a bin to completion. */
 export function runBin(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ProcessResult> {
   return runProcess(process.execPath, [BIN(name), ...args], { cwd: REPO, env: { ...process.env, ...env } });

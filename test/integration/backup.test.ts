@@ -9,8 +9,7 @@ import { backupSqliteFile } from '../../src/store/sqlite-backup.js';
 import { SQLITE_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
 import { bodyOf, makeBatch } from '../helpers/batches.js';
 import { runBin, spawnServer } from '../helpers/server-process.js';
-import { buildMessage, parseResponse } from '../helpers/sip-client.js';
-import dgram from 'node:dgram';
+import { StreamingMeter } from '../helpers/streaming-meter.js';
 
 const H = Date.UTC(2026, 2, 1, 10) / 1000; // 2026-03-01 10:00 UTC
 const stamp = (sec: number) => {
@@ -125,76 +124,3 @@ describe('backup of the embedded store', function () {
     }
   });
 });
-
-/**
- * A meter over real UDP: sends batches one after another, up to 4 unanswered at a time (its
- * window), each as soon as an answer frees a place. Counts the answers by status.
- */
-class StreamingMeter {
-  private readonly sock = dgram.createSocket('udp4');
-  readonly statuses: number[] = [];
-  private sent = 0;
-  private next: ((i: number) => string) | undefined;
-  private waiters: Array<() => void> = [];
-
-  constructor(private readonly port: number) {
-    this.sock.on('message', (m) => {
-      this.statuses.push(parseResponse(m.toString('latin1')).status);
-      this.fill();
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
-
-  get okCount(): number {
-    return this.statuses.filter((s) => s === 200).length;
-  }
-
-  /** Sends these bodies and resolves once all are answered. */
-  async sendAll(bodies: string[]): Promise<void> {
-    const start = this.statuses.length;
-    this.next = (i) => bodies[i - this.sent0]!;
-    this.sent0 = this.sent;
-    this.limit = this.sent + bodies.length;
-    this.fill();
-    await this.until(() => this.statuses.length >= start + bodies.length);
-  }
-
-  /** Sends body(0), body(1)... until stop(). */
-  stream(body: (i: number) => string): void {
-    this.sent0 = this.sent;
-    this.limit = Infinity;
-    this.next = (i) => body(i - this.sent0);
-    this.fill();
-  }
-
-  acked(n: number): Promise<void> {
-    return this.until(() => this.okCount >= n);
-  }
-
-  /** Stops sending and waits for the answers still due. */
-  async stop(): Promise<void> {
-    this.limit = this.sent;
-    await this.until(() => this.statuses.length >= this.sent);
-  }
-
-  close(): void {
-    this.sock.close();
-  }
-
-  private sent0 = 0;
-  private limit = 0;
-
-  private fill(): void {
-    while (this.next && this.sent < this.limit && this.sent - this.statuses.length < 4) {
-      const body = this.next(this.sent++);
-      this.sock.send(Buffer.from(buildMessage({ port: this.port, body }), 'latin1'), this.port, '127.0.0.1');
-    }
-  }
-
-  private until(done: () => boolean): Promise<void> {
-    return new Promise((resolve) => {
-      const check = () => (done() ? resolve() : this.waiters.push(check));
-      check();
-    });
-  }
-}
