@@ -31,6 +31,10 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         'backup <dest>',
         'copy the embedded store to the file DEST while the server runs (SQLite online backup: consistent as of its start; progress on a terminal; never overwrites DEST)',
       )
+      .completion(
+        'completion',
+        'print a bash/zsh completion script for an installed ec-server (see docs/operations.md)',
+      )
       .example('$0 --config config/config.properties', 'run with the shipped config (embedded SQLite store)')
       .example(
         '$0 schema --config config/config.properties | cqlsh',

@@ -32,6 +32,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' })
       .example('$0 -i 00aabbccddee -d 20160909150505', 'report 15:00-16:00 UTC of 2016-09-09'),
   )
+    .completion('completion', `print a bash/zsh completion script for an installed ec-test`)
     .version(VERSION)
     .strict()
     .fail((msg, err) => fail(`${err?.message ?? msg}\nRun ec-test --help for usage.`))
