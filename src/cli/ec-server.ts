@@ -25,7 +25,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       )
       .command(
         'upgrade-store',
-        'convert an embedded store made before 2026-12-02 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)',
+        'convert an embedded store made by a development build from before 0.1.0 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)',
       )
       .command(
         'backup <dest>',
