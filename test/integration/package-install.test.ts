@@ -45,6 +45,11 @@ describe('package install: the packed tarball, without dev dependencies (slow)',
       'dist/src/cli/ec-server.js',
       'dist/src/store/sqlite-writer-worker.js',
       'config/config.properties',
+      'deploy/ec-server.service',
+      'deploy/ec-server.logrotate',
+      'docs/operations.md',
+      'CHANGELOG.md',
+      'README.md',
       'package.json',
     ]);
     expect(entries.filter((f) => /^(dist\/test|test|src|bench)\//.test(f) || f.endsWith('.map'))).to.deep.equal([]);
