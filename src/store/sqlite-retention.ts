@@ -20,8 +20,8 @@ export const STEP_PAUSE_MS = 20;
 const PASS_INTERVAL_MS = 3_600_000;
 
 const TABLES = [
-  { name: 'ec_consumption', key: 'device_id, ec_date, ec_time, start_us, end_us' },
-  { name: 'ec_checksum', key: 'device_id, ec_date, ec_time, interval_seconds' },
+  { name: 'ec_consumption', key: 'device_id, ec_date, ec_time, start_us, end_us', counts: 'batches' },
+  { name: 'ec_checksum', key: 'device_id, ec_date, ec_time, interval_seconds', counts: 'checks' },
 ] as const;
 
 export interface RetentionPassResult {
@@ -90,35 +90,42 @@ export class SqliteRetention {
     const before = firstDayKept(started, this.days);
     const result: RetentionPassResult = { before, batches: 0, checks: 0, steps: 0, ms: 0, stopped: false };
     for (const table of TABLES) {
-      const nextDevice = this.db
-        .prepare(`SELECT device_id FROM ${table.name} WHERE device_id > ? ORDER BY device_id LIMIT 1`)
-        .pluck();
-      const hasOld = this.db.prepare(`SELECT 1 FROM ${table.name} WHERE device_id = ? AND ec_date < ? LIMIT 1`);
-      // By key, not rowid: the older WITHOUT ROWID ec_consumption has no rowid.
-      const deleteStep = this.db.prepare(
-        `DELETE FROM ${table.name} WHERE (${table.key}) IN
-           (SELECT ${table.key} FROM ${table.name} WHERE device_id = ? AND ec_date < ? LIMIT ${STEP_ROWS})`,
-      );
-      let devicesSinceYield = 0;
-      for (let device = nextDevice.get('') as string | undefined; device !== undefined;) {
-        if (hasOld.get(device, before)) {
-          const deleted = deleteStep.run(device, before).changes;
-          result[table.name === 'ec_consumption' ? 'batches' : 'checks'] += deleted;
-          result.steps++;
-          await pause(STEP_PAUSE_MS);
-          devicesSinceYield = 0;
-          if (this.stopped) return { ...result, ms: this.now() - started, stopped: true };
-          if (deleted === STEP_ROWS) continue; // more of this device
-        } else if (++devicesSinceYield === 1000) {
-          // Many devices with nothing old: the seeks are cheap, but let the event loop in.
-          await pause(0);
-          devicesSinceYield = 0;
-          if (this.stopped) return { ...result, ms: this.now() - started, stopped: true };
-        }
-        device = nextDevice.get(device) as string | undefined;
-      }
+      if (this.stopped) break;
+      result[table.counts] += await this.deleteOld(table, before, result);
     }
-    return { ...result, ms: this.now() - started };
+    return { ...result, ms: this.now() - started, stopped: this.stopped };
+  }
+
+  /** Deletes the table's rows dated before `before`, device by device; returns how many. */
+  private async deleteOld(table: (typeof TABLES)[number], before: string, tally: { steps: number }): Promise<number> {
+    const nextDevice = this.db
+      .prepare(`SELECT device_id FROM ${table.name} WHERE device_id > ? ORDER BY device_id LIMIT 1`)
+      .pluck();
+    const hasOld = this.db.prepare(`SELECT 1 FROM ${table.name} WHERE device_id = ? AND ec_date < ? LIMIT 1`);
+    // By key, not rowid: the older WITHOUT ROWID ec_consumption has no rowid.
+    const deleteStep = this.db.prepare(
+      `DELETE FROM ${table.name} WHERE (${table.key}) IN
+         (SELECT ${table.key} FROM ${table.name} WHERE device_id = ? AND ec_date < ? LIMIT ${STEP_ROWS})`,
+    );
+    let deleted = 0;
+    let devicesWithoutOld = 0;
+    let device = nextDevice.get('') as string | undefined;
+    while (device !== undefined) {
+      let more = false;
+      if (hasOld.get(device, before)) {
+        const n = deleteStep.run(device, before).changes;
+        deleted += n;
+        tally.steps++;
+        more = n === STEP_ROWS;
+        await pause(STEP_PAUSE_MS);
+      } else if (++devicesWithoutOld % 1000 === 0) {
+        // Many devices with nothing old: the seeks are cheap, but let the event loop in.
+        await pause(0);
+      }
+      if (this.stopped) break; // the store may be closed by now
+      if (!more) device = nextDevice.get(device) as string | undefined;
+    }
+    return deleted;
   }
 }
 

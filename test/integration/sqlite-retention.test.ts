@@ -88,6 +88,24 @@ describe('retention of the embedded store (storage.retention_days)', function ()
     });
   });
 
+  it('close() during a pass stops it between two steps, and the rest is deleted by the next pass', async () => {
+    const data = join(dir, 'data');
+    const fill = new SqliteStore({ dir: data, synchronous: 'NORMAL' });
+    await fill.open();
+    await fill.upsertBatches(Array.from({ length: STEP_ROWS * 3 }, (_, s) => makeBatch('a', today - 9 * DAY + s)));
+    await fill.close();
+    const store = new SqliteStore({ dir: data, synchronous: 'FULL', retentionDays: 1 });
+    await store.open(); // its first step has run; the pass waits in its pause
+    const pass = store.retention!.current!;
+    await store.close();
+    expect(await pass).to.include({ batches: STEP_ROWS, steps: 1, stopped: true });
+    const again = new SqliteStore({ dir: data, synchronous: 'FULL', retentionDays: 1 });
+    await again.open();
+    expect(await again.retention!.current!).to.include({ batches: STEP_ROWS * 2, stopped: false });
+    await again.close();
+    expect(rowsPerDay(join(data, SQLITE_FILE))).to.deep.equal({});
+  });
+
   it('new batches reuse the space old days freed: the file does not grow', async () => {
     const data = join(dir, 'data');
     const batches = (offset: number) =>
