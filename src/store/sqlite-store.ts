@@ -8,7 +8,7 @@ import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
-import { StoreUnavailableError } from '../errors.js';
+import { ConfigError, StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
 import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
@@ -70,9 +70,14 @@ export class SqliteStore implements ConsumptionStore {
 
   async open(): Promise<void> {
     if (this.options.readOnly) {
-      // Not wrapped in StoreUnavailableError: a missing file is the caller's config (exit 2).
-      this.db = openDatabaseReadOnly(this.file);
-      this.stmts = this.prepare(this.db);
+      // A missing file stays a ConfigError (the caller's config: exit 2); anything else is the store's.
+      try {
+        this.db = openDatabaseReadOnly(this.file);
+        this.stmts = this.prepare(this.db);
+      } catch (e) {
+        if (e instanceof ConfigError) throw e;
+        throw new StoreUnavailableError(`cannot open SQLite store ${this.file}: ${(e as Error).message}`, e);
+      }
       return;
     }
     try {
