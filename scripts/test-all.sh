@@ -2,7 +2,8 @@
 # The full test run, as CI does it, on a fresh Debian machine (run as root, or with sudo for apt):
 #   1. installs the real SIP peer (sipp, Debian package sip-tester) when missing;
 #   2. starts a real single-node Apache Cassandra from Maven Central jars (scripts/cassandra/);
-#   3. runs `npm test` with the Cassandra suites required (they fail instead of skipping);
+#   3. runs `npm test` with the Cassandra suites required (they fail instead of skipping) and the
+#      slow tests (EC_SLOW_TESTS=1: the packed tarball installed without dev dependencies);
 #   4. stops Cassandra.
 # Assumes `npm install` (or `npm ci`) has run. EC_SKIP_CASSANDRA=1 runs without the node
 # (the Cassandra suites then report loudly that they were NOT run).
@@ -23,4 +24,6 @@ if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
   export EC_REQUIRE_CASSANDRA=1
 fi
 
+# Slow tests too (test/integration/package-install.test.ts: npm pack, install with --omit=dev).
+export EC_SLOW_TESTS=1
 npm test

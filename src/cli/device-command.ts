@@ -32,7 +32,7 @@ export async function deviceCommand(
       `device ${action} needs a device id of 1-64 of [A-Za-z0-9._:-]${id ? `, not ${JSON.stringify(id)}` : ''}`,
     );
   }
-  const store = createStore(config, 'tool');
+  const store = createStore(config, action === 'list' ? 'read' : 'write');
   await store.open();
   try {
     const realm = config.security.realm;

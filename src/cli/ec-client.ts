@@ -109,6 +109,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         'simulated 10 minutes as fast as possible, with faults for sync to repair',
       ),
   )
+    .completion('completion', `print a bash/zsh completion script for an installed ec-client`)
     .version(VERSION)
     .strict()
     .fail((msg, err) => usage(err?.message ?? msg))

@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError, EcError } from '../errors.js';
+import { ConfigError, EcError, UsageError } from '../errors.js';
+import { backupStore } from './backup-store.js';
 import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
 import { cassandraSchemaCql } from '../store/cassandra-store.js';
@@ -25,7 +26,15 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       )
       .command(
         'upgrade-store',
-        'convert an embedded store made before 2026-12-02 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)',
+        'convert an embedded store made by a development build from before 0.1.0 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)',
+      )
+      .command(
+        'backup <dest>',
+        'copy the embedded store to the file DEST while the server runs (SQLite online backup: consistent as of its start; progress on a terminal; never overwrites DEST)',
+      )
+      .completion(
+        'completion',
+        'print a bash/zsh completion script for an installed ec-server (see docs/operations.md)',
       )
       .command(
         'device <action> [id]',
@@ -46,6 +55,10 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         '$0 upgrade-store --data-dir /var/lib/ec-server',
         'convert an older SQLite file to the current table layout',
       )
+      .example(
+        '$0 backup /backup/ec-$(date +%F).sqlite --config /etc/ec-server/config.properties',
+        'an online backup of the embedded store (restore: docs/operations.md)',
+      )
       .example('$0 --port 5060 --data-dir /var/lib/ec-server', 'override keys from the command line')
       .example('EC_STORAGE_BACKEND=cassandra $0', 'environment variables: EC_ + key in upper case, dots as _'),
   )
@@ -56,7 +69,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       process.exit(2);
     })
     .help()
-    .parseAsync()) as ConfigArgs & { _: Array<string | number> };
+    .parseAsync()) as ConfigArgs & { _: Array<string | number>; dest?: string };
 
   let loaded;
   try {
@@ -88,6 +101,15 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     } catch (e) {
       process.stderr.write(`ec-server: ${e instanceof EcError ? e.message : String(e)}\n`);
       process.exit(1);
+    }
+    return;
+  }
+  if (args._[0] === 'backup') {
+    try {
+      process.stdout.write(`ec-server: ${await backupStore(loaded.config, String(args.dest))}\n`);
+    } catch (e) {
+      process.stderr.write(`ec-server: backup failed: ${(e as Error).message}\n`);
+      process.exit(e instanceof UsageError || e instanceof ConfigError ? 2 : 1);
     }
     return;
   }

@@ -1,7 +1,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { compactToEpochSecond } from '../domain/batch.js';
-import { ConfigError, EcError } from '../errors.js';
+import { EcError } from '../errors.js';
 import { formatHourReport, hourReport } from '../report/hour-report.js';
 import { createStore } from '../store/open-store.js';
 import { VERSION } from '../version.js';
@@ -32,6 +32,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       .option('json', { type: 'boolean', default: false, describe: 'Print the report as JSON' })
       .example('$0 -i 00aabbccddee -d 20160909150505', 'report 15:00-16:00 UTC of 2016-09-09'),
   )
+    .completion('completion', `print a bash/zsh completion script for an installed ec-test`)
     .version(VERSION)
     .strict()
     .fail((msg, err) => fail(`${err?.message ?? msg}\nRun ec-test --help for usage.`))
@@ -60,8 +61,9 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     store = createStore(config);
     await store.open();
   } catch (e) {
-    if (e instanceof ConfigError) fail(e.message);
-    throw e instanceof EcError ? Object.assign(new Error(e.message), { code: e.code }) : e;
+    // Bad config, no store there, or a store that cannot be read (not a database, Cassandra down).
+    if (e instanceof EcError) fail(e.message);
+    throw e;
   }
   try {
     const report = await hourReport(store, String(args.i), hourStart, Date.now() / 1000, until);

@@ -149,6 +149,13 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     doc: 'How the embedded store keeps record lists of 1024 characters or more: deflate (about 2.2-2.4x smaller on 1000-record batches, so about half the disk writes) or none. Rows are read back the same either way, whatever the setting was when they were written.',
   },
   {
+    key: 'storage.retention_days',
+    section: 'Storage',
+    default: '0',
+    kind: { type: 'int', min: 0, max: 36500 },
+    doc: 'Embedded store: delete batches and sync results dated (UTC) more than this many days before today, at start and every hour, in small steps while ingest goes on; freed space is reused by new batches (the file does not shrink). 0 keeps everything. Keep it longer than the meters keep their journals, or sync fetches deleted days again. Cassandra: cassandra.ttl_days.',
+  },
+  {
     key: 'storage.sqlite_synchronous',
     section: 'Storage',
     default: 'FULL',

@@ -31,6 +31,8 @@ export interface Config {
     sqliteSynchronous: 'FULL' | 'NORMAL';
     sqliteWriter: 'thread' | 'inline';
     sqliteCompression: 'deflate' | 'none';
+    /** Embedded store: days kept before today (UTC); 0 keeps everything. */
+    retentionDays: number;
   };
   cassandra: CassandraConfig;
   sync: {
@@ -175,6 +177,7 @@ function build(raw: Map<string, RawValue>): Config {
       sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],
       sqliteWriter: str('storage.sqlite_writer') as Config['storage']['sqliteWriter'],
       sqliteCompression: str('storage.sqlite_compression') as Config['storage']['sqliteCompression'],
+      retentionDays: int('storage.retention_days'),
     },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
     sync: {

@@ -1,24 +1,30 @@
 import { resolve } from 'node:path';
 import type { Config } from '../config/load-config.js';
+import { createLogger } from '../log.js';
 import { CassandraStore } from './cassandra-store.js';
 import type { ConsumptionStore } from './consumption-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
 /**
  * The configured backend, not yet opened. `ingest` (the server) commits SQLite writes in a writer
- * thread; tools that mostly read keep everything on their own thread.
+ * thread. `read` (ec-test and other tools that only read) never creates anything: the SQLite file
+ * is opened read-only and must exist, and a Cassandra keyspace or table is not created. `write`
+ * (`ec-server device`): writes on the calling thread, creating the store when missing.
  */
-export function createStore(config: Config, use: 'ingest' | 'tool' = 'tool'): ConsumptionStore {
+export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = 'read'): ConsumptionStore {
   switch (config.storage.backend) {
     case 'sqlite':
       return new SqliteStore({
         dir: resolve(config.storage.path),
         synchronous: config.storage.sqliteSynchronous,
         writer: use === 'ingest' ? config.storage.sqliteWriter : 'inline',
+        readOnly: use === 'read',
         commitBounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
         compression: config.storage.sqliteCompression,
+        retentionDays: use === 'ingest' ? config.storage.retentionDays : 0,
+        log: use === 'ingest' ? createLogger(config.log.level) : undefined,
       });
     case 'cassandra':
-      return new CassandraStore(config.cassandra);
+      return new CassandraStore(use === 'read' ? { ...config.cassandra, createSchema: false } : config.cassandra);
   }
 }

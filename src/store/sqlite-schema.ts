@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { ConfigError } from '../errors.js';
 import type { Batch } from '../domain/batch.js';
 import { ROW_COLUMNS, rowOf, unpackBatches, type BatchRow } from './batch-rows.js';
 import { encodeValues, type ValuesCompression } from './stored-values.js';
@@ -64,6 +66,19 @@ export function isLegacyConsumptionTable(db: Database.Database): boolean {
   const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ec_consumption'").get() as
     { sql?: string } | undefined;
   return /\)\s*WITHOUT\s+ROWID\s*$/i.test(row?.sql ?? '');
+}
+
+/**
+ * Opens an existing database file for reading only: never creates a file, changes nothing (no
+ * pragmas, no schema). Throws ConfigError "no store at FILE" when there is none, so that a wrong
+ * storage.path or --data-dir is reported (exit 2) instead of reading as an empty store.
+ */
+export function openDatabaseReadOnly(file: string): Database.Database {
+  if (!existsSync(file))
+    throw new ConfigError(undefined, undefined, `no store at ${file} (check storage.path / --data-dir)`);
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  return db;
 }
 
 /** Opens (creating if needed) the database file in WAL mode with the given fsync policy. */

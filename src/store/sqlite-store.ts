@@ -1,14 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
+import { openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
+import { SqliteRetention, type RetentionLog } from './sqlite-retention.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
-import { StoreUnavailableError } from '../errors.js';
+import { ConfigError, StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
 import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
@@ -36,7 +37,15 @@ export interface SqliteStoreOptions {
   commitBounds?: TransactionBounds;
   /** storage.sqlite_compression (default 'deflate'): how new rows keep large record lists (stored-values.ts). */
   compression?: ValuesCompression;
+  /** For tools that only read (ec-test): the file must exist and is opened read-only; writes fail. */
+  readOnly?: boolean;
+  /** storage.retention_days: > 0 deletes older days in the background while open (sqlite-retention.ts). */
+  retentionDays?: number;
+  /** Where retention passes are logged. */
+  log?: RetentionLog;
 }
+
+const SILENT: RetentionLog = { info: () => {}, debug: () => {}, error: () => {} };
 
 /** The server's defaults (config-keys.ts), for stores opened without a config. */
 const DEFAULT_BOUNDS: TransactionBounds = { maxBatches: 2000, maxBytes: 2 * 1024 * 1024 };
@@ -51,6 +60,8 @@ export class SqliteStore implements ConsumptionStore {
   protected db: Database.Database | undefined;
   private writer: SqliteWriter | undefined;
   private stmts!: ReturnType<SqliteStore['prepare']>;
+  /** The retention passes, when storage.retention_days > 0. */
+  retention: SqliteRetention | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {}
 
@@ -59,6 +70,17 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async open(): Promise<void> {
+    if (this.options.readOnly) {
+      // A missing file stays a ConfigError (the caller's config: exit 2); anything else is the store's.
+      try {
+        this.db = openDatabaseReadOnly(this.file);
+        this.stmts = this.prepare(this.db);
+      } catch (e) {
+        if (e instanceof ConfigError) throw e;
+        throw new StoreUnavailableError(`cannot open SQLite store ${this.file}: ${(e as Error).message}`, e);
+      }
+      return;
+    }
     try {
       if (this.options.dir !== ':memory:') mkdirSync(this.options.dir, { recursive: true });
       const db = openDatabase(this.file, this.options.synchronous);
@@ -76,6 +98,11 @@ export class SqliteStore implements ConsumptionStore {
         await writer.write([]);
         this.writeReceived = (received) => writer.ingest(received);
         this.pipelined = true;
+      }
+      const days = this.options.retentionDays ?? 0;
+      if (days > 0) {
+        this.retention = new SqliteRetention(db, days, this.options.log ?? SILENT);
+        this.retention.start();
       }
     } catch (e) {
       throw new StoreUnavailableError(`cannot open SQLite store ${this.file}: ${(e as Error).message}`, e);
@@ -194,6 +221,8 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async close(): Promise<void> {
+    this.retention?.stop();
+    this.retention = undefined;
     await this.writer?.close();
     this.writer = undefined;
     this.writeReceived = undefined;

@@ -21,7 +21,7 @@ export interface ServerProcess {
 export type LaunchMode = 'flags' | 'direct' | 'plain';
 
 /** Starts bin/ec-server.js as a real process and waits for its "listening" log line. */
-export async function spawnServer(
+export function spawnServer(
   args: string[],
   env: NodeJS.ProcessEnv = {},
   timeoutMs = 15_000,
@@ -31,7 +31,16 @@ export async function spawnServer(
     mode === 'direct'
       ? [BIN('ec-server'), args]
       : [process.execPath, [...(mode === 'flags' ? SERVER_NODE_FLAGS : []), BIN('ec-server'), ...args]];
-  const child = spawn(cmd, cmdArgs, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnServerCommand(cmd, cmdArgs, { cwd: REPO, env, timeoutMs });
+}
+
+/** Starts any ec-server command (e.g. an installed package's) and waits for its "listening" log line. */
+export async function spawnServerCommand(
+  cmd: string,
+  cmdArgs: string[],
+  { cwd, env = {}, timeoutMs = 15_000 }: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
+): Promise<ServerProcess> {
+  const child = spawn(cmd, cmdArgs, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -54,6 +63,21 @@ export async function spawnServer(
     });
   });
   return { child, port, output: () => out, exited };
+}
+
+/** Resolves with the first match of `pattern` in the server's output (already there, or when it comes). */
+export function waitForOutput(server: ServerProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const m = pattern.exec(server.output());
+      if (!m) return;
+      server.child.stdout!.off('data', check);
+      resolve(m);
+    };
+    server.child.stdout!.on('data', check);
+    void server.exited.then(() => reject(new Error(`server exited before ${pattern}:\n${server.output()}`)));
+    check();
+  });
 }
 
 /** Runs a bin to completion. */

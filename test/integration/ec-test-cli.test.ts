@@ -1,3 +1,5 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect } from 'chai';
@@ -130,5 +132,33 @@ describe('ec-test', function () {
     const badConfig = await ecTest(['-i', 'meter', '--set', 'storage.backend=mongo']);
     expect(badConfig.code).to.equal(2);
     expect(badConfig.stderr).to.include('key storage.backend: "mongo" is not one of sqlite, cassandra');
+  });
+
+  it('a file that is not a store exits 2 with one line saying so, no stack trace', async () => {
+    const bad = mkdtempSync(join(tmpdir(), 'ec-test-bad-'));
+    try {
+      writeFileSync(join(bad, SQLITE_FILE), 'not a database, only text\n'.repeat(100));
+      const r = await runBin('ec-test', ['--data-dir', bad, '-i', 'meter', '-d', stamp(H)]);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.equal(
+        `ec-test: cannot open SQLite store ${join(bad, SQLITE_FILE)}: file is not a database\n`,
+      );
+    } finally {
+      rmSync(bad, { recursive: true, force: true });
+    }
+  });
+
+  it('a data directory without a store exits 2 naming the path, and creates nothing there', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'ec-test-missing-'));
+    try {
+      const missing = join(empty, 'data');
+      const r = await runBin('ec-test', ['--data-dir', missing, '-i', 'meter', '-d', stamp(H)]);
+      expect(r.code).to.equal(2);
+      expect(r.stderr).to.include(`no store at ${join(missing, SQLITE_FILE)}`);
+      expect(r.stdout).to.equal('');
+      expect(readdirSync(empty)).to.deep.equal([]);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });

@@ -176,5 +176,19 @@ describe('ec-server process', function () {
       expect(version.code).to.equal(0);
       expect(version.stdout.trim()).to.match(/^\d+\.\d+\.\d+$/);
     });
+
+    it(`${bin} completion prints a shell completion script that asks ${bin} for its words`, async () => {
+      const script = await runBin(bin, ['completion']);
+      expect(script.code, script.stderr).to.equal(0);
+      expect(script.stdout).to.include(`${bin} --get-yargs-completions`);
+      expect(script.stdout).to.match(new RegExp(`^complete .* ${bin}$`, 'm'));
+      const words = await runBin(bin, ['--get-yargs-completions', bin, '--']);
+      expect(words.stdout.split('\n')).to.include.members(['--config', '--data-dir', '--help']);
+    });
   }
+
+  it('ec-server completes its commands', async () => {
+    const words = await runBin('ec-server', ['--get-yargs-completions', 'ec-server', '']);
+    expect(words.stdout.split('\n')).to.include.members(['schema', 'upgrade-store', 'backup', 'completion']);
+  });
 });
