@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -29,14 +30,18 @@ interface ClientArgs extends ConfigArgs {
   sync: boolean;
   linger: number;
   seed?: number;
+  secret?: string;
+  secrets?: string;
+}
+
+function usageExit(m: string): never {
+  process.stderr.write(`ec-client: ${m}\nRun ec-client --help for usage.\n`);
+  process.exit(2);
 }
 
 /** `ec-client`: the reference meter. Exit 0 when every batch was acknowledged or repaired-able, 1 on failures, 2 on bad usage. */
 export async function main(argv = hideBin(process.argv)): Promise<void> {
-  const usage = (m: string): never => {
-    process.stderr.write(`ec-client: ${m}\nRun ec-client --help for usage.\n`);
-    process.exit(2);
-  };
+  const usage = usageExit;
   const args = (await withConfigOptions(
     yargs(argv)
       .scriptName('ec-client')
@@ -101,6 +106,14 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         type: 'number',
         default: 0,
         describe: 'Seconds to stay connected for sync after sending (0 with --duration 0: forever)',
+      })
+      .option('secret', {
+        type: 'string',
+        describe: 'Digest secret of the device(s) (from `ec-server device add`); with several devices, see --secrets',
+      })
+      .option('secrets', {
+        type: 'string',
+        describe: 'File of "device secret" lines: each device authenticates with its own secret',
       })
       .option('seed', { type: 'number', describe: 'Seed of the fault-injection random numbers (reproducible runs)' })
       .example('$0 --devices 10 --duration 600', '10 meters, 1000 samples/s each, in real time for 10 minutes')
@@ -181,6 +194,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       corrupt: args.corrupt,
       window: args.window,
       maxAttempts: 5,
+      secrets: readSecrets(args.secret, args.secrets, allDevices),
       retentionS,
       random,
       onProgress: (s) => {
@@ -220,4 +234,26 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     `ec-client: sent ${stats.sent}, acked ${stats.acked}, failed ${stats.failed}, lost (injected) ${stats.lost}, corrupted (injected) ${stats.corrupted}, repaired by sync ${summary.repaired}\n`,
   );
   process.exitCode = stats.failed > 0 ? 1 : 0;
+}
+
+/** --secret (every device) and --secrets FILE ("device secret" per line; # comments) as one map. */
+function readSecrets(secret: string | undefined, file: string | undefined, devices: string[]): Map<string, string> {
+  const secrets = new Map<string, string>();
+  if (secret !== undefined) for (const d of devices) secrets.set(d, secret);
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      usageExit(`--secrets ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    for (const [n, line] of text.split('\n').entries()) {
+      const t = line.trim();
+      if (t === '' || t.startsWith('#')) continue;
+      const m = /^(\S+)\s+(\S+)$/.exec(t);
+      if (!m) usageExit(`--secrets ${file}: line ${n + 1} is not "device secret"`);
+      secrets.set(m[1]!, m[2]!);
+    }
+  }
+  return secrets;
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Batch } from '../domain/batch.js';
 import type { Journal } from './journal.js';
 import { corrupt, generateBatches, type GeneratorOptions } from './readings.js';
+import { DigestSession } from './digest-session.js';
 import type { SipSender } from './sip-sender.js';
 
 export type Source =
@@ -18,6 +19,8 @@ export interface MeterOptions {
   window: number;
   /** Attempts per batch on 408/503 before giving up (sync repairs it later). */
   maxAttempts: number;
+  /** Device secrets (`ec-server device add`): requests of these devices use digest authentication. */
+  secrets?: ReadonlyMap<string, string>;
   retentionS: number;
   /** Random source for fault injection (seeded in tests). */
   random?: () => number;
@@ -53,6 +56,7 @@ export class MeterClient {
     transmissions: 0,
   };
   private readonly seq = new Map<string, number>();
+  private readonly sessions = new Map<string, DigestSession>();
   private inFlight = new Set<Promise<void>>();
   private stopped = false;
 
@@ -115,6 +119,15 @@ export class MeterClient {
     }
   }
 
+  /** The device's digest session when it has a secret (one session per device: its nonce is reused). */
+  private sessionOf(device: string): DigestSession | undefined {
+    const secret = this.o.secrets?.get(device);
+    if (secret === undefined) return undefined;
+    let session = this.sessions.get(device);
+    if (!session) this.sessions.set(device, (session = new DigestSession(device, secret)));
+    return session;
+  }
+
   private nextSeq(device: string): number {
     const n = (this.seq.get(device) ?? 0) + 1;
     this.seq.set(device, n);
@@ -129,8 +142,16 @@ export class MeterClient {
       'X-EC-Seq': String(b.batch_seq),
     };
     this.stats.sent++;
+    const session = this.sessionOf(b.device_id);
+    let challenges = 0;
     for (let attempt = 1; ; attempt++) {
-      const r = await this.sender.send(body, headers);
+      const authorization = session?.authorize('MESSAGE', this.sender.requestUri, body);
+      const r = await this.sender.send(body, authorization ? { ...headers, Authorization: authorization } : headers);
+      // A challenge (first request, stale nonce, server restart): answer it and send again at once.
+      if (r.status === 401 && session && challenges++ < 2 && session.accept(challengesOf(r.headers))) {
+        attempt--;
+        continue;
+      }
       this.stats.transmissions += r.transmissions;
       if (r.status === 200) {
         this.stats.acked++;
@@ -150,4 +171,9 @@ export class MeterClient {
       await new Promise((res) => setTimeout(res, r.status === 503 && after > 0 ? Math.min(after, 60) * 1000 : 500));
     }
   }
+}
+
+function challengesOf(headers: Record<string, unknown>): string[] {
+  const v = headers['www-authenticate'];
+  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
 }

@@ -71,6 +71,11 @@ export class SipSender {
     }
   }
 
+  /** The Request-URI of every MESSAGE (digest responses are computed over it). */
+  get requestUri(): string {
+    return `sip:ec@${this.o.host}:${this.o.port}`;
+  }
+
   /** Sends one MESSAGE; resolves with the final response (or 408 after Timer F). */
   send(body: string, headers: Record<string, string>): Promise<SendResult> {
     const useTcp =
@@ -79,7 +84,7 @@ export class SipSender {
     const proto = useTcp ? 'TCP' : 'UDP';
     const local = useTcp ? '127.0.0.1' : `127.0.0.1:${this.udp!.address().port}`;
     const lines = [
-      `MESSAGE sip:ec@${this.o.host}:${this.o.port} SIP/2.0`,
+      `MESSAGE ${this.requestUri} SIP/2.0`,
       `Via: SIP/2.0/${proto} ${local};branch=${branch};rport`,
       'Max-Forwards: 70',
       `From: <sip:${this.o.from}@ec-client>;tag=${this.tagBase}`,

@@ -247,6 +247,12 @@ function addHeader(headers: Headers, name: string, value: string): void {
     case 'content-length':
       headers['content-length'] = +value;
       return;
+    case 'www-authenticate':
+    case 'proxy-authenticate':
+      // One challenge per line, kept apart: challenges contain commas themselves.
+      if (before === undefined) headers[name] = [];
+      (headers[name] as string[]).push(value);
+      return;
     default:
       // Repeated headers of other names read as one comma-separated list (RFC 3261 7.3.1).
       headers[name] = before === undefined ? value : `${String(before)},${value}`;
