@@ -3,6 +3,7 @@ import type { Config } from './config/load-config.js';
 import { EcError } from './errors.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { SipHandler } from './ingest/sip-handler.js';
+import { SourceRateLimit } from './protocol/source-rate-limit.js';
 import { TransactionLayer } from './protocol/transaction-layer.js';
 import type { ConsumptionStore } from './store/consumption-store.js';
 import { createStore } from './store/open-store.js';
@@ -17,6 +18,8 @@ export interface RunningServer {
   store: ConsumptionStore;
   committer: GroupCommitter;
   layer: TransactionLayer;
+  /** The TCP transport, when sip.transports has tcp. */
+  tcp: TcpTransport | undefined;
   /** The sync service, when sync.enabled. */
   sync: SyncService | undefined;
   /** Port of the sync service (differs from config when sync.port=0). */
@@ -53,14 +56,27 @@ export async function startServer(
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
   });
   const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS }, log);
-  const layer = new TransactionLayer(handler, { cacheSize: config.sip.transactionCacheSize }, log);
+  const rateLimit =
+    config.sip.rateLimit > 0 ? new SourceRateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
+  const layer = new TransactionLayer(
+    handler,
+    { cacheSize: config.sip.transactionCacheSize, cacheBytes: config.sip.transactionCacheBytes },
+    log,
+    rateLimit,
+  );
   const limits = { maxHeaderBytes: config.sip.maxHeaderBytes, maxBodyBytes: config.sip.maxBodyBytes };
   const udp = config.sip.transports.includes('udp') ? new UdpTransport(layer, limits, log) : undefined;
   const tcp = config.sip.transports.includes('tcp')
     ? new TcpTransport(
         layer,
         limits,
-        { idleTimeoutS: config.sip.tcpIdleTimeoutS, maxConnections: config.sip.tcpMaxConnections },
+        {
+          idleTimeoutS: config.sip.tcpIdleTimeoutS,
+          maxConnections: config.sip.tcpMaxConnections,
+          maxConnectionsPerSource: config.sip.tcpMaxConnectionsPerSource,
+          requestTimeoutS: config.sip.tcpRequestTimeoutS,
+          maxUnsentBytes: config.sip.tcpMaxUnsentBytes,
+        },
         log,
       )
     : undefined;
@@ -113,10 +129,11 @@ export async function startServer(
       await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
       await committer.drain();
       await store.close();
-      log.info({ stats: layer.stats, commits: committer.stats }, 'stopped');
+      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused };
+      log.info({ stats: layer.stats, commits: committer.stats, bounds }, 'stopped');
     })());
 
-  return { port, address, store, committer, layer, sync, syncPort, stop };
+  return { port, address, store, committer, layer, tcp, sync, syncPort, stop };
 }
 
 /** UDP and TCP on the same port; with port 0 the OS picks one that is free for both. */
