@@ -51,6 +51,8 @@ export async function reconcilePeriod(
   to: number,
   o: ReconcileOptions,
 ): Promise<PeriodResult> {
+  // Never record a period that has not ended as checked: it would read as verified once it has.
+  if (to > o.now()) throw new Error(`period ending ${new Date(to * 1000).toISOString()} has not ended yet`);
   const period = to - from;
   const range = { device_id: device, from, to };
   const result: PeriodResult = {

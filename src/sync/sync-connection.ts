@@ -11,6 +11,9 @@ import {
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
+/** How long an aborting connection waits for its error frame to be sent before it is destroyed anyway. */
+const ABORT_FLUSH_MS = 1000;
+
 type Pending = { resolve: (m: SyncMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
 /**
@@ -62,11 +65,23 @@ export class SyncConnection {
     });
   }
 
-  /** Sends an error frame and closes. */
+  /**
+   * Sends an error frame and closes: destroys the socket once the frame is handed to the kernel
+   * (or after ABORT_FLUSH_MS if the peer does not read). Not end(): that would wait for the peer to
+   * end its side too, and a peer that never does kept the socket and its buffers.
+   */
   abort(code: string, message: string): void {
-    this.send({ type: 'error', code, message });
-    this.socket.end();
+    if (this.closed) return;
+    const frame = encodeFrame({ type: 'error', code, message });
+    this.bytesOut += Buffer.byteLength(frame);
     this.fail(new SyncProtocolError(code, message));
+    const socket = this.socket;
+    socket.pause();
+    const timer = setTimeout(() => socket.destroy(), ABORT_FLUSH_MS).unref();
+    socket.write(frame, () => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
   }
 
   close(): void {
@@ -75,6 +90,7 @@ export class SyncConnection {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closed) return;
     this.bytesIn += chunk.length;
     let lines: string[];
     try {

@@ -5,7 +5,9 @@ import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
 import type { ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
+import { peerText } from './peer-text.js';
 import { SyncConnection } from './sync-connection.js';
+import { WorkSlots } from './work-slots.js';
 import {
   isDeviceList,
   SYNC_PROTOCOL_VERSION,
@@ -32,7 +34,16 @@ export interface SyncServiceOptions {
   schedule?: boolean;
   /** Reconcile a client's unverified periods as soon as it says hello. */
   catchUpOnConnect?: boolean;
+  /** Concurrent connections (sync.max_connections); more get EC_SYNC_BUSY and are closed. */
+  maxConnections?: number;
+  /** Seconds without a byte either way before a connection is closed (sync.idle_timeout). */
+  idleTimeoutS?: number;
+  /** Most periods reconciled per client in one round or catch-up (sync.max_periods_per_round). */
+  maxPeriodsPerRound?: number;
 }
+
+/** Catch-ups kept for tests to await; older ones are dropped (every hello adds one). */
+const CATCH_UPS_KEPT = 100;
 
 interface Client {
   conn: SyncConnection;
@@ -56,6 +67,10 @@ export interface RoundReport {
 export class SyncService {
   private server: net.Server | undefined;
   private readonly clients = new Set<Client>();
+  /** Every open connection, welcomed or not (the connection cap counts them all). */
+  private readonly sockets = new Set<net.Socket>();
+  /** Reconciliations running at once, rounds and catch-ups together (sync.concurrency). */
+  private readonly slots: WorkSlots;
   private task: ScheduledTask | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
@@ -67,10 +82,16 @@ export class SyncService {
     private readonly log: Logger,
   ) {
     this.now = o.now ?? (() => Date.now() / 1000);
+    this.slots = new WorkSlots(Math.max(1, o.concurrency));
   }
 
   get connectedClients(): number {
     return this.clients.size;
+  }
+
+  /** Open connections, welcomed or not. */
+  get openConnections(): number {
+    return this.sockets.size;
   }
 
   async listen(): Promise<number> {
@@ -114,16 +135,32 @@ export class SyncService {
       (m) => this.onMessage(conn, m, client, (c) => (client = c)),
       this.o.requestTimeoutMs,
     );
+    const max = this.o.maxConnections ?? Infinity;
+    if (this.sockets.size >= max) {
+      this.log.warn({ remote: socket.remoteAddress, max }, 'sync connection refused: too many connections');
+      return conn.abort('EC_SYNC_BUSY', `${this.sockets.size} connections open (sync.max_connections = ${max})`);
+    }
+    this.sockets.add(socket);
     const hello = setTimeout(() => {
       if (!client) conn.abort('EC_SYNC_NO_HELLO', 'no hello within 10 s');
     }, 10_000);
+    // Meters are silent between rounds: the default idle timeout is twice the period.
+    const idleS = this.o.idleTimeoutS ?? 2 * this.o.periodS;
+    socket.setTimeout(idleS * 1000, () => conn.abort('EC_SYNC_IDLE', `nothing sent or received for ${idleS} s`));
     socket.on('close', () => {
       clearTimeout(hello);
+      this.sockets.delete(socket);
       if (client) this.clients.delete(client);
     });
   }
 
   private onMessage(conn: SyncConnection, m: SyncMessage, client: Client | undefined, set: (c: Client) => void): void {
+    if (!client && m.type !== 'hello') {
+      return conn.abort(
+        'EC_SYNC_NO_HELLO',
+        `the first frame must be a hello, not ${peerText(String(m.type).slice(0, 20))}`,
+      );
+    }
     if (m.type === 'hello' && !client) {
       if (m.version !== SYNC_PROTOCOL_VERSION)
         return conn.abort(
@@ -138,14 +175,17 @@ export class SyncService {
       this.clients.add(c);
       conn.send({ type: 'welcome', version: SYNC_PROTOCOL_VERSION, period_s: this.o.periodS });
       this.log.info(
-        { devices: m.devices.length, client: m.client, remote: conn.socket.remoteAddress },
+        { devices: m.devices.length, client: peerText(m.client), remote: conn.socket.remoteAddress },
         'sync client connected',
       );
-      if (this.o.catchUpOnConnect !== false) this.catchUps.push(this.reconcileClient(c, 'catch-up'));
+      if (this.o.catchUpOnConnect !== false) {
+        this.catchUps.push(this.reconcileClient(c, 'catch-up'));
+        if (this.catchUps.length > CATCH_UPS_KEPT) this.catchUps.shift();
+      }
       return;
     }
     if (m.type === 'error') {
-      this.log.warn({ code: m.code, message: m.message }, 'sync client reported an error');
+      this.log.warn({ code: peerText(m.code), message: peerText(m.message) }, 'sync client reported an error');
       return;
     }
     conn.abort('EC_SYNC_UNEXPECTED', `unexpected ${String(m.type).slice(0, 20)} frame`);
@@ -183,7 +223,7 @@ export class SyncService {
   }
 
   private reconcileClient(c: Client, why: string): Promise<RoundReport> {
-    const run = c.queue.then(() => this.reconcileNow(c, why));
+    const run = c.queue.then(() => this.slots.run(() => this.reconcileNow(c, why)));
     c.queue = run.catch(() => undefined);
     return run;
   }
@@ -195,15 +235,26 @@ export class SyncService {
     const lastEnd = Math.floor((this.now() - this.o.graceS) / P) * P;
     const firstStart = Math.floor((this.now() - c.retentionS) / P) * P + P;
     const peer = peerOver(c.conn);
+    // The work one round (or one hello's catch-up) may cause: the rest waits for the next round.
+    let budget = this.o.maxPeriodsPerRound ?? Infinity;
     for (const device of c.devices) {
       if (c.conn.closed) break;
+      if (budget <= 0) {
+        this.log.info(
+          { why, maxPeriods: this.o.maxPeriodsPerRound },
+          'sync: period budget spent; the rest waits for the next round',
+        );
+        break;
+      }
       try {
         const done = await this.settledPeriods(device, firstStart, lastEnd);
         const todo: number[] = [];
-        for (let t = firstStart; t + P <= lastEnd; t += P) if (!done.has(t)) todo.push(t);
+        for (let t = firstStart; t + P <= lastEnd && todo.length < budget; t += P) if (!done.has(t)) todo.push(t);
+        budget -= todo.length;
         if (todo.length > 1)
           this.log.info({ device, periods: todo.length, why }, 'sync: reconciling unverified periods');
         for (const t of todo) {
+          if (c.conn.closed) break;
           const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
             deleteExtraneous: this.o.deleteExtraneous,
             now: this.now,
@@ -234,9 +285,14 @@ export class SyncService {
     return report;
   }
 
-  /** Period starts in [from, to) already verified or repaired for this device. */
+  /**
+   * Period starts in [from, to) already verified or repaired for this device. A check recorded
+   * later than the clock says it is now was made while the clock was ahead: it may have "verified"
+   * periods that had not happened yet (empty on both sides then), so it does not count.
+   */
   private async settledPeriods(device: string, from: number, to: number): Promise<Set<number>> {
     const done = new Set<number>();
+    const nowMs = this.now() * 1000;
     for (let t = from; t < to; t += MAX_RANGE_SECONDS) {
       for (const c of await this.store.readIntervalChecks({
         device_id: device,
@@ -244,6 +300,7 @@ export class SyncService {
         to: Math.min(to, t + MAX_RANGE_SECONDS),
       })) {
         if (c.interval_seconds !== this.o.periodS || (c.status !== 'verified' && c.status !== 'repaired')) continue;
+        if (c.check_time > nowMs) continue;
         done.add(compactToEpochSecond(c.ec_date + c.ec_time));
       }
     }
@@ -254,6 +311,8 @@ export class SyncService {
     this.task?.stop();
     if (this.timer) clearInterval(this.timer);
     for (const c of this.clients) c.conn.close();
+    // Connections that never said hello are not clients: destroy them, there is nothing to finish.
+    for (const s of this.sockets) if (![...this.clients].some((c) => c.conn.socket === s)) s.destroy();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((r) => server.close(() => r()));
