@@ -54,6 +54,7 @@ export async function startServer(
     onSlowCommit: (ms, batches) =>
       log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
+    maxFutureS: config.ingest.maxFutureS,
   });
   const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS }, log);
   const rateLimit =

@@ -202,7 +202,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Storage',
     default: 'true',
     kind: { type: 'enum', values: ['true', 'false'] },
-    doc: 'Run PRAGMA quick_check when the embedded store opens and refuse to start on a damaged file, naming it. It reads the whole file (seconds per GB): false skips it for very large stores.',
+    doc: 'Run PRAGMA quick_check when the server opens the embedded store, and refuse to start on a damaged file, naming it. It reads the whole file: false skips it where start-up time on a very large store matters more.',
   },
 
   {

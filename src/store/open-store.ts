@@ -17,6 +17,9 @@ export function createStore(config: Config, use: 'ingest' | 'tool' = 'tool'): Co
         writer: use === 'ingest' ? config.storage.sqliteWriter : 'inline',
         commitBounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
         compression: config.storage.sqliteCompression,
+        maxFutureS: config.ingest.maxFutureS,
+        // The server checks at start; tools that read (ec-test) do not pay for it on every run.
+        checkOnOpen: use === 'ingest' && config.storage.sqliteCheckOnStart,
       });
     case 'cassandra':
       return new CassandraStore(config.cassandra);

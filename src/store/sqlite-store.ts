@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
+import { assertNotDamaged } from './sqlite-quick-check.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
@@ -35,6 +36,10 @@ export interface SqliteStoreOptions {
   commitBounds?: TransactionBounds;
   /** storage.sqlite_compression (default 'deflate'): how new rows keep large record lists (stored-values.ts). */
   compression?: ValuesCompression;
+  /** ingest.max_future_seconds, checked where the writer thread parses received batches. */
+  maxFutureS?: number;
+  /** storage.sqlite_check_on_start: PRAGMA quick_check on open, refusing a damaged file. */
+  checkOnOpen?: boolean;
 }
 
 /** The server's defaults (config-keys.ts), for stores opened without a config. */
@@ -61,6 +66,14 @@ export class SqliteStore implements ConsumptionStore {
     try {
       if (this.options.dir !== ':memory:') mkdirSync(this.options.dir, { recursive: true });
       const db = openDatabase(this.file, this.options.synchronous);
+      if (this.options.checkOnOpen && this.options.dir !== ':memory:') {
+        try {
+          assertNotDamaged(db, this.file);
+        } catch (e) {
+          db.close();
+          throw e;
+        }
+      }
       this.db = db;
       this.stmts = this.prepare(db);
       if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
@@ -69,6 +82,7 @@ export class SqliteStore implements ConsumptionStore {
           this.options.synchronous,
           this.options.commitBounds ?? DEFAULT_BOUNDS,
           this.compression,
+          this.options.maxFutureS,
         );
         this.writer = writer;
         // Start the thread now: a failure to open shows at start-up, not at the first batch.
