@@ -1,6 +1,12 @@
 import { openSync, readFileSync, statSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
 import { expect } from 'chai';
+import pino from 'pino';
+import { loadConfig } from '../../src/config/load-config.js';
+import { startServer } from '../../src/server.js';
 import { epochSecondToParts } from '../../src/domain/batch.js';
 import { SQLITE_FILE } from '../../src/store/sqlite-store.js';
 import { bodyOf, makeBatch } from '../helpers/batches.js';
@@ -95,5 +101,43 @@ describe('integrity: a damaged SQLite file is refused at start', function () {
     // Refused, not repaired or rewritten.
     expect(readFileSync(file).equals(damaged)).to.equal(true);
     await first.cleanup();
+  });
+});
+
+describe('integrity: one forged X-EC-Seq does not silence later gaps', function () {
+  this.timeout(20_000);
+  it('seq 1, 999999999999999 (forged), 2, 5 on a real server: the gap before 5 is still logged', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'ec-seq-'));
+    const { config } = loadConfig({
+      configPath: null,
+      overrides: { 'sip.port': '0', 'sync.enabled': 'false', 'storage.path': join(dir, 'data') },
+    });
+    const server = await startServer(config, pino({ level: 'info' }, sink));
+    try {
+      const T0 = Date.UTC(2026, 0, 1) / 1000;
+      for (const [i, seq] of [1, 999_999_999_999_999, 2, 5].entries()) {
+        const body = bodyOf(makeBatch('seq-1', T0 + i));
+        const res = await udpRequest(
+          server.port,
+          buildMessage({ port: server.port, body, extraHeaders: [`X-EC-Seq: ${seq}`] }),
+        );
+        expect(res!.status).to.equal(200);
+      }
+      const gaps = lines.filter((l) => l.msg === 'batch sequence gap').map((l) => [l.seq, l.expected]);
+      expect(gaps).to.deep.equal([
+        [999_999_999_999_999, 2],
+        [5, 3],
+      ]);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
