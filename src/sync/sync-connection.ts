@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { SyncErrorCode } from '../errors.js';
 import { FrameTooLarge, LineFramer } from './line-framer.js';
 import {
   decodeFrame,
@@ -70,7 +71,7 @@ export class SyncConnection {
    * (or after ABORT_FLUSH_MS if the peer does not read). Not end(): that would wait for the peer to
    * end its side too, and a peer that never does kept the socket and its buffers.
    */
-  abort(code: string, message: string): void {
+  abort(code: SyncErrorCode, message: string): void {
     if (this.closed) return;
     const frame = encodeFrame({ type: 'error', code, message });
     this.bytesOut += Buffer.byteLength(frame);
@@ -105,7 +106,10 @@ export class SyncConnection {
       try {
         m = decodeFrame(line);
       } catch (e) {
-        return this.abort((e as SyncProtocolError).code ?? 'EC_SYNC_BAD_FRAME', (e as Error).message);
+        return this.abort(
+          ((e as SyncProtocolError).code ?? 'EC_SYNC_BAD_FRAME') as SyncErrorCode,
+          (e as Error).message,
+        );
       }
       const id = (m as { id?: unknown }).id;
       const waiting = typeof id === 'number' ? this.pending.get(id) : undefined;

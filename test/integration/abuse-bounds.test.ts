@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { bodyOf, makeBatch } from '../helpers/batches.js';
 import { buildMessage, parseResponse, tcpExchange, UdpPeer, type ParsedResponse } from '../helpers/sip-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Resource bounds against a real server on real sockets (issue 14, item 7): each test makes a
@@ -39,15 +40,6 @@ class ResponseReader {
       this.responses.push(parseResponse(this.text.slice(0, total)));
       this.text = this.text.slice(total);
     }
-  }
-}
-
-/** Resolves once `cond()` holds, checking on every turn of a 10-ms timer; rejects after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

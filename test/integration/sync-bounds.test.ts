@@ -6,6 +6,7 @@ import { PEER_TEXT_MAX } from '../../src/sync/peer-text.js';
 import { SyncService } from '../../src/sync/sync-service.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Bounds of the sync service against real sockets (issue 14, item 7): connection cap, idle
@@ -16,15 +17,6 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js';
 const PERIOD_MIN = 10;
 const P = PERIOD_MIN * 60;
 const T0 = Date.UTC(2026, 3, 1) / 1000; // a period boundary
-
-/** Resolves once `cond()` holds (checked every 10 ms); rejects after `ms`. */
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 type Frame = Record<string, unknown>;
 
