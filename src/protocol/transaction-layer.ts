@@ -100,6 +100,8 @@ export class TransactionLayer {
     let outcome: Outcome;
     try {
       validateRequest(req);
+      // Per source address only: a limit per device needs the authenticated device id (not yet
+      // available here); it belongs after authentication, keyed by that id.
       if (this.rateLimit && req.method !== 'ACK' && !this.rateLimit.take(link.remote.address)) {
         throw new SipRequestError(
           'EC_SIP_RATE_LIMITED',

@@ -312,7 +312,8 @@ export class SyncService {
     if (this.timer) clearInterval(this.timer);
     for (const c of this.clients) c.conn.close();
     // Connections that never said hello are not clients: destroy them, there is nothing to finish.
-    for (const s of this.sockets) if (![...this.clients].some((c) => c.conn.socket === s)) s.destroy();
+    const welcomed = new Set([...this.clients].map((c) => c.conn.socket));
+    for (const s of this.sockets) if (!welcomed.has(s)) s.destroy();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((r) => server.close(() => r()));
