@@ -51,6 +51,12 @@ interface Client {
   retentionS: number;
   /** Reconciliations of one client run one after another. */
   queue: Promise<unknown>;
+  /**
+   * Index of the device the next round starts with: a round that spends its period budget stops
+   * at some device, and the next one continues from there, so that periods that stay unsettled
+   * (a device the meter cannot answer for) do not starve the devices after them.
+   */
+  nextDevice: number;
 }
 
 export interface RoundReport {
@@ -156,10 +162,7 @@ export class SyncService {
 
   private onMessage(conn: SyncConnection, m: SyncMessage, client: Client | undefined, set: (c: Client) => void): void {
     if (!client && m.type !== 'hello') {
-      return conn.abort(
-        'EC_SYNC_NO_HELLO',
-        `the first frame must be a hello, not ${peerText(String(m.type).slice(0, 20))}`,
-      );
+      return conn.abort('EC_SYNC_NO_HELLO', `the first frame must be a hello, not ${String(m.type).slice(0, 20)}`);
     }
     if (m.type === 'hello' && !client) {
       if (m.version !== SYNC_PROTOCOL_VERSION)
@@ -170,7 +173,7 @@ export class SyncService {
       if (!isDeviceList(m.devices)) return conn.abort('EC_SYNC_BAD_HELLO', 'devices must be 1-10000 device ids');
       const retentionS =
         Number.isFinite(m.retention_s) && m.retention_s > 0 ? Math.min(m.retention_s, 31 * 86_400) : 86_400;
-      const c: Client = { conn, devices: m.devices, retentionS, queue: Promise.resolve() };
+      const c: Client = { conn, devices: m.devices, retentionS, queue: Promise.resolve(), nextDevice: 0 };
       set(c);
       this.clients.add(c);
       conn.send({ type: 'welcome', version: SYNC_PROTOCOL_VERSION, period_s: this.o.periodS });
@@ -237,11 +240,15 @@ export class SyncService {
     const peer = peerOver(c.conn);
     // The work one round (or one hello's catch-up) may cause: the rest waits for the next round.
     let budget = this.o.maxPeriodsPerRound ?? Infinity;
-    for (const device of c.devices) {
+    const first = c.nextDevice % c.devices.length;
+    for (let i = 0; i < c.devices.length; i++) {
+      const d = (first + i) % c.devices.length;
+      const device = c.devices[d]!;
       if (c.conn.closed) break;
       if (budget <= 0) {
+        c.nextDevice = d;
         this.log.info(
-          { why, maxPeriods: this.o.maxPeriodsPerRound },
+          { why, maxPeriods: this.o.maxPeriodsPerRound, nextDevice: device },
           'sync: period budget spent; the rest waits for the next round',
         );
         break;
@@ -250,11 +257,11 @@ export class SyncService {
         const done = await this.settledPeriods(device, firstStart, lastEnd);
         const todo: number[] = [];
         for (let t = firstStart; t + P <= lastEnd && todo.length < budget; t += P) if (!done.has(t)) todo.push(t);
-        budget -= todo.length;
         if (todo.length > 1)
           this.log.info({ device, periods: todo.length, why }, 'sync: reconciling unverified periods');
         for (const t of todo) {
           if (c.conn.closed) break;
+          budget--;
           const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
             deleteExtraneous: this.o.deleteExtraneous,
             now: this.now,

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { PEER_TEXT_MAX } from '../../src/sync/peer-text.js';
 import { SyncService } from '../../src/sync/sync-service.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { makeBatch } from '../helpers/batches.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { until } from '../helpers/until.js';
 
@@ -155,6 +156,24 @@ describe('sync bounds', function () {
     const round = await server.sync!.runRound();
     expect(round.periods).to.have.length(3);
     expect(m.requests.filter((r) => r.type === 'digest')).to.have.length(6);
+    now = T0;
+  });
+
+  it('the budget does not starve devices: periods that stay unresolved on the first device do not stop the next round reaching the second', async () => {
+    now = T0 + 10 * P + 60;
+    await Promise.all(server.sync!.catchUps.splice(0));
+    // The server holds batches the meter does not know: those periods stay mismatch-unresolved.
+    await server.store.upsertBatches(Array.from({ length: 10 }, (_, i) => makeBatch('rot-a', T0 + i * P + 5)));
+    const m = meter();
+    await m.hello(['rot-a', 'rot-b'], 12 * P);
+    const [catchUp] = await Promise.all(server.sync!.catchUps.splice(0));
+    expect(catchUp!.periods.map((p) => [p.device, p.status])).to.deep.equal([
+      ['rot-a', 'verified'],
+      ['rot-a', 'mismatch-unresolved'],
+      ['rot-a', 'mismatch-unresolved'],
+    ]);
+    const round = await server.sync!.runRound();
+    expect(round.periods.map((p) => p.device)).to.deep.equal(['rot-b', 'rot-b', 'rot-b']);
     now = T0;
   });
 
