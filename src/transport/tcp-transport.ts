@@ -95,6 +95,19 @@ export class TcpTransport {
     const maxInflight = this.options.maxInflightPerConnection ?? 1024;
     const maxUnsent = this.options.maxUnsentBytes ?? Infinity;
     let closing = false;
+    const deadline = new RequestDeadline((this.options.requestTimeoutS ?? 60) * 1000, () => {
+      this.stats.requestTimeouts++;
+      this.log.debug({ remote, buffered: framer.buffered }, 'TCP request not completed in time; closing');
+      socket.destroy();
+    });
+    /**
+     * While we do not read, the peer cannot complete its request: the deadline stops, and starts
+     * afresh when reading resumes (a peer that does not read is closed by the idle timeout).
+     */
+    const stopReading = () => {
+      socket.pause();
+      deadline.clear();
+    };
     /** Reading stops while any of these holds; resumes once none does. */
     const mustWait = () =>
       closing ||
@@ -102,7 +115,9 @@ export class TcpTransport {
       (socket.isPaused() && mine.size >= maxInflight / 2) ||
       socket.writableLength > maxUnsent;
     const resumeIfAllowed = () => {
-      if (socket.isPaused() && !socket.destroyed && !mustWait()) socket.resume();
+      if (!socket.isPaused() || socket.destroyed || mustWait()) return;
+      socket.resume();
+      deadline.update(framer.midMessage, false);
     };
     const link: Link = {
       transport: 'tcp',
@@ -112,18 +127,13 @@ export class TcpTransport {
         socket.write(data);
         if (socket.writableLength > maxUnsent && !socket.isPaused()) {
           this.stats.unsentPauses++;
-          socket.pause();
+          stopReading();
         }
       },
     };
     socket.on('drain', resumeIfAllowed);
     socket.setTimeout(this.options.idleTimeoutS * 1000, () => {
       this.log.debug({ remote }, 'TCP connection idle; closing');
-      socket.destroy();
-    });
-    const deadline = new RequestDeadline((this.options.requestTimeoutS ?? 60) * 1000, () => {
-      this.stats.requestTimeouts++;
-      this.log.debug({ remote, buffered: framer.buffered }, 'TCP request not completed in time; closing');
       socket.destroy();
     });
     socket.on('error', (err) => this.log.debug({ err: err.message, remote }, 'TCP connection error'));
@@ -162,11 +172,10 @@ export class TcpTransport {
       }
       if (out.close) {
         closing = true;
-        deadline.clear();
-        socket.pause();
+        stopReading();
         void Promise.allSettled([...mine]).then(() => socket.end());
       } else if (mustWait()) {
-        socket.pause();
+        stopReading();
       }
     });
   }
