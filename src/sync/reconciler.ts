@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { batchKeyString, epochSecondToParts, recordsChecksum, type Batch, type BatchKey } from '../domain/batch.js';
 import { parseBatchBody } from '../protocol/batch-body.js';
 import type { CheckStatus, ConsumptionStore, IntervalCheck, IntervalSummary } from '../store/consumption-store.js';
+import { peerText } from './peer-text.js';
 import { MAX_BATCHES_PER_REQUEST, type WireBatch, type WireSummary } from './sync-protocol.js';
 
 /** What the server can ask of a client about one device (implemented over a SyncConnection). */
@@ -184,7 +185,7 @@ function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: Re
       }
     }
     if (problem) {
-      o.log.warn({ device, key: k, problem }, 'sync: client sent an unusable batch');
+      o.log.warn({ device, key: peerText(k), problem: peerText(problem) }, 'sync: client sent an unusable batch');
       continue;
     }
     out.push({ ...b, device_id: device, batch_seq: b.batch_seq ?? null, insert_time: Math.round(o.now() * 1000) });

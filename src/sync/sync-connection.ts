@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { SyncErrorCode } from '../errors.js';
 import { FrameTooLarge, LineFramer } from './line-framer.js';
+import { peerText } from './peer-text.js';
 import {
   decodeFrame,
   encodeFrame,
@@ -116,7 +117,8 @@ export class SyncConnection {
       if (waiting) {
         this.pending.delete(id as number);
         clearTimeout(waiting.timer);
-        if (m.type === 'error') waiting.reject(new SyncProtocolError(m.code, m.message));
+        // The peer's own words end up in logs and reports: cut to PEER_TEXT_MAX.
+        if (m.type === 'error') waiting.reject(new SyncProtocolError(peerText(m.code), peerText(m.message)));
         else waiting.resolve(m);
         continue;
       }

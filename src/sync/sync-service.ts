@@ -75,6 +75,8 @@ export class SyncService {
   private readonly clients = new Set<Client>();
   /** Every open connection, welcomed or not (the connection cap counts them all). */
   private readonly sockets = new Set<net.Socket>();
+  /** Connections refused at the cap (sync.max_connections) so far. */
+  refusedConnections = 0;
   /** Reconciliations running at once, rounds and catch-ups together (sync.concurrency). */
   private readonly slots: WorkSlots;
   private task: ScheduledTask | undefined;
@@ -143,7 +145,13 @@ export class SyncService {
     );
     const max = this.o.maxConnections ?? Infinity;
     if (this.sockets.size >= max) {
-      this.log.warn({ remote: socket.remoteAddress, max }, 'sync connection refused: too many connections');
+      // Once per 1000 refusals: a connection flood must not become a log flood.
+      if (this.refusedConnections++ % 1000 === 0) {
+        this.log.warn(
+          { remote: socket.remoteAddress, max, refused: this.refusedConnections },
+          'sync connection refused: too many connections',
+        );
+      }
       return conn.abort('EC_SYNC_BUSY', `${this.sockets.size} connections open (sync.max_connections = ${max})`);
     }
     this.sockets.add(socket);

@@ -34,7 +34,10 @@ class FakeMeter {
   private buf = '';
   private readonly connected: Promise<void>;
 
-  constructor(port: number, options: { allowHalfOpen?: boolean } = {}) {
+  constructor(
+    port: number,
+    private readonly options: { allowHalfOpen?: boolean; answerWithError?: string } = {},
+  ) {
     this.socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
     this.connected = new Promise((r) => this.socket.once('connect', () => r()));
     this.socket.on('error', () => undefined);
@@ -65,6 +68,11 @@ class FakeMeter {
 
   private answer(f: Frame): void {
     this.requests.push(f);
+    if (this.options.answerWithError !== undefined) {
+      const e = { id: f.id, type: 'error', code: 'EC_SYNC_CLIENT_FAILED', message: this.options.answerWithError };
+      this.socket.write(JSON.stringify(e) + '\n');
+      return;
+    }
     const field = f.type === 'digest' ? 'intervals' : f.type === 'summaries' ? 'summaries' : 'batches';
     this.socket.write(JSON.stringify({ id: f.id, type: f.type, [field]: [] }) + '\n');
   }
@@ -237,6 +245,16 @@ describe('sync bounds: peer text in the log', function () {
       expect(errorLine.code.length).to.be.at.most(PEER_TEXT_MAX + 30);
       const helloLine = JSON.parse(lines.find((l) => l.includes('sync client connected'))!);
       expect(helloLine.client.length).to.be.at.most(PEER_TEXT_MAX + 30);
+      expect(Math.max(...lines.map((l) => l.length))).to.be.lessThan(2000);
+
+      // An error frame answering a request: the reconciliation's error carries the cut text too.
+      const failing = new FakeMeter(port, { answerWithError: 'f'.repeat(1024 * 1024) });
+      await failing.hello(['text-2'], 3 * P);
+      const reports = await Promise.all(service.catchUps.splice(0));
+      failing.socket.destroy();
+      const errors = reports.flatMap((r) => r.errors).filter((e) => e.device === 'text-2');
+      expect(errors).to.have.length(1);
+      expect(errors[0]!.error.length).to.be.at.most(PEER_TEXT_MAX + 30);
       expect(Math.max(...lines.map((l) => l.length))).to.be.lessThan(2000);
     } finally {
       await service.close();
