@@ -20,6 +20,8 @@ export const SIP_ERRORS = {
   EC_BODY_BAD_FORMAT: { status: 400, reason: 'Bad batch body' },
   EC_BODY_BAD_DEVICE: { status: 400, reason: 'Bad device id' },
   EC_BODY_BAD_TIMESTAMP: { status: 400, reason: 'Bad timestamp' },
+  // The stamp is further ahead of the server clock than ingest.max_future_seconds.
+  EC_BODY_FUTURE_TIMESTAMP: { status: 400, reason: 'Timestamp in the future' },
   EC_BODY_BAD_RECORD: { status: 400, reason: 'Bad record' },
   EC_INTEGRITY_BAD_HEADER: { status: 400, reason: 'Bad integrity header' },
   EC_INTEGRITY_COUNT_MISMATCH: { status: 400, reason: 'X-EC-Count mismatch' },
@@ -47,7 +49,33 @@ export const SIP_ERRORS = {
   EC_STORE_UNAVAILABLE: { status: 503, reason: 'Store unavailable' },
   EC_SERVER_OVERLOADED: { status: 503, reason: 'Server overloaded' },
   EC_SERVER_STOPPING: { status: 503, reason: 'Server shutting down' },
+  // The source address sent more than sip.rate_limit requests per second (token bucket).
+  EC_SIP_RATE_LIMITED: { status: 503, reason: 'Rate limit exceeded' },
 } as const;
+
+/**
+ * Codes of the sync protocol's error frames (docs/sync-protocol.md), either direction. The
+ * message of a frame names the problem; the code is what a program matches on.
+ */
+export const SYNC_ERROR_CODES = [
+  'EC_SYNC_BAD_JSON',
+  'EC_SYNC_BAD_FRAME',
+  'EC_SYNC_FRAME_TOO_LARGE',
+  'EC_SYNC_VERSION',
+  'EC_SYNC_BAD_HELLO',
+  // The first frame was not a hello, or none came within 10 s.
+  'EC_SYNC_NO_HELLO',
+  'EC_SYNC_UNEXPECTED',
+  'EC_SYNC_TIMEOUT',
+  'EC_SYNC_BAD_ANSWER',
+  'EC_SYNC_CLIENT_FAILED',
+  // Nothing sent or received for sync.idle_timeout seconds.
+  'EC_SYNC_IDLE',
+  // sync.max_connections connections are open already.
+  'EC_SYNC_BUSY',
+] as const;
+
+export type SyncErrorCode = (typeof SYNC_ERROR_CODES)[number];
 
 export type SipErrorCode = keyof typeof SIP_ERRORS;
 

@@ -7,6 +7,7 @@ import { isLoopback } from './auth/loopback.js';
 import { EcError } from './errors.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { SipHandler } from './ingest/sip-handler.js';
+import { SourceRateLimit } from './protocol/source-rate-limit.js';
 import { TransactionLayer } from './protocol/transaction-layer.js';
 import type { ConsumptionStore } from './store/consumption-store.js';
 import { createStore } from './store/open-store.js';
@@ -21,6 +22,8 @@ export interface RunningServer {
   store: ConsumptionStore;
   committer: GroupCommitter;
   layer: TransactionLayer;
+  /** The TCP transport, when sip.transports has tcp. */
+  tcp: TcpTransport | undefined;
   /** The sync service, when sync.enabled. */
   sync: SyncService | undefined;
   /** Port of the sync service (differs from config when sync.port=0). */
@@ -55,6 +58,7 @@ export async function startServer(
     onSlowCommit: (ms, batches) =>
       log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
+    maxFutureS: config.ingest.maxFutureS,
   });
   const credentials = new CredentialCache(
     store,
@@ -78,14 +82,27 @@ export async function startServer(
     credentials,
   );
   const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS, authenticator }, log);
-  const layer = new TransactionLayer(handler, { cacheSize: config.sip.transactionCacheSize }, log);
+  const rateLimit =
+    config.sip.rateLimit > 0 ? new SourceRateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
+  const layer = new TransactionLayer(
+    handler,
+    { cacheSize: config.sip.transactionCacheSize, cacheBytes: config.sip.transactionCacheBytes },
+    log,
+    rateLimit,
+  );
   const limits = { maxHeaderBytes: config.sip.maxHeaderBytes, maxBodyBytes: config.sip.maxBodyBytes };
   const udp = config.sip.transports.includes('udp') ? new UdpTransport(layer, limits, log) : undefined;
   const tcp = config.sip.transports.includes('tcp')
     ? new TcpTransport(
         layer,
         limits,
-        { idleTimeoutS: config.sip.tcpIdleTimeoutS, maxConnections: config.sip.tcpMaxConnections },
+        {
+          idleTimeoutS: config.sip.tcpIdleTimeoutS,
+          maxConnections: config.sip.tcpMaxConnections,
+          maxConnectionsPerSource: config.sip.tcpMaxConnectionsPerSource,
+          requestTimeoutS: config.sip.tcpRequestTimeoutS,
+          maxUnsentBytes: config.sip.tcpMaxUnsentBytes,
+        },
         log,
       )
     : undefined;
@@ -109,6 +126,9 @@ export async function startServer(
           deleteExtraneous: config.sync.deleteExtraneous,
           requestTimeoutMs: config.sync.requestTimeoutS * 1000,
           concurrency: config.sync.concurrency,
+          maxConnections: config.sync.maxConnections,
+          idleTimeoutS: config.sync.idleTimeoutS,
+          maxPeriodsPerRound: config.sync.maxPeriodsPerRound,
           now: options.now,
           schedule: options.syncSchedule,
         },
@@ -139,10 +159,11 @@ export async function startServer(
       await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
       await committer.drain();
       await store.close();
-      log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats }, 'stopped');
+      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused };
+      log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
     })());
 
-  return { port, address, store, committer, layer, sync, syncPort, stop };
+  return { port, address, store, committer, layer, tcp, sync, syncPort, stop };
 }
 
 /**

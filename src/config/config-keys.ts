@@ -78,6 +78,27 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     doc: 'Concurrent TCP connections; more are refused.',
   },
   {
+    key: 'sip.tcp_max_connections_per_source',
+    section: 'SIP',
+    default: '0',
+    kind: { type: 'int', min: 0, max: 1000000 },
+    doc: 'Concurrent TCP connections from one address; more are closed at once. 0 = only sip.tcp_max_connections applies (the fleet benchmark opens thousands from 127.0.0.1).',
+  },
+  {
+    key: 'sip.tcp_request_timeout',
+    section: 'SIP',
+    default: '60',
+    kind: { type: 'int', min: 1, max: 3600 },
+    doc: 'Seconds a TCP request may take from its first byte to its last; a connection still in the middle of a request then is closed (a byte now and then does not hold it open).',
+  },
+  {
+    key: 'sip.tcp_max_unsent_bytes',
+    section: 'SIP',
+    default: '1048576',
+    kind: { type: 'int', min: 4096, max: 1073741824 },
+    doc: 'Bytes of responses a TCP connection may have waiting to be sent (its peer does not read them) before the server stops reading its requests; reading resumes once they drain.',
+  },
+  {
     key: 'sip.transaction_cache_size',
     section: 'SIP',
     default: '65536',
@@ -85,11 +106,32 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     doc: 'UDP transactions remembered (32 s each) to answer retransmissions without storing twice.',
   },
   {
+    key: 'sip.transaction_cache_bytes',
+    section: 'SIP',
+    default: '67108864',
+    kind: { type: 'int', min: 65536, max: 17179869184 },
+    doc: 'Bytes of UDP transactions remembered (keys and responses); beyond it the oldest are forgotten first, as beyond sip.transaction_cache_size.',
+  },
+  {
     key: 'sip.retry_after',
     section: 'SIP',
     default: '5',
     kind: { type: 'int', min: 1, max: 3600 },
     doc: 'Seconds in the Retry-After of a 503.',
+  },
+  {
+    key: 'sip.rate_limit',
+    section: 'SIP',
+    default: '0',
+    kind: { type: 'int', min: 0, max: 10000000 },
+    doc: 'Requests per second one source address may send (token bucket; every request but ACK and retransmissions); over it: 503 with Retry-After. 0 = off (the default: the benchmarks send 30,000/s from 127.0.0.1). Meters send about 1/s each: behind one NAT address, allow for all of them.',
+  },
+  {
+    key: 'sip.rate_limit_burst',
+    section: 'SIP',
+    default: '100',
+    kind: { type: 'int', min: 1, max: 10000000 },
+    doc: 'Requests one source address may send at once before sip.rate_limit applies (the size of its bucket).',
   },
 
   {
@@ -161,6 +203,21 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: 'FULL',
     kind: { type: 'enum', values: ['FULL', 'NORMAL'] },
     doc: 'SQLite fsync policy. FULL survives power loss; NORMAL survives only process crashes.',
+  },
+  {
+    key: 'storage.sqlite_check_on_start',
+    section: 'Storage',
+    default: 'true',
+    kind: { type: 'enum', values: ['true', 'false'] },
+    doc: 'Run PRAGMA quick_check when the server opens the embedded store, and refuse to start on a damaged file, naming it. It reads the whole file: false skips it where start-up time on a very large store matters more.',
+  },
+
+  {
+    key: 'ingest.max_future_seconds',
+    section: 'Ingest',
+    default: '300',
+    kind: { type: 'int', min: 0, max: 31622400 },
+    doc: 'A batch whose timestamp is more than this many seconds ahead of the server clock is answered 400 (a meter with a wrong clock would otherwise write into periods that sync has not reached yet).',
   },
 
   {
@@ -299,6 +356,27 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: '8',
     kind: { type: 'int', min: 1, max: 1000 },
     doc: 'Meters reconciled at the same time during a round.',
+  },
+  {
+    key: 'sync.max_connections',
+    section: 'Synchronization',
+    default: '10000',
+    kind: { type: 'int', min: 1, max: 1000000 },
+    doc: 'Concurrent sync connections; more get an error frame (EC_SYNC_BUSY) and are closed.',
+  },
+  {
+    key: 'sync.idle_timeout',
+    section: 'Synchronization',
+    default: '0',
+    kind: { type: 'int', min: 0, max: 604800 },
+    doc: 'Seconds a sync connection may stay silent (nothing sent or received) before it is closed; meters reconnect. 0 = twice sync.syncfreq (a meter is silent between rounds: keep it above sync.syncfreq minutes).',
+  },
+  {
+    key: 'sync.max_periods_per_round',
+    section: 'Synchronization',
+    default: '2000',
+    kind: { type: 'int', min: 1, max: 10000000 },
+    doc: 'Most periods reconciled for one meter in one round or catch-up (all its devices together); the rest wait for the next round. Bounds the work one hello can cause.',
   },
 
   {

@@ -18,8 +18,15 @@ export interface Config {
     maxBodyBytes: number;
     tcpIdleTimeoutS: number;
     tcpMaxConnections: number;
+    tcpMaxConnectionsPerSource: number;
+    tcpRequestTimeoutS: number;
+    tcpMaxUnsentBytes: number;
     transactionCacheSize: number;
+    transactionCacheBytes: number;
     retryAfterS: number;
+    /** Requests per second per source address; 0 = off. */
+    rateLimit: number;
+    rateLimitBurst: number;
   };
   storage: {
     backend: 'sqlite' | 'cassandra';
@@ -33,7 +40,9 @@ export interface Config {
     sqliteCompression: 'deflate' | 'none';
     /** Embedded store: days kept before today (UTC); 0 keeps everything. */
     retentionDays: number;
+    sqliteCheckOnStart: boolean;
   };
+  ingest: { maxFutureS: number };
   cassandra: CassandraConfig;
   sync: {
     freqMinutes: number;
@@ -44,6 +53,10 @@ export interface Config {
     deleteExtraneous: boolean;
     requestTimeoutS: number;
     concurrency: number;
+    maxConnections: number;
+    /** Resolved: 0 in the file means twice the period. */
+    idleTimeoutS: number;
+    maxPeriodsPerRound: number;
   };
   security: {
     requireAuth: boolean;
@@ -164,8 +177,14 @@ function build(raw: Map<string, RawValue>): Config {
       maxBodyBytes: int('sip.max_body_bytes'),
       tcpIdleTimeoutS: int('sip.tcp_idle_timeout'),
       tcpMaxConnections: int('sip.tcp_max_connections'),
+      tcpMaxConnectionsPerSource: int('sip.tcp_max_connections_per_source'),
+      tcpRequestTimeoutS: int('sip.tcp_request_timeout'),
+      tcpMaxUnsentBytes: int('sip.tcp_max_unsent_bytes'),
       transactionCacheSize: int('sip.transaction_cache_size'),
+      transactionCacheBytes: int('sip.transaction_cache_bytes'),
       retryAfterS: int('sip.retry_after'),
+      rateLimit: int('sip.rate_limit'),
+      rateLimitBurst: int('sip.rate_limit_burst'),
     },
     storage: {
       backend: str('storage.backend') as Config['storage']['backend'],
@@ -178,7 +197,9 @@ function build(raw: Map<string, RawValue>): Config {
       sqliteWriter: str('storage.sqlite_writer') as Config['storage']['sqliteWriter'],
       sqliteCompression: str('storage.sqlite_compression') as Config['storage']['sqliteCompression'],
       retentionDays: int('storage.retention_days'),
+      sqliteCheckOnStart: str('storage.sqlite_check_on_start') === 'true',
     },
+    ingest: { maxFutureS: int('ingest.max_future_seconds') },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
     sync: {
       freqMinutes: int('sync.syncfreq'),
@@ -189,6 +210,9 @@ function build(raw: Map<string, RawValue>): Config {
       deleteExtraneous: str('sync.delete_extraneous') === 'true',
       requestTimeoutS: int('sync.request_timeout'),
       concurrency: int('sync.concurrency'),
+      maxConnections: int('sync.max_connections'),
+      idleTimeoutS: int('sync.idle_timeout') || 2 * 60 * int('sync.syncfreq'),
+      maxPeriodsPerRound: int('sync.max_periods_per_round'),
     },
     security: {
       requireAuth: str('security.require_auth') === 'true',

@@ -2,6 +2,7 @@ import type { Batch } from '../domain/batch.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { SipRequestError } from '../errors.js';
 import { parseBatchBody } from '../protocol/batch-body.js';
+import { FutureBound } from './future-bound.js';
 import { checkIntegrity } from './integrity-headers.js';
 import { SequenceTracker } from './sequence-tracker.js';
 
@@ -15,6 +16,15 @@ import { SequenceTracker } from './sequence-tracker.js';
  */
 export class BatchStage {
   private readonly sequences = new SequenceTracker(100_000);
+  private readonly future: FutureBound | undefined;
+
+  constructor(
+    options: { maxFutureS?: number } = {},
+    /** Epoch milliseconds; injectable for tests. */
+    private readonly now: () => number = Date.now,
+  ) {
+    this.future = options.maxFutureS === undefined ? undefined : new FutureBound(options.maxFutureS);
+  }
 
   /**
    * The batches to store (in order) and what happened to the rest. Never throws: an unexpected
@@ -24,10 +34,13 @@ export class BatchStage {
   run(received: readonly ReceivedBatch[]): { batches: Batch[]; report: ReceivedReport } {
     const batches: Batch[] = [];
     const report: ReceivedReport = { rejected: [], gaps: [] };
+    // One clock read per group: where the body's timestamp is checked, just before its transaction.
+    const nowS = this.now() / 1000;
     for (let i = 0; i < received.length; i++) {
       const r = received[i]!;
       try {
         const parsed = parseBatchBody(r.body);
+        this.future?.check(parsed.ec_date + parsed.ec_time, nowS);
         const seq = checkIntegrity(r, parsed);
         if (seq !== null) {
           const gap = this.sequences.observe(parsed.device_id, seq);

@@ -30,6 +30,8 @@ export interface GroupCommitOptions {
   onSlowCommit?: (ms: number, batches: number) => void;
   /** Called for each X-EC-Seq gap found while parsing (the server logs it; sync repairs it). */
   onSequenceGap?: (gap: SequenceGap) => void;
+  /** ingest.max_future_seconds, for stores parsed here (the SQLite writer thread checks its own). */
+  maxFutureS?: number;
 }
 
 /** Most groups a pipelined store holds at once; beyond it batches wait here and form larger groups. */
@@ -57,7 +59,7 @@ export class GroupCommitter {
   private inFlightBatches = 0;
   private scheduled = false;
   /** Parses groups for stores that do not do it where they write (no writeReceived). */
-  private readonly stage = new BatchStage();
+  private readonly stage: BatchStage;
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
   /** Statistics for logs and benchmarks. */
@@ -74,7 +76,9 @@ export class GroupCommitter {
   constructor(
     private readonly store: ConsumptionStore,
     private readonly options: GroupCommitOptions,
-  ) {}
+  ) {
+    this.stage = new BatchStage({ maxFutureS: options.maxFutureS });
+  }
 
   /** Batches not yet committed: waiting here or handed to the store. */
   get queued(): number {

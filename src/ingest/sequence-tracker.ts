@@ -7,6 +7,17 @@
  * cost O(devices) once the bound was reached (a stream of new devices, as in the benchmarks, slowed
  * the receive loop to a crawl). Here the older generation is dropped whole.
  */
+/**
+ * How far below the highest number seen a sequence number may come and still count as a late
+ * (reordered or retransmitted) batch. Further below, the device restarted its numbering, or the
+ * highest number was forged: tracking starts again from the new number. Without this, one forged
+ * X-EC-Seq of 999999999999999 stayed the highest forever and silenced every later gap of that
+ * device. A forged number at most this far ahead silences gaps only until the device's own
+ * numbers pass it. 1000 batches: over 16 minutes of a meter sending every second, far more than
+ * any reordering (retransmissions stop after 32 s).
+ */
+export const SEQ_REORDER_WINDOW = 1000;
+
 export class SequenceTracker {
   private current = new Map<string, number>();
   private previous = new Map<string, number>();
@@ -33,7 +44,8 @@ export class SequenceTracker {
         this.current = new Map();
       }
     }
-    this.current.set(device, prev === undefined ? seq : Math.max(prev, seq));
+    const late = prev !== undefined && seq <= prev && prev - seq <= SEQ_REORDER_WINDOW;
+    this.current.set(device, late ? prev! : seq);
     if (prev !== undefined && seq > prev + 1) {
       this.gaps++;
       return { expected: prev + 1 };

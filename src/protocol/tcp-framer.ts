@@ -51,6 +51,11 @@ export class TcpFramer {
     return out;
   }
 
+  /** A message has begun and is not complete yet (its head or its body is still awaited). */
+  get midMessage(): boolean {
+    return this.pending !== undefined || this.buf.length > 0;
+  }
+
   /** Bytes held for an incomplete message (for tests and metrics). */
   get buffered(): number {
     return this.pending ? this.pending.have : this.buf.length;

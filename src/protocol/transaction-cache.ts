@@ -6,10 +6,15 @@ export const PENDING = Symbol('pending');
 
 type Entry = { at: number; response: Buffer | typeof PENDING };
 
+/** Memory an entry costs besides its key and response bytes (map slot, entry object), roughly. */
+const ENTRY_OVERHEAD = 120;
+
 /**
  * Non-INVITE server transactions for unreliable transports: remembers each request's final
  * response for Timer J (64*T1 = 32 s) so that a retransmission gets the same answer and is never
- * processed twice. Memory is bounded twice: by age and by entry count.
+ * processed twice. Memory is bounded three times: by age, by entry count and by bytes (keys and
+ * responses: a response copies the request's Via, From, To, Call-ID and CSeq, so a count bound
+ * alone let requests with 8-KB heads hold 16 KB each).
  *
  * Two generations instead of one ordered map: evicting the oldest entry of a Map one at a time
  * leaves tombstones at its head that every later eviction walks again (V8 compacts only on
@@ -23,18 +28,29 @@ export class TransactionCache {
   private previous = new Map<string, Entry>();
   private currentSince: number;
   private readonly generationMax: number;
+  private readonly generationMaxBytes: number;
+  /** Bytes of keys and responses (plus ENTRY_OVERHEAD each) in each generation. */
+  private currentBytes = 0;
+  private previousBytes = 0;
 
   constructor(
     maxEntries: number,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
+    maxBytes = Infinity,
   ) {
     this.generationMax = Math.max(1, Math.floor(maxEntries / 2));
+    this.generationMaxBytes = maxBytes / 2;
     this.currentSince = now();
   }
 
   get size(): number {
     return this.current.size + this.previous.size;
+  }
+
+  /** Bytes held, roughly: at most the maxBytes given, plus the response of each generation's newest entry. */
+  get bytes(): number {
+    return this.currentBytes + this.previousBytes;
   }
 
   lookup(key: string): Buffer | typeof PENDING | undefined {
@@ -54,26 +70,37 @@ export class TransactionCache {
     this.age(now);
     const e = this.current.get(key) ?? this.previous.get(key);
     if (e && now - e.at <= this.ttlMs) return e.response;
-    if (this.current.size >= this.generationMax) this.rotate(now);
-    this.current.set(key, { at: now, response: PENDING });
+    this.insert(key, { at: now, response: PENDING }, now);
     return undefined;
   }
 
   begin(key: string): void {
     const now = this.now();
     this.age(now);
-    if (this.current.size >= this.generationMax) this.rotate(now);
-    this.current.set(key, { at: now, response: PENDING });
+    this.insert(key, { at: now, response: PENDING }, now);
   }
 
   complete(key: string, response: Buffer): void {
-    const e = this.current.get(key) ?? this.previous.get(key);
+    const inCurrent = this.current.get(key);
+    const e = inCurrent ?? this.previous.get(key);
     // Keep the original time: Timer J runs from the request, not from the answer.
-    if (e) e.response = response;
-    else {
-      if (this.current.size >= this.generationMax) this.rotate(this.now());
-      this.current.set(key, { at: this.now(), response });
+    if (e) {
+      e.response = response;
+      if (inCurrent) this.currentBytes += response.length;
+      else this.previousBytes += response.length;
+    } else {
+      const now = this.now();
+      this.insert(key, { at: now, response }, now);
     }
+  }
+
+  private insert(key: string, entry: Entry, now: number): void {
+    const bytes = key.length + ENTRY_OVERHEAD + (entry.response === PENDING ? 0 : entry.response.length);
+    if (this.current.size >= this.generationMax || this.currentBytes + bytes > this.generationMaxBytes) {
+      this.rotate(now);
+    }
+    this.current.set(key, entry);
+    this.currentBytes += bytes;
   }
 
   /** The request failed before a response was made: let a retransmission try again. */
@@ -89,7 +116,9 @@ export class TransactionCache {
 
   private rotate(now: number): void {
     this.previous = this.current;
+    this.previousBytes = this.currentBytes;
     this.current = new Map();
+    this.currentBytes = 0;
     this.currentSince = now;
   }
 }

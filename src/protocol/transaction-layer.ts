@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { SipRequestError } from '../errors.js';
 import { RejectedRequest, type Decoded, type SipRequest } from './sip-request.js';
+import type { SourceRateLimit } from './source-rate-limit.js';
 import { serializeResponse, type ResponseSpec, type Source } from './sip-response.js';
 import { PENDING, TransactionCache, transactionKey } from './transaction-cache.js';
 import { validateRequest } from './validate-request.js';
@@ -43,14 +45,21 @@ export class TransactionLayer {
 
   constructor(
     private readonly handler: RequestHandler,
-    options: { cacheSize: number; ttlMs?: number },
+    options: { cacheSize: number; cacheBytes?: number; ttlMs?: number },
     private readonly log: Logger,
+    /** Per-source-address limit of new requests (retransmissions answered from the cache are free). */
+    readonly rateLimit?: SourceRateLimit,
   ) {
-    this.cache = new TransactionCache(options.cacheSize, options.ttlMs ?? 32_000);
+    this.cache = new TransactionCache(options.cacheSize, options.ttlMs ?? 32_000, Date.now, options.cacheBytes);
   }
 
   get cachedTransactions(): number {
     return this.cache.size;
+  }
+
+  /** Bytes the transaction cache holds, roughly. */
+  get cachedBytes(): number {
+    return this.cache.bytes;
   }
 
   /** Resolves once every request accepted so far has been answered. */
@@ -91,6 +100,14 @@ export class TransactionLayer {
     let outcome: Outcome;
     try {
       validateRequest(req);
+      // Per source address only: a limit per device needs the authenticated device id (not yet
+      // available here); it belongs after authentication, keyed by that id.
+      if (this.rateLimit && req.method !== 'ACK' && !this.rateLimit.take(link.remote.address)) {
+        throw new SipRequestError(
+          'EC_SIP_RATE_LIMITED',
+          `over ${this.rateLimit.ratePerS} requests/s from this address`,
+        );
+      }
       outcome = this.handler.handle(req);
     } catch (e) {
       outcome = this.handler.errorResponse(e instanceof RejectedRequest ? e.error : e);

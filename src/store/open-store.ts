@@ -23,6 +23,9 @@ export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = '
         compression: config.storage.sqliteCompression,
         retentionDays: use === 'ingest' ? config.storage.retentionDays : 0,
         log: use === 'ingest' ? createLogger(config.log.level) : undefined,
+        maxFutureS: config.ingest.maxFutureS,
+        // The server checks at start; tools that read (ec-test) do not pay for it on every run.
+        checkOnOpen: use === 'ingest' && config.storage.sqliteCheckOnStart,
       });
     case 'cassandra':
       return new CassandraStore(use === 'read' ? { ...config.cassandra, createSchema: false } : config.cassandra);

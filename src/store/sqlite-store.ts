@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
 import { SqliteRetention, type RetentionLog } from './sqlite-retention.js';
+import { assertNotDamaged } from './sqlite-quick-check.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
@@ -43,6 +44,10 @@ export interface SqliteStoreOptions {
   retentionDays?: number;
   /** Where retention passes are logged. */
   log?: RetentionLog;
+  /** ingest.max_future_seconds, checked where the writer thread parses received batches. */
+  maxFutureS?: number;
+  /** storage.sqlite_check_on_start: PRAGMA quick_check on open, refusing a damaged file. */
+  checkOnOpen?: boolean;
 }
 
 const SILENT: RetentionLog = { info: () => {}, debug: () => {}, error: () => {} };
@@ -84,6 +89,14 @@ export class SqliteStore implements ConsumptionStore {
     try {
       if (this.options.dir !== ':memory:') mkdirSync(this.options.dir, { recursive: true });
       const db = openDatabase(this.file, this.options.synchronous);
+      if (this.options.checkOnOpen && this.options.dir !== ':memory:') {
+        try {
+          assertNotDamaged(db, this.file);
+        } catch (e) {
+          db.close();
+          throw e;
+        }
+      }
       this.db = db;
       this.stmts = this.prepare(db);
       if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
@@ -92,6 +105,7 @@ export class SqliteStore implements ConsumptionStore {
           this.options.synchronous,
           this.options.commitBounds ?? DEFAULT_BOUNDS,
           this.compression,
+          this.options.maxFutureS,
         );
         this.writer = writer;
         // Start the thread now: a failure to open shows at start-up, not at the first batch.
@@ -124,13 +138,6 @@ export class SqliteStore implements ConsumptionStore {
           @check_time, @check_times, @status)`,
       ),
       readChecks: db.prepare(`SELECT * FROM ec_checksum WHERE ${RANGE_WHERE} ORDER BY ec_time, interval_seconds`),
-      putCredential: db.prepare(
-        `INSERT OR REPLACE INTO ec_device_credential (device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms)
-         VALUES (@device_id, @realm, @ha1_md5, @ha1_sha256, @created_ms, @updated_ms)`,
-      ),
-      readCredential: db.prepare('SELECT * FROM ec_device_credential WHERE device_id = ?'),
-      listCredentials: db.prepare('SELECT * FROM ec_device_credential ORDER BY device_id'),
-      removeCredential: db.prepare('DELETE FROM ec_device_credential WHERE device_id = ?'),
     };
   }
 
@@ -193,24 +200,38 @@ export class SqliteStore implements ConsumptionStore {
     this.stmts.writeCheck.run(check);
   }
 
+  /**
+   * Prepared on first use: a file from before credentials existed, opened read-only (ec-test),
+   * has no ec_device_credential table, and must still open for everything else.
+   */
+  private get credentialStmts() {
+    const db = this.handle;
+    return (this.credentialStatements ??= {
+      put: db.prepare(
+        `INSERT OR REPLACE INTO ec_device_credential (device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms)
+         VALUES (@device_id, @realm, @ha1_md5, @ha1_sha256, @created_ms, @updated_ms)`,
+      ),
+      read: db.prepare('SELECT * FROM ec_device_credential WHERE device_id = ?'),
+      list: db.prepare('SELECT * FROM ec_device_credential ORDER BY device_id'),
+      remove: db.prepare('DELETE FROM ec_device_credential WHERE device_id = ?'),
+    });
+  }
+  private credentialStatements: Record<'put' | 'read' | 'list' | 'remove', Database.Statement> | undefined;
+
   async putCredential(credential: DeviceCredential): Promise<void> {
-    this.handle;
-    this.stmts.putCredential.run(credential);
+    this.credentialStmts.put.run(credential);
   }
 
   async readCredential(deviceId: string): Promise<DeviceCredential | undefined> {
-    this.handle;
-    return this.stmts.readCredential.get(deviceId) as DeviceCredential | undefined;
+    return this.credentialStmts.read.get(deviceId) as DeviceCredential | undefined;
   }
 
   async listCredentials(): Promise<DeviceCredential[]> {
-    this.handle;
-    return this.stmts.listCredentials.all() as DeviceCredential[];
+    return this.credentialStmts.list.all() as DeviceCredential[];
   }
 
   async removeCredential(deviceId: string): Promise<boolean> {
-    this.handle;
-    return this.stmts.removeCredential.run(deviceId).changes > 0;
+    return this.credentialStmts.remove.run(deviceId).changes > 0;
   }
 
   async readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]> {
@@ -229,6 +250,7 @@ export class SqliteStore implements ConsumptionStore {
     this.pipelined = false;
     this.db?.close();
     this.db = undefined;
+    this.credentialStatements = undefined;
   }
 
   private sliced<T>(range: DeviceRange, read: (s: ReturnType<typeof daySlices>[number]) => T[]): T[] {

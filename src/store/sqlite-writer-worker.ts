@@ -14,10 +14,10 @@ import { groupsForTransaction } from './writer-backlog.js';
  * during a commit go into the next transaction together, within the commit bounds
  * (writer-backlog.ts).
  */
-const { file, synchronous, bounds, compression } = workerData as WriterData;
+const { file, synchronous, bounds, compression, maxFutureS } = workerData as WriterData;
 const db = openDatabase(file, synchronous);
 const upsert = preparePositionalUpsert(db, compression);
-const stage = new BatchStage();
+const stage = new BatchStage({ maxFutureS });
 const port = parentPort!;
 
 type Ingest = Extract<WriteRequest, { type: 'ingest' }> & { received?: ReceivedBatch[]; bytes?: number };

@@ -27,6 +27,8 @@ export interface WriterData {
   synchronous: 'FULL' | 'NORMAL';
   bounds: TransactionBounds;
   compression: ValuesCompression;
+  /** ingest.max_future_seconds, for the batch stage; undefined: not checked. */
+  maxFutureS: number | undefined;
 }
 
 /** Largest semi-space of the writer thread's V8 young generation. */
@@ -57,6 +59,7 @@ export class SqliteWriter {
     private readonly synchronous: 'FULL' | 'NORMAL',
     private readonly bounds: TransactionBounds,
     private readonly compression: ValuesCompression,
+    private readonly maxFutureS?: number,
   ) {}
 
   private ensure(): Worker {
@@ -74,6 +77,7 @@ export class SqliteWriter {
         synchronous: this.synchronous,
         bounds: this.bounds,
         compression: this.compression,
+        maxFutureS: this.maxFutureS,
       } satisfies WriterData,
     });
     w.on('message', (m: WriteReply) => {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { batchKeyString, epochSecondToParts, recordsChecksum, type Batch, type BatchKey } from '../domain/batch.js';
 import { parseBatchBody } from '../protocol/batch-body.js';
 import type { CheckStatus, ConsumptionStore, IntervalCheck, IntervalSummary } from '../store/consumption-store.js';
+import { peerText } from './peer-text.js';
 import { MAX_BATCHES_PER_REQUEST, type WireBatch, type WireSummary } from './sync-protocol.js';
 
 /** What the server can ask of a client about one device (implemented over a SyncConnection). */
@@ -51,6 +52,8 @@ export async function reconcilePeriod(
   to: number,
   o: ReconcileOptions,
 ): Promise<PeriodResult> {
+  // Never record a period that has not ended as checked: it would read as verified once it has.
+  if (to > o.now()) throw new Error(`period ending ${new Date(to * 1000).toISOString()} has not ended yet`);
   const period = to - from;
   const range = { device_id: device, from, to };
   const result: PeriodResult = {
@@ -182,7 +185,7 @@ function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: Re
       }
     }
     if (problem) {
-      o.log.warn({ device, key: k, problem }, 'sync: client sent an unusable batch');
+      o.log.warn({ device, key: peerText(k), problem: peerText(problem) }, 'sync: client sent an unusable batch');
       continue;
     }
     out.push({ ...b, device_id: device, batch_seq: b.batch_seq ?? null, insert_time: Math.round(o.now() * 1000) });

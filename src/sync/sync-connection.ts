@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
+import type { SyncErrorCode } from '../errors.js';
 import { FrameTooLarge, LineFramer } from './line-framer.js';
+import { peerText } from './peer-text.js';
 import {
   decodeFrame,
   encodeFrame,
@@ -10,6 +12,9 @@ import {
 } from './sync-protocol.js';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+/** How long an aborting connection waits for its error frame to be sent before it is destroyed anyway. */
+const ABORT_FLUSH_MS = 1000;
 
 type Pending = { resolve: (m: SyncMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
@@ -62,11 +67,23 @@ export class SyncConnection {
     });
   }
 
-  /** Sends an error frame and closes. */
-  abort(code: string, message: string): void {
-    this.send({ type: 'error', code, message });
-    this.socket.end();
+  /**
+   * Sends an error frame and closes: destroys the socket once the frame is handed to the kernel
+   * (or after ABORT_FLUSH_MS if the peer does not read). Not end(): that would wait for the peer to
+   * end its side too, and a peer that never does kept the socket and its buffers.
+   */
+  abort(code: SyncErrorCode, message: string): void {
+    if (this.closed) return;
+    const frame = encodeFrame({ type: 'error', code, message });
+    this.bytesOut += Buffer.byteLength(frame);
     this.fail(new SyncProtocolError(code, message));
+    const socket = this.socket;
+    socket.pause();
+    const timer = setTimeout(() => socket.destroy(), ABORT_FLUSH_MS).unref();
+    socket.write(frame, () => {
+      clearTimeout(timer);
+      socket.destroy();
+    });
   }
 
   close(): void {
@@ -75,6 +92,7 @@ export class SyncConnection {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.closed) return;
     this.bytesIn += chunk.length;
     let lines: string[];
     try {
@@ -89,14 +107,18 @@ export class SyncConnection {
       try {
         m = decodeFrame(line);
       } catch (e) {
-        return this.abort((e as SyncProtocolError).code ?? 'EC_SYNC_BAD_FRAME', (e as Error).message);
+        return this.abort(
+          ((e as SyncProtocolError).code ?? 'EC_SYNC_BAD_FRAME') as SyncErrorCode,
+          (e as Error).message,
+        );
       }
       const id = (m as { id?: unknown }).id;
       const waiting = typeof id === 'number' ? this.pending.get(id) : undefined;
       if (waiting) {
         this.pending.delete(id as number);
         clearTimeout(waiting.timer);
-        if (m.type === 'error') waiting.reject(new SyncProtocolError(m.code, m.message));
+        // The peer's own words end up in logs and reports: cut to PEER_TEXT_MAX.
+        if (m.type === 'error') waiting.reject(new SyncProtocolError(peerText(m.code), peerText(m.message)));
         else waiting.resolve(m);
         continue;
       }

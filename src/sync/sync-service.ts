@@ -5,7 +5,9 @@ import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
 import type { ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
+import { peerText } from './peer-text.js';
 import { SyncConnection } from './sync-connection.js';
+import { WorkSlots } from './work-slots.js';
 import {
   isDeviceList,
   SYNC_PROTOCOL_VERSION,
@@ -32,7 +34,16 @@ export interface SyncServiceOptions {
   schedule?: boolean;
   /** Reconcile a client's unverified periods as soon as it says hello. */
   catchUpOnConnect?: boolean;
+  /** Concurrent connections (sync.max_connections); more get EC_SYNC_BUSY and are closed. */
+  maxConnections?: number;
+  /** Seconds without a byte either way before a connection is closed (sync.idle_timeout). */
+  idleTimeoutS?: number;
+  /** Most periods reconciled per client in one round or catch-up (sync.max_periods_per_round). */
+  maxPeriodsPerRound?: number;
 }
+
+/** Catch-ups kept for tests to await; older ones are dropped (every hello adds one). */
+const CATCH_UPS_KEPT = 100;
 
 interface Client {
   conn: SyncConnection;
@@ -40,6 +51,12 @@ interface Client {
   retentionS: number;
   /** Reconciliations of one client run one after another. */
   queue: Promise<unknown>;
+  /**
+   * Index of the device the next round starts with: a round that spends its period budget stops
+   * at some device, and the next one continues from there, so that periods that stay unsettled
+   * (a device the meter cannot answer for) do not starve the devices after them.
+   */
+  nextDevice: number;
 }
 
 export interface RoundReport {
@@ -56,6 +73,12 @@ export interface RoundReport {
 export class SyncService {
   private server: net.Server | undefined;
   private readonly clients = new Set<Client>();
+  /** Every open connection, welcomed or not (the connection cap counts them all). */
+  private readonly sockets = new Set<net.Socket>();
+  /** Connections refused at the cap (sync.max_connections) so far. */
+  refusedConnections = 0;
+  /** Reconciliations running at once, rounds and catch-ups together (sync.concurrency). */
+  private readonly slots: WorkSlots;
   private task: ScheduledTask | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
@@ -67,10 +90,16 @@ export class SyncService {
     private readonly log: Logger,
   ) {
     this.now = o.now ?? (() => Date.now() / 1000);
+    this.slots = new WorkSlots(Math.max(1, o.concurrency));
   }
 
   get connectedClients(): number {
     return this.clients.size;
+  }
+
+  /** Open connections, welcomed or not. */
+  get openConnections(): number {
+    return this.sockets.size;
   }
 
   async listen(): Promise<number> {
@@ -114,16 +143,35 @@ export class SyncService {
       (m) => this.onMessage(conn, m, client, (c) => (client = c)),
       this.o.requestTimeoutMs,
     );
+    const max = this.o.maxConnections ?? Infinity;
+    if (this.sockets.size >= max) {
+      // Once per 1000 refusals: a connection flood must not become a log flood.
+      if (this.refusedConnections++ % 1000 === 0) {
+        this.log.warn(
+          { remote: socket.remoteAddress, max, refused: this.refusedConnections },
+          'sync connection refused: too many connections',
+        );
+      }
+      return conn.abort('EC_SYNC_BUSY', `${this.sockets.size} connections open (sync.max_connections = ${max})`);
+    }
+    this.sockets.add(socket);
     const hello = setTimeout(() => {
       if (!client) conn.abort('EC_SYNC_NO_HELLO', 'no hello within 10 s');
     }, 10_000);
+    // Meters are silent between rounds: the default idle timeout is twice the period.
+    const idleS = this.o.idleTimeoutS ?? 2 * this.o.periodS;
+    socket.setTimeout(idleS * 1000, () => conn.abort('EC_SYNC_IDLE', `nothing sent or received for ${idleS} s`));
     socket.on('close', () => {
       clearTimeout(hello);
+      this.sockets.delete(socket);
       if (client) this.clients.delete(client);
     });
   }
 
   private onMessage(conn: SyncConnection, m: SyncMessage, client: Client | undefined, set: (c: Client) => void): void {
+    if (!client && m.type !== 'hello') {
+      return conn.abort('EC_SYNC_NO_HELLO', `the first frame must be a hello, not ${String(m.type).slice(0, 20)}`);
+    }
     if (m.type === 'hello' && !client) {
       if (m.version !== SYNC_PROTOCOL_VERSION)
         return conn.abort(
@@ -133,19 +181,22 @@ export class SyncService {
       if (!isDeviceList(m.devices)) return conn.abort('EC_SYNC_BAD_HELLO', 'devices must be 1-10000 device ids');
       const retentionS =
         Number.isFinite(m.retention_s) && m.retention_s > 0 ? Math.min(m.retention_s, 31 * 86_400) : 86_400;
-      const c: Client = { conn, devices: m.devices, retentionS, queue: Promise.resolve() };
+      const c: Client = { conn, devices: m.devices, retentionS, queue: Promise.resolve(), nextDevice: 0 };
       set(c);
       this.clients.add(c);
       conn.send({ type: 'welcome', version: SYNC_PROTOCOL_VERSION, period_s: this.o.periodS });
       this.log.info(
-        { devices: m.devices.length, client: m.client, remote: conn.socket.remoteAddress },
+        { devices: m.devices.length, client: peerText(m.client), remote: conn.socket.remoteAddress },
         'sync client connected',
       );
-      if (this.o.catchUpOnConnect !== false) this.catchUps.push(this.reconcileClient(c, 'catch-up'));
+      if (this.o.catchUpOnConnect !== false) {
+        this.catchUps.push(this.reconcileClient(c, 'catch-up'));
+        if (this.catchUps.length > CATCH_UPS_KEPT) this.catchUps.shift();
+      }
       return;
     }
     if (m.type === 'error') {
-      this.log.warn({ code: m.code, message: m.message }, 'sync client reported an error');
+      this.log.warn({ code: peerText(m.code), message: peerText(m.message) }, 'sync client reported an error');
       return;
     }
     conn.abort('EC_SYNC_UNEXPECTED', `unexpected ${String(m.type).slice(0, 20)} frame`);
@@ -183,7 +234,7 @@ export class SyncService {
   }
 
   private reconcileClient(c: Client, why: string): Promise<RoundReport> {
-    const run = c.queue.then(() => this.reconcileNow(c, why));
+    const run = c.queue.then(() => this.slots.run(() => this.reconcileNow(c, why)));
     c.queue = run.catch(() => undefined);
     return run;
   }
@@ -195,15 +246,30 @@ export class SyncService {
     const lastEnd = Math.floor((this.now() - this.o.graceS) / P) * P;
     const firstStart = Math.floor((this.now() - c.retentionS) / P) * P + P;
     const peer = peerOver(c.conn);
-    for (const device of c.devices) {
+    // The work one round (or one hello's catch-up) may cause: the rest waits for the next round.
+    let budget = this.o.maxPeriodsPerRound ?? Infinity;
+    const first = c.nextDevice % c.devices.length;
+    for (let i = 0; i < c.devices.length; i++) {
+      const d = (first + i) % c.devices.length;
+      const device = c.devices[d]!;
       if (c.conn.closed) break;
+      if (budget <= 0) {
+        c.nextDevice = d;
+        this.log.info(
+          { why, maxPeriods: this.o.maxPeriodsPerRound, nextDevice: device },
+          'sync: period budget spent; the rest waits for the next round',
+        );
+        break;
+      }
       try {
         const done = await this.settledPeriods(device, firstStart, lastEnd);
         const todo: number[] = [];
-        for (let t = firstStart; t + P <= lastEnd; t += P) if (!done.has(t)) todo.push(t);
+        for (let t = firstStart; t + P <= lastEnd && todo.length < budget; t += P) if (!done.has(t)) todo.push(t);
         if (todo.length > 1)
           this.log.info({ device, periods: todo.length, why }, 'sync: reconciling unverified periods');
         for (const t of todo) {
+          if (c.conn.closed) break;
+          budget--;
           const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
             deleteExtraneous: this.o.deleteExtraneous,
             now: this.now,
@@ -234,9 +300,14 @@ export class SyncService {
     return report;
   }
 
-  /** Period starts in [from, to) already verified or repaired for this device. */
+  /**
+   * Period starts in [from, to) already verified or repaired for this device. A check recorded
+   * later than the clock says it is now was made while the clock was ahead: it may have "verified"
+   * periods that had not happened yet (empty on both sides then), so it does not count.
+   */
   private async settledPeriods(device: string, from: number, to: number): Promise<Set<number>> {
     const done = new Set<number>();
+    const nowMs = this.now() * 1000;
     for (let t = from; t < to; t += MAX_RANGE_SECONDS) {
       for (const c of await this.store.readIntervalChecks({
         device_id: device,
@@ -244,6 +315,7 @@ export class SyncService {
         to: Math.min(to, t + MAX_RANGE_SECONDS),
       })) {
         if (c.interval_seconds !== this.o.periodS || (c.status !== 'verified' && c.status !== 'repaired')) continue;
+        if (c.check_time > nowMs) continue;
         done.add(compactToEpochSecond(c.ec_date + c.ec_time));
       }
     }
@@ -254,6 +326,9 @@ export class SyncService {
     this.task?.stop();
     if (this.timer) clearInterval(this.timer);
     for (const c of this.clients) c.conn.close();
+    // Connections that never said hello are not clients: destroy them, there is nothing to finish.
+    const welcomed = new Set([...this.clients].map((c) => c.conn.socket));
+    for (const s of this.sockets) if (!welcomed.has(s)) s.destroy();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((r) => server.close(() => r()));

@@ -3,12 +3,25 @@ import type { Logger } from 'pino';
 import type { Limits } from '../protocol/sip-request.js';
 import { TcpFramer } from '../protocol/tcp-framer.js';
 import type { Link, TransactionLayer } from '../protocol/transaction-layer.js';
+import { ConnectionsPerSource } from './connections-per-source.js';
 
 export interface TcpOptions {
   idleTimeoutS: number;
   maxConnections: number;
+  /** Concurrent connections from one remote address; 0 = no cap but maxConnections. */
+  maxConnectionsPerSource?: number;
+  /** Seconds from a request's first byte to its last before the connection is closed. */
+  requestTimeoutS?: number;
+  /** Response bytes waiting to be sent (the peer does not read) beyond which we stop reading. */
+  maxUnsentBytes?: number;
   /** Requests in progress per connection before we stop reading from it (backpressure). */
   maxInflightPerConnection?: number;
+}
+
+/** Per connection: its framer and what it costs in memory. */
+interface Conn {
+  socket: net.Socket;
+  framer: TcpFramer;
 }
 
 /**
@@ -16,17 +29,28 @@ export interface TcpOptions {
  * pipelined requests are processed concurrently and answered as each completes. A connection
  * that can no longer be framed is answered (when possible) and closed once its earlier
  * requests have been answered.
+ *
+ * Bounds per connection, so that no peer can hold more than its share: a request must complete
+ * within requestTimeoutS of its first byte (the idle timer alone is reset by any byte: one byte a
+ * minute would hold a slot and up to a whole partial body forever); reading stops while more
+ * than maxUnsentBytes of responses wait for a peer that does not read them (else pipelined
+ * requests queue responses without limit); and one address may hold maxConnectionsPerSource.
  */
 export class TcpTransport {
   private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly conns = new Set<Conn>();
+  private readonly perSource: ConnectionsPerSource;
+  /** How often each bound acted (for the stopped line and tests). */
+  readonly stats = { refusedPerSource: 0, requestTimeouts: 0, unsentPauses: 0 };
 
   constructor(
     private readonly layer: TransactionLayer,
     private readonly limits: Limits,
     private readonly options: TcpOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.perSource = new ConnectionsPerSource(options.maxConnectionsPerSource ?? 0);
+  }
 
   async listen(address: string, port: number): Promise<number> {
     const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
@@ -43,26 +67,81 @@ export class TcpTransport {
     return (server.address() as net.AddressInfo).port;
   }
 
+  /** Open connections. */
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  /** Bytes held for connections: partial requests read plus responses not yet sent. */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.conns) n += c.framer.buffered + c.socket.writableLength;
+    return n;
+  }
+
   private onConnection(socket: net.Socket): void {
-    this.sockets.add(socket);
     const remote = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    const framer = new TcpFramer(this.limits);
+    if (!this.perSource.tryAdd(remote.address)) {
+      // Nothing was read, so there is no request to answer: the connection is simply refused.
+      this.stats.refusedPerSource++;
+      this.log.debug({ remote }, 'TCP connection refused: too many from this address');
+      socket.destroy();
+      return;
+    }
+    const conn: Conn = { socket, framer: new TcpFramer(this.limits) };
+    this.conns.add(conn);
+    const { framer } = conn;
     const mine = new Set<Promise<void>>();
     const maxInflight = this.options.maxInflightPerConnection ?? 1024;
+    const maxUnsent = this.options.maxUnsentBytes ?? Infinity;
     let closing = false;
+    const deadline = new RequestDeadline((this.options.requestTimeoutS ?? 60) * 1000, () => {
+      this.stats.requestTimeouts++;
+      this.log.debug({ remote, buffered: framer.buffered }, 'TCP request not completed in time; closing');
+      socket.destroy();
+    });
+    /**
+     * While we do not read, the peer cannot complete its request: the deadline stops, and starts
+     * afresh when reading resumes (a peer that does not read is closed by the idle timeout).
+     */
+    const stopReading = () => {
+      socket.pause();
+      deadline.clear();
+    };
+    /** Reading stops while any of these holds; resumes once none does. */
+    const mustWait = () =>
+      closing ||
+      mine.size >= maxInflight ||
+      (socket.isPaused() && mine.size >= maxInflight / 2) ||
+      socket.writableLength > maxUnsent;
+    const resumeIfAllowed = () => {
+      if (!socket.isPaused() || socket.destroyed || mustWait()) return;
+      socket.resume();
+      deadline.update(framer.midMessage, false);
+    };
     const link: Link = {
       transport: 'tcp',
       remote,
       send: (data) => {
-        if (!socket.destroyed && socket.writable) socket.write(data);
+        if (socket.destroyed || !socket.writable) return;
+        socket.write(data);
+        if (socket.writableLength > maxUnsent && !socket.isPaused()) {
+          this.stats.unsentPauses++;
+          stopReading();
+        }
       },
     };
+    socket.on('drain', resumeIfAllowed);
     socket.setTimeout(this.options.idleTimeoutS * 1000, () => {
       this.log.debug({ remote }, 'TCP connection idle; closing');
       socket.destroy();
     });
     socket.on('error', (err) => this.log.debug({ err: err.message, remote }, 'TCP connection error'));
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      deadline.clear();
+      this.conns.delete(conn);
+      this.perSource.remove(remote.address);
+    });
     socket.on('data', (chunk) => {
       if (closing) return;
       let out;
@@ -74,6 +153,7 @@ export class TcpTransport {
         socket.destroy();
         return;
       }
+      deadline.update(framer.midMessage, out.messages.length > 0);
       for (const decoded of out.messages) {
         let p: Promise<void> | undefined;
         try {
@@ -87,15 +167,15 @@ export class TcpTransport {
         // The layer's promise never rejects: nothing to catch here.
         void p.then(() => {
           mine.delete(p);
-          if (socket.isPaused() && !closing && mine.size < maxInflight / 2) socket.resume();
+          resumeIfAllowed();
         });
       }
       if (out.close) {
         closing = true;
-        socket.pause();
+        stopReading();
         void Promise.allSettled([...mine]).then(() => socket.end());
-      } else if (mine.size >= maxInflight) {
-        socket.pause();
+      } else if (mustWait()) {
+        stopReading();
       }
     });
   }
@@ -106,10 +186,38 @@ export class TcpTransport {
     this.server = undefined;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await this.layer.idle();
-    for (const s of this.sockets) s.end();
+    for (const c of this.conns) c.socket.end();
     setTimeout(() => {
-      for (const s of this.sockets) s.destroy();
+      for (const c of this.conns) c.socket.destroy();
     }, 1000).unref();
     await closed;
+  }
+}
+
+/**
+ * The time limit of the request being read on one connection: it starts with the request's first
+ * byte and restarts with each new request, so it measures one request, never the connection.
+ */
+class RequestDeadline {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ms: number,
+    private readonly expire: () => void,
+  ) {}
+
+  /**
+   * After a read: `midMessage` whether a request is incomplete now, `completed` whether one or
+   * more finished in this read (so that an incomplete one now is a new request).
+   */
+  update(midMessage: boolean, completed: boolean): void {
+    if (!midMessage) return this.clear();
+    if (!this.timer) this.timer = setTimeout(this.expire, this.ms).unref();
+    else if (completed) this.timer.refresh();
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 }

@@ -79,7 +79,10 @@ describe('sync service robustness', function () {
   it('another protocol version', () => expectError(hello(['dev-1'], 2), 'EC_SYNC_VERSION'));
   it('a hello with bad device ids', () => expectError(hello(['bad id']), 'EC_SYNC_BAD_HELLO'));
   it('a request-shaped frame instead of a hello', () =>
-    expectError(JSON.stringify({ type: 'digest', id: 1 }) + '\n', 'EC_SYNC_UNEXPECTED'));
+    expectError(JSON.stringify({ type: 'digest', id: 1 }) + '\n', 'EC_SYNC_NO_HELLO'));
+  it('an error frame instead of a hello (it used to be logged and the connection kept)', () =>
+    expectError(JSON.stringify({ type: 'error', code: 'X', message: 'y' }) + '\n', 'EC_SYNC_NO_HELLO'));
+  it('a second hello', () => expectError(hello() + hello(), 'EC_SYNC_UNEXPECTED'));
 
   it('a client that never answers: the request times out, the period stays pending, nothing crashes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ec-silent-'));

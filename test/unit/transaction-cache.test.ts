@@ -19,6 +19,19 @@ describe('transaction cache (UDP retransmissions)', () => {
     expect(c.lookup('a')).to.equal(undefined);
   });
 
+  it('never holds more than its byte bound (plus a response per generation), evicting the oldest', () => {
+    const c = new TransactionCache(1_000_000, 32_000, () => 0, 100_000);
+    const response = Buffer.alloc(4000, 0x41);
+    for (let i = 0; i < 1000; i++) {
+      c.begin(`k${i}`);
+      c.complete(`k${i}`, response);
+      expect(c.bytes).to.be.at.most(100_000 + 2 * 4200);
+    }
+    expect(c.size).to.be.lessThan(30);
+    expect(c.lookup('k999')).to.equal(response);
+    expect(c.lookup('k0')).to.equal(undefined);
+  });
+
   it('never holds more than its capacity, evicting the oldest', () => {
     let now = 0;
     const c = new TransactionCache(100, 32_000, () => now);

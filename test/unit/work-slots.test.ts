@@ -1,0 +1,35 @@
+import { expect } from 'chai';
+import { WorkSlots } from '../../src/sync/work-slots.js';
+
+describe('work slots (sync reconciliations at once)', () => {
+  it('runs at most `size` jobs at a time, all of them in the end, first come first served', async () => {
+    const slots = new WorkSlots(3);
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    const releases: Array<() => void> = [];
+    const jobs = Array.from({ length: 10 }, (_, i) =>
+      slots.run(async () => {
+        started.push(i);
+        most = Math.max(most, ++running);
+        await new Promise<void>((r) => releases.push(r));
+        running--;
+        return i;
+      }),
+    );
+    // Release jobs one at a time as they start, until all have run.
+    while (started.length < 10 || releases.length > 0) {
+      await new Promise((r) => setImmediate(r));
+      releases.shift()?.();
+    }
+    expect(await Promise.all(jobs)).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(started).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(most).to.equal(3);
+  });
+
+  it('a job that throws frees its slot', async () => {
+    const slots = new WorkSlots(1);
+    await slots.run(() => Promise.reject(new Error('boom'))).catch(() => undefined);
+    expect(await slots.run(async () => 'next')).to.equal('next');
+  });
+});
