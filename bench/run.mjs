@@ -797,7 +797,6 @@ function summarize(report) {
         ? `${res.nodeFloor.generatorLimited || res.nodeFloor.maxNotReached ? '<= ' : ''}${fmtNum(ec.throughput / floor.throughput)}`
         : '-';
     const rawTxt = raw ? `${fmtInt(raw.rowsPerS)} rows/s (${fmtInt(raw.samplesPerS)} samples/s)` : '-';
-    const ff = res.ec?.firstFail;
     const ffTxt = limitText(sc, res.ec);
     const checks = res.ecCheck
       ? `${fmtInt(res.ecCheck.storedRows)}/${fmtInt(res.ecCheck.acked)}${res.ecCheck.ok ? '' : ' FAIL'}`

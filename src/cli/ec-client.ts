@@ -129,7 +129,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     if (e instanceof ConfigError) usage(e.message);
     throw e;
   }
-  const { config } = loaded!;
+  const { config } = loaded;
   const log = createLogger(config.log.level, 'ec-client');
   const devices = args.device?.length
     ? args.device
@@ -164,7 +164,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         log,
       )
     : undefined;
-  if (sync) await sync.connect().catch((e) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
+  if (sync) await sync.connect().catch((e: Error) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
 
   let random = Math.random;
   if (args.seed !== undefined) {

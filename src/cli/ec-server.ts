@@ -45,7 +45,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       process.exit(2);
     })
     .help()
-    .parseAsync()) as ConfigArgs & { _: Array<string | number> };
+    .parseAsync()) as ConfigArgs & { _: (string | number)[] };
 
   let loaded;
   try {

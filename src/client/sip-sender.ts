@@ -165,7 +165,7 @@ export class SipSender {
   private onResponse(buf: Buffer): void {
     const m = sip.parse(buf.toString('latin1'));
     const branch = m?.headers.via?.[0]?.params.branch;
-    if (!m || m.status === undefined || !branch) return;
+    if (m?.status === undefined || !branch) return;
     const p = this.pending.get(branch);
     if (!p || m.status < 200) return;
     p.resolve({ status: m.status, reason: m.reason ?? '', headers: m.headers, transmissions: p.transmissions });

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import ini from 'ini';
 import { ConfigError } from '../errors.js';
 import { buildCassandraConfig, type CassandraConfig } from './cassandra-options.js';
-import { CONFIG_KEYS, KEY_INDEX, envName, type KeyDef } from './config-keys.js';
+import { CONFIG_KEYS, KEY_INDEX, envName } from './config-keys.js';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -125,7 +125,7 @@ function readConfigFile(file: string, raw: Map<string, RawValue>, warnings: stri
     if (section !== undefined && section !== def.section) {
       warnings.push(`${origin}: key ${key} found in [${section}], expected in [${def.section}]`);
     }
-    raw.set(key, { value: value === true ? 'true' : value === false ? 'false' : String(value ?? ''), origin });
+    raw.set(key, { value: value === true ? 'true' : value === false ? 'false' : String((value as string | number | null | undefined) ?? ''), origin });
   };
   for (const [name, value] of Object.entries(parsed)) {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
@@ -181,7 +181,7 @@ function build(raw: Map<string, RawValue>): Config {
 }
 
 function convert(key: string, raw: Map<string, RawValue>): string | number | string[] {
-  const def = KEY_INDEX.get(key) as KeyDef;
+  const def = KEY_INDEX.get(key)!;
   const { value, origin } = raw.get(key)!;
   const v = value.trim();
   const fail = (problem: string): never => {

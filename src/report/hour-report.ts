@@ -26,7 +26,7 @@ export interface HourReport {
   samples: number;
   secondsWithoutData: number;
   /** Runs of seconds without data, as hh:mm:ss-hh:mm:ss. */
-  gaps: Array<{ from: string; to: string; seconds: number }>;
+  gaps: { from: string; to: string; seconds: number }[];
   checksumsChecked: number;
   damaged: DamagedBatch[];
   minutes: MinuteReport[];

@@ -275,7 +275,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   async upsertBatches(batches: readonly Batch[]): Promise<void> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     await forEachLimit(batches, WRITE_CONCURRENCY, (b) =>
       this.run(
         this.q.upsert,
@@ -311,7 +311,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   private async readHours<T>(range: DeviceRange, cql: string, fetchSize: number, map: (r: Row) => T): Promise<T[]> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     const slices = hourSlices(range);
     const parts = await mapLimit(slices, READ_CONCURRENCY, (s) =>
       this.all(cql, [range.device_id, s.ec_date, s.ec_hour, s.fromTime, s.toTime], fetchSize, 'read'),
@@ -355,7 +355,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   async readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     const parts = await mapLimit(daySlices(range), READ_CONCURRENCY, (s) =>
       this.all(this.q.readChecks, [range.device_id, s.ec_date, s.fromTime, s.toTime], FETCH_SUMMARIES, 'read'),
     );

@@ -109,7 +109,7 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async upsertBatches(batches: readonly Batch[]): Promise<void> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     if (this.writer) return this.writer.write(batches);
     try {
       this.stmts.upsertMany(batches);
@@ -149,12 +149,12 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async deleteBatch(k: BatchKey): Promise<boolean> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     return this.stmts.deleteBatch.run(k.device_id, k.ec_date, k.ec_time, k.start_us, k.end_us).changes > 0;
   }
 
   async writeIntervalCheck(check: IntervalCheck): Promise<void> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     this.stmts.writeCheck.run(check);
   }
 
@@ -175,7 +175,7 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   private sliced<T>(range: DeviceRange, read: (s: ReturnType<typeof daySlices>[number]) => T[]): T[] {
-    this.handle;
+    void this.handle; // throws when the store is not open
     return daySlices(range).flatMap(read);
   }
 }

@@ -112,7 +112,7 @@ export async function reconcilePeriod(
       const k = batchKeyString(key);
       theirKeys.add(k);
       const mine = ourByKey.get(k);
-      if (!mine || mine.values_checksum !== t.values_checksum || mine.values_count !== t.values_count) wanted.push(key);
+      if (mine?.values_checksum !== t.values_checksum || mine.values_count !== t.values_count) wanted.push(key);
     }
     const extra = ours.filter((s) => !theirKeys.has(batchKeyString(s)));
     for (let i = 0; i < wanted.length; i += MAX_BATCHES_PER_REQUEST) {

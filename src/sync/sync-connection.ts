@@ -11,7 +11,11 @@ import {
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
-type Pending = { resolve: (m: SyncMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+interface Pending {
+  resolve: (m: SyncMessage) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
 
 /**
  * One end of a sync connection: frames in and out, request/response matching by id, timeouts,
@@ -58,7 +62,7 @@ export class SyncConnection {
         );
       }, this.requestTimeoutMs);
       this.pending.set(id, { resolve: resolve as (m: SyncMessage) => void, reject, timer });
-      this.send({ ...m, id } as SyncMessage);
+      this.send({ ...m, id });
     });
   }
 
@@ -105,7 +109,7 @@ export class SyncConnection {
   }
 
   private fail(e: Error): void {
-    if (!this.closedError) this.closedError = e;
+    this.closedError ??= e;
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(this.closedError);

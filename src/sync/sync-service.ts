@@ -45,7 +45,7 @@ interface Client {
 export interface RoundReport {
   clients: number;
   periods: PeriodResult[];
-  errors: Array<{ device: string; error: string }>;
+  errors: { device: string; error: string }[];
   ms: number;
 }
 
@@ -59,7 +59,7 @@ export class SyncService {
   private task: ScheduledTask | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  readonly catchUps: Array<Promise<RoundReport>> = [];
+  readonly catchUps: Promise<RoundReport>[] = [];
 
   constructor(
     private readonly store: ConsumptionStore,
@@ -251,7 +251,7 @@ export class SyncService {
   }
 
   async close(): Promise<void> {
-    this.task?.stop();
+    await this.task?.stop();
     if (this.timer) clearInterval(this.timer);
     for (const c of this.clients) c.conn.close();
     const server = this.server;

@@ -77,7 +77,7 @@ export async function udpRequest(port: number, data: Buffer | string, waitMs = 1
 export class UdpPeer {
   readonly sock = dgram.createSocket('udp4');
   readonly responses: ParsedResponse[] = [];
-  private waiters: Array<() => void> = [];
+  private waiters: (() => void)[] = [];
   constructor() {
     this.sock.on('message', (m) => {
       this.responses.push(parseResponse(m.toString('latin1')));
@@ -149,12 +149,14 @@ export async function tcpExchange(
     sock.on('error', (e) =>
       done ? undefined : (e as NodeJS.ErrnoException).code === 'ECONNRESET' ? finish(true) : reject(e),
     );
-    sock.on('connect', async () => {
-      const size = Math.ceil(buf.length / chunks);
-      for (let i = 0; i < buf.length; i += size) {
-        sock.write(buf.subarray(i, i + size));
-        if (chunks > 1) await new Promise((r) => setTimeout(r, 5));
-      }
+    sock.on('connect', () => {
+      void (async () => {
+        const size = Math.ceil(buf.length / chunks);
+        for (let i = 0; i < buf.length; i += size) {
+          sock.write(buf.subarray(i, i + size));
+          if (chunks > 1) await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
     });
   });
 }

@@ -16,21 +16,20 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import cassandra from 'cassandra-driver';
 import type { CassandraConfig } from '../../src/config/cassandra-options.js';
-import { epochSecondToParts, type Batch } from '../../src/domain/batch.js';
+import type { Batch } from '../../src/domain/batch.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { CassandraStore } from '../../src/store/cassandra-store.js';
 import { storeContract } from '../contract/store-contract.js';
 import { makeBatch } from '../helpers/batches.js';
-import { cassandraSh, dropKeyspace, HOST, missing, PORT, reachable, requireNode } from '../helpers/cassandra-node.js';
+import { cassandraSh, dropKeyspace, HOST, missing, PORT, requireNode } from '../helpers/cassandra-node.js';
 
 const run = promisify(execFile);
 const KEYSPACE = `ec_test_${randomBytes(4).toString('hex')}`;
 // dist/test/integration -> repository root
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CQL_READ = join(REPO, 'scripts/cassandra/cql-read.py');
-const PYVENV = process.env.EC_PYVENV || join(homedir(), '.cache/ec-server/pyvenv');
+const PYVENV = process.env.EC_PYVENV ?? join(homedir(), '.cache/ec-server/pyvenv');
 
 const T0 = Date.UTC(2016, 8, 9, 15, 5, 5) / 1000;
 

@@ -59,7 +59,7 @@ describe('retransmissions', function () {
       );
       await peer.waitFor(2);
       expect(peer.responses.map((r) => r.status)).to.deep.equal([200, 200]);
-      expect(peer.responses[0]!.headers['to']).to.not.equal(peer.responses[1]!.headers['to']);
+      expect(peer.responses[0]!.headers.to).to.not.equal(peer.responses[1]!.headers.to);
       expect(await server.store.readBatches({ device_id: 'retx2', from: T0, to: T0 + 1 })).to.have.length(2);
     } finally {
       peer.close();

@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js';
 /** Bad frames, oversized frames, wrong versions, silent clients: clear errors, bounded memory, no crash. */
 
 interface Exchange {
-  frames: Array<Record<string, unknown>>;
+  frames: Record<string, unknown>[];
   closed: boolean;
 }
 
@@ -21,7 +21,7 @@ function talk(
 ): Promise<Exchange> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    const frames: Array<Record<string, unknown>> = [];
+    const frames: Record<string, unknown>[] = [];
     let buf = '';
     const timer = setTimeout(() => {
       s.destroy();

@@ -46,7 +46,7 @@ async function sameData(
   return a.length;
 }
 
-const BACKENDS: Array<[string, Record<string, string>]> = [
+const BACKENDS: [string, Record<string, string>][] = [
   ['sqlite', {}],
   ['cassandra', { 'storage.backend': 'cassandra', 'cassandra.keyspace': `ec_sync_${randomBytes(4).toString('hex')}` }],
 ];
@@ -207,7 +207,7 @@ for (const [backend, backendConfig] of BACKENDS)
     });
 
     it('50 clients sync concurrently without errors', async () => {
-      const clients: Array<{ journal: Journal; sync: SyncClient; device: string }> = [];
+      const clients: { journal: Journal; sync: SyncClient; device: string }[] = [];
       for (let c = 0; c < 50; c++) {
         const device = `fleet-${c}`;
         const journal = new Journal(join(dir, `j${c}`));

@@ -40,7 +40,7 @@ describe('batch body (seed text format)', () => {
     }
   });
 
-  const bad: Array<[string, string, RegExp]> = [
+  const bad: [string, string, RegExp][] = [
     ['', 'EC_BODY_EMPTY', /Empty body/],
     ['d|20160909150505', 'EC_BODY_BAD_FORMAT', /device\|YYYYMMDDhhmmss\|records/],
     ['d|20160909150505|1,2|x', 'EC_BODY_BAD_FORMAT', /records/],
