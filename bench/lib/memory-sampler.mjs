@@ -17,7 +17,15 @@ if (file && isMainThread) {
     try {
       appendFileSync(
         file,
-        `${JSON.stringify({ t: Date.now() - t0, rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), spaces })}\n`,
+        `${JSON.stringify({
+          t: Date.now() - t0,
+          rss: mb(m.rss),
+          heapTotal: mb(m.heapTotal),
+          heapUsed: mb(m.heapUsed),
+          external: mb(m.external),
+          arrayBuffers: mb(m.arrayBuffers),
+          spaces,
+        })}\n`,
       );
     } catch {
       // A diagnostic must not take the server down (disk full, file removed).

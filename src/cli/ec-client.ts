@@ -31,7 +31,10 @@ interface ClientArgs extends ConfigArgs {
   seed?: number;
 }
 
-/** `ec-client`: the reference meter. Exit 0 when every batch was acknowledged or repaired-able, 1 on failures, 2 on bad usage. */
+/**
+ * `ec-client`: the reference meter. Exit 0 when every batch was acknowledged or repaired-able, 1 on failures, 2 on bad
+ * usage.
+ */
 export async function main(argv = hideBin(process.argv)): Promise<void> {
   const usage = (m: string): never => {
     process.stderr.write(`ec-client: ${m}\nRun ec-client --help for usage.\n`);
@@ -41,7 +44,12 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     yargs(argv)
       .scriptName('ec-client')
       .usage(
-        "$0 [options]\n\nA reference meter: generates (or replays) consumption readings, journals every batch before sending it as a SIP MESSAGE with integrity headers, retransmits per RFC 3261, honours 503 Retry-After, and answers the server's sync requests from its journal.\nThe server address comes from the same config as ec-server (sip.public_addr, sip.port, sync.ip, sync.port).\nExit codes: 0 all batches acknowledged, 1 some were not (the journal keeps them for sync), 2 bad usage.",
+        '$0 [options]\n\nA reference meter: generates (or replays) consumption readings, journals every ' +
+          'batch before sending it as a SIP MESSAGE with integrity headers, retransmits per RFC 3261, ' +
+          "honours 503 Retry-After, and answers the server's sync requests from its journal.\nThe server " +
+          'address comes from the same config as ec-server (sip.public_addr, sip.port, sync.ip, ' +
+          'sync.port).\nExit codes: 0 all batches acknowledged, 1 some were not (the journal keeps them for ' +
+          'sync), 2 bad usage.',
       )
       .option('devices', {
         type: 'number',
@@ -164,7 +172,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         log,
       )
     : undefined;
-  if (sync) await sync.connect().catch((e: Error) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
+  if (sync)
+    await sync.connect().catch((e: Error) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
 
   let random = Math.random;
   if (args.seed !== undefined) {
@@ -216,7 +225,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   };
   log.info(summary, 'summary');
   process.stdout.write(
-    `ec-client: sent ${stats.sent}, acked ${stats.acked}, failed ${stats.failed}, lost (injected) ${stats.lost}, corrupted (injected) ${stats.corrupted}, repaired by sync ${summary.repaired}\n`,
+    `ec-client: sent ${stats.sent}, acked ${stats.acked}, failed ${stats.failed}, lost (injected) ` +
+      `${stats.lost}, corrupted (injected) ${stats.corrupted}, repaired by sync ${summary.repaired}\n`,
   );
   process.exitCode = stats.failed > 0 ? 1 : 0;
 }

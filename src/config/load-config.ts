@@ -125,7 +125,15 @@ function readConfigFile(file: string, raw: Map<string, RawValue>, warnings: stri
     if (section !== undefined && section !== def.section) {
       warnings.push(`${origin}: key ${key} found in [${section}], expected in [${def.section}]`);
     }
-    raw.set(key, { value: value === true ? 'true' : value === false ? 'false' : String((value as string | number | null | undefined) ?? ''), origin });
+    raw.set(key, {
+      value:
+        value === true
+          ? 'true'
+          : value === false
+            ? 'false'
+            : String((value as string | number | null | undefined) ?? ''),
+      origin,
+    });
   };
   for (const [name, value] of Object.entries(parsed)) {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {

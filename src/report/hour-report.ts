@@ -126,7 +126,8 @@ function isoTime(sec: number): string {
 export function formatHourReport(r: HourReport): string {
   const lines = [
     `device ${r.device}, hour ${r.hour.slice(0, 13).replace('T', ' ')}:00 UTC`,
-    `batches ${r.batches}, samples ${r.samples}, seconds without data ${r.secondsWithoutData} of ${r.secondsExpected} due`,
+    `batches ${r.batches}, samples ${r.samples}, seconds without data ${r.secondsWithoutData} of ` +
+      `${r.secondsExpected} due`,
     `checksums: ${r.checksumsChecked} checked, ${r.damaged.length} damaged`,
     '',
     'minute  batches  samples  no-data-s  sync',

@@ -74,7 +74,8 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   insert_time           timestamp,
   PRIMARY KEY ((device_id, ec_date, ec_hour), ec_time, start_us, end_us)
 ) WITH CLUSTERING ORDER BY (ec_time ASC, start_us ASC, end_us ASC)
-  AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}
+  AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', ` +
+      `'compaction_window_size': 1}
   AND default_time_to_live = ${ttl}
   AND comment = 'ec-server consumption batches, one partition per device and UTC hour'`,
     `CREATE TABLE IF NOT EXISTS ${ks}.ec_checksum (
@@ -96,7 +97,10 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
 
 /** The schema as one CQL script (for `ec-server schema | cqlsh`). */
 export function cassandraSchemaCql(o: CassandraSchemaOptions): string {
-  return `-- ec-server schema for keyspace ${o.keyspace} (docs/storage.md)\n\n${cassandraSchemaStatements(o).join(';\n\n')};\n`;
+  return (
+    `-- ec-server schema for keyspace ${o.keyspace} ` +
+    `(docs/storage.md)\n\n${cassandraSchemaStatements(o).join(';\n\n')};\n`
+  );
 }
 
 function ttlSeconds(days: number): number {
@@ -228,7 +232,8 @@ export class CassandraStore implements ConsumptionStore {
       const got = t.partitionKeys.map((c) => c.name);
       if (got.join(',') !== partitionKey.join(',')) {
         throw new StoreUnavailableError(
-          `table ${ks}.${name} is partitioned by (${got.join(', ')}), expected (${partitionKey.join(', ')}); see docs/storage.md`,
+          `table ${ks}.${name} is partitioned by (${got.join(', ')}), expected (${partitionKey.join(', ')}); ` +
+            `see docs/storage.md`,
         );
       }
     }
@@ -397,13 +402,17 @@ function statements(ks: string) {
   const keyWhere = 'device_id = ? AND ec_date = ? AND ec_hour = ? AND ec_time = ? AND start_us = ? AND end_us = ?';
   const hourRange = 'device_id = ? AND ec_date = ? AND ec_hour = ? AND ec_time >= ? AND ec_time < ?';
   return {
-    upsert: `INSERT INTO ${ks}.ec_consumption (${CONSUMPTION_COLUMNS.join(', ')}) VALUES (${CONSUMPTION_COLUMNS.map(() => '?').join(', ')}) USING TTL ?`,
+    upsert:
+      `INSERT INTO ${ks}.ec_consumption (${CONSUMPTION_COLUMNS.join(', ')}) VALUES ` +
+      `(${CONSUMPTION_COLUMNS.map(() => '?').join(', ')}) USING TTL ?`,
     readBatches: `SELECT ${SUMMARY_COLUMNS}, ec_consumption_values FROM ${ks}.ec_consumption WHERE ${hourRange}`,
     readSummaries: `SELECT ${SUMMARY_COLUMNS} FROM ${ks}.ec_consumption WHERE ${hourRange}`,
     exists: `SELECT values_count FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     deleteBatch: `DELETE FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     writeCheck: `INSERT INTO ${ks}.ec_checksum (${CHECK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
-    readChecks: `SELECT ${CHECK_COLUMNS} FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ec_time >= ? AND ec_time < ?`,
+    readChecks:
+      `SELECT ${CHECK_COLUMNS} FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ` +
+      `ec_time >= ? AND ec_time < ?`,
   };
 }
 

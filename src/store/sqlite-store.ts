@@ -87,11 +87,12 @@ export class SqliteStore implements ConsumptionStore {
       readBatches: db.prepare(`SELECT * FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       readSummaries: db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       deleteBatch: db.prepare(
-        'DELETE FROM ec_consumption WHERE device_id = ? AND ec_date = ? AND ec_time = ? AND start_us = ? AND end_us = ?',
+        'DELETE FROM ec_consumption WHERE device_id = ? AND ec_date = ? AND ec_time = ? AND start_us = ? AND ' +
+          'end_us = ?',
       ),
       writeCheck: db.prepare(
-        `INSERT OR REPLACE INTO ec_checksum (device_id, ec_date, ec_time, interval_seconds, values_count, values_checksum,
-          check_time, check_times, status)
+        `INSERT OR REPLACE INTO ec_checksum (device_id, ec_date, ec_time, interval_seconds, values_count,
+          values_checksum, check_time, check_times, status)
          VALUES (@device_id, @ec_date, @ec_time, @interval_seconds, @values_count, @values_checksum,
           @check_time, @check_times, @status)`,
       ),

@@ -37,7 +37,7 @@ describe('ec-server on Cassandra (real node)', function () {
       sippIngest(server, transport, `cass-sipp-${transport}`));
   }
 
-  it('Cassandra stopped while a meter streams: 503 + Retry-After while down, no 200 without a row, resumes by itself', async () => {
+  it('Cassandra stopped mid-stream: 503 + Retry-After when down, no 200 without a row, resumes by itself', async () => {
     const T0 = Date.UTC(2026, 5, 1) / 1000;
     const device = 'cass-outage';
     const sock = dgram.createSocket('udp4');
@@ -101,7 +101,8 @@ describe('ec-server on Cassandra (real node)', function () {
     }
     const lost = acked.filter((s) => !stored.has(s));
     console.log(
-      `      outage: ${next} sent, ${acked.length} answered 200, ${count(503)} answered 503, ${stored.size} stored, ${lost.length} acknowledged-but-lost`,
+      `      outage: ${next} sent, ${acked.length} answered 200, ${count(503)} answered 503, ${stored.size} ` +
+        `stored, ${lost.length} acknowledged-but-lost`,
     );
     expect(lost).to.deep.equal([]);
     const r = await udpRequest(server.port, buildMessage({ port: server.port, body: `${device}|20260601235959|1,1` }));

@@ -208,7 +208,8 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
       await store?.close();
     });
 
-    it('writes reject with StoreUnavailableError while the node is down (no hang) and succeed again after restart, same store', async () => {
+    // Same store object throughout: no reopen.
+    it('writes reject with StoreUnavailableError while the node is down (no hang), succeed after restart', async () => {
       const dev = device();
       const hardLimit = 2 * TIMEOUT_MS + 1000 + 500;
       const acked: Batch[] = [];
@@ -250,7 +251,8 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
       const firstFailure = failures[0];
       const slowest = Math.max(...outcomes.map((o) => o.ms));
       console.log(
-        `    stop took ${stopDone - t0} ms; ${outcomes.length} writes during/after it: ${outcomes.length - failures.length} ok, ${failures.length} StoreUnavailableError; ` +
+        `    stop took ${stopDone - t0} ms; ${outcomes.length} writes during/after it: ` +
+          `${outcomes.length - failures.length} ok, ${failures.length} StoreUnavailableError; ` +
           `first 503 at +${firstFailure?.at} ms (after ${firstFailure?.ms} ms), slowest write ${slowest} ms`,
       );
       expect(failures.length).to.be.greaterThan(0);
@@ -291,7 +293,8 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
         }
       }
       console.log(
-        `    start took ${ready - s0} ms; first write after CQL readiness succeeded after ${recovered - ready} ms (${attempts} attempts)`,
+        `    start took ${ready - s0} ms; first write after CQL readiness succeeded after ` +
+          `${recovered - ready} ms (${attempts} attempts)`,
       );
       expect(recovered, 'no successful write within 60 s of restart').to.be.greaterThan(0);
       acked.push(b);

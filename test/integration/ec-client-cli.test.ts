@@ -83,7 +83,8 @@ describe('ec-client (reference meter) process', function () {
     expect(await exited).to.equal(0);
     expect(out).to.match(
       new RegExp(
-        `sent ${300 - lost}, acked ${300 - lost}, failed 0, lost \\(injected\\) ${lost}, corrupted \\(injected\\) 0, repaired by sync ${lost}`,
+        `sent ${300 - lost}, acked ${300 - lost}, failed 0, lost \\(injected\\) ${lost}, corrupted ` +
+          `\\(injected\\) 0, repaired by sync ${lost}`,
       ),
     );
 

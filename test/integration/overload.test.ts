@@ -21,7 +21,8 @@ describe('overload: a stalled store', function () {
     await server?.cleanup();
   });
 
-  it('answers 503 Server overloaded beyond storage.max_queued_bytes, 200 for what it queued, once the lock is released', async () => {
+  // ... and 200 for what it queued, once the lock is released.
+  it('answers 503 Server overloaded beyond storage.max_queued_bytes, 200 for what it queued', async () => {
     const T0 = Date.UTC(2026, 6, 1) / 1000;
     const records = Array.from({ length: 1000 }, (_, i) => `${i * 1000},${(i / 7).toFixed(3)}`).join(';');
     const messages = Array.from({ length: 120 }, (_, i) => {

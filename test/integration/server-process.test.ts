@@ -91,12 +91,13 @@ describe('ec-server process', function () {
     await store.close();
     const lost = [...acked].filter((s) => !stored.has(s));
     console.log(
-      `      kill -9: ${next} sent, ${acked.size} acknowledged, ${stored.size} stored, ${lost.length} acknowledged-but-lost`,
+      `      kill -9: ${next} sent, ${acked.size} acknowledged, ${stored.size} stored, ${lost.length} ` +
+        `acknowledged-but-lost`,
     );
     expect(lost, `acknowledged but lost (of ${acked.size} acked, ${next} sent)`).to.deep.equal([]);
   });
 
-  it('SIGHUP (closed terminal) does not stop it; SIGTERM answers what is in flight, closes the store, exits 0', async () => {
+  it('SIGHUP (closed terminal) does not stop it; SIGTERM answers what is in flight, closes the store', async () => {
     const server = await spawnServer(baseArgs());
     server.child.kill('SIGHUP');
     await new Promise((r) => setTimeout(r, 300));
@@ -109,7 +110,7 @@ describe('ec-server process', function () {
     expect(server.output()).to.match(/"msg":"stopped"/);
   });
 
-  it('run as the file itself, its shebang starts node with the young-generation flag; without it the log says so', async () => {
+  it('run as a file, its shebang starts node with the young-generation flag; without it the log says so', async () => {
     const direct = await spawnServer(baseArgs(), { NODE_OPTIONS: '' }, 15_000, 'direct');
     direct.child.kill('SIGTERM');
     expect((await direct.exited).code).to.equal(0);

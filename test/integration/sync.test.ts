@@ -83,7 +83,7 @@ for (const [backend, backendConfig] of BACKENDS)
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('10 simulated minutes of 1000-sample batches, 5% lost and 1% corrupted: one round repairs all, cheaply', async () => {
+    it('10 simulated minutes of 1000-sample batches, 5% lost, 1% corrupt: one round repairs all, cheaply', async () => {
       const device = '00aabbccddee';
       const journal = new Journal(join(dir, 'journal'));
       await journal.open();
@@ -147,7 +147,9 @@ for (const [backend, backendConfig] of BACKENDS)
       );
       const ratio = sync.stats.batchBytes / damagedBytes;
       console.log(
-        `      sync round (damaged period): ${ms} ms, ${sync.stats.requests - requestsBefore} requests, ${period.minutesDiffering} minutes differing, ${period.repaired} batches repaired, resent ${sync.stats.batchBytes} B for ${damagedBytes} B damaged (x${ratio.toFixed(3)})`,
+        `      sync round (damaged period): ${ms} ms, ${sync.stats.requests - requestsBefore} requests, ` +
+          `${period.minutesDiffering} minutes differing, ${period.repaired} batches repaired, resent ` +
+          `${sync.stats.batchBytes} B for ${damagedBytes} B damaged (x${ratio.toFixed(3)})`,
       );
       expect(ratio).to.be.at.most(1.5);
 

@@ -97,7 +97,8 @@ describe('batch body (seed text format)', () => {
     const before = process.memoryUsage().heapUsed;
     for (let i = 0; i < 200; i++) {
       // 200 distinct 100-kB bodies; only the device ids are kept, as the sequence tracker does.
-      const body = `meter-with-a-long-id-${String(i).padStart(5, '0')}|20240101000000|${`${i % 10},1;`.repeat(25_000)}9,9`;
+      const device = `meter-with-a-long-id-${String(i).padStart(5, '0')}`;
+      const body = `${device}|20240101000000|${`${i % 10},1;`.repeat(25_000)}9,9`;
       kept.push(parseBatchBody(body).device_id);
     }
     gc();
