@@ -1,5 +1,3 @@
-import type { ReceivedReport } from './domain/received-batch.js';
-
 /**
  * The single error catalogue of ec-server.
  *
@@ -44,6 +42,18 @@ export const SIP_ERRORS = {
 } as const;
 
 export type SipErrorCode = keyof typeof SIP_ERRORS;
+
+/** A received batch that was not stored: its index in the group, and the error that answers it (a 400). */
+export type Rejection = [index: number, code: SipErrorCode, detail: string | undefined];
+
+/** A device's X-EC-Seq skipped ahead: [device, seq received, seq expected]. Logged; sync repairs the gap. */
+export type SequenceGap = [device: string, seq: number, expected: number];
+
+/** What writing a group of received batches did, besides storing every batch not rejected. */
+export interface ReceivedReport {
+  rejected: Rejection[];
+  gaps: SequenceGap[];
+}
 
 /** Base of every error ec-server raises on purpose. */
 export class EcError extends Error {
