@@ -1,13 +1,7 @@
 import type { Socket } from 'node:net';
+import { isErrorCode, SyncProtocolError, type SyncErrorCode } from '../errors.js';
 import { FrameTooLarge, LineFramer } from './line-framer.js';
-import {
-  decodeFrame,
-  encodeFrame,
-  MAX_FRAME_BYTES,
-  SyncProtocolError,
-  type SyncMessage,
-  type SyncRequest,
-} from './sync-protocol.js';
+import { decodeFrame, encodeFrame, MAX_FRAME_BYTES, type SyncMessage, type SyncRequest } from './sync-protocol.js';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
@@ -67,7 +61,7 @@ export class SyncConnection {
   }
 
   /** Sends an error frame and closes. */
-  abort(code: string, message: string): void {
+  abort(code: SyncErrorCode, message: string): void {
     this.send({ type: 'error', code, message });
     this.socket.end();
     this.fail(new SyncProtocolError(code, message));
@@ -93,14 +87,14 @@ export class SyncConnection {
       try {
         m = decodeFrame(line);
       } catch (e) {
-        return this.abort((e as SyncProtocolError).code ?? 'EC_SYNC_BAD_FRAME', (e as Error).message);
+        return this.abort(e instanceof SyncProtocolError ? e.code : 'EC_SYNC_BAD_FRAME', (e as Error).message);
       }
       const id = (m as { id?: unknown }).id;
       const waiting = typeof id === 'number' ? this.pending.get(id) : undefined;
       if (waiting) {
         this.pending.delete(id as number);
         clearTimeout(waiting.timer);
-        if (m.type === 'error') waiting.reject(new SyncProtocolError(m.code, m.message));
+        if (m.type === 'error') waiting.reject(peerError(m.code, m.message));
         else waiting.resolve(m);
         continue;
       }
@@ -116,4 +110,10 @@ export class SyncConnection {
       this.pending.delete(id);
     }
   }
+}
+
+/** The peer's error frame as an error: its code when catalogued, else EC_SYNC_CLIENT_FAILED naming it. */
+function peerError(code: string, message: string): SyncProtocolError {
+  if (isErrorCode(code) && code.startsWith('EC_SYNC_')) return new SyncProtocolError(code as SyncErrorCode, message);
+  return new SyncProtocolError('EC_SYNC_CLIENT_FAILED', `${String(code).slice(0, 40)}: ${message}`);
 }

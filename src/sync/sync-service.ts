@@ -6,10 +6,10 @@ import type { ConsumptionStore, IntervalSummary } from '../store/consumption-sto
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
 import { SyncConnection } from './sync-connection.js';
+import { SyncProtocolError } from '../errors.js';
 import {
   isDeviceList,
   SYNC_PROTOCOL_VERSION,
-  SyncProtocolError,
   type SyncMessage,
   type WireBatch,
   type WireSummary,
