@@ -117,6 +117,8 @@ export async function tcpExchange(
   expect: number,
   waitMs = 2000,
   chunks = 1,
+  /** Called with the responses so far each time one arrives (a test waits on it instead of sleeping). */
+  onResponse?: (responses: readonly ParsedResponse[]) => void,
 ): Promise<TcpExchange> {
   const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
   return new Promise((resolve, reject) => {
@@ -141,6 +143,7 @@ export async function tcpExchange(
         const total = end + 4 + Number(lenMatch?.[1] ?? 0);
         if (text.length < total) break;
         responses.push(parseResponse(text.slice(0, total)));
+        onResponse?.(responses);
         text = text.slice(total);
       }
       if (responses.length >= expect) finish(false);

@@ -35,8 +35,16 @@ describe('overload: a stalled store', function () {
     });
     const blocker = new Database(join(server.dir, 'data', SQLITE_FILE));
     blocker.exec('BEGIN IMMEDIATE');
-    const exchange = tcpExchange(server.port, messages.join(''), messages.length, 20_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Wait for the event, not for a time: every request either queued (held by the lock) or refused.
+    let accounted!: () => void;
+    const allAccounted = new Promise<void>((r) => (accounted = r));
+    const exchange = tcpExchange(server.port, messages.join(''), messages.length, 20_000, 1, (answered) => {
+      if (answered.length + server.committer.queued >= messages.length) accounted();
+    });
+    await allAccounted;
+    // The commit waiting for the lock started before that (its batches were queued first); hold the lock
+    // long enough for it to be reported as slow.
+    await new Promise((r) => setTimeout(r, 1100));
     blocker.exec('COMMIT');
     blocker.close();
     const { responses } = await exchange;

@@ -46,13 +46,15 @@ async function sameData(
   return a.length;
 }
 
+const TIER: Record<string, string> = { sqlite: '', cassandra: ' @full' };
 const BACKENDS: [string, Record<string, string>][] = [
   ['sqlite', {}],
   ['cassandra', { 'storage.backend': 'cassandra', 'cassandra.keyspace': `ec_sync_${randomBytes(4).toString('hex')}` }],
 ];
 
+// The Cassandra run belongs to the full tier (`@full`: npm test leaves it out, npm run test:full runs it).
 for (const [backend, backendConfig] of BACKENDS)
-  describe(`sync: reconciliation with the reference meter (${backend} store)`, function () {
+  describe(`sync: reconciliation with the reference meter (${backend} store)${TIER[backend]}`, function () {
     this.timeout(180_000);
     before(async function () {
       if (backend === 'cassandra') await requireNode(this);
