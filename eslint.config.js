@@ -8,6 +8,7 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/** @type {import('eslint').Linter.RuleEntry} */
 const maxLen = ['error', { code: 120, tabWidth: 2, ignoreUrls: true, ignoreRegExpLiterals: true }];
 
 export default tseslint.config(

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // CPU per request of the receive path alone, without sockets or disk: small-UDP datagrams (as
 // bench/sipp/small-udp.xml sends them) go through decodeDatagram -> TransactionLayer ->
 // SipHandler -> GroupCommitter, whose store only packs each group the way the SQLite writer thread

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Where does ec-server spend its CPU under a given load? Runs the real server under
 // `node --cpu-prof`, drives it with one of the bench's sipp scenarios at a fixed level, stops it
 // with SIGTERM (the profile is written on exit) and prints the top functions by self time.

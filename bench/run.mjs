@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // ec-server benchmark: the real server (bin/ec-server.js, SQLite store, synchronous=FULL) under real
 // SIP load (sipp) on loopback, next to two baselines measured in the same run:
 //   - Kamailio answering every MESSAGE with a stateless 200 (same sipp scenarios, same ramp);
@@ -299,6 +300,13 @@ async function warmUp(target, sc, level, procs) {
   return sc.kind === 'rate' ? r.successful : r.ok200;
 }
 
+/**
+ * @param {any} target
+ * @param {any} sc
+ * @param {number} level
+ * @param {number} procs
+ * @param {{ seconds?: number, sampleRss?: number }} [options]
+ */
 async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, sampleRss } = {}) {
   const run = `${MODE[0]}${process.pid % 10000}x${++stepNo}`;
   const common = {
@@ -460,6 +468,10 @@ function logStep(target, sc, step) {
  * Ramp: multiply the level by CFG.factor while steps pass, then bisect between the best pass and
  * the first failure. A failed step where sipp itself was saturated is retried with one more sipp
  * process (up to CFG.maxSippProcs); when that does not help the result is "at least" the best pass.
+ * @param {any} provider
+ * @param {any} sc
+ * @param {number} startLevel
+ * @param {{ factor?: number, maxSteps?: number, suspectBelow?: number }} [options]
  */
 async function ramp(provider, sc, startLevel, { factor = CFG.factor, maxSteps = CFG.maxSteps, suspectBelow } = {}) {
   const steps = [];
@@ -495,7 +507,7 @@ async function ramp(provider, sc, startLevel, { factor = CFG.factor, maxSteps = 
     const mainAvg = st.mainThreadCpuPct ?? st.serverCpuPct;
     const stolen = st.stealPct >= CFG.noisyStealPct;
     const noisy = st.otherCpuPct >= CFG.noisyPct || stolen;
-    const unsaturated = mainAvg < CFG.unsaturatedPct && !st.sipp.aborted;
+    const unsaturated = mainAvg < CFG.unsaturatedPct && !(/** @type {any} */ (st.sipp).aborted);
     // A baseline failing below the level ec-server passed in this run is suspect: on 2026-12-02 a
     // Kamailio step failed at 32,000/s (p50 0 ms, one late burst, 53 % CPU) and, not retried, ended
     // its ramp at 30,000/s, under ec-server's 31,542/s (a meaningless ratio of 1.05).
@@ -685,7 +697,10 @@ async function main() {
         const st = await runStep(ecProvider(sc, failures), sc, level, procs, { seconds: CFG.soakS, sampleRss: 5000 });
         const trend = {
           ...rssTrend(st.rssSamples),
-          ...timelineTrend(st.sipp.timeline, sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs),
+          ...timelineTrend(
+            /** @type {any} */ (st.sipp).timeline,
+            sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs,
+          ),
         };
         res.soak = { ...st, rssSamples: st.rssSamples.map((x) => [Math.round(x.t), x.kb]), trend };
         log(

@@ -1,3 +1,4 @@
+// @ts-check
 // Preloaded into ec-server by bench/profile.mjs --memory (node --import): every 500 ms appends one
 // JSON line to $EC_MEMLOG with the process's RSS and the event loop's heap, by V8 space, so that a
 // peak RSS can be split into the event loop's heap, off-heap buffers, and the rest (the writer

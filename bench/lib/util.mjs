@@ -1,3 +1,4 @@
+// @ts-check
 // Small helpers shared by the benchmark: processes, /proc sampling, ports, statistics, formatting.
 import { execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -138,7 +139,7 @@ export async function freePort() {
 export async function waitSipReady(port, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   const sock = dgram.createSocket('udp4');
-  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  await new Promise((r) => sock.bind(0, '127.0.0.1', () => r(undefined)));
   const local = sock.address().port;
   try {
     for (let i = 0; Date.now() < deadline; i++) {

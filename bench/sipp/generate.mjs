@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Writes the sipp scenarios of the benchmark (bench/sipp/*.xml). The XML files are committed; run
 // this only to change them: node bench/sipp/generate.mjs
 //
