@@ -207,6 +207,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   process.on('SIGTERM', stop);
 
   const stats = await meter.run();
+  log.info({ sent: stats.sent, acked: stats.acked }, 'stream done');
   if (sync && (args.linger > 0 || (args.duration === 0 && !stopping))) {
     await new Promise<void>((r) => {
       const t = args.linger > 0 ? setTimeout(r, args.linger * 1000) : undefined;

@@ -28,3 +28,15 @@ export class Conditions {
     for (const test of [...this.waiting]) test();
   }
 }
+
+/**
+ * For state that no event announces (a counter inside the server under test): checks `cond` every
+ * `everyMs` until it holds. Unlike a fixed sleep, it waits as long as a slow machine needs and no longer.
+ */
+export async function pollUntil(cond: () => boolean, what: string, timeoutMs = 20_000, everyMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

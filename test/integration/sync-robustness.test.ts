@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { makeBatch } from '../helpers/batches.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { pollUntil } from '../helpers/wait.js';
 
 /** Bad frames, oversized frames, wrong versions, silent clients: clear errors, bounded memory, no crash. */
 
@@ -86,8 +87,9 @@ describe('sync service robustness', function () {
     try {
       await server.store.upsertBatches([makeBatch('silent', T0 + 5)]);
       now = T0 + 600 + 61;
+      await Promise.all(server.sync!.catchUps.splice(0)); // the earlier tests' clients
       const ex = talk(server.syncPort!, (s) => s.write(hello(['silent'])), 4000);
-      await new Promise((r) => setTimeout(r, 100));
+      await pollUntil(() => server.sync!.catchUps.length > 0, 'the hello to start a catch-up');
       const reports = await Promise.all(server.sync!.catchUps.splice(0));
       const all = reports.flatMap((r) => r.errors);
       expect(all.map((e) => e.error).join()).to.match(/no answer to digest #1 within 1000 ms/);

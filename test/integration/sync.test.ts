@@ -14,6 +14,7 @@ import type { ConsumptionStore } from '../../src/store/consumption-store.js';
 import { makeBatch } from '../helpers/batches.js';
 import { dropKeyspace, requireNode } from '../helpers/cassandra-node.js';
 import { runBin } from '../helpers/server-process.js';
+import { pollUntil } from '../helpers/wait.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /**
@@ -323,7 +324,7 @@ for (const [backend, backendConfig] of BACKENDS)
         },
         { now: clock },
       );
-      for (let i = 0; i < 100 && server.sync!.connectedClients === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await pollUntil(() => server.sync!.connectedClients > 0, 'the meter to reconnect');
       expect(server.sync!.connectedClients).to.equal(1);
       const reports = await Promise.all(server.sync!.catchUps.splice(0));
       expect(reports.flatMap((r) => r.periods).map((p) => p.status)).to.include('repaired');
