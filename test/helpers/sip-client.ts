@@ -73,6 +73,39 @@ export async function udpRequest(port: number, data: Buffer | string, waitMs = 1
   }
 }
 
+/**
+ * Proves that `data` gets no answer without waiting for a time: sends it, then `barrier` (a request
+ * the server answers) from the same socket, and resolves with the responses that came before the
+ * barrier's (matched by Call-ID). The server reads datagrams in order, and an answer to `data` would
+ * have been sent before the barrier's (at the latest with it, when both wait for one commit).
+ */
+export async function udpBeforeBarrier(
+  port: number,
+  data: Buffer | string,
+  barrier: string,
+  waitMs = 10_000,
+): Promise<{ before: ParsedResponse[]; barrier: ParsedResponse | null }> {
+  const callId = /^Call-ID: (.*)$/m.exec(barrier)?.[1];
+  const sock = dgram.createSocket('udp4');
+  try {
+    return await new Promise((resolve, reject) => {
+      const before: ParsedResponse[] = [];
+      const timer = setTimeout(() => resolve({ before, barrier: null }), waitMs);
+      sock.on('message', (msg) => {
+        const r = parseResponse(msg.toString('latin1'));
+        if (r.headers['call-id'] !== callId) return void before.push(r);
+        clearTimeout(timer);
+        resolve({ before, barrier: r });
+      });
+      sock.on('error', reject);
+      sock.send(typeof data === 'string' ? Buffer.from(data, 'latin1') : data, port, '127.0.0.1');
+      sock.send(Buffer.from(barrier, 'latin1'), port, '127.0.0.1');
+    });
+  } finally {
+    sock.close();
+  }
+}
+
 /** A UDP socket that can send several datagrams and collect every response. */
 export class UdpPeer {
   readonly sock = dgram.createSocket('udp4');
