@@ -2,11 +2,11 @@ import net from 'node:net';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
+import { SyncProtocolError } from '../errors.js';
 import type { ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
 import { SyncConnection } from './sync-connection.js';
-import { SyncProtocolError } from '../errors.js';
 import {
   isDeviceList,
   SYNC_PROTOCOL_VERSION,
