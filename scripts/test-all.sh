@@ -7,7 +7,7 @@
 #   3. starts a real single-node Apache Cassandra from Maven Central jars (scripts/cassandra/);
 #   4. runs every suite: test/unit, test/integration and test/full (sipp, Cassandra, the server as
 #      a process, outages), the Cassandra ones required (they fail instead of skipping);
-#   5. stops Cassandra.
+#   5. stops Cassandra (when it started it).
 # `npm test` is the fast tier: unit and in-process integration, no sipp, no Cassandra, under a minute.
 # Assumes `npm install` (or `npm ci`) has run. EC_SKIP_CASSANDRA=1 runs without the node
 # (the Cassandra suites then report loudly that they were NOT run).
@@ -35,8 +35,14 @@ if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
     "$PYVENV/bin/pip" install -q 'cassandra-driver>=3.29,<4'
   fi
   export EC_PYVENV="$PYVENV"
-  bash scripts/cassandra/cassandra.sh start
-  trap 'bash scripts/cassandra/cassandra.sh stop || true' EXIT
+  # Stop the node at the end only when this run started it (on a shared machine another run may use it).
+  if bash scripts/cassandra/cassandra.sh status >/dev/null 2>&1; then
+    echo "[test-all] a Cassandra node is already running: using it, leaving it running"
+    bash scripts/cassandra/cassandra.sh start
+  else
+    bash scripts/cassandra/cassandra.sh start
+    trap 'bash scripts/cassandra/cassandra.sh stop || true' EXIT
+  fi
   export EC_REQUIRE_CASSANDRA=1
 fi
 
