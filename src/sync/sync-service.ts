@@ -69,10 +69,6 @@ export class SyncService {
     this.now = o.now ?? (() => Date.now() / 1000);
   }
 
-  get connectedClients(): number {
-    return this.clients.size;
-  }
-
   async listen(): Promise<number> {
     const server = net.createServer((s) => this.onConnection(s));
     await new Promise<void>((resolve, reject) => {
