@@ -1,11 +1,14 @@
 #!/usr/bin/env node
+// @ts-check
 // CPU per request of the receive path alone, without sockets or disk: small-UDP datagrams (as
 // bench/sipp/small-udp.xml sends them) go through decodeDatagram -> TransactionLayer ->
 // SipHandler -> GroupCommitter, whose store only packs each group the way the SQLite writer thread
-// gets it (packReceived: the bodies are parsed in that thread) and resolves. Answers go to a link that drops them. A quick, low-noise loop for
-// trying changes to the hot path before a real sipp run confirms them.
+// gets it (packReceived: the bodies are parsed in that thread) and resolves. Answers go to a link
+// that drops them. A quick, low-noise loop for trying changes to the hot path before a real sipp
+// run confirms them.
 //
-//   node bench/micro-receive.mjs [--messages N] [--rounds R] [--burst B] [--cache N (default: the server's sip.transaction_cache_size)]
+//   node bench/micro-receive.mjs [--messages N] [--rounds R] [--burst B]
+//                                [--cache N (default: the server's sip.transaction_cache_size)]
 //
 // Prints microseconds per request for each round (the first rounds include JIT warm-up).
 import pino from 'pino';
@@ -25,7 +28,8 @@ const rounds = arg('rounds', 6);
 const burst = arg('burst', 64); // datagrams delivered per event-loop turn
 
 const RECORDS =
-  '012345,1000.0000;112345,8919.0031;212345,7838.0062;312345,6757.0093;412345,5676.0124;512345,4595.0155;612345,3514.0186;712345,2433.0217;812345,1352.0248;912345,9271.0279';
+  '012345,1000.0000;112345,8919.0031;212345,7838.0062;312345,6757.0093;412345,5676.0124;' +
+  '512345,4595.0155;612345,3514.0186;712345,2433.0217;812345,1352.0248;912345,9271.0279';
 
 function datagram(n, run) {
   const body = `s${run}-${n}|20240101000000|${RECORDS}`;
@@ -97,5 +101,6 @@ const steady = results
   .map((r) => r.us)
   .sort((a, b) => a - b);
 console.log(
-  `after warm-up: min ${steady[0].toFixed(2)}, median ${steady[Math.floor(steady.length / 2)].toFixed(2)} us/request; answered ${answered}; ${(serializedBytes / answered).toFixed(0)} packed bytes/batch`,
+  `after warm-up: min ${steady[0].toFixed(2)}, median ${steady[Math.floor(steady.length / 2)].toFixed(2)} ` +
+    `us/request; answered ${answered}; ${(serializedBytes / answered).toFixed(0)} packed bytes/batch`,
 );

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Where does ec-server spend its CPU under a given load? Runs the real server under
 // `node --cpu-prof`, drives it with one of the bench's sipp scenarios at a fixed level, stops it
 // with SIGTERM (the profile is written on exit) and prints the top functions by self time.
@@ -78,10 +79,11 @@ function printTimeline(statFile) {
   const ix = Object.fromEntries(rows[0].map((h, i) => [h, i]));
   const line = rows
     .slice(1)
-    .map(
-      (r) =>
-        `${r[ix['SuccessfulCall(P)']]}/${r[ix['Retransmissions(P)']]}/${Math.round(Number(r[ix['ResponseTime1(P)']].split(':')[3]) / 1000 + Number(r[ix['ResponseTime1(P)']].split(':')[2]) * 1000)}`,
-    )
+    .map((r) => {
+      const rt = r[ix['ResponseTime1(P)']].split(':');
+      const rtMs = Math.round(Number(rt[3]) / 1000 + Number(rt[2]) * 1000);
+      return `${r[ix['SuccessfulCall(P)']]}/${r[ix['Retransmissions(P)']]}/${rtMs}`;
+    })
     .join(' ');
   process.stdout.write(`per second (ok/retrans/mean ms): ${line}\n`);
 }
@@ -105,7 +107,8 @@ function printMemory(file) {
     .map(([k, v]) => `${k.replace(/_space$/, '')} ${v}`)
     .join(', ');
   process.stdout.write(
-    `memory at the peak sample (${fmtNum(peak.t / 1000, 1)} s): RSS ${peak.rss} MB = event loop heap ${peak.heapTotal} MB (used ${peak.heapUsed}; ${spaces})` +
+    `memory at the peak sample (${fmtNum(peak.t / 1000, 1)} s): RSS ${peak.rss} MB = event loop heap ` +
+      `${peak.heapTotal} MB (used ${peak.heapUsed}; ${spaces})` +
       ` + array buffers ${peak.arrayBuffers} MB + the rest ${rest} MB (writer thread's heap, SQLite, malloc, code)\n` +
       `RSS every 5 s: ${samples
         .filter((_, i) => i % 10 === 0)
@@ -177,15 +180,21 @@ async function main() {
     .sort();
   const file = files.find((f) => /\.\d+\.0\.\d+\.cpuprofile$/.test(f)) ?? files[0];
   process.stdout.write(
-    `${scenarioId} at ${level}${SC.kind === 'rate' ? ' MESSAGE/s' : ' meters'} for ${seconds} s: sent ${fmtNum(r.achievedRate, 0)}/s, ` +
-      `ok ${r.ok200}, failed ${r.failed}, retrans ${r.retrans}, p50/p99 ${r.p50}/${r.p99} ms, server CPU ${fmtNum(c.cpuPct, 0)}% (main ${fmtNum(m.cpuPct, 0)}%), ` +
-      `stored ${stopped.storedRows}, peak RSS ${fmtNum((stopped.peakRssKb ?? 0) / 1024, 0)} MB${sets.length ? ` (server ${sets.join(' ')})` : ''}\n` +
-      `sipp CPU ${r.sippCpuPct.map((p) => `${fmtNum(p, 0)}%`).join(' + ')}; machine busy ${fmtNum(mach.busyPct, 0)}% of 2 cores, steal ${fmtNum(mach.stealPct, 1)}%, disk ${fmtNum(mach.diskWriteMBps, 1)} MB/s at ${fmtNum(mach.diskMsPerWrite, 2)} ms/write\n`,
+    `${scenarioId} at ${level}${SC.kind === 'rate' ? ' MESSAGE/s' : ' meters'} for ${seconds} s: sent ` +
+      `${fmtNum(r.achievedRate, 0)}/s, ` +
+      `ok ${r.ok200}, failed ${r.failed}, retrans ${r.retrans}, p50/p99 ${r.p50}/${r.p99} ms, server CPU ` +
+      `${fmtNum(c.cpuPct, 0)}% (main ${fmtNum(m.cpuPct, 0)}%), ` +
+      `stored ${stopped.storedRows}, peak RSS ${fmtNum((stopped.peakRssKb ?? 0) / 1024, 0)} ` +
+      `MB${sets.length ? ` (server ${sets.join(' ')})` : ''}\n` +
+      `sipp CPU ${r.sippCpuPct.map((p) => `${fmtNum(p, 0)}%`).join(' + ')}; machine busy ` +
+      `${fmtNum(mach.busyPct, 0)}% of 2 cores, steal ${fmtNum(mach.stealPct, 1)}%, disk ` +
+      `${fmtNum(mach.diskWriteMBps, 1)} MB/s at ${fmtNum(mach.diskMsPerWrite, 2)} ms/write\n`,
   );
   const commits = stopped.counters?.commits;
   if (commits) {
     process.stdout.write(
-      `commits: ${commits.commits} (${fmtNum(commits.batches / Math.max(1, commits.commits), 0)} batches each), longest ${commits.maxCommitMs} ms, ${commits.slowCommits} over 1 s\n`,
+      `commits: ${commits.commits} (${fmtNum(commits.batches / Math.max(1, commits.commits), 0)} batches ` +
+        `each), longest ${commits.maxCommitMs} ms, ${commits.slowCommits} over 1 s\n`,
     );
   }
   printTimeline(join(profDir, 'sipp', 'p0', 'stat.csv'));
@@ -194,7 +203,8 @@ async function main() {
   if (!file) throw new Error(`no .cpuprofile written in ${profDir}`);
   const s = summarizeProfile(join(profDir, file), top);
   process.stdout.write(
-    `profile ${relative(REPO, join(profDir, file))}: main thread busy in ${fmtNum(s.busyPct, 1)}% of samples (the rest idle)\n\n`,
+    `profile ${relative(REPO, join(profDir, file))}: main thread busy in ${fmtNum(s.busyPct, 1)}% of samples ` +
+      `(the rest idle)\n\n`,
   );
   process.stdout.write(
     table(
@@ -211,7 +221,8 @@ async function main() {
   for (const other of files.filter((f) => f !== file)) {
     const o = summarizeProfile(join(profDir, other), 5);
     process.stdout.write(
-      `\nother thread ${other}: busy in ${fmtNum(o.busyPct, 1)}% of samples; top: ${o.top.map((t) => `${t.fn} ${fmtNum(t.selfPct, 1)}%`).join(', ')}\n`,
+      `\nother thread ${other}: busy in ${fmtNum(o.busyPct, 1)}% of samples; top: ` +
+        `${o.top.map((t) => `${t.fn} ${fmtNum(t.selfPct, 1)}%`).join(', ')}\n`,
     );
   }
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // ec-server benchmark: the real server (bin/ec-server.js, SQLite store, synchronous=FULL) under real
 // SIP load (sipp) on loopback, next to two baselines measured in the same run:
 //   - Kamailio answering every MESSAGE with a stateless 200 (same sipp scenarios, same ramp);
@@ -188,7 +189,8 @@ async function waitQuiet() {
   const waitedS = (Date.now() - t0) / 1000 - 1;
   if (waitedS > 1)
     log(
-      `  (waited ${fmtNum(waitedS, 0)} s for a quiet machine; other processes now use ${fmtInt(backgroundPct)}% of a core)`,
+      `  (waited ${fmtNum(waitedS, 0)} s for a quiet machine; other processes now use ` +
+        `${fmtInt(backgroundPct)}% of a core)`,
     );
   return { waitedS, backgroundPct };
 }
@@ -298,6 +300,13 @@ async function warmUp(target, sc, level, procs) {
   return sc.kind === 'rate' ? r.successful : r.ok200;
 }
 
+/**
+ * @param {any} target
+ * @param {any} sc
+ * @param {number} level
+ * @param {number} procs
+ * @param {{ seconds?: number, sampleRss?: number }} [options]
+ */
 async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, sampleRss } = {}) {
   const run = `${MODE[0]}${process.pid % 10000}x${++stepNo}`;
   const common = {
@@ -433,14 +442,25 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
 function logStep(target, sc, step) {
   const r = step.sipp;
   log(
-    `  ${target.kind} ${sc.id} ${sc.kind === 'rate' ? `${fmtInt(step.level)}/s` : `${fmtInt(step.level)} meters`} x${step.procs} sipp: ` +
-      `${step.pass ? 'PASS' : 'FAIL'} ${fmtInt(step.throughput)} msg/s, p50/p99 ${r.p50}/${r.p99} ms, retrans ${fmtNum(step.retransPct)}%, ` +
-      `acked ${fmtInt(step.acked)}/${fmtInt(step.expected)}, target CPU ${fmtInt(step.serverCpuPct)}% (peak ${fmtInt(step.serverPeakCpuPct)}%` +
-      `${step.mainThreadCpuPct !== undefined ? `, main thread ${fmtInt(step.mainThreadCpuPct)}% peak ${fmtInt(step.mainThreadPeakCpuPct)}%` : ''}, ${fmtInt(step.serverCpuUsPerMsg)} us/msg), ` +
-      `sipp CPU peak ${r.sippPeakCpuPct.map((x) => fmtInt(x)).join('+')}%, others ${fmtInt(step.otherCpuPct)}%, steal ${fmtNum(step.stealPct, 1)}%, ` +
-      `disk ${fmtInt(step.diskWriteMBps)} MB/s written (${fmtNum(step.diskMsPerWrite, 1)} ms/write), peak RSS ${fmtMb(step.peakRssKb)}` +
-      `${step.check?.slowCommits?.count ? `, ${fmtInt(step.check.slowCommits.count)} commits over 1 s (longest ${fmtInt(step.check.slowCommits.maxMs)} ms)` : ''}` +
-      `${step.reasons.length ? ' -- ' + step.reasons.join('; ') : ''}${step.generatorSaturated ? ' [sipp saturated]' : ''}`,
+    `  ${target.kind} ${sc.id} ` +
+      `${sc.kind === 'rate' ? `${fmtInt(step.level)}/s` : `${fmtInt(step.level)} meters`} x${step.procs} sipp: ` +
+      `${step.pass ? 'PASS' : 'FAIL'} ${fmtInt(step.throughput)} msg/s, p50/p99 ${r.p50}/${r.p99} ms, ` +
+      `retrans ${fmtNum(step.retransPct)}%, ` +
+      `acked ${fmtInt(step.acked)}/${fmtInt(step.expected)}, target CPU ${fmtInt(step.serverCpuPct)}% (peak ` +
+      `${fmtInt(step.serverPeakCpuPct)}%` +
+      `${step.mainThreadCpuPct !== undefined ? `, main thread ${fmtInt(step.mainThreadCpuPct)}% peak ` : ''}` +
+      `${step.mainThreadCpuPct !== undefined ? `${fmtInt(step.mainThreadPeakCpuPct)}%` : ''}, ` +
+      `${fmtInt(step.serverCpuUsPerMsg)} us/msg), ` +
+      `sipp CPU peak ${r.sippPeakCpuPct.map((x) => fmtInt(x)).join('+')}%, others ` +
+      `${fmtInt(step.otherCpuPct)}%, steal ${fmtNum(step.stealPct, 1)}%, ` +
+      `disk ${fmtInt(step.diskWriteMBps)} MB/s written (${fmtNum(step.diskMsPerWrite, 1)} ms/write), peak ` +
+      `RSS ${fmtMb(step.peakRssKb)}` +
+      (step.check?.slowCommits?.count
+        ? `, ${fmtInt(step.check.slowCommits.count)} commits over 1 s ` +
+          `(longest ${fmtInt(step.check.slowCommits.maxMs)} ms)`
+        : '') +
+      (step.reasons.length ? ' -- ' + step.reasons.join('; ') : '') +
+      (step.generatorSaturated ? ' [sipp saturated]' : ''),
   );
 }
 
@@ -448,6 +468,10 @@ function logStep(target, sc, step) {
  * Ramp: multiply the level by CFG.factor while steps pass, then bisect between the best pass and
  * the first failure. A failed step where sipp itself was saturated is retried with one more sipp
  * process (up to CFG.maxSippProcs); when that does not help the result is "at least" the best pass.
+ * @param {any} provider
+ * @param {any} sc
+ * @param {number} startLevel
+ * @param {{ factor?: number, maxSteps?: number, suspectBelow?: number }} [options]
  */
 async function ramp(provider, sc, startLevel, { factor = CFG.factor, maxSteps = CFG.maxSteps, suspectBelow } = {}) {
   const steps = [];
@@ -483,7 +507,7 @@ async function ramp(provider, sc, startLevel, { factor = CFG.factor, maxSteps = 
     const mainAvg = st.mainThreadCpuPct ?? st.serverCpuPct;
     const stolen = st.stealPct >= CFG.noisyStealPct;
     const noisy = st.otherCpuPct >= CFG.noisyPct || stolen;
-    const unsaturated = mainAvg < CFG.unsaturatedPct && !st.sipp.aborted;
+    const unsaturated = mainAvg < CFG.unsaturatedPct && !(/** @type {any} */ (st.sipp).aborted);
     // A baseline failing below the level ec-server passed in this run is suspect: on 2026-12-02 a
     // Kamailio step failed at 32,000/s (p50 0 ms, one late burst, 53 % CPU) and, not retried, ended
     // its ramp at 30,000/s, under ec-server's 31,542/s (a meaningless ratio of 1.05).
@@ -535,7 +559,8 @@ function checkStored(label, stopped, acked, failures) {
   const ok = stopped.storedRows >= acked;
   if (!ok || stopped.exit.code !== 0)
     log(
-      `  ${label}: stored rows ${fmtInt(stopped.storedRows)} vs acked batches ${fmtInt(acked)} -> ${ok ? 'OK' : 'FAIL: stored < acked'} (server exit ${stopped.exit.code ?? stopped.exit.signal})`,
+      `  ${label}: stored rows ${fmtInt(stopped.storedRows)} vs acked batches ${fmtInt(acked)} -> ` +
+        `${ok ? 'OK' : 'FAIL: stored < acked'} (server exit ${stopped.exit.code ?? stopped.exit.signal})`,
     );
   if (!ok) failures.push(`${label}: stored ${stopped.storedRows} < acked ${acked}`);
   if (stopped.exit.code !== 0) failures.push(`${label}: ec-server exited ${stopped.exit.code ?? stopped.exit.signal}`);
@@ -598,7 +623,8 @@ async function main() {
   const machine = machineInfo();
   const ecEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('EC_')));
   log(
-    `ec-server bench, ${MODE} mode: steps ${CFG.stepS} s, soak ${CFG.soakS} s; ${machine.nproc} x ${machine.cpuModel}, node ${machine.node}, ${sippVersion()}`,
+    `ec-server bench, ${MODE} mode: steps ${CFG.stepS} s, soak ${CFG.soakS} s; ${machine.nproc} x ` +
+      `${machine.cpuModel}, node ${machine.node}, ${sippVersion()}`,
   );
   if (Object.keys(ecEnv).length) log(`note: EC_* environment passed to the server: ${JSON.stringify(ecEnv)}`);
   const serverNodeFlags = process.env.BENCH_NODE_FLAGS ?? SERVER_NODE_FLAGS.join(' ');
@@ -631,7 +657,9 @@ async function main() {
     });
     report.raw[n] = r;
     log(
-      `  ${fmtInt(r.rowsPerS)} rows/s = ${fmtInt(r.samplesPerS)} samples/s (writer ${r.writer}); 500-row commit p50/p99 ${fmtNum(r.commitMsP50)}/${fmtNum(r.commitMsP99)} ms; 1-row commit p50 ${fmtNum(r.singleRowCommitMsP50)} ms`,
+      `  ${fmtInt(r.rowsPerS)} rows/s = ${fmtInt(r.samplesPerS)} samples/s (writer ${r.writer}); 500-row ` +
+        `commit p50/p99 ${fmtNum(r.commitMsP50)}/${fmtNum(r.commitMsP99)} ms; 1-row commit p50 ` +
+        `${fmtNum(r.singleRowCommitMsP50)} ms`,
     );
   }
 
@@ -655,31 +683,42 @@ async function main() {
         const level = soakLevel;
         const why = CFG.soakLevel ? 'BENCH_SOAK_LEVEL' : `${CFG.soakFraction * 100}% of max`;
         log(
-          `  soak: ec-server at ${fmtInt(level)} ${sc.kind === 'rate' ? 'MESSAGE/s' : 'meters'} (${why}) for ${CFG.soakS} s, RSS every 5 s`,
+          `  soak: ec-server at ${fmtInt(level)} ${sc.kind === 'rate' ? 'MESSAGE/s' : 'meters'} (${why}) for ` +
+            `${CFG.soakS} s, RSS every 5 s`,
         );
         const bestProcs = res.ec?.best?.procs ?? 1;
         const procs =
           sc.kind === 'rate' && level > CFG.soakOneSippMaxRate ? Math.max(bestProcs, CFG.maxSippProcs) : bestProcs;
         if (procs !== bestProcs)
           log(
-            `  (soak load from ${procs} sipp processes: over ${fmtInt(CFG.soakOneSippMaxRate)}/s one sipp has no room to spare)`,
+            `  (soak load from ${procs} sipp processes: over ${fmtInt(CFG.soakOneSippMaxRate)}/s one sipp ` +
+              `has no room to spare)`,
           );
         const st = await runStep(ecProvider(sc, failures), sc, level, procs, { seconds: CFG.soakS, sampleRss: 5000 });
         const trend = {
           ...rssTrend(st.rssSamples),
-          ...timelineTrend(st.sipp.timeline, sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs),
+          ...timelineTrend(
+            /** @type {any} */ (st.sipp).timeline,
+            sc.kind === 'rate' ? CFG.rateP99LimitMs : CFG.fleetP99LimitMs,
+          ),
         };
         res.soak = { ...st, rssSamples: st.rssSamples.map((x) => [Math.round(x.t), x.kb]), trend };
         log(
-          `  soak RSS: first minute ${fmtNum(trend.firstMinuteMb, 0)} MB, last minute ${fmtNum(trend.lastMinuteMb, 0)} MB, slope ${fmtNum(trend.slopeMbPerMin, 2)} MB/min, peak ${fmtMb(st.peakRssKb)}`,
+          `  soak RSS: first minute ${fmtNum(trend.firstMinuteMb, 0)} MB, last minute ` +
+            `${fmtNum(trend.lastMinuteMb, 0)} MB, slope ${fmtNum(trend.slopeMbPerMin, 2)} MB/min, peak ` +
+            `${fmtMb(st.peakRssKb)}`,
         );
         const mbps = st.diskSamples.map((d) => d[1]);
         if (mbps.length)
           log(
-            `  soak disk writes (5-s windows): median ${fmtInt(median(mbps))} MB/s, lowest ${fmtInt(Math.min(...mbps))}, highest ${fmtInt(Math.max(...mbps))}; ${fmtInt(st.check?.slowCommits?.count ?? 0)} commits over 1 s`,
+            `  soak disk writes (5-s windows): median ${fmtInt(median(mbps))} MB/s, lowest ` +
+              `${fmtInt(Math.min(...mbps))}, highest ${fmtInt(Math.max(...mbps))}; ` +
+              `${fmtInt(st.check?.slowCommits?.count ?? 0)} commits over 1 s`,
           );
         log(
-          `  soak latency: mean response ${trend.firstMinuteRtMs} ms in the first minute, ${trend.lastMinuteRtMs} ms in the last; retransmissions ${fmtInt(trend.firstMinuteRetrans)} -> ${fmtInt(trend.lastMinuteRetrans)}; first bad second: ${trend.firstBadSecond ?? 'none'}`,
+          `  soak latency: mean response ${trend.firstMinuteRtMs} ms in the first minute, ` +
+            `${trend.lastMinuteRtMs} ms in the last; retransmissions ${fmtInt(trend.firstMinuteRetrans)} -> ` +
+            `${fmtInt(trend.lastMinuteRetrans)}; first bad second: ${trend.firstBadSecond ?? 'none'}`,
         );
       }
       if (res.ec) {
@@ -691,7 +730,8 @@ async function main() {
           steps: checks.length,
         };
         log(
-          `  ec-server ${sc.id}: ${res.ecCheck.steps} server runs, stored ${fmtInt(res.ecCheck.storedRows)} rows, acked ${fmtInt(res.ecCheck.acked)} batches: ${res.ecCheck.ok ? 'OK' : 'FAIL'}`,
+          `  ec-server ${sc.id}: ${res.ecCheck.steps} server runs, stored ${fmtInt(res.ecCheck.storedRows)} ` +
+            `rows, acked ${fmtInt(res.ecCheck.acked)} batches: ${res.ecCheck.ok ? 'OK' : 'FAIL'}`,
         );
       }
     } catch (e) {
@@ -794,10 +834,10 @@ function summarize(report) {
     const floor = res.nodeFloor?.best;
     const ratioF =
       ec && floor
-        ? `${res.nodeFloor.generatorLimited || res.nodeFloor.maxNotReached ? '<= ' : ''}${fmtNum(ec.throughput / floor.throughput)}`
+        ? (res.nodeFloor.generatorLimited || res.nodeFloor.maxNotReached ? '<= ' : '') +
+          fmtNum(ec.throughput / floor.throughput)
         : '-';
     const rawTxt = raw ? `${fmtInt(raw.rowsPerS)} rows/s (${fmtInt(raw.samplesPerS)} samples/s)` : '-';
-    const ff = res.ec?.firstFail;
     const ffTxt = limitText(sc, res.ec);
     const checks = res.ecCheck
       ? `${fmtInt(res.ecCheck.storedRows)}/${fmtInt(res.ecCheck.acked)}${res.ecCheck.ok ? '' : ' FAIL'}`
@@ -856,8 +896,13 @@ function summarize(report) {
     markdown += `\n\n${markdownTable(sh, soakRows)}`;
   }
   const m = report.machine;
-  const foot = `${report.mode} mode, ${report.date.slice(0, 16).replace('T', ' ')} UTC, ${m.nproc} x ${m.cpuModel}, node ${m.node}, ${report.tools.sipp}, ${report.tools.kamailio}, commit ${m.commit}${m.workingTreeModified ? ' (modified)' : ''}`;
-  text += `\n${foot}\nCPU: % of one core (target process tree). Ratios: ec-server / baseline ("<=": the baseline was limited by sipp, so the true ratio is lower).`;
+  const foot =
+    `${report.mode} mode, ${report.date.slice(0, 16).replace('T', ' ')} UTC, ${m.nproc} x ` +
+    `${m.cpuModel}, node ${m.node}, ${report.tools.sipp}, ${report.tools.kamailio}, commit ` +
+    `${m.commit}${m.workingTreeModified ? ' (modified)' : ''}`;
+  text +=
+    `\n${foot}\nCPU: % of one core (target process tree). Ratios: ec-server / baseline ("<=": the ` +
+    `baseline was limited by sipp, so the true ratio is lower).`;
   return { header, rows, text, markdown: `${markdown}\n\n${foot}` };
 }
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Thin launcher: the compiled CLI lives in dist/ (built by `npm install` / `npm run build`).
 import { main } from '../dist/src/cli/ec-test.js';
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Rewrites the key table of docs/configuration.md from src/config/config-keys.ts (run after
 // `npm run build`): `npm run docs:config`. test/unit/config.test.ts fails when they disagree.
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# The full test run, as CI does it, on a fresh Debian machine (run as root, or with sudo for apt):
+# The full test tier, as CI runs it (`npm run test:full`), on a fresh Debian machine (run as root,
+# or with sudo for apt):
 #   1. installs the real SIP peer (sipp, Debian package sip-tester) when missing;
-#   2. starts a real single-node Apache Cassandra from Maven Central jars (scripts/cassandra/);
-#   3. runs `npm test` with the Cassandra suites required (they fail instead of skipping) and the
+#   2. creates the independent Cassandra reader (Python cassandra-driver in a venv, $EC_PYVENV,
+#      default ~/.cache/ec-server/pyvenv) when missing: the read-back cross-check uses it;
+#   3. starts a real single-node Apache Cassandra from Maven Central jars (scripts/cassandra/);
+#   4. runs every suite: test/unit, test/integration and test/full (sipp, Cassandra, the server as
+#      a process, outages), the Cassandra ones required (they fail instead of skipping), and the
 #      slow tests (EC_SLOW_TESTS=1: the packed tarball installed without dev dependencies);
-#   4. stops Cassandra.
+#   5. stops Cassandra (when it started it).
+# `npm test` is the fast tier: unit and in-process integration, no sipp, no Cassandra, under a minute.
 # Assumes `npm install` (or `npm ci`) has run. EC_SKIP_CASSANDRA=1 runs without the node
 # (the Cassandra suites then report loudly that they were NOT run).
 set -euo pipefail
@@ -19,11 +24,30 @@ fi
 sipp -v 2>/dev/null | head -1 || true
 
 if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
-  bash scripts/cassandra/cassandra.sh start
-  trap 'bash scripts/cassandra/cassandra.sh stop || true' EXIT
+  PYVENV="${EC_PYVENV:-$HOME/.cache/ec-server/pyvenv}"
+  if ! "$PYVENV/bin/python" -c 'import cassandra' >/dev/null 2>&1; then
+    echo "[test-all] creating the Python venv $PYVENV with cassandra-driver (the independent reader)"
+    if ! python3 -m venv "$PYVENV" >/dev/null 2>&1; then
+      SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv "$PYVENV"
+    fi
+    "$PYVENV/bin/pip" install -q 'cassandra-driver>=3.29,<4'
+  fi
+  export EC_PYVENV="$PYVENV"
+  # Stop the node at the end only when this run started it (on a shared machine another run may use it).
+  if bash scripts/cassandra/cassandra.sh status >/dev/null 2>&1; then
+    echo "[test-all] a Cassandra node is already running: using it, leaving it running"
+    bash scripts/cassandra/cassandra.sh start
+  else
+    bash scripts/cassandra/cassandra.sh start
+    trap 'bash scripts/cassandra/cassandra.sh stop || true' EXIT
+  fi
   export EC_REQUIRE_CASSANDRA=1
 fi
 
-# Slow tests too (test/integration/package-install.test.ts: npm pack, install with --omit=dev).
+# Slow tests too (package-install.test.ts: npm pack, install with --omit=dev).
 export EC_SLOW_TESTS=1
-npm test
+npm run -s build
+npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/full/**/*.test.js'

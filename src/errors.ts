@@ -1,5 +1,3 @@
-import type { ReceivedReport } from './domain/received-batch.js';
-
 /**
  * The single error catalogue of ec-server.
  *
@@ -7,6 +5,9 @@ import type { ReceivedReport } from './domain/received-batch.js';
  * surface: they appear in logs and metrics, and request errors map to one SIP status each.
  * The reason phrase sent on the wire is built from the catalogue entry plus details that name
  * the actual problem (e.g. "Bad Content-Length: 500 exceeds the 20-byte body").
+ *
+ * docs/errors.md lists every code; test/unit/error-catalogue.test.ts keeps the two equal and
+ * checks that every `EC_*` code written in src/ is catalogued here.
  */
 
 export const SIP_ERRORS = {
@@ -45,6 +46,8 @@ export const SIP_ERRORS = {
   EC_SIP_VERSION: { status: 505, reason: 'Version Not Supported' },
   // 500: a bug met while handling one batch; only that batch is refused (and logged).
   EC_BATCH_INTERNAL: { status: 500, reason: 'Server Internal Error' },
+  // 500: an unexpected error while handling one request (a bug); logged.
+  EC_INTERNAL: { status: 500, reason: 'Server Internal Error' },
   // 503: the store could not take the batch (down, slow, overloaded); the response carries Retry-After.
   EC_STORE_UNAVAILABLE: { status: 503, reason: 'Store unavailable' },
   EC_SERVER_OVERLOADED: { status: 503, reason: 'Server overloaded' },
@@ -53,36 +56,67 @@ export const SIP_ERRORS = {
   EC_SIP_RATE_LIMITED: { status: 503, reason: 'Rate limit exceeded' },
 } as const;
 
-/**
- * Codes of the sync protocol's error frames (docs/sync-protocol.md), either direction. The
- * message of a frame names the problem; the code is what a program matches on.
- */
-export const SYNC_ERROR_CODES = [
-  'EC_SYNC_BAD_JSON',
-  'EC_SYNC_BAD_FRAME',
-  'EC_SYNC_FRAME_TOO_LARGE',
-  'EC_SYNC_VERSION',
-  'EC_SYNC_BAD_HELLO',
-  // The first frame was not a hello, or none came within 10 s.
-  'EC_SYNC_NO_HELLO',
-  'EC_SYNC_UNEXPECTED',
-  'EC_SYNC_TIMEOUT',
-  'EC_SYNC_BAD_ANSWER',
-  'EC_SYNC_CLIENT_FAILED',
-  // Nothing sent or received for sync.idle_timeout seconds.
-  'EC_SYNC_IDLE',
-  // sync.max_connections connections are open already.
-  'EC_SYNC_BUSY',
-] as const;
-
-export type SyncErrorCode = (typeof SYNC_ERROR_CODES)[number];
-
 export type SipErrorCode = keyof typeof SIP_ERRORS;
+
+/**
+ * Errors that are never a SIP answer: `status` is undefined. Sync codes travel in the sync protocol's
+ * error frames (docs/sync-protocol.md); the others end a process or are only logged.
+ */
+export const OTHER_ERRORS = {
+  // SIP input that gets no answer at all (RFC 3261 18.3): logged at debug.
+  EC_SIP_DISCARDED: { status: undefined, reason: 'Discarded without an answer' },
+  // Startup: the server refuses to start (exit code 2) / cannot bind its sockets (exit code 1).
+  EC_CONFIG_INVALID: { status: undefined, reason: 'Invalid configuration' },
+  EC_LISTEN_FAILED: { status: undefined, reason: 'Cannot listen' },
+  // Sync protocol: a connection that breaks the protocol gets an error frame and is closed.
+  EC_SYNC_BAD_JSON: { status: undefined, reason: 'Sync frame is not JSON' },
+  EC_SYNC_BAD_FRAME: { status: undefined, reason: 'Bad sync frame' },
+  EC_SYNC_FRAME_TOO_LARGE: { status: undefined, reason: 'Sync frame too large' },
+  EC_SYNC_VERSION: { status: undefined, reason: 'Unsupported sync protocol version' },
+  EC_SYNC_BAD_HELLO: { status: undefined, reason: 'Bad sync hello' },
+  EC_SYNC_NO_HELLO: { status: undefined, reason: 'No sync hello' },
+  EC_SYNC_UNEXPECTED: { status: undefined, reason: 'Unexpected sync frame' },
+  EC_SYNC_TIMEOUT: { status: undefined, reason: 'Sync request timed out' },
+  EC_SYNC_BAD_ANSWER: { status: undefined, reason: 'Bad sync answer' },
+  EC_SYNC_CLIENT_FAILED: { status: undefined, reason: 'Sync client failed' },
+  // Nothing sent or received for sync.idle_timeout seconds.
+  EC_SYNC_IDLE: { status: undefined, reason: 'Sync connection idle' },
+  // sync.max_connections connections are open already.
+  EC_SYNC_BUSY: { status: undefined, reason: 'Sync service busy' },
+  // Command line: bad usage of a CLI, or an operation it refuses (exit code 2).
+  EC_USAGE: { status: undefined, reason: 'Bad usage' },
+} as const;
+
+export type OtherErrorCode = keyof typeof OTHER_ERRORS;
+export type ErrorCode = SipErrorCode | OtherErrorCode;
+export type SyncErrorCode = Extract<OtherErrorCode, `EC_SYNC_${string}`>;
+
+/** Every code, with its SIP status (undefined: never a SIP answer) and reason. */
+export const ERRORS: Readonly<Record<ErrorCode, { status: number | undefined; reason: string }>> = {
+  ...SIP_ERRORS,
+  ...OTHER_ERRORS,
+};
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
+}
+
+/** A received batch that was not stored: its index in the group, and the error that answers it (a 400). */
+export type Rejection = [index: number, code: SipErrorCode, detail: string | undefined];
+
+/** A device's X-EC-Seq skipped ahead: [device, seq received, seq expected]. Logged; sync repairs the gap. */
+export type SequenceGap = [device: string, seq: number, expected: number];
+
+/** What writing a group of received batches did, besides storing every batch not rejected. */
+export interface ReceivedReport {
+  rejected: Rejection[];
+  gaps: SequenceGap[];
+}
 
 /** Base of every error ec-server raises on purpose. */
 export class EcError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);
@@ -122,6 +156,13 @@ export class SipDiscard extends EcError {
   }
 }
 
+/** Bad command-line usage, or an operation a CLI refuses (e.g. a backup over an existing file): exit code 2. */
+export class UsageError extends EcError {
+  constructor(message: string) {
+    super('EC_USAGE', message);
+  }
+}
+
 /** Configuration problems: the server refuses to start (exit code 2). */
 export class ConfigError extends EcError {
   constructor(
@@ -150,10 +191,11 @@ export class StoreUnavailableError extends EcError {
   }
 }
 
-/** Bad command-line usage of a CLI (exit code 2). */
-export class UsageError extends EcError {
-  constructor(message: string) {
-    super('EC_USAGE', message);
+/** A sync connection broke the protocol, timed out, or its peer answered with an error frame. */
+export class SyncProtocolError extends EcError {
+  declare readonly code: SyncErrorCode;
+  constructor(code: SyncErrorCode, message: string) {
+    super(code, message);
   }
 }
 

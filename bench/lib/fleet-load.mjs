@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // The fleet load generator: N meters, each on its own TCP connection, each sending one MESSAGE of
 // `records` records per second on a fixed schedule (meter i at i/N of every second), measuring the
 // time from the write of each request to its 200. Run as its own process by bench/lib/fleet.mjs.

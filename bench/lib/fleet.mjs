@@ -1,3 +1,4 @@
+// @ts-check
 // Runs bench/lib/fleet-load.mjs (one process per `procs`, meters split between them) and returns
 // its measurements in the shape runSipp returns, so that a bench step treats both alike.
 import { join } from 'node:path';

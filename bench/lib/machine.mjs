@@ -1,3 +1,4 @@
+// @ts-check
 // What the numbers were measured on, and how busy the whole machine was during a step.
 import { execFileSync } from 'node:child_process';
 import { cpus, release } from 'node:os';

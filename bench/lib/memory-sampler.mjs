@@ -1,3 +1,4 @@
+// @ts-check
 // Preloaded into ec-server by bench/profile.mjs --memory (node --import): every 500 ms appends one
 // JSON line to $EC_MEMLOG with the process's RSS and the event loop's heap, by V8 space, so that a
 // peak RSS can be split into the event loop's heap, off-heap buffers, and the rest (the writer
@@ -17,7 +18,15 @@ if (file && isMainThread) {
     try {
       appendFileSync(
         file,
-        `${JSON.stringify({ t: Date.now() - t0, rss: mb(m.rss), heapTotal: mb(m.heapTotal), heapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), spaces })}\n`,
+        `${JSON.stringify({
+          t: Date.now() - t0,
+          rss: mb(m.rss),
+          heapTotal: mb(m.heapTotal),
+          heapUsed: mb(m.heapUsed),
+          external: mb(m.external),
+          arrayBuffers: mb(m.arrayBuffers),
+          spaces,
+        })}\n`,
       );
     } catch {
       // A diagnostic must not take the server down (disk full, file removed).

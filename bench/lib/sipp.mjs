@@ -1,3 +1,4 @@
+// @ts-check
 // Runs sipp (one or several processes splitting the rate) and reads back what it measured:
 // -trace_stat (call counters, retransmissions, failures), -trace_counts (per-message counters:
 // 200s received), -trace_rtt (every response time, for exact percentiles and the achieved rate).

@@ -1,3 +1,4 @@
+// @ts-check
 // Raw store baseline: SqliteStore (dist/src/store/sqlite-store.js) opened directly, rows of the
 // same shapes as the sipp scenarios (parsed by the server's own parseBatchBody from the same bodies),
 // upsertBatches in groups of 500 rows (storage.commit_max_batches was 500 until 2026-12-02; now

@@ -1,3 +1,4 @@
+// @ts-check
 // The systems under load: the real ec-server (bin/ec-server.js, SQLite store), a stateless
 // Kamailio answering 200 to every MESSAGE (the "what does a SIP stack cost" baseline), and for UDP
 // the Node floor (bench/floor/udp-responder.mjs: what one Node event loop costs per datagram).
@@ -121,7 +122,7 @@ export function countRows(dataDir) {
   if (!existsSync(file)) return 0;
   const db = new Database(file, { readonly: true });
   try {
-    return db.prepare('SELECT count(*) AS n FROM ec_consumption').get().n;
+    return /** @type {{ n: number }} */ (db.prepare('SELECT count(*) AS n FROM ec_consumption').get()).n;
   } finally {
     db.close();
   }

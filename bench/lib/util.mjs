@@ -1,3 +1,4 @@
+// @ts-check
 // Small helpers shared by the benchmark: processes, /proc sampling, ports, statistics, formatting.
 import { execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -138,7 +139,7 @@ export async function freePort() {
 export async function waitSipReady(port, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   const sock = dgram.createSocket('udp4');
-  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  await new Promise((r) => sock.bind(0, '127.0.0.1', () => r(undefined)));
   const local = sock.address().port;
   try {
     for (let i = 0; Date.now() < deadline; i++) {
@@ -153,7 +154,8 @@ export async function waitSipReady(port, timeoutMs = 20_000) {
         `OPTIONS sip:probe@127.0.0.1:${port} SIP/2.0\r\n` +
         `Via: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bKprobe${Date.now()}x${i}\r\n` +
         `From: <sip:bench@127.0.0.1:${local}>;tag=p${i}\r\nTo: <sip:probe@127.0.0.1:${port}>\r\n` +
-        `Call-ID: probe-${process.pid}-${Date.now()}-${i}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+        `Call-ID: probe-${process.pid}-${Date.now()}-${i}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: ` +
+        `70\r\nContent-Length: 0\r\n\r\n`;
       sock.send(req, port, '127.0.0.1');
       if (await got) return true;
       await sleep(100);

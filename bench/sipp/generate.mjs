@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Writes the sipp scenarios of the benchmark (bench/sipp/*.xml). The XML files are committed; run
 // this only to change them: node bench/sipp/generate.mjs
 //
@@ -140,7 +141,9 @@ ${head([`X-EC-Count: ${n}`, 'X-EC-Seq: [cseq]']).replace('branch=[branch]', 'bra
 const files = {
   'small-udp.xml': oneShot({
     name: 'ec small UDP batch (10 records)',
-    doc: '  One MESSAGE per call over UDP (run with -t u1), 10 records (~200-byte body), integrity headers.\n  UDP retransmission from 500 ms (T1); the call fails after -max_retrans retransmissions.',
+    doc:
+      '  One MESSAGE per call over UDP (run with -t u1), 10 records (~200-byte body), integrity ' +
+      'headers.\n  UDP retransmission from 500 ms (T1); the call fails after -max_retrans retransmissions.',
     n: 10,
     devicePrefix: 's',
     sendAttrs: ' retrans="500"',
@@ -148,7 +151,9 @@ const files = {
   }),
   'large-tcp.xml': oneShot({
     name: 'ec large TCP batch (1000 records)',
-    doc: '  One MESSAGE per call over TCP (run with -t t1: one persistent connection per sipp process),\n  1000 records (~17 kB body), integrity headers. A 200 later than 10 s fails the call.',
+    doc:
+      '  One MESSAGE per call over TCP (run with -t t1: one persistent connection per sipp process),\n  ' +
+      '1000 records (~17 kB body), integrity headers. A 200 later than 10 s fails the call.',
     n: 1000,
     devicePrefix: 'l',
     sendAttrs: '',

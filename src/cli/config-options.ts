@@ -43,7 +43,7 @@ export function configFromArgs(args: ConfigArgs, env: NodeJS.ProcessEnv = proces
     if (!KEY_INDEX.has(key)) throw new ConfigError('command line --set', key, 'unknown key');
     overrides[key] = pair.slice(eq + 1);
   }
-  const flag = (value: unknown, key: string): void => {
+  const flag = (value: string | number | boolean | undefined, key: string): void => {
     if (value !== undefined) overrides[key] = String(value);
   };
   flag(args.port, 'sip.port');

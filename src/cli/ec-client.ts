@@ -39,14 +39,22 @@ function usageExit(m: string): never {
   process.exit(2);
 }
 
-/** `ec-client`: the reference meter. Exit 0 when every batch was acknowledged or repaired-able, 1 on failures, 2 on bad usage. */
+/**
+ * `ec-client`: the reference meter. Exit 0 when every batch was acknowledged or repaired-able, 1 on failures, 2 on bad
+ * usage.
+ */
 export async function main(argv = hideBin(process.argv)): Promise<void> {
   const usage = usageExit;
   const args = (await withConfigOptions(
     yargs(argv)
       .scriptName('ec-client')
       .usage(
-        "$0 [options]\n\nA reference meter: generates (or replays) consumption readings, journals every batch before sending it as a SIP MESSAGE with integrity headers, retransmits per RFC 3261, honours 503 Retry-After, and answers the server's sync requests from its journal.\nThe server address comes from the same config as ec-server (sip.public_addr, sip.port, sync.ip, sync.port).\nExit codes: 0 all batches acknowledged, 1 some were not (the journal keeps them for sync), 2 bad usage.",
+        '$0 [options]\n\nA reference meter: generates (or replays) consumption readings, journals every ' +
+          'batch before sending it as a SIP MESSAGE with integrity headers, retransmits per RFC 3261, ' +
+          "honours 503 Retry-After, and answers the server's sync requests from its journal.\nThe server " +
+          'address comes from the same config as ec-server (sip.public_addr, sip.port, sync.ip, ' +
+          'sync.port).\nExit codes: 0 all batches acknowledged, 1 some were not (the journal keeps them for ' +
+          'sync), 2 bad usage.',
       )
       .option('devices', {
         type: 'number',
@@ -143,7 +151,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     if (e instanceof ConfigError) usage(e.message);
     throw e;
   }
-  const { config } = loaded!;
+  const { config } = loaded;
   const log = createLogger(config.log.level, 'ec-client');
   const devices = args.device?.length
     ? args.device
@@ -178,7 +186,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         log,
       )
     : undefined;
-  if (sync) await sync.connect().catch((e) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
+  if (sync)
+    await sync.connect().catch((e: Error) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
 
   let random = Math.random;
   if (args.seed !== undefined) {
@@ -213,6 +222,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   process.on('SIGTERM', stop);
 
   const stats = await meter.run();
+  log.info({ sent: stats.sent, acked: stats.acked }, 'stream done');
   if (sync && (args.linger > 0 || (args.duration === 0 && !stopping))) {
     await new Promise<void>((r) => {
       const t = args.linger > 0 ? setTimeout(r, args.linger * 1000) : undefined;
@@ -231,7 +241,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   };
   log.info(summary, 'summary');
   process.stdout.write(
-    `ec-client: sent ${stats.sent}, acked ${stats.acked}, failed ${stats.failed}, lost (injected) ${stats.lost}, corrupted (injected) ${stats.corrupted}, repaired by sync ${summary.repaired}\n`,
+    `ec-client: sent ${stats.sent}, acked ${stats.acked}, failed ${stats.failed}, lost (injected) ` +
+      `${stats.lost}, corrupted (injected) ${stats.corrupted}, repaired by sync ${summary.repaired}\n`,
   );
   process.exitCode = stats.failed > 0 ? 1 : 0;
 }

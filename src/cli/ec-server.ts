@@ -17,20 +17,26 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     yargs(argv)
       .scriptName('ec-server')
       .usage(
-        '$0 [options]\n\nReceives SIP MESSAGE consumption batches over UDP and TCP and stores them durably.\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 bad config or usage.',
+        '$0 [options]\n\nReceives SIP MESSAGE consumption batches over UDP and TCP and stores them ' +
+          'durably.\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure (e.g. port in use), 2 bad ' +
+          'config or usage.',
       )
       .command('$0', 'run the server (default)')
       .command(
         'schema',
-        'print the Cassandra schema (CQL) for the configured keyspace, for operators who manage schema by hand (cassandra.create_schema=false)',
+        'print the Cassandra schema (CQL) for the configured keyspace, for operators who manage schema by ' +
+          'hand (cassandra.create_schema=false)',
       )
       .command(
         'upgrade-store',
-        'convert an embedded store made by a development build from before 0.1.0 (ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its commits wait, and meters may get 503 and resend)',
+        'convert an embedded store made by a development build from before 0.1.0 (ec_consumption WITHOUT ROWID) ' +
+          'to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its ' +
+          'commits wait, and meters may get 503 and resend)',
       )
       .command(
         'backup <dest>',
-        'copy the embedded store to the file DEST while the server runs (SQLite online backup: consistent as of its start; progress on a terminal; never overwrites DEST)',
+        'copy the embedded store to the file DEST while the server runs (SQLite online backup: consistent as of ' +
+          'its start; progress on a terminal; never overwrites DEST)',
       )
       .completion(
         'completion',
@@ -69,7 +75,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       process.exit(2);
     })
     .help()
-    .parseAsync()) as ConfigArgs & { _: Array<string | number>; dest?: string };
+    .parseAsync()) as ConfigArgs & { _: (string | number)[]; dest?: string };
 
   let loaded;
   try {
@@ -129,7 +135,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   if (semiSpaceMb === undefined) {
     // Works all the same, with more GC per request (see node-flags.ts): say how to start it.
     log.info(
-      `node started without ${SERVER_NODE_FLAGS.join(' ')}: run bin/ec-server.js directly, or node ${SERVER_NODE_FLAGS.join(' ')} bin/ec-server.js, for the throughput in docs/performance.md`,
+      `node started without ${SERVER_NODE_FLAGS.join(' ')}: run bin/ec-server.js directly, or node ` +
+        `${SERVER_NODE_FLAGS.join(' ')} bin/ec-server.js, for the throughput in docs/performance.md`,
     );
   }
 

@@ -17,7 +17,9 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     yargs(argv)
       .scriptName('ec-test')
       .usage(
-        '$0 -i <device> [-d <yyyymmddhhmiss>] [options]\n\nReports what the store holds for one device over the hour containing -d (UTC):\nbatches and samples, samples per minute, seconds without data, checksum verification.\nExit codes: 0 present and intact, 1 missing or damaged, 2 bad arguments or config.',
+        '$0 -i <device> [-d <yyyymmddhhmiss>] [options]\n\nReports what the store holds for one device over ' +
+          'the hour containing -d (UTC):\nbatches and samples, samples per minute, seconds without data, ' +
+          'checksum verification.\nExit codes: 0 present and intact, 1 missing or damaged, 2 bad arguments or config.',
       )
       .option('i', { alias: 'device', type: 'string', demandOption: true, describe: 'Device id (e.g. 00aabbccddee)' })
       .option('d', {

@@ -34,7 +34,9 @@ export function upgradeStore(config: Config): UpgradeResult {
       ? { ok: true, message: `${file}: ec_consumption already has the current layout; nothing to do` }
       : {
           ok: true,
-          message: `${file}: ec_consumption converted to the current layout (${copied} rows in ${Date.now() - started} ms)`,
+          message:
+            `${file}: ec_consumption converted to the current layout (${copied} rows in ` +
+            `${Date.now() - started} ms)`,
         };
   } catch (e) {
     return {

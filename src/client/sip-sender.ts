@@ -179,7 +179,7 @@ export class SipSender {
     const end = findHeadEnd(buf, 0, buf.length);
     const m = parseHeadGeneral(buf.toString('latin1', 0, end < 0 ? buf.length : end))?.message;
     const branch = m?.headers.via?.[0]?.params.branch;
-    if (!m || m.status === undefined || !branch) return;
+    if (m?.status === undefined || !branch) return;
     const p = this.pending.get(branch);
     if (!p || m.status < 200) return;
     p.resolve({ status: m.status, reason: m.reason ?? '', headers: m.headers, transmissions: p.transmissions });

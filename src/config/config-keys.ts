@@ -153,14 +153,19 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Storage',
     default: '2000',
     kind: { type: 'int', min: 1, max: 100000 },
-    doc: 'Most batches committed in one transaction (group commit). Large batches are bounded by storage.commit_max_bytes first.',
+    doc:
+      'Most batches committed in one transaction (group commit). Large batches are bounded by ' +
+      'storage.commit_max_bytes first.',
   },
   {
     key: 'storage.commit_max_bytes',
     section: 'Storage',
     default: '2097152',
     kind: { type: 'int', min: 65536, max: 1073741824 },
-    doc: 'Most bytes of batches (their bodies, plus 200 per batch) committed in one transaction (at least one batch): keeps each commit short, so that a batch arriving during a commit of large batches does not wait long.',
+    doc:
+      'Most bytes of batches (their bodies, plus 200 per batch) committed in one transaction (at least ' +
+      'one batch): keeps each commit short, so that a batch arriving during a commit of large batches does ' +
+      'not wait long.',
   },
   {
     key: 'storage.max_queued_batches',
@@ -174,21 +179,28 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Storage',
     default: '67108864',
     kind: { type: 'int', min: 1048576, max: 17179869184 },
-    doc: 'Bytes of batches (their bodies, plus 200 per batch) waiting for (or in) a commit; beyond this requests are answered 503. Bounds memory under overload.',
+    doc:
+      'Bytes of batches (their bodies, plus 200 per batch) waiting for (or in) a commit; beyond this ' +
+      'requests are answered 503. Bounds memory under overload.',
   },
   {
     key: 'storage.sqlite_writer',
     section: 'Storage',
     default: 'thread',
     kind: { type: 'enum', values: ['thread', 'inline'] },
-    doc: 'Where the server commits SQLite writes: a writer thread (fsync off the event loop) or inline on the event loop.',
+    doc:
+      'Where the server commits SQLite writes: a writer thread (fsync off the event loop) or inline on ' +
+      'the event loop.',
   },
   {
     key: 'storage.sqlite_compression',
     section: 'Storage',
     default: 'deflate',
     kind: { type: 'enum', values: ['deflate', 'none'] },
-    doc: 'How the embedded store keeps record lists of 1024 characters or more: deflate (about 2.2-2.4x smaller on 1000-record batches, so about half the disk writes) or none. Rows are read back the same either way, whatever the setting was when they were written.',
+    doc:
+      'How the embedded store keeps record lists of 1024 characters or more: deflate (about 2.2-2.4x ' +
+      'smaller on 1000-record batches, so about half the disk writes) or none. Rows are read back the same ' +
+      'either way, whatever the setting was when they were written.',
   },
   {
     key: 'storage.retention_days',
@@ -253,7 +265,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'CassandraDB',
     default: "{'class': 'SimpleStrategy', 'replication_factor': 1}",
     kind: { type: 'string', nonEmpty: true },
-    doc: 'Replication of a keyspace created by ec-server: a CQL map, or SimpleStrategy:N, or NetworkTopologyStrategy:dc1=3,dc2=3.',
+    doc:
+      'Replication of a keyspace created by ec-server: a CQL map, or SimpleStrategy:N, or ' +
+      'NetworkTopologyStrategy:dc1=3,dc2=3.',
   },
   {
     key: 'cassandra.username',
@@ -334,7 +348,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Synchronization',
     default: '60',
     kind: { type: 'int', min: 0, max: 3600 },
-    doc: 'A period is reconciled only once it ended this long ago, so that late batches and retransmissions settle first.',
+    doc:
+      'A period is reconciled only once it ended this long ago, so that late batches and retransmissions ' +
+      'settle first.',
   },
   {
     key: 'sync.delete_extraneous',

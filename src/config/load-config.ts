@@ -4,7 +4,7 @@ import ini from 'ini';
 import type { DigestAlgorithm } from '../domain/device-credential.js';
 import { ConfigError } from '../errors.js';
 import { buildCassandraConfig, type CassandraConfig } from './cassandra-options.js';
-import { CONFIG_KEYS, KEY_INDEX, envName, type KeyDef } from './config-keys.js';
+import { CONFIG_KEYS, KEY_INDEX, envName } from './config-keys.js';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -151,7 +151,15 @@ function readConfigFile(file: string, raw: Map<string, RawValue>, warnings: stri
     if (section !== undefined && section !== def.section) {
       warnings.push(`${origin}: key ${key} found in [${section}], expected in [${def.section}]`);
     }
-    raw.set(key, { value: value === true ? 'true' : value === false ? 'false' : String(value ?? ''), origin });
+    raw.set(key, {
+      value:
+        value === true
+          ? 'true'
+          : value === false
+            ? 'false'
+            : String((value as string | number | null | undefined) ?? ''),
+      origin,
+    });
   };
   for (const [name, value] of Object.entries(parsed)) {
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
@@ -236,7 +244,7 @@ function hexKey(key: string, value: string, raw: Map<string, RawValue>): Buffer 
 }
 
 function convert(key: string, raw: Map<string, RawValue>): string | number | string[] {
-  const def = KEY_INDEX.get(key) as KeyDef;
+  const def = KEY_INDEX.get(key)!;
   const { value, origin } = raw.get(key)!;
   const v = value.trim();
   const fail = (problem: string): never => {

@@ -38,7 +38,7 @@ export function summarizeIntervals(summaries: readonly BatchSummary[], intervalS
   for (const s of summaries) {
     const sec = batchEpochSecond(s);
     const start = sec - (((sec % intervalSeconds) + intervalSeconds) % intervalSeconds);
-    if (!current || current.start !== start) {
+    if (current?.start !== start) {
       finish();
       current = { start, batches: 0, samples: 0, lines: [] };
     }

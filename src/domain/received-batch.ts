@@ -1,5 +1,3 @@
-import type { SipErrorCode } from '../errors.js';
-
 /**
  * A batch as a MESSAGE delivered it, before its body is parsed: what ingest queues for the group
  * commit. The body is parsed and checked where the commit is written (the SQLite writer thread,
@@ -17,14 +15,6 @@ export interface ReceivedBatch {
   insert_time: number;
 }
 
-/** A received batch that was not stored: its index in the group, and the error that answers it (a 400). */
-export type Rejection = [index: number, code: SipErrorCode, detail: string | undefined];
-
-/** A device's X-EC-Seq skipped ahead: [device, seq received, seq expected]. Logged; sync repairs the gap. */
-export type SequenceGap = [device: string, seq: number, expected: number];
-
-/** What writing a group of received batches did, besides storing every batch not rejected. */
-export interface ReceivedReport {
-  rejected: Rejection[];
-  gaps: SequenceGap[];
-}
+// What writing a group did (rejections, sequence gaps) is declared beside the error that carries it when
+// the write fails (StoreUnavailableError.report), so that errors.ts imports nothing; re-exported here.
+export type { ReceivedReport, Rejection, SequenceGap } from '../errors.js';

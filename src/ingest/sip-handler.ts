@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { SipRequestError, StoreUnavailableError } from '../errors.js';
+import { SIP_ERRORS, SipRequestError, StoreUnavailableError } from '../errors.js';
 import { readLatin1 } from '../latin1.js';
 import type { SipRequest } from '../protocol/sip-request.js';
 import type { ResponseSpec } from '../protocol/sip-response.js';
@@ -82,10 +82,12 @@ export class SipHandler {
     }
     if (e instanceof StoreUnavailableError) {
       this.log.warn({ err: e.message }, 'store unavailable; answering 503');
-      return { status: 503, reason: 'Store unavailable', headers: { 'Retry-After': String(this.options.retryAfterS) } };
+      const { status, reason } = SIP_ERRORS.EC_STORE_UNAVAILABLE;
+      return { status, reason, headers: { 'Retry-After': String(this.options.retryAfterS) } };
     }
     this.log.error({ err: e }, 'unexpected error handling a request');
-    return { status: 500, reason: 'Server Internal Error', headers: {} };
+    const { status, reason } = SIP_ERRORS.EC_INTERNAL;
+    return { status, reason, headers: {} };
   }
 
   /**

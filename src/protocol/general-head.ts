@@ -1,4 +1,5 @@
 import type { Aor, Headers, Message, Via } from 'sip';
+import { EcError } from '../errors.js';
 
 /**
  * The general SIP head parser: every head the lean parser (lean-head.ts) declines comes here:
@@ -76,7 +77,12 @@ const DISPLAY = new Map([
 ]);
 const display = (name: string) => DISPLAY.get(name) ?? name.replace(/(^|-)([a-z])/g, (m) => m.toUpperCase());
 
-class Problem extends Error {}
+/** A header problem found while scanning; caught in parseHeadGeneral and reported as a 400. */
+class Problem extends EcError {
+  constructor(detail: string) {
+    super('EC_SIP_BAD_HEADER', detail);
+  }
+}
 
 /** A cursor over one header value; every method moves forward only. */
 class Cursor {

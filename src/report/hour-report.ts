@@ -26,7 +26,7 @@ export interface HourReport {
   samples: number;
   secondsWithoutData: number;
   /** Runs of seconds without data, as hh:mm:ss-hh:mm:ss. */
-  gaps: Array<{ from: string; to: string; seconds: number }>;
+  gaps: { from: string; to: string; seconds: number }[];
   checksumsChecked: number;
   damaged: DamagedBatch[];
   minutes: MinuteReport[];
@@ -126,7 +126,8 @@ function isoTime(sec: number): string {
 export function formatHourReport(r: HourReport): string {
   const lines = [
     `device ${r.device}, hour ${r.hour.slice(0, 13).replace('T', ' ')}:00 UTC`,
-    `batches ${r.batches}, samples ${r.samples}, seconds without data ${r.secondsWithoutData} of ${r.secondsExpected} due`,
+    `batches ${r.batches}, samples ${r.samples}, seconds without data ${r.secondsWithoutData} of ` +
+      `${r.secondsExpected} due`,
     `checksums: ${r.checksumsChecked} checked, ${r.damaged.length} damaged`,
     '',
     'minute  batches  samples  no-data-s  sync',

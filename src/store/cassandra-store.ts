@@ -75,7 +75,8 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   insert_time           timestamp,
   PRIMARY KEY ((device_id, ec_date, ec_hour), ec_time, start_us, end_us)
 ) WITH CLUSTERING ORDER BY (ec_time ASC, start_us ASC, end_us ASC)
-  AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}
+  AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', ` +
+      `'compaction_window_size': 1}
   AND default_time_to_live = ${ttl}
   AND comment = 'ec-server consumption batches, one partition per device and UTC hour'`,
     `CREATE TABLE IF NOT EXISTS ${ks}.ec_checksum (
@@ -105,7 +106,10 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
 
 /** The schema as one CQL script (for `ec-server schema | cqlsh`). */
 export function cassandraSchemaCql(o: CassandraSchemaOptions): string {
-  return `-- ec-server schema for keyspace ${o.keyspace} (docs/storage.md)\n\n${cassandraSchemaStatements(o).join(';\n\n')};\n`;
+  return (
+    `-- ec-server schema for keyspace ${o.keyspace} ` +
+    `(docs/storage.md)\n\n${cassandraSchemaStatements(o).join(';\n\n')};\n`
+  );
 }
 
 function ttlSeconds(days: number): number {
@@ -238,7 +242,8 @@ export class CassandraStore implements ConsumptionStore {
       const got = t.partitionKeys.map((c) => c.name);
       if (got.join(',') !== partitionKey.join(',')) {
         throw new StoreUnavailableError(
-          `table ${ks}.${name} is partitioned by (${got.join(', ')}), expected (${partitionKey.join(', ')}); see docs/storage.md`,
+          `table ${ks}.${name} is partitioned by (${got.join(', ')}), expected (${partitionKey.join(', ')}); ` +
+            `see docs/storage.md`,
         );
       }
     }
@@ -285,7 +290,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   async upsertBatches(batches: readonly Batch[]): Promise<void> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     await forEachLimit(batches, WRITE_CONCURRENCY, (b) =>
       this.run(
         this.q.upsert,
@@ -321,7 +326,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   private async readHours<T>(range: DeviceRange, cql: string, fetchSize: number, map: (r: Row) => T): Promise<T[]> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     const slices = hourSlices(range);
     const parts = await mapLimit(slices, READ_CONCURRENCY, (s) =>
       this.all(cql, [range.device_id, s.ec_date, s.ec_hour, s.fromTime, s.toTime], fetchSize, 'read'),
@@ -365,7 +370,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   async readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     const parts = await mapLimit(daySlices(range), READ_CONCURRENCY, (s) =>
       this.all(this.q.readChecks, [range.device_id, s.ec_date, s.fromTime, s.toTime], FETCH_SUMMARIES, 'read'),
     );
@@ -429,13 +434,17 @@ function statements(ks: string) {
   const keyWhere = 'device_id = ? AND ec_date = ? AND ec_hour = ? AND ec_time = ? AND start_us = ? AND end_us = ?';
   const hourRange = 'device_id = ? AND ec_date = ? AND ec_hour = ? AND ec_time >= ? AND ec_time < ?';
   return {
-    upsert: `INSERT INTO ${ks}.ec_consumption (${CONSUMPTION_COLUMNS.join(', ')}) VALUES (${CONSUMPTION_COLUMNS.map(() => '?').join(', ')}) USING TTL ?`,
+    upsert:
+      `INSERT INTO ${ks}.ec_consumption (${CONSUMPTION_COLUMNS.join(', ')}) VALUES ` +
+      `(${CONSUMPTION_COLUMNS.map(() => '?').join(', ')}) USING TTL ?`,
     readBatches: `SELECT ${SUMMARY_COLUMNS}, ec_consumption_values FROM ${ks}.ec_consumption WHERE ${hourRange}`,
     readSummaries: `SELECT ${SUMMARY_COLUMNS} FROM ${ks}.ec_consumption WHERE ${hourRange}`,
     exists: `SELECT values_count FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     deleteBatch: `DELETE FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     writeCheck: `INSERT INTO ${ks}.ec_checksum (${CHECK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
-    readChecks: `SELECT ${CHECK_COLUMNS} FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ec_time >= ? AND ec_time < ?`,
+    readChecks:
+      `SELECT ${CHECK_COLUMNS} FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ` +
+      `ec_time >= ? AND ec_time < ?`,
     putCredential: `INSERT INTO ${ks}.ec_device_credential (${CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
     readCredential: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential WHERE device_id = ?`,
     // A full scan, paged: one partition per device, read only when the cache (re)loads.

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS ec_device_credential (
 
 /** The key of ec_consumption (its uniqueness makes INSERT OR REPLACE an upsert). */
 export const CONSUMPTION_KEY_INDEX =
-  'CREATE UNIQUE INDEX IF NOT EXISTS ec_consumption_key ON ec_consumption (device_id, ec_date, ec_time, start_us, end_us)';
+  'CREATE UNIQUE INDEX IF NOT EXISTS ec_consumption_key ON ec_consumption (device_id, ec_date, ec_time, ' +
+  'start_us, end_us)';
 
 /** Whether ec_consumption is the older WITHOUT ROWID table, clustered on its key. */
 export function isLegacyConsumptionTable(db: Database.Database): boolean {
@@ -103,7 +104,8 @@ export function preparePositionalUpsert(
   compression: ValuesCompression,
 ): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
   const upsert = db.prepare(
-    `INSERT OR REPLACE INTO ec_consumption (${ROW_COLUMNS.join(', ')}) VALUES (${ROW_COLUMNS.map(() => '?').join(', ')})`,
+    `INSERT OR REPLACE INTO ec_consumption (${ROW_COLUMNS.join(', ')}) VALUES ` +
+      `(${ROW_COLUMNS.map(() => '?').join(', ')})`,
   );
   const run = (r: BatchRow): void =>
     void upsert.run(r[0], r[1], r[2], r[3], r[4], encodeValues(r[5], compression), r[6], r[7], r[8], r[9]);

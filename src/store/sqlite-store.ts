@@ -129,11 +129,12 @@ export class SqliteStore implements ConsumptionStore {
       readBatches: db.prepare(`SELECT * FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       readSummaries: db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
       deleteBatch: db.prepare(
-        'DELETE FROM ec_consumption WHERE device_id = ? AND ec_date = ? AND ec_time = ? AND start_us = ? AND end_us = ?',
+        'DELETE FROM ec_consumption WHERE device_id = ? AND ec_date = ? AND ec_time = ? AND start_us = ? AND ' +
+          'end_us = ?',
       ),
       writeCheck: db.prepare(
-        `INSERT OR REPLACE INTO ec_checksum (device_id, ec_date, ec_time, interval_seconds, values_count, values_checksum,
-          check_time, check_times, status)
+        `INSERT OR REPLACE INTO ec_checksum (device_id, ec_date, ec_time, interval_seconds, values_count,
+          values_checksum, check_time, check_times, status)
          VALUES (@device_id, @ec_date, @ec_time, @interval_seconds, @values_count, @values_checksum,
           @check_time, @check_times, @status)`,
       ),
@@ -151,7 +152,7 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async upsertBatches(batches: readonly Batch[]): Promise<void> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     if (this.writer) return this.writer.write(batches);
     try {
       this.stmts.upsertMany(batches);
@@ -191,12 +192,12 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async deleteBatch(k: BatchKey): Promise<boolean> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     return this.stmts.deleteBatch.run(k.device_id, k.ec_date, k.ec_time, k.start_us, k.end_us).changes > 0;
   }
 
   async writeIntervalCheck(check: IntervalCheck): Promise<void> {
-    this.handle;
+    void this.handle; // throws when the store is not open
     this.stmts.writeCheck.run(check);
   }
 
@@ -254,7 +255,7 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   private sliced<T>(range: DeviceRange, read: (s: ReturnType<typeof daySlices>[number]) => T[]): T[] {
-    this.handle;
+    void this.handle; // throws when the store is not open
     return daySlices(range).flatMap(read);
   }
 }

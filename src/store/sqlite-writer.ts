@@ -34,7 +34,7 @@ export interface WriterData {
 /** Largest semi-space of the writer thread's V8 young generation. */
 const WORKER_SEMI_SPACE_MB = 8;
 
-const NOTHING_TO_REPORT: ReceivedReport = Object.freeze({ rejected: [], gaps: [] }) as ReceivedReport;
+const NOTHING_TO_REPORT: ReceivedReport = Object.freeze({ rejected: [], gaps: [] });
 
 /**
  * Main-thread side of the writer thread (sqlite-writer-worker.ts). write() and ingest() resolve

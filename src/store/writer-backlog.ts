@@ -13,9 +13,12 @@ export interface TransactionBounds {
   maxBytes: number;
 }
 
-/** How many of the waiting groups (in order) go into the next transaction: at least one, then as many as fit both bounds. */
+/**
+ * How many of the waiting groups (in order) go into the next transaction: at least one, then as many as fit both
+ * bounds.
+ */
 export function groupsForTransaction(
-  groups: ReadonlyArray<{ batches: number; bytes: number }>,
+  groups: readonly { batches: number; bytes: number }[],
   bounds: TransactionBounds,
 ): number {
   if (groups.length === 0) return 0;

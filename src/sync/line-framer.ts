@@ -1,3 +1,5 @@
+import { SyncProtocolError } from '../errors.js';
+
 /**
  * Newline-delimited frames with a size limit: memory per connection is bounded by maxBytes
  * whatever the peer sends. Used by both ends of the sync protocol (docs/sync-protocol.md).
@@ -31,11 +33,11 @@ export class LineFramer {
   }
 }
 
-export class FrameTooLarge extends Error {
+export class FrameTooLarge extends SyncProtocolError {
   constructor(
     readonly bytes: number,
     readonly limit: number,
   ) {
-    super(`frame of more than ${limit} bytes (${bytes} so far)`);
+    super('EC_SYNC_FRAME_TOO_LARGE', `frame of more than ${limit} bytes (${bytes} so far)`);
   }
 }

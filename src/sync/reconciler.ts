@@ -115,7 +115,7 @@ export async function reconcilePeriod(
       const k = batchKeyString(key);
       theirKeys.add(k);
       const mine = ourByKey.get(k);
-      if (!mine || mine.values_checksum !== t.values_checksum || mine.values_count !== t.values_count) wanted.push(key);
+      if (!sameValues(mine, t)) wanted.push(key);
     }
     const extra = ours.filter((s) => !theirKeys.has(batchKeyString(s)));
     for (let i = 0; i < wanted.length; i += MAX_BATCHES_PER_REQUEST) {
@@ -155,6 +155,12 @@ export async function reconcilePeriod(
   result.status = unresolved > 0 ? 'mismatch-unresolved' : 'repaired';
   await record(from, period, ourPeriodAfter, result.status);
   return result;
+}
+
+/** Both sides hold the batch with the same values (what the peer sent is not trusted to be complete). */
+function sameValues(ours: WireSummary | undefined, theirs: WireSummary): boolean {
+  if (ours === undefined) return false;
+  return ours.values_checksum === theirs.values_checksum && ours.values_count === theirs.values_count;
 }
 
 function sameInterval(a: IntervalSummary | undefined, b: IntervalSummary | undefined): boolean {

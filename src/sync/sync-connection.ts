@@ -1,22 +1,19 @@
 import type { Socket } from 'node:net';
-import type { SyncErrorCode } from '../errors.js';
+import { isErrorCode, SyncProtocolError, type SyncErrorCode } from '../errors.js';
 import { FrameTooLarge, LineFramer } from './line-framer.js';
 import { peerText } from './peer-text.js';
-import {
-  decodeFrame,
-  encodeFrame,
-  MAX_FRAME_BYTES,
-  SyncProtocolError,
-  type SyncMessage,
-  type SyncRequest,
-} from './sync-protocol.js';
+import { decodeFrame, encodeFrame, MAX_FRAME_BYTES, type SyncMessage, type SyncRequest } from './sync-protocol.js';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 /** How long an aborting connection waits for its error frame to be sent before it is destroyed anyway. */
 const ABORT_FLUSH_MS = 1000;
 
-type Pending = { resolve: (m: SyncMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
+interface Pending {
+  resolve: (m: SyncMessage) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
 
 /**
  * One end of a sync connection: frames in and out, request/response matching by id, timeouts,
@@ -63,7 +60,7 @@ export class SyncConnection {
         );
       }, this.requestTimeoutMs);
       this.pending.set(id, { resolve: resolve as (m: SyncMessage) => void, reject, timer });
-      this.send({ ...m, id } as SyncMessage);
+      this.send({ ...m, id });
     });
   }
 
@@ -107,10 +104,7 @@ export class SyncConnection {
       try {
         m = decodeFrame(line);
       } catch (e) {
-        return this.abort(
-          ((e as SyncProtocolError).code ?? 'EC_SYNC_BAD_FRAME') as SyncErrorCode,
-          (e as Error).message,
-        );
+        return this.abort(e instanceof SyncProtocolError ? e.code : 'EC_SYNC_BAD_FRAME', (e as Error).message);
       }
       const id = (m as { id?: unknown }).id;
       const waiting = typeof id === 'number' ? this.pending.get(id) : undefined;
@@ -118,7 +112,7 @@ export class SyncConnection {
         this.pending.delete(id as number);
         clearTimeout(waiting.timer);
         // The peer's own words end up in logs and reports: cut to PEER_TEXT_MAX.
-        if (m.type === 'error') waiting.reject(new SyncProtocolError(peerText(m.code), peerText(m.message)));
+        if (m.type === 'error') waiting.reject(peerError(peerText(m.code), peerText(m.message)));
         else waiting.resolve(m);
         continue;
       }
@@ -127,11 +121,17 @@ export class SyncConnection {
   }
 
   private fail(e: Error): void {
-    if (!this.closedError) this.closedError = e;
+    this.closedError ??= e;
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
       p.reject(this.closedError);
       this.pending.delete(id);
     }
   }
+}
+
+/** The peer's error frame as an error: its code when catalogued, else EC_SYNC_CLIENT_FAILED naming it. */
+function peerError(code: string, message: string): SyncProtocolError {
+  if (isErrorCode(code) && code.startsWith('EC_SYNC_')) return new SyncProtocolError(code as SyncErrorCode, message);
+  return new SyncProtocolError('EC_SYNC_CLIENT_FAILED', `${String(code).slice(0, 40)}: ${message}`);
 }

@@ -1,4 +1,5 @@
 import type { Batch, BatchKey } from '../domain/batch.js';
+import { SyncProtocolError } from '../errors.js';
 import type { IntervalSummary } from '../store/consumption-store.js';
 
 /**
@@ -61,15 +62,6 @@ export type SyncResponse =
   | { id: number; type: 'batches'; batches: WireBatch[] };
 
 export type SyncMessage = Hello | Welcome | ErrorMessage | SyncRequest | SyncResponse;
-
-export class SyncProtocolError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Parses one frame; throws SyncProtocolError naming the problem. */
 export function decodeFrame(line: string): SyncMessage {

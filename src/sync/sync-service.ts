@@ -2,6 +2,7 @@ import net from 'node:net';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
+import { SyncProtocolError } from '../errors.js';
 import type { ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
@@ -11,7 +12,6 @@ import { WorkSlots } from './work-slots.js';
 import {
   isDeviceList,
   SYNC_PROTOCOL_VERSION,
-  SyncProtocolError,
   type SyncMessage,
   type WireBatch,
   type WireSummary,
@@ -62,7 +62,7 @@ interface Client {
 export interface RoundReport {
   clients: number;
   periods: PeriodResult[];
-  errors: Array<{ device: string; error: string }>;
+  errors: { device: string; error: string }[];
   ms: number;
 }
 
@@ -82,7 +82,7 @@ export class SyncService {
   private task: ScheduledTask | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
-  readonly catchUps: Array<Promise<RoundReport>> = [];
+  readonly catchUps: Promise<RoundReport>[] = [];
 
   constructor(
     private readonly store: ConsumptionStore,
@@ -91,10 +91,6 @@ export class SyncService {
   ) {
     this.now = o.now ?? (() => Date.now() / 1000);
     this.slots = new WorkSlots(Math.max(1, o.concurrency));
-  }
-
-  get connectedClients(): number {
-    return this.clients.size;
   }
 
   /** Open connections, welcomed or not. */
@@ -323,7 +319,7 @@ export class SyncService {
   }
 
   async close(): Promise<void> {
-    this.task?.stop();
+    await this.task?.stop();
     if (this.timer) clearInterval(this.timer);
     for (const c of this.clients) c.conn.close();
     // Connections that never said hello are not clients: destroy them, there is nothing to finish.

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
-import { SipDiscard, SipRequestError } from '../../src/errors.js';
+import { SipDiscard, SipRequestError, SyncProtocolError } from '../../src/errors.js';
 import { parseBatchBody } from '../../src/protocol/batch-body.js';
 import { decodeDatagram } from '../../src/protocol/datagram-decoder.js';
 import { RejectedRequest, type Decoded, type Limits } from '../../src/protocol/sip-request.js';
 import { TcpFramer } from '../../src/protocol/tcp-framer.js';
 import { validateRequest } from '../../src/protocol/validate-request.js';
 import { FrameTooLarge, LineFramer } from '../../src/sync/line-framer.js';
-import { decodeFrame, SyncProtocolError } from '../../src/sync/sync-protocol.js';
+import { decodeFrame } from '../../src/sync/sync-protocol.js';
 
 /**
  * Property-based fuzzing of everything that reads wire input: SIP framing and head parsing (UDP

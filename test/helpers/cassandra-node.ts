@@ -43,7 +43,8 @@ export async function requireNode(ctx: Mocha.Context): Promise<void> {
   if (await reachable) return;
   if (REQUIRED) {
     throw new Error(
-      `Cassandra required (CI or EC_REQUIRE_CASSANDRA=1) but no node answers on ${HOST}:${PORT}; start one with npm run cassandra:start`,
+      `Cassandra required (CI or EC_REQUIRE_CASSANDRA=1) but no node answers on ${HOST}:${PORT}; start one ` +
+        `with npm run cassandra:start`,
     );
   }
   console.log(

@@ -1,4 +1,7 @@
-/** A repeatable pseudo-random integer source (LCG): random(n) is in [0, n). Fuzz tests use it so that a failure reproduces. */
+/**
+ * A repeatable pseudo-random integer source (LCG): random(n) is in [0, n). Fuzz tests use it so that a failure
+ * reproduces.
+ */
 export function seededRandom(seed: number): (n: number) => number {
   let s = seed >>> 0;
   return (n) => {

@@ -73,11 +73,44 @@ export async function udpRequest(port: number, data: Buffer | string, waitMs = 1
   }
 }
 
+/**
+ * Proves that `data` gets no answer without waiting for a time: sends it, then `barrier` (a request
+ * the server answers) from the same socket, and resolves with the responses that came before the
+ * barrier's (matched by Call-ID). The server reads datagrams in order, and an answer to `data` would
+ * have been sent before the barrier's (at the latest with it, when both wait for one commit).
+ */
+export async function udpBeforeBarrier(
+  port: number,
+  data: Buffer | string,
+  barrier: string,
+  waitMs = 10_000,
+): Promise<{ before: ParsedResponse[]; barrier: ParsedResponse | null }> {
+  const callId = /^Call-ID: (.*)$/m.exec(barrier)?.[1];
+  const sock = dgram.createSocket('udp4');
+  try {
+    return await new Promise((resolve, reject) => {
+      const before: ParsedResponse[] = [];
+      const timer = setTimeout(() => resolve({ before, barrier: null }), waitMs);
+      sock.on('message', (msg) => {
+        const r = parseResponse(msg.toString('latin1'));
+        if (r.headers['call-id'] !== callId) return void before.push(r);
+        clearTimeout(timer);
+        resolve({ before, barrier: r });
+      });
+      sock.on('error', reject);
+      sock.send(typeof data === 'string' ? Buffer.from(data, 'latin1') : data, port, '127.0.0.1');
+      sock.send(Buffer.from(barrier, 'latin1'), port, '127.0.0.1');
+    });
+  } finally {
+    sock.close();
+  }
+}
+
 /** A UDP socket that can send several datagrams and collect every response. */
 export class UdpPeer {
   readonly sock = dgram.createSocket('udp4');
   readonly responses: ParsedResponse[] = [];
-  private waiters: Array<() => void> = [];
+  private waiters: (() => void)[] = [];
   constructor() {
     this.sock.on('message', (m) => {
       this.responses.push(parseResponse(m.toString('latin1')));
@@ -117,6 +150,8 @@ export async function tcpExchange(
   expect: number,
   waitMs = 2000,
   chunks = 1,
+  /** Called with the responses so far each time one arrives (a test waits on it instead of sleeping). */
+  onResponse?: (responses: readonly ParsedResponse[]) => void,
 ): Promise<TcpExchange> {
   const buf = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
   return new Promise((resolve, reject) => {
@@ -141,6 +176,7 @@ export async function tcpExchange(
         const total = end + 4 + Number(lenMatch?.[1] ?? 0);
         if (text.length < total) break;
         responses.push(parseResponse(text.slice(0, total)));
+        onResponse?.(responses);
         text = text.slice(total);
       }
       if (responses.length >= expect) finish(false);
@@ -149,12 +185,14 @@ export async function tcpExchange(
     sock.on('error', (e) =>
       done ? undefined : (e as NodeJS.ErrnoException).code === 'ECONNRESET' ? finish(true) : reject(e),
     );
-    sock.on('connect', async () => {
-      const size = Math.ceil(buf.length / chunks);
-      for (let i = 0; i < buf.length; i += size) {
-        sock.write(buf.subarray(i, i + size));
-        if (chunks > 1) await new Promise((r) => setTimeout(r, 5));
-      }
+    sock.on('connect', () => {
+      void (async () => {
+        const size = Math.ceil(buf.length / chunks);
+        for (let i = 0; i < buf.length; i += size) {
+          sock.write(buf.subarray(i, i + size));
+          if (chunks > 1) await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
     });
   });
 }

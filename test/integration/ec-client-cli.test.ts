@@ -5,6 +5,7 @@ import { Journal } from '../../src/client/journal.js';
 import { batchKeyString } from '../../src/domain/batch.js';
 import { BIN, REPO } from '../helpers/server-process.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { pollUntil } from '../helpers/wait.js';
 
 /** The `ec-client` bin as a real process: streams with injected loss, then answers a sync round. */
 describe('ec-client (reference meter) process', function () {
@@ -49,7 +50,7 @@ describe('ec-client (reference meter) process', function () {
         '--linger',
         '30',
         '--log-level',
-        'warn',
+        'info',
       ],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -58,18 +59,14 @@ describe('ec-client (reference meter) process', function () {
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
 
-    // Wait until the meter is connected to sync and its stream has settled in the store.
-    let last = -1;
-    for (let i = 0; i < 200; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      const n = (await server.store.readSummaries({ device_id: 'cli-meter', from: T0, to: T0 + 300 })).length;
-      if (server.sync!.connectedClients === 1 && n > 200 && n === last) break;
-      last = n;
-    }
+    // Wait for the meter to say its stream is done (every batch sent was answered), not for a time.
+    await pollUntil(() => out.includes('stream done'), 'the meter to finish its stream', 60_000);
+    const last = (await server.store.readSummaries({ device_id: 'cli-meter', from: T0, to: T0 + 300 })).length;
     await Promise.all(server.sync!.catchUps.splice(0));
     now = T0 + 300 + 61;
     const round = await server.sync!.runRound();
     expect(round.errors).to.deep.equal([]);
+    expect(round.clients, 'the meter is connected to sync').to.equal(1);
     const lost = 300 - last;
     expect(lost, 'batches lost on purpose').to.be.greaterThan(10);
     expect(round.periods.filter((p) => p.from === T0).map((p) => [p.status, p.repaired])).to.deep.equal([
@@ -83,7 +80,8 @@ describe('ec-client (reference meter) process', function () {
     expect(await exited).to.equal(0);
     expect(out).to.match(
       new RegExp(
-        `sent ${300 - lost}, acked ${300 - lost}, failed 0, lost \\(injected\\) ${lost}, corrupted \\(injected\\) 0, repaired by sync ${lost}`,
+        `sent ${300 - lost}, acked ${300 - lost}, failed 0, lost \\(injected\\) ${lost}, corrupted ` +
+          `\\(injected\\) 0, repaired by sync ${lost}`,
       ),
     );
 

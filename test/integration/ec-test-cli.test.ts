@@ -84,7 +84,8 @@ describe('ec-test', function () {
     const db = new Database(join(dataDir, SQLITE_FILE));
     const p = epochSecondToParts(H + 1800);
     db.prepare(
-      "UPDATE ec_consumption SET ec_consumption_values = replace(ec_consumption_values, ',', ',9') WHERE device_id = 'full' AND ec_date = ? AND ec_time = ?",
+      "UPDATE ec_consumption SET ec_consumption_values = replace(ec_consumption_values, ',', ',9') WHERE " +
+        "device_id = 'full' AND ec_date = ? AND ec_time = ?",
     ).run(p.ec_date, p.ec_time);
     db.close();
     const r = await ecTest(['-i', 'full', '-d', stamp(H), '--json']);
@@ -99,7 +100,7 @@ describe('ec-test', function () {
     ]);
   });
 
-  it('a compressed row whose bytes were damaged is reported damaged (exit 1); its intact neighbour is not', async () => {
+  it('a compressed row whose bytes were damaged is reported damaged (exit 1), its intact neighbour not', async () => {
     const db = new Database(join(dataDir, SQLITE_FILE));
     const p = epochSecondToParts(H + 1);
     const kinds = db
@@ -108,7 +109,8 @@ describe('ec-test', function () {
     expect(kinds.map((k) => k.t)).to.deep.equal(['blob', 'blob']);
     // Not a valid deflate stream (block type 3 is reserved).
     db.prepare(
-      "UPDATE ec_consumption SET ec_consumption_values = X'FFFFFF' WHERE device_id = 'big' AND ec_date = ? AND ec_time = ?",
+      "UPDATE ec_consumption SET ec_consumption_values = X'FFFFFF' WHERE device_id = 'big' AND ec_date = ? " +
+        'AND ec_time = ?',
     ).run(p.ec_date, p.ec_time);
     db.close();
     const r = await ecTest(['-i', 'big', '-d', stamp(H), '--json']);

@@ -57,7 +57,8 @@ describe('group commit (real SQLite file)', () => {
   // The same group through both places a body can be parsed: the writer thread (writeReceived) and
   // the event loop (stores without it; here the inline SQLite writer).
   for (const writer of ['thread', 'inline'] as const) {
-    it(`${writer} writer: stores the good batches of a group, rejects each bad one with the error naming its problem, reports sequence gaps`, async () => {
+    // Each bad batch is rejected with the error naming its problem.
+    it(`${writer} writer: stores a group's good batches, rejects each bad one, reports sequence gaps`, async () => {
       const own = new SqliteStore({ dir: join(dir, writer), synchronous: 'FULL', writer });
       await own.open();
       expect(typeof own.writeReceived, 'writeReceived only with the writer thread').to.equal(
@@ -153,7 +154,7 @@ describe('group commit (real SQLite file)', () => {
     }
   }
 
-  it('writer thread: groups handed over while it commits are applied in order, the waiting ones in one transaction', async function () {
+  it('writer thread: groups handed over mid-commit apply in order, the waiting ones in one commit', async function () {
     this.timeout(30_000);
     await whileWriterBusy('pipelined', async (own, T, transactions) => {
       expect(own.pipelined).to.equal(true);
@@ -173,7 +174,8 @@ describe('group commit (real SQLite file)', () => {
     });
   });
 
-  it('writer thread through the group commit: groups handed over during a commit merge into one transaction, each bad batch still gets its own 400', async function () {
+  // Groups handed over during a commit merge into one transaction; each bad batch still gets its own 400.
+  it('writer thread through the group commit: merged groups, a 400 for each bad batch', async function () {
     this.timeout(30_000);
     await whileWriterBusy('merged', async (own, T, transactions) => {
       const c = new GroupCommitter(own, { maxBatches: 2000, maxQueued: 10_000, maxQueuedBytes: 1 << 30 });
@@ -207,7 +209,7 @@ describe('group commit (real SQLite file)', () => {
     });
   });
 
-  it('a failed write answers 503 for the good batches and still 400 for the bad ones; sequence gaps are still reported', async () => {
+  it('a failed write answers 503 for good batches, still 400 for bad ones, and reports sequence gaps', async () => {
     const closed = new SqliteStore({ dir: join(dir, 'closed'), synchronous: 'FULL', writer: 'inline' });
     await closed.open();
     await closed.close(); // every write now fails: the store is not open

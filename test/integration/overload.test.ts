@@ -21,7 +21,8 @@ describe('overload: a stalled store', function () {
     await server?.cleanup();
   });
 
-  it('answers 503 Server overloaded beyond storage.max_queued_bytes, 200 for what it queued, once the lock is released', async () => {
+  // ... and 200 for what it queued, once the lock is released.
+  it('answers 503 Server overloaded beyond storage.max_queued_bytes, 200 for what it queued', async () => {
     const T0 = Date.UTC(2026, 6, 1) / 1000;
     const records = Array.from({ length: 1000 }, (_, i) => `${i * 1000},${(i / 7).toFixed(3)}`).join(';');
     const messages = Array.from({ length: 120 }, (_, i) => {
@@ -34,8 +35,16 @@ describe('overload: a stalled store', function () {
     });
     const blocker = new Database(join(server.dir, 'data', SQLITE_FILE));
     blocker.exec('BEGIN IMMEDIATE');
-    const exchange = tcpExchange(server.port, messages.join(''), messages.length, 20_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    // Wait for the event, not for a time: every request either queued (held by the lock) or refused.
+    let accounted!: () => void;
+    const allAccounted = new Promise<void>((r) => (accounted = r));
+    const exchange = tcpExchange(server.port, messages.join(''), messages.length, 20_000, 1, (answered) => {
+      if (answered.length + server.committer.queued >= messages.length) accounted();
+    });
+    await allAccounted;
+    // The commit waiting for the lock started before that (its batches were queued first); hold the lock
+    // long enough for it to be reported as slow.
+    await new Promise((r) => setTimeout(r, 1100));
     blocker.exec('COMMIT');
     blocker.close();
     const { responses } = await exchange;

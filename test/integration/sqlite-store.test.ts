@@ -94,7 +94,7 @@ describe('sqlite table layout', () => {
     }
   };
 
-  it('a file with the older WITHOUT ROWID table keeps it, gains no index, and reads, writes and replaces as before', async () => {
+  it('a file with the older WITHOUT ROWID table keeps it, gains no index, reads/writes/replaces as ever', async () => {
     const old = makeBatch('lay-2', T0, 3, 0, 1);
     const { sub, file } = legacyFile('layout-legacy', [old]);
 
@@ -117,7 +117,8 @@ describe('sqlite table layout', () => {
     expect(indexes(file)).to.deep.equal([]);
   });
 
-  it('ec-server upgrade-store converts an older file in place: same rows, rowid table, unique key index; a second run has nothing to do', async () => {
+  // Same rows, a rowid table, the unique key index; a second run has nothing to do.
+  it('ec-server upgrade-store converts an older file in place', async () => {
     const batches = [makeBatch('up-1', T0, 3, 0, 1), makeBatch('up-1', T0 + 1, 3), makeBatch('up-2', T0)];
     const { sub, file } = legacyFile('layout-upgrade', batches);
     const before = allRows(file);
@@ -153,7 +154,7 @@ describe('sqlite table layout', () => {
     ]);
   });
 
-  it('ec-server upgrade-store never creates a store (no file: exit 1, naming it) and refuses another backend (exit 2)', async () => {
+  it('ec-server upgrade-store never creates a store (no file: exit 1), refuses another backend (exit 2)', async () => {
     const missing = join(dir, 'layout-none');
     const r = await runBin('ec-server', ['upgrade-store', '--data-dir', missing]);
     expect(r.code).to.equal(1);
@@ -172,7 +173,8 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
     try {
       return db
         .prepare(
-          'SELECT device_id, typeof(ec_consumption_values) AS t, length(CAST(ec_consumption_values AS BLOB)) AS n FROM ec_consumption ORDER BY device_id',
+          'SELECT device_id, typeof(ec_consumption_values) AS t, length(CAST(ec_consumption_values AS BLOB)) ' +
+            'AS n FROM ec_consumption ORDER BY device_id',
         )
         .all() as { device_id: string; t: string; n: number }[];
     } finally {
@@ -181,7 +183,8 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
   };
 
   for (const writer of ['inline', 'thread'] as const) {
-    it(`deflate (the default, writer ${writer}): large record lists become smaller BLOBs, small ones stay TEXT; both read back exactly`, async () => {
+    // Both read back exactly.
+    it(`deflate (default, writer ${writer}): big record lists become smaller BLOBs, small ones stay TEXT`, async () => {
       const large = makeBatch('z-large', T0, 1000, 0, 9);
       const small = makeBatch('z-small', T0, 10);
       const store = new SqliteStore({ dir: join(dir, `z-${writer}`), synchronous: 'FULL', writer });
@@ -206,7 +209,7 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
     });
   }
 
-  it("the config key reaches the server's store: storage.sqlite_compression=none stores TEXT, the default a BLOB", async () => {
+  it("the config key reaches the server's store: sqlite_compression=none stores TEXT, the default a BLOB", async () => {
     for (const [setting, kind] of [
       [undefined, 'blob'],
       ['none', 'text'],

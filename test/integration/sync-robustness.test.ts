@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { makeBatch } from '../helpers/batches.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { pollUntil } from '../helpers/wait.js';
 
 /** Bad frames, oversized frames, wrong versions, silent clients: clear errors, bounded memory, no crash. */
 
 interface Exchange {
-  frames: Array<Record<string, unknown>>;
+  frames: Record<string, unknown>[];
   closed: boolean;
 }
 
@@ -21,7 +22,7 @@ function talk(
 ): Promise<Exchange> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    const frames: Array<Record<string, unknown>> = [];
+    const frames: Record<string, unknown>[] = [];
     let buf = '';
     const timer = setTimeout(() => {
       s.destroy();
@@ -68,7 +69,12 @@ describe('sync service robustness', function () {
     const message = ex.frames.find((f) => f.code === code)!.message;
     expect(message).to.be.a('string').and.not.equal('');
     // Still serving: a good hello is welcomed.
-    const ok = await talk(server.syncPort!, (s) => s.write(hello()), 300);
+    const ok = await talk(
+      server.syncPort!,
+      (s) => s.write(hello()),
+      3000,
+      (f, s) => f.type === 'welcome' && s.destroy(), // done at the welcome, no fixed wait
+    );
     expect(ok.frames[0]).to.include({ type: 'welcome', version: 1, period_s: 600 });
   }
 
@@ -89,13 +95,23 @@ describe('sync service robustness', function () {
     try {
       await server.store.upsertBatches([makeBatch('silent', T0 + 5)]);
       now = T0 + 600 + 61;
-      const ex = talk(server.syncPort!, (s) => s.write(hello(['silent'])), 4000);
-      await new Promise((r) => setTimeout(r, 100));
+      await Promise.all(server.sync!.catchUps.splice(0)); // the earlier tests' clients
+      let client: net.Socket | undefined;
+      const ex = talk(
+        server.syncPort!,
+        (s) => {
+          client = s;
+          s.write(hello(['silent']));
+        },
+        10_000,
+      );
+      await pollUntil(() => server.sync!.catchUps.length > 0, 'the hello to start a catch-up');
       const reports = await Promise.all(server.sync!.catchUps.splice(0));
       const all = reports.flatMap((r) => r.errors);
       expect(all.map((e) => e.error).join()).to.match(/no answer to digest #1 within 1000 ms/);
       const checks = await server.store.readIntervalChecks({ device_id: 'silent', from: T0, to: T0 + 600 });
       expect(checks.filter((c) => c.status === 'verified' || c.status === 'repaired')).to.deep.equal([]);
+      client?.destroy(); // the round is over: what the server sent until now is all it sent
       (await ex).frames.forEach((f) => expect(f.type).to.be.oneOf(['welcome', 'digest']));
     } finally {
       rmSync(dir, { recursive: true, force: true });

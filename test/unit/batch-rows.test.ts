@@ -76,7 +76,7 @@ describe('batch rows (packing for the writer thread)', () => {
       };
     }
 
-    it('round-trips 2,000 of them (any latin1 byte, empty and absent headers) in order, in a buffer of their own', () => {
+    it('round-trips 2,000 of them (any latin1 byte, empty/absent headers) in order, in a buffer of their own', () => {
       const batches = Array.from({ length: 2000 }, received);
       batches.push({ body: '', count: '', checksum: undefined, seq: '', insert_time: 0 });
       const packed = packReceived(batches);

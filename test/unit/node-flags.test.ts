@@ -21,7 +21,7 @@ describe('node flags of ec-server', () => {
 
   it('the pm2 file passes them as node_args', () => {
     const eco = createRequire(import.meta.url)(join(REPO, 'ecosystem.config.cjs')) as {
-      apps: Array<{ node_args?: string }>;
+      apps: { node_args?: string }[];
     };
     expect(eco.apps[0]!.node_args).to.equal(flags);
   });

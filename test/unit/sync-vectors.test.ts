@@ -39,7 +39,7 @@ describe('sync protocol test vectors', () => {
 
   const dir = mkdtempSync(join(tmpdir(), 'ec-vectors-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const sides: Array<[string, () => ConsumptionStore]> = [
+  const sides: [string, () => ConsumptionStore][] = [
     ['client journal (ec-client)', () => new Journal(join(dir, 'client'))],
     ['server store (ec-server)', () => new SqliteStore({ dir: join(dir, 'server'), synchronous: 'FULL' })],
   ];

@@ -19,7 +19,7 @@ describe('sipp streams seed-format MESSAGEs (real SIP peer, sqlite store)', func
   });
 
   for (const transport of ['udp', 'tcp'] as const) {
-    it(`${CALLS} MESSAGEs over ${transport.toUpperCase()}: all answered 200 and stored with the right derived fields`, () =>
+    it(`${CALLS} MESSAGEs over ${transport.toUpperCase()}: all answered 200, stored with right derived fields`, () =>
       sippIngest(server, transport, `sipp-${transport}`));
   }
 });
