@@ -83,6 +83,8 @@ export const OTHER_ERRORS = {
   EC_SYNC_IDLE: { status: undefined, reason: 'Sync connection idle' },
   // sync.max_connections connections are open already.
   EC_SYNC_BUSY: { status: undefined, reason: 'Sync service busy' },
+  // A hello naming a device without proving its secret (when the device has one, or auth is required).
+  EC_SYNC_AUTH_FAILED: { status: undefined, reason: 'Sync hello not authenticated' },
   // Command line: bad usage of a CLI, or an operation it refuses (exit code 2).
   EC_USAGE: { status: undefined, reason: 'Bad usage' },
 } as const;

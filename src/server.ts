@@ -71,11 +71,13 @@ export async function startServer(
     await store.close();
     throw e;
   }
+  // One answer for SIP and sync: a device's secret is what lets a peer speak for it on either.
+  const required = authRequired(config, log);
   const authenticator = new DigestAuthenticator(
     {
       realm: config.security.realm,
       algorithms: config.security.digestAlgorithms,
-      required: authRequired(config, log),
+      required,
       nonceLifetimeMs: config.security.nonceLifetimeS * 1000,
       nonceKey: config.security.nonceKey ?? randomBytes(32),
     },
@@ -121,6 +123,7 @@ export async function startServer(
         {
           host: config.sync.ip,
           port: config.sync.port,
+          auth: { realm: config.security.realm, required, credentials },
           periodS: config.sync.freqMinutes * 60,
           graceS: config.sync.graceS,
           deleteExtraneous: config.sync.deleteExtraneous,
@@ -167,7 +170,7 @@ export async function startServer(
 }
 
 /**
- * Whether MESSAGEs need credentials: when asked to, and always when SIP or sync listens beyond
+ * Whether MESSAGEs and sync hellos need credentials: when asked to, and always when SIP or sync listens beyond
  * loopback, unless security.allow_anonymous=true says otherwise (then a warning at every start).
  */
 function authRequired(config: Config, log: Logger): boolean {

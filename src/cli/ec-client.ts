@@ -179,10 +179,11 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   );
   await sender.start();
   const retentionS = Math.round(args['retention-hours'] * 3600);
+  const secrets = readSecrets(args.secret, args.secrets, allDevices);
   const sync = args.sync
     ? new SyncClient(
         journal,
-        { host: config.sync.ip, port: config.sync.port, devices: allDevices, retentionS, reconnect: true },
+        { host: config.sync.ip, port: config.sync.port, devices: allDevices, retentionS, reconnect: true, secrets },
         log,
       )
     : undefined;
@@ -203,7 +204,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       corrupt: args.corrupt,
       window: args.window,
       maxAttempts: 5,
-      secrets: readSecrets(args.secret, args.secrets, allDevices),
+      secrets,
       retentionS,
       random,
       onProgress: (s) => {

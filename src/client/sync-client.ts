@@ -1,9 +1,18 @@
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { batchKeyString, compactToEpochSecond, type BatchKey } from '../domain/batch.js';
+import { ha1 } from '../domain/device-credential.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
+import { peerText } from '../sync/peer-text.js';
 import { SyncConnection } from '../sync/sync-connection.js';
-import { SYNC_PROTOCOL_VERSION, type SyncMessage, type SyncRequest, type WireBatch } from '../sync/sync-protocol.js';
+import {
+  helloProof,
+  SYNC_PROTOCOL_VERSION,
+  type Challenge,
+  type SyncMessage,
+  type SyncRequest,
+  type WireBatch,
+} from '../sync/sync-protocol.js';
 
 export interface SyncClientOptions {
   host: string;
@@ -12,6 +21,8 @@ export interface SyncClientOptions {
   retentionS: number;
   /** Reconnect after a lost connection (a real meter always does). */
   reconnect?: boolean;
+  /** Device -> secret (`ec-server device add`): the hello proves each one it has (docs/sync-protocol.md). */
+  secrets?: ReadonlyMap<string, string>;
 }
 
 export interface SyncClientStats {
@@ -42,6 +53,9 @@ export class SyncClient {
     bytesIn: 0,
   };
   private welcomed: (() => void) | undefined;
+  private serverError: Error | undefined;
+  /** Connections whose hello is sent (one hello per connection, whatever the server sends). */
+  private readonly helloSent = new WeakSet<SyncConnection>();
 
   constructor(
     private readonly journal: ConsumptionStore,
@@ -49,27 +63,23 @@ export class SyncClient {
     private readonly log: Logger,
   ) {}
 
-  /** Connects and resolves once the server has welcomed us. */
+  /**
+   * Connects and resolves once the server has welcomed us (the hello answers the server's challenge);
+   * rejects when the connection closes before that, with the server's error frame if it sent one
+   * (with `reconnect`, the next attempts go on in the background).
+   */
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
       const socket = net.connect(this.o.port, this.o.host);
       socket.setNoDelay(true);
       const conn = new SyncConnection(socket, (m) => void this.onMessage(conn, m));
       this.welcomed = resolve;
-      socket.once('connect', () => {
-        this.stats.connects++;
-        conn.send({
-          type: 'hello',
-          version: SYNC_PROTOCOL_VERSION,
-          devices: this.o.devices,
-          retention_s: this.o.retentionS,
-          client: 'ec-client',
-        });
-      });
-      socket.once('error', (e) => {
-        if (this.stats.connects === 0 && !this.o.reconnect) reject(e);
-      });
+      this.serverError = undefined;
+      let socketError: Error | undefined;
+      socket.once('connect', () => this.stats.connects++);
+      socket.once('error', (e) => (socketError = e));
       socket.on('close', () => {
+        reject(this.serverError ?? socketError ?? new Error('sync connection closed before the welcome'));
         this.stats.bytesIn += conn.bytesIn;
         this.stats.bytesOut += conn.bytesOut;
         if (this.conn === conn) this.conn = undefined;
@@ -82,11 +92,16 @@ export class SyncClient {
   }
 
   private async onMessage(conn: SyncConnection, m: SyncMessage): Promise<void> {
+    if (m.type === 'challenge') {
+      if (!this.helloSent.has(conn)) this.sendHello(conn, m);
+      return;
+    }
     if (m.type === 'welcome') {
       this.welcomed?.();
       return;
     }
     if (m.type === 'error') {
+      this.serverError = new Error(`sync server: ${peerText(m.code)}: ${peerText(m.message)}`);
       this.log.warn({ code: m.code, message: m.message }, 'sync server reported an error');
       return;
     }
@@ -97,6 +112,26 @@ export class SyncClient {
     } catch (e) {
       conn.send({ type: 'error', id: m.id, code: 'EC_SYNC_CLIENT_FAILED', message: (e as Error).message });
     }
+  }
+
+  /** The hello, with a proof for every device we hold the secret of, over this connection's nonce. */
+  private sendHello(conn: SyncConnection, c: Challenge): void {
+    this.helloSent.add(conn);
+    const proofs: Record<string, string> = {};
+    if (typeof c.nonce === 'string' && typeof c.realm === 'string') {
+      for (const d of this.o.devices) {
+        const secret = this.o.secrets?.get(d);
+        if (secret !== undefined) proofs[d] = helloProof(ha1('SHA-256', d, c.realm, secret), c.nonce, d);
+      }
+    }
+    conn.send({
+      type: 'hello',
+      version: SYNC_PROTOCOL_VERSION,
+      devices: this.o.devices,
+      retention_s: this.o.retentionS,
+      client: 'ec-client',
+      ...(Object.keys(proofs).length ? { proofs } : {}),
+    });
   }
 
   private async answer(r: SyncRequest): Promise<SyncMessage> {

@@ -1,5 +1,12 @@
 import type { Logger } from 'pino';
-import { batchKeyString, epochSecondToParts, recordsChecksum, type Batch, type BatchKey } from '../domain/batch.js';
+import {
+  batchKeyString,
+  compactToEpochSecond,
+  epochSecondToParts,
+  recordsChecksum,
+  type Batch,
+  type BatchKey,
+} from '../domain/batch.js';
 import { parseBatchBody } from '../protocol/batch-body.js';
 import type { CheckStatus, ConsumptionStore, IntervalCheck, IntervalSummary } from '../store/consumption-store.js';
 import { peerText } from './peer-text.js';
@@ -24,6 +31,11 @@ export interface PeriodResult {
   /** Batches the server has and the client does not know. */
   extraneous: string[];
   deleted: number;
+  /**
+   * Items of the client's answers dropped unused: digest entries outside the asked range, summaries
+   * outside the asked minute, batches not asked for or not matching their own checksum.
+   */
+  rejected: number;
   /** Exchanges made with the client for this period. */
   exchanges: number;
 }
@@ -65,8 +77,18 @@ export async function reconcilePeriod(
     repaired: 0,
     extraneous: [],
     deleted: 0,
+    rejected: 0,
     exchanges: 0,
   };
+  // What the client says is only believed within what it was asked: everything else is dropped.
+  const reject = (what: string, item: unknown) => {
+    result.rejected++;
+    if (result.rejected <= 10) {
+      o.log.warn({ device, from, what, item: peerText(JSON.stringify(item)) }, 'sync: client answer dropped');
+    }
+  };
+  const theirDigests = async (interval: number) =>
+    byStart(inRange(await peer.digest(device, from, to, interval), from, to, interval, reject));
   const previous = await store.readIntervalChecks(range);
   const timesOf = (start: number, interval: number) => {
     const p = epochSecondToParts(start);
@@ -88,7 +110,7 @@ export async function reconcilePeriod(
     } satisfies IntervalCheck);
 
   result.exchanges++;
-  const [theirPeriod] = await peer.digest(device, from, to, period);
+  const theirPeriod = (await theirDigests(period)).get(from);
   const [ourPeriod] = await store.intervalSummaries(range, period);
   if (sameInterval(theirPeriod, ourPeriod)) {
     await record(from, period, ourPeriod, 'verified');
@@ -97,7 +119,7 @@ export async function reconcilePeriod(
   await record(from, period, ourPeriod, 'pending');
 
   result.exchanges++;
-  const theirMinutes = byStart(await peer.digest(device, from, to, MINUTE));
+  const theirMinutes = await theirDigests(MINUTE);
   const ourMinutes = byStart(await store.intervalSummaries(range, MINUTE));
   const differing: number[] = [];
   for (let m = from; m < to; m += MINUTE) if (!sameInterval(theirMinutes.get(m), ourMinutes.get(m))) differing.push(m);
@@ -111,8 +133,13 @@ export async function reconcilePeriod(
     const theirKeys = new Set<string>();
     const wanted: BatchKey[] = [];
     for (const t of theirs) {
+      if (!isSummaryIn(t, m, m + MINUTE)) {
+        reject('summary outside the asked minute', t);
+        continue;
+      }
       const key = { device_id: device, ec_date: t.ec_date, ec_time: t.ec_time, start_us: t.start_us, end_us: t.end_us };
       const k = batchKeyString(key);
+      if (theirKeys.has(k)) continue;
       theirKeys.add(k);
       const mine = ourByKey.get(k);
       if (!sameValues(mine, t)) wanted.push(key);
@@ -123,7 +150,8 @@ export async function reconcilePeriod(
       result.exchanges++;
       const got = await peer.batches(device, keys);
       const valid = acceptBatches(device, keys, got, o);
-      await store.upsertBatches(valid);
+      result.rejected += got.length - valid.length;
+      if (valid.length) await store.upsertBatches(valid);
       result.repaired += valid.length;
     }
     for (const s of extra) {
@@ -131,6 +159,7 @@ export async function reconcilePeriod(
       if (o.deleteExtraneous && (await store.deleteBatch(s))) result.deleted++;
     }
   }
+  if (result.rejected) o.log.warn({ device, from, rejected: result.rejected }, 'sync: client answers dropped');
   if (result.extraneous.length) {
     o.log.warn(
       { device, from, count: result.extraneous.length, deleted: result.deleted, keys: result.extraneous.slice(0, 10) },
@@ -172,14 +201,64 @@ function byStart(list: IntervalSummary[]): Map<number, IntervalSummary> {
   return new Map(list.map((i) => [i.start, i]));
 }
 
-/** Only batches that were asked for, whose values match their checksum and parse as a body. */
+/** The well-formed digest entries of intervals in [from, to) (one per start); the others are rejected. */
+function inRange(
+  list: IntervalSummary[],
+  from: number,
+  to: number,
+  interval: number,
+  reject: (what: string, item: unknown) => void,
+): IntervalSummary[] {
+  const out: IntervalSummary[] = [];
+  const seen = new Set<number>();
+  for (const i of list as unknown[]) {
+    const e = (i ?? {}) as Partial<Record<keyof IntervalSummary, unknown>>;
+    const ok =
+      Number.isSafeInteger(e.start) &&
+      (e.start as number) >= from &&
+      (e.start as number) < to &&
+      (e.start as number) % interval === 0 &&
+      !seen.has(e.start as number) &&
+      Number.isSafeInteger(e.batches) &&
+      Number.isSafeInteger(e.samples) &&
+      typeof e.digest === 'string';
+    if (!ok) {
+      reject('digest entry outside the asked range', i);
+      continue;
+    }
+    seen.add(e.start as number);
+    out.push(i as IntervalSummary);
+  }
+  return out;
+}
+
+/** A summary whose key is well formed and whose second lies in [from, to). */
+function isSummaryIn(t: WireSummary, from: number, to: number): boolean {
+  if (!t || typeof t !== 'object') return false;
+  const keyOk =
+    typeof t.ec_date === 'string' &&
+    typeof t.ec_time === 'string' &&
+    typeof t.start_us === 'string' &&
+    /^\d{6}$/.test(t.start_us) &&
+    typeof t.end_us === 'string' &&
+    /^\d{6}$/.test(t.end_us);
+  if (!keyOk) return false;
+  const sec = compactToEpochSecond(t.ec_date + t.ec_time);
+  return sec >= from && sec < to;
+}
+
+/**
+ * Only batches of the asked device with an asked key (so within the asked minute), whose values
+ * match their own checksum and parse as a body whose fields match the batch's.
+ */
 function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: ReconcileOptions): Batch[] {
   const asked = new Set(keys.map(batchKeyString));
   const out: Batch[] = [];
   for (const b of got) {
-    const k = batchKeyString({ ...b, device_id: device });
+    const k = b && typeof b === 'object' ? batchKeyString({ ...b, device_id: device }) : '';
     let problem: string | undefined;
-    if (b.device_id !== device || !asked.has(k)) problem = 'not requested';
+    if (!b || typeof b !== 'object' || typeof b.ec_consumption_values !== 'string') problem = 'not a batch';
+    else if (b.device_id !== device || !asked.has(k)) problem = 'not requested';
     else if (recordsChecksum(b.ec_consumption_values) !== b.values_checksum) problem = 'checksum does not match values';
     else {
       try {
@@ -194,7 +273,20 @@ function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: Re
       o.log.warn({ device, key: peerText(k), problem: peerText(problem) }, 'sync: client sent an unusable batch');
       continue;
     }
-    out.push({ ...b, device_id: device, batch_seq: b.batch_seq ?? null, insert_time: Math.round(o.now() * 1000) });
+    asked.delete(k); // a key answered twice is stored once
+    // Field by field: nothing else the peer put in its object reaches the store.
+    out.push({
+      device_id: device,
+      ec_date: b.ec_date,
+      ec_time: b.ec_time,
+      start_us: b.start_us,
+      end_us: b.end_us,
+      ec_consumption_values: b.ec_consumption_values,
+      values_count: b.values_count,
+      values_checksum: b.values_checksum,
+      batch_seq: Number.isSafeInteger(b.batch_seq) ? b.batch_seq : null,
+      insert_time: Math.round(o.now() * 1000),
+    });
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Batch, BatchKey } from '../domain/batch.js';
 import { SyncProtocolError } from '../errors.js';
 import type { IntervalSummary } from '../store/consumption-store.js';
@@ -19,11 +20,24 @@ export interface Hello {
   /** Seconds of history the client journals; the server reconciles no further back. */
   retention_s: number;
   client?: string;
+  /** Per device: helloProof() over the challenge's nonce. A device without one is unproven. */
+  proofs?: Record<string, string>;
+}
+/** The server's first frame: what the hello's proofs are computed over. */
+export interface Challenge {
+  type: 'challenge';
+  version: number;
+  /** Random, fresh per connection (base64url of 32 bytes). */
+  nonce: string;
+  /** security.realm: the meter derives HA1 from it (H(device:realm:secret)). */
+  realm: string;
 }
 export interface Welcome {
   type: 'welcome';
   version: number;
   period_s: number;
+  /** Devices of the hello proven by their proofs (the others, if any, are synced anonymously). */
+  proven?: number;
 }
 export interface ErrorMessage {
   type: 'error';
@@ -61,7 +75,7 @@ export type SyncResponse =
   | { id: number; type: 'summaries'; summaries: WireSummary[] }
   | { id: number; type: 'batches'; batches: WireBatch[] };
 
-export type SyncMessage = Hello | Welcome | ErrorMessage | SyncRequest | SyncResponse;
+export type SyncMessage = Hello | Challenge | Welcome | ErrorMessage | SyncRequest | SyncResponse;
 
 /** Parses one frame; throws SyncProtocolError naming the problem. */
 export function decodeFrame(line: string): SyncMessage {
@@ -88,4 +102,19 @@ export function isDeviceList(v: unknown): v is string[] {
     v.length <= 10_000 &&
     v.every((d) => typeof d === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(d))
   );
+}
+
+/**
+ * A hello's proof that the meter holds a device's secret: HMAC-SHA-256 keyed with the device's
+ * SHA-256 HA1 (hex, as the store keeps it: H(device:realm:secret)) over `nonce ":" device`, in
+ * lowercase hex. The nonce is fresh per connection, so a proof seen once is worth nothing later.
+ */
+export function helloProof(ha1Sha256: string, nonce: string, device: string): string {
+  return createHmac('sha256', ha1Sha256).update(`${nonce}:${device}`).digest('hex');
+}
+
+/** Whether `proof` (peer input, any shape) is helloProof() for this HA1, nonce and device; timing-safe. */
+export function proofMatches(proof: unknown, ha1Sha256: string, nonce: string, device: string): boolean {
+  if (typeof proof !== 'string' || !/^[0-9a-f]{64}$/.test(proof)) return false;
+  return timingSafeEqual(Buffer.from(proof, 'hex'), Buffer.from(helloProof(ha1Sha256, nonce, device), 'hex'));
 }

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
+import type { DeviceCredential } from '../domain/device-credential.js';
 import { SyncProtocolError } from '../errors.js';
 import type { ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
@@ -11,13 +13,26 @@ import { SyncConnection } from './sync-connection.js';
 import { WorkSlots } from './work-slots.js';
 import {
   isDeviceList,
+  proofMatches,
   SYNC_PROTOCOL_VERSION,
+  type Hello,
   type SyncMessage,
   type WireBatch,
   type WireSummary,
 } from './sync-protocol.js';
 
+/** Who may sync which device: the server's credentials (the same as SIP digest auth's) and policy. */
+export interface SyncAuth {
+  /** security.realm, announced in the challenge. */
+  realm: string;
+  /** Every device of a hello must be proven (else EC_SYNC_AUTH_FAILED); false: devices without credentials may sync anonymously. */
+  required: boolean;
+  /** The device's credential, undefined when it has none (a CredentialCache). */
+  credentials: { get(device: string): DeviceCredential | undefined | Promise<DeviceCredential | undefined> };
+}
+
 export interface SyncServiceOptions {
+  auth: SyncAuth;
   host: string;
   port: number;
   /** Length of a reconciliation period in seconds (sync.syncfreq minutes). */
@@ -49,6 +64,8 @@ interface Client {
   conn: SyncConnection;
   devices: string[];
   retentionS: number;
+  /** Devices whose secret the hello proved; only theirs may lose data the meter does not know. */
+  proven: Set<string>;
   /** Reconciliations of one client run one after another. */
   queue: Promise<unknown>;
   /**
@@ -133,10 +150,12 @@ export class SyncService {
 
   private onConnection(socket: net.Socket): void {
     socket.setNoDelay(true);
-    let client: Client | undefined;
+    // A hello being checked is 'checking': nothing else may arrive meanwhile, not even another hello.
+    let client: Client | 'checking' | undefined;
+    const nonce = randomBytes(32).toString('base64url');
     const conn = new SyncConnection(
       socket,
-      (m) => this.onMessage(conn, m, client, (c) => (client = c)),
+      (m) => this.onMessage(conn, m, client, nonce, (c) => (client = c)),
       this.o.requestTimeoutMs,
     );
     const max = this.o.maxConnections ?? Infinity;
@@ -151,6 +170,7 @@ export class SyncService {
       return conn.abort('EC_SYNC_BUSY', `${this.sockets.size} connections open (sync.max_connections = ${max})`);
     }
     this.sockets.add(socket);
+    conn.send({ type: 'challenge', version: SYNC_PROTOCOL_VERSION, nonce, realm: this.o.auth.realm });
     const hello = setTimeout(() => {
       if (!client) conn.abort('EC_SYNC_NO_HELLO', 'no hello within 10 s');
     }, 10_000);
@@ -160,11 +180,20 @@ export class SyncService {
     socket.on('close', () => {
       clearTimeout(hello);
       this.sockets.delete(socket);
-      if (client) this.clients.delete(client);
+      if (client && client !== 'checking') this.clients.delete(client);
     });
   }
 
-  private onMessage(conn: SyncConnection, m: SyncMessage, client: Client | undefined, set: (c: Client) => void): void {
+  private onMessage(
+    conn: SyncConnection,
+    m: SyncMessage,
+    client: Client | 'checking' | undefined,
+    nonce: string,
+    set: (c: Client | 'checking') => void,
+  ): void {
+    if (client === 'checking') {
+      return conn.abort('EC_SYNC_UNEXPECTED', `${String(m.type).slice(0, 20)} frame before the welcome`);
+    }
     if (!client && m.type !== 'hello') {
       return conn.abort('EC_SYNC_NO_HELLO', `the first frame must be a hello, not ${String(m.type).slice(0, 20)}`);
     }
@@ -175,20 +204,8 @@ export class SyncService {
           `protocol version ${m.version} not supported (server speaks ${SYNC_PROTOCOL_VERSION})`,
         );
       if (!isDeviceList(m.devices)) return conn.abort('EC_SYNC_BAD_HELLO', 'devices must be 1-10000 device ids');
-      const retentionS =
-        Number.isFinite(m.retention_s) && m.retention_s > 0 ? Math.min(m.retention_s, 31 * 86_400) : 86_400;
-      const c: Client = { conn, devices: m.devices, retentionS, queue: Promise.resolve(), nextDevice: 0 };
-      set(c);
-      this.clients.add(c);
-      conn.send({ type: 'welcome', version: SYNC_PROTOCOL_VERSION, period_s: this.o.periodS });
-      this.log.info(
-        { devices: m.devices.length, client: peerText(m.client), remote: conn.socket.remoteAddress },
-        'sync client connected',
-      );
-      if (this.o.catchUpOnConnect !== false) {
-        this.catchUps.push(this.reconcileClient(c, 'catch-up'));
-        if (this.catchUps.length > CATCH_UPS_KEPT) this.catchUps.shift();
-      }
+      set('checking');
+      void this.welcome(conn, m, nonce, set);
       return;
     }
     if (m.type === 'error') {
@@ -196,6 +213,67 @@ export class SyncService {
       return;
     }
     conn.abort('EC_SYNC_UNEXPECTED', `unexpected ${String(m.type).slice(0, 20)} frame`);
+  }
+
+  /** Checks the hello's proofs; welcomes the meter or closes the connection with EC_SYNC_AUTH_FAILED. */
+  private async welcome(conn: SyncConnection, m: Hello, nonce: string, set: (c: Client) => void): Promise<void> {
+    let proven: Set<string>;
+    try {
+      proven = await this.provenDevices(m, nonce);
+    } catch (e) {
+      if (e instanceof SyncProtocolError) {
+        this.log.warn(
+          { remote: conn.socket.remoteAddress, client: peerText(m.client), err: e.message },
+          'sync hello refused',
+        );
+        return conn.abort(e.code, e.message);
+      }
+      this.log.warn({ err: (e as Error).message }, 'sync hello: credentials cannot be read');
+      return conn.abort('EC_SYNC_BUSY', 'credentials cannot be read now; try again later');
+    }
+    if (conn.closed) return;
+    const retentionS =
+      Number.isFinite(m.retention_s) && m.retention_s > 0 ? Math.min(m.retention_s, 31 * 86_400) : 86_400;
+    const c: Client = { conn, devices: m.devices, retentionS, proven, queue: Promise.resolve(), nextDevice: 0 };
+    set(c);
+    this.clients.add(c);
+    conn.send({ type: 'welcome', version: SYNC_PROTOCOL_VERSION, period_s: this.o.periodS, proven: proven.size });
+    this.log.info(
+      {
+        devices: m.devices.length,
+        proven: proven.size,
+        client: peerText(m.client),
+        remote: conn.socket.remoteAddress,
+      },
+      'sync client connected',
+    );
+    if (this.o.catchUpOnConnect !== false) {
+      this.catchUps.push(this.reconcileClient(c, 'catch-up'));
+      if (this.catchUps.length > CATCH_UPS_KEPT) this.catchUps.shift();
+    }
+  }
+
+  /**
+   * The hello's devices whose proof verifies against their stored credential. Throws
+   * EC_SYNC_AUTH_FAILED for the first device that is not proven although it must be: auth is
+   * required, or the device has credentials (then its secret is the only way to speak for it).
+   */
+  private async provenDevices(m: Hello, nonce: string): Promise<Set<string>> {
+    const { required, credentials } = this.o.auth;
+    const proofs: Record<string, unknown> =
+      m.proofs && typeof m.proofs === 'object' && !Array.isArray(m.proofs) ? m.proofs : {};
+    const proven = new Set<string>();
+    for (const device of m.devices) {
+      const proof = Object.hasOwn(proofs, device) ? proofs[device] : undefined;
+      // Required and no proof: refused without a credential lookup (invented ids cost nothing).
+      if (required && proof === undefined) throw notProven(device, 'no proof of its secret');
+      const credential = await credentials.get(device);
+      if (credential && proofMatches(proof, credential.ha1_sha256, nonce, device)) proven.add(device);
+      else if (credential)
+        throw notProven(device, proof === undefined ? 'no proof of its secret' : 'the proof does not verify');
+      else if (required) throw notProven(device, 'no credentials on this server');
+    }
+    return proven;
   }
 
   /** One round: every connected client, every unverified period within its retention. */
@@ -267,7 +345,8 @@ export class SyncService {
           if (c.conn.closed) break;
           budget--;
           const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
-            deleteExtraneous: this.o.deleteExtraneous,
+            // Data is never deleted on an anonymous peer's word.
+            deleteExtraneous: this.o.deleteExtraneous && c.proven.has(device),
             now: this.now,
             log: this.log,
           });
@@ -347,4 +426,8 @@ function peerOver(conn: SyncConnection): SyncPeer {
     summaries: (device, from, to) => list<WireSummary>({ type: 'summaries', device, from, to }, 'summaries'),
     batches: (device, keys: BatchKey[]) => list<WireBatch>({ type: 'batches', device, keys }, 'batches'),
   };
+}
+
+function notProven(device: string, why: string): SyncProtocolError {
+  return new SyncProtocolError('EC_SYNC_AUTH_FAILED', `device ${device}: ${why}`);
 }

@@ -150,7 +150,8 @@ describe('sync bounds', function () {
     await m.write({ type: 'digest', id: 1, intervals: [] });
     await until(() => m.closed, 'close');
     expect(m.errorCodes()).to.deep.equal(['EC_SYNC_NO_HELLO']);
-    expect(String(m.frames[0]!.message)).to.match(/first frame must be a hello, not digest/);
+    expect(m.frames.map((f) => f.type)).to.deep.equal(['challenge', 'error']);
+    expect(String(m.frames[1]!.message)).to.match(/first frame must be a hello, not digest/);
   });
 
   it('catch-up work per hello is bounded: 3 periods of 11 unverified; the next round does the next 3', async () => {
@@ -224,6 +225,7 @@ describe('sync bounds: peer text in the log', function () {
         port: 0,
         periodS: P,
         graceS: 60,
+        auth: { realm: 'ec-server', required: false, credentials: { get: () => undefined } },
         deleteExtraneous: false,
         requestTimeoutMs: 1000,
         concurrency: 1,

@@ -75,7 +75,8 @@ describe('sync service robustness', function () {
       3000,
       (f, s) => f.type === 'welcome' && s.destroy(), // done at the welcome, no fixed wait
     );
-    expect(ok.frames[0]).to.include({ type: 'welcome', version: 1, period_s: 600 });
+    expect(ok.frames.map((f) => f.type)).to.deep.equal(['challenge', 'welcome']);
+    expect(ok.frames[1]).to.include({ type: 'welcome', version: 1, period_s: 600 });
   }
 
   it('a frame that is not JSON', () => expectError('this is not json\n', 'EC_SYNC_BAD_JSON'));
@@ -112,7 +113,7 @@ describe('sync service robustness', function () {
       const checks = await server.store.readIntervalChecks({ device_id: 'silent', from: T0, to: T0 + 600 });
       expect(checks.filter((c) => c.status === 'verified' || c.status === 'repaired')).to.deep.equal([]);
       client?.destroy(); // the round is over: what the server sent until now is all it sent
-      (await ex).frames.forEach((f) => expect(f.type).to.be.oneOf(['welcome', 'digest']));
+      (await ex).frames.forEach((f) => expect(f.type).to.be.oneOf(['challenge', 'welcome', 'digest']));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
