@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { Journal } from '../../src/client/journal.js';
 import { batchKeyString } from '../../src/domain/batch.js';
+import { credentialFor } from '../../src/domain/device-credential.js';
 import { BIN, REPO } from '../helpers/server-process.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { pollUntil } from '../helpers/wait.js';
@@ -23,6 +24,9 @@ describe('ec-client (reference meter) process', function () {
 
   it('streams 5 simulated minutes with 10% loss; a sync round repairs every lost batch', async () => {
     const journalDir = join(server.dir, 'journal');
+    // The device has credentials: its MESSAGEs and its sync hello must prove the secret (--secret).
+    const secret = 'cli-meter-secret-0123456789abcdef';
+    await server.store.putCredential(credentialFor('cli-meter', server.config.security.realm, secret, Date.now()));
     const child = spawn(
       process.execPath,
       [
@@ -35,6 +39,8 @@ describe('ec-client (reference meter) process', function () {
         `sync.port=${server.syncPort}`,
         '--device',
         'cli-meter',
+        '--secret',
+        secret,
         '--rate',
         '200',
         '--start',
