@@ -357,7 +357,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Synchronization',
     default: 'false',
     kind: { type: 'enum', values: ['true', 'false'] },
-    doc: 'Delete batches the server holds but the meter does not know (otherwise they are only reported).',
+    doc: 'Delete batches the server holds but the meter does not know (otherwise they are only reported); only for devices whose secret the meter proved in its hello.',
   },
   {
     key: 'sync.request_timeout',
@@ -400,14 +400,14 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Security',
     default: 'false',
     kind: { type: 'enum', values: ['true', 'false'] },
-    doc: 'Refuse MESSAGEs without digest credentials even on loopback. Beyond loopback they are refused anyway unless security.allow_anonymous=true.',
+    doc: 'Refuse MESSAGEs without digest credentials, and sync hellos that do not prove every device they name, even on loopback. Beyond loopback they are refused anyway unless security.allow_anonymous=true.',
   },
   {
     key: 'security.allow_anonymous',
     section: 'Security',
     default: 'false',
     kind: { type: 'enum', values: ['true', 'false'] },
-    doc: 'Accept MESSAGEs without credentials while listening beyond loopback (warned about at every start). A device that has credentials must always use them.',
+    doc: 'Accept MESSAGEs without credentials, and sync devices without credentials anonymously, while listening beyond loopback (warned about at every start). A device that has credentials must always use them (SIP and sync); extraneous data is deleted only for proven devices.',
   },
   {
     key: 'security.realm',

@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { Journal } from '../../src/client/journal.js';
+import { ha1 } from '../../src/domain/device-credential.js';
 import { digestLine } from '../../src/domain/interval-digest.js';
 import { parseBatchBody } from '../../src/protocol/batch-body.js';
 import type { ConsumptionStore } from '../../src/store/consumption-store.js';
+import { helloProof, proofMatches } from '../../src/sync/sync-protocol.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { FIXTURES } from '../helpers/fixtures.js';
 
@@ -55,4 +57,21 @@ describe('sync protocol test vectors', () => {
       expect(period).to.deep.equal(table.filter((t) => t.kind === 'period').map(({ kind: _k, ...t }) => t));
     });
   }
+
+  it('hello proof (Authentication): what the meter sends and what the server accepts', () => {
+    const auth = doc.slice(doc.indexOf('## Authentication'), doc.indexOf('## Limits'));
+    const row =
+      /^\| `([^`]+)` \| `([^`]+)` \| `([^`]+)` \| `([^`]+)` \| `([0-9a-f]{64})` \| `([0-9a-f]{64})` \|$/m.exec(auth);
+    expect(row, 'the proof vector row').to.not.equal(null);
+    const [, device, realm, secret, nonce, ha1Hex, proof] = row! as unknown as string[];
+    expect(ha1('SHA-256', device!, realm!, secret!)).to.equal(ha1Hex);
+    expect(helloProof(ha1Hex!, nonce!, device!)).to.equal(proof);
+    expect(proofMatches(proof, ha1Hex!, nonce!, device!)).to.equal(true);
+    // Another nonce, device or key, or a proof that is not 64 lowercase hex: no match.
+    expect(proofMatches(proof, ha1Hex!, nonce!.replace(/^q/, 'r'), device!)).to.equal(false);
+    expect(proofMatches(proof, ha1Hex!, nonce!, '00aabbccdde0')).to.equal(false);
+    expect(proofMatches(proof, ha1('SHA-256', device!, realm!, 'guess'), nonce!, device!)).to.equal(false);
+    expect(proofMatches(proof!.toUpperCase(), ha1Hex!, nonce!, device!)).to.equal(false);
+    expect(proofMatches(undefined, ha1Hex!, nonce!, device!)).to.equal(false);
+  });
 });
