@@ -187,7 +187,8 @@ export class SyncService {
       );
       if (this.o.catchUpOnConnect !== false) {
         this.catchUps.push(this.reconcileClient(c, 'catch-up'));
-        if (this.catchUps.length > CATCH_UPS_KEPT) this.catchUps.shift();
+        // Only dropped from the list kept for callers to await; the catch-up itself runs on.
+        if (this.catchUps.length > CATCH_UPS_KEPT) void this.catchUps.shift();
       }
       return;
     }
