@@ -11,6 +11,7 @@ const LAYERS = {
   config: '^src/config/',
   protocol: '^src/protocol/',
   store: '^src/store/',
+  auth: '^src/auth/',
   transport: '^src/transport/',
   ingest: '^src/ingest/',
   sync: '^src/sync/',
@@ -26,13 +27,15 @@ const MAY_IMPORT = {
   config: ['shared'],
   protocol: ['shared'],
   store: ['config', 'shared'],
+  // Digest authentication: reads credentials through the store; ingest asks it, the client shares its parser.
+  auth: ['store', 'shared'],
   transport: ['protocol', 'shared'],
-  ingest: ['protocol', 'store', 'shared'],
+  ingest: ['auth', 'protocol', 'store', 'shared'],
   sync: ['protocol', 'store', 'shared'],
   report: ['store', 'shared'],
-  client: ['sync', 'protocol', 'store', 'config', 'shared'],
-  server: ['transport', 'ingest', 'sync', 'protocol', 'store', 'config', 'shared'],
-  cli: ['server', 'client', 'report', 'transport', 'ingest', 'sync', 'protocol', 'store', 'config', 'shared'],
+  client: ['sync', 'auth', 'protocol', 'store', 'config', 'shared'],
+  server: ['transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'config', 'shared'],
+  cli: ['server', 'client', 'report', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'config', 'shared'],
 };
 
 /**

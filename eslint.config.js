@@ -50,20 +50,4 @@ export default tseslint.config(
   { files: ['test/**/*.ts'], rules: { '@typescript-eslint/no-empty-function': 'off' } },
   prettier,
   { rules: { 'max-len': maxLen } },
-  {
-    // TEMPORARY: src/protocol/ is being rewritten (the linear SIP head parser) on another branch; these
-    // rules are off there until that lands and its findings are fixed. Remove this block then.
-    files: ['src/protocol/**/*.ts'],
-    rules: {
-      'max-len': 'off',
-      'no-control-regex': 'off',
-      '@typescript-eslint/array-type': 'off',
-      '@typescript-eslint/consistent-type-definitions': 'off',
-      '@typescript-eslint/dot-notation': 'off',
-      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
-      '@typescript-eslint/prefer-includes': 'off',
-      '@typescript-eslint/prefer-nullish-coalescing': 'off',
-      '@typescript-eslint/prefer-optional-chain': 'off',
-    },
-  },
 );

@@ -93,7 +93,7 @@ export class CredentialCache {
     this.missing.delete(device);
     this.missing.set(device, this.now());
     while (this.missing.size > this.options.maxNegative) {
-      this.missing.delete(this.missing.keys().next().value as string);
+      this.missing.delete(this.missing.keys().next().value!);
     }
   }
 }

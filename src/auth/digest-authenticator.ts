@@ -59,8 +59,7 @@ export class DigestAuthenticator {
   verify(req: AuthRequest): AuthVerdict | Promise<AuthVerdict> {
     if (req.authorization === undefined) return this.withoutCredentials(req);
     const c = parseCredentials(req.authorization);
-    if (!c || c.scheme.toLowerCase() !== 'digest')
-      throw this.challenge('EC_AUTH_FAILED', 'Authorization is not Digest');
+    if (c?.scheme.toLowerCase() !== 'digest') throw this.challenge('EC_AUTH_FAILED', 'Authorization is not Digest');
     const p = c.params;
     const user = p.get('username');
     const nonce = p.get('nonce');
@@ -85,7 +84,7 @@ export class DigestAuthenticator {
     }
     const verifyWith = (credential: DeviceCredential | undefined): AuthVerdict => {
       const ha1 = credential && (algorithm === 'MD5' ? credential.ha1_md5 : credential.ha1_sha256);
-      if (!credential || credential.realm !== this.options.realm || !ha1) {
+      if (credential?.realm !== this.options.realm || !ha1) {
         throw this.challenge('EC_AUTH_FAILED', `wrong credentials for ${printable(user)}`);
       }
       const ha2 = digestHex(algorithm, `${req.method}:${uri}:${digestHex(algorithm, req.body)}`);

@@ -57,7 +57,7 @@ export class NonceCounts {
 
   private evict(): void {
     while (this.windows.size > this.maxEntries) {
-      const [key, w] = this.windows.entries().next().value as [string, Window];
+      const [key, w] = this.windows.entries().next().value!;
       this.windows.delete(key);
       if (w.issuedMs > this.forgottenUpToMs) this.forgottenUpToMs = w.issuedMs;
     }

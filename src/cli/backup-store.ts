@@ -13,14 +13,18 @@ import { SQLITE_FILE } from '../store/sqlite-store.js';
 export async function backupStore(config: Config, dest: string): Promise<string> {
   if (config.storage.backend !== 'sqlite') {
     throw new UsageError(
-      `backup copies the embedded SQLite store; storage.backend is ${config.storage.backend} (use nodetool snapshot, docs/operations.md)`,
+      `backup copies the embedded SQLite store; storage.backend is ${config.storage.backend} ` +
+        '(use nodetool snapshot, docs/operations.md)',
     );
   }
   const source = join(resolve(config.storage.path), SQLITE_FILE);
   const terminal = process.stderr.isTTY === true;
   const r = await backupSqliteFile(source, dest, terminal ? showProgress : undefined);
   if (terminal) showProgress({ totalPages: r.pages, remainingPages: 0 }, '\n');
-  return `backup of ${source} written to ${r.dest}: ${r.batches} batches, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms} ms (quick_check ok)`;
+  return (
+    `backup of ${source} written to ${r.dest}: ${r.batches} batches, ` +
+    `${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms} ms (quick_check ok)`
+  );
 }
 
 function showProgress({ totalPages, remainingPages }: BackupProgress, end = ''): void {

@@ -75,7 +75,9 @@ export async function deviceCommand(
         return {
           exitCode: 0,
           out: secret + '\n',
-          note: `device ${id}: new secret printed once, above; the old one stops working within security.credentials_refresh`,
+          note:
+            `device ${id}: new secret printed once, above; ` +
+            'the old one stops working within security.credentials_refresh',
         };
       }
       case 'remove':

@@ -29,7 +29,7 @@ export class DigestSession {
   accept(values: readonly string[]): boolean {
     for (const v of values) {
       const c = parseCredentials(v);
-      if (!c || c.scheme.toLowerCase() !== 'digest') continue;
+      if (c?.scheme.toLowerCase() !== 'digest') continue;
       const algorithm = (c.params.get('algorithm') ?? 'MD5').toUpperCase();
       const qops = (c.params.get('qop') ?? '').split(',').map((q) => q.trim());
       const realm = c.params.get('realm');

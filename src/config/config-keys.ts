@@ -82,21 +82,27 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'SIP',
     default: '0',
     kind: { type: 'int', min: 0, max: 1000000 },
-    doc: 'Concurrent TCP connections from one address; more are closed at once. 0 = only sip.tcp_max_connections applies (the fleet benchmark opens thousands from 127.0.0.1).',
+    doc:
+      'Concurrent TCP connections from one address; more are closed at once. 0 = only ' +
+      'sip.tcp_max_connections applies (the fleet benchmark opens thousands from 127.0.0.1).',
   },
   {
     key: 'sip.tcp_request_timeout',
     section: 'SIP',
     default: '60',
     kind: { type: 'int', min: 1, max: 3600 },
-    doc: 'Seconds a TCP request may take from its first byte to its last; a connection still in the middle of a request then is closed (a byte now and then does not hold it open).',
+    doc:
+      'Seconds a TCP request may take from its first byte to its last; a connection still in the middle of a ' +
+      'request then is closed (a byte now and then does not hold it open).',
   },
   {
     key: 'sip.tcp_max_unsent_bytes',
     section: 'SIP',
     default: '1048576',
     kind: { type: 'int', min: 4096, max: 1073741824 },
-    doc: 'Bytes of responses a TCP connection may have waiting to be sent (its peer does not read them) before the server stops reading its requests; reading resumes once they drain.',
+    doc:
+      'Bytes of responses a TCP connection may have waiting to be sent (its peer does not read them) before ' +
+      'the server stops reading its requests; reading resumes once they drain.',
   },
   {
     key: 'sip.transaction_cache_size',
@@ -110,7 +116,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'SIP',
     default: '67108864',
     kind: { type: 'int', min: 65536, max: 17179869184 },
-    doc: 'Bytes of UDP transactions remembered (keys and responses); beyond it the oldest are forgotten first, as beyond sip.transaction_cache_size.',
+    doc:
+      'Bytes of UDP transactions remembered (keys and responses); beyond it the oldest are forgotten first, ' +
+      'as beyond sip.transaction_cache_size.',
   },
   {
     key: 'sip.retry_after',
@@ -124,7 +132,10 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'SIP',
     default: '0',
     kind: { type: 'int', min: 0, max: 10000000 },
-    doc: 'Requests per second one source address may send (token bucket; every request but ACK and retransmissions); over it: 503 with Retry-After. 0 = off (the default: the benchmarks send 30,000/s from 127.0.0.1). Meters send about 1/s each: behind one NAT address, allow for all of them.',
+    doc:
+      'Requests per second one source address may send (token bucket; every request but ACK and ' +
+      'retransmissions); over it: 503 with Retry-After. 0 = off (the default: the benchmarks send 30,000/s ' +
+      'from 127.0.0.1). Meters send about 1/s each: behind one NAT address, allow for all of them.',
   },
   {
     key: 'sip.rate_limit_burst',
@@ -207,7 +218,11 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Storage',
     default: '0',
     kind: { type: 'int', min: 0, max: 36500 },
-    doc: 'Embedded store: delete batches and sync results dated (UTC) more than this many days before today, at start and every hour, in small steps while ingest goes on; freed space is reused by new batches (the file does not shrink). 0 keeps everything. Keep it longer than the meters keep their journals, or sync fetches deleted days again. Cassandra: cassandra.ttl_days.',
+    doc:
+      'Embedded store: delete batches and sync results dated (UTC) more than this many days before today, at ' +
+      'start and every hour, in small steps while ingest goes on; freed space is reused by new batches (the ' +
+      'file does not shrink). 0 keeps everything. Keep it longer than the meters keep their journals, or ' +
+      'sync fetches deleted days again. Cassandra: cassandra.ttl_days.',
   },
   {
     key: 'storage.sqlite_synchronous',
@@ -221,7 +236,10 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Storage',
     default: 'true',
     kind: { type: 'enum', values: ['true', 'false'] },
-    doc: 'Run PRAGMA quick_check when the server opens the embedded store, and refuse to start on a damaged file, naming it. It reads the whole file: false skips it where start-up time on a very large store matters more.',
+    doc:
+      'Run PRAGMA quick_check when the server opens the embedded store, and refuse to start on a damaged ' +
+      'file, naming it. It reads the whole file: false skips it where start-up time on a very large store ' +
+      'matters more.',
   },
 
   {
@@ -229,7 +247,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Ingest',
     default: '300',
     kind: { type: 'int', min: 0, max: 31622400 },
-    doc: 'A batch whose timestamp is more than this many seconds ahead of the server clock is answered 400 (a meter with a wrong clock would otherwise write into periods that sync has not reached yet).',
+    doc:
+      'A batch whose timestamp is more than this many seconds ahead of the server clock is answered 400 (a ' +
+      'meter with a wrong clock would otherwise write into periods that sync has not reached yet).',
   },
 
   {
@@ -357,7 +377,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Synchronization',
     default: 'false',
     kind: { type: 'enum', values: ['true', 'false'] },
-    doc: 'Delete batches the server holds but the meter does not know (otherwise they are only reported); only for devices whose secret the meter proved in its hello.',
+    doc:
+      'Delete batches the server holds but the meter does not know (otherwise they are only reported); only for ' +
+      'devices whose secret the meter proved in its hello.',
   },
   {
     key: 'sync.request_timeout',
@@ -385,14 +407,19 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Synchronization',
     default: '0',
     kind: { type: 'int', min: 0, max: 604800 },
-    doc: 'Seconds a sync connection may stay silent (nothing sent or received) before it is closed; meters reconnect. 0 = twice sync.syncfreq (a meter is silent between rounds: keep it above sync.syncfreq minutes).',
+    doc:
+      'Seconds a sync connection may stay silent (nothing sent or received) before it is closed; meters ' +
+      'reconnect. 0 = twice sync.syncfreq (a meter is silent between rounds: keep it above sync.syncfreq ' +
+      'minutes).',
   },
   {
     key: 'sync.max_periods_per_round',
     section: 'Synchronization',
     default: '2000',
     kind: { type: 'int', min: 1, max: 10000000 },
-    doc: 'Most periods reconciled for one meter in one round or catch-up (all its devices together); the rest wait for the next round. Bounds the work one hello can cause.',
+    doc:
+      'Most periods reconciled for one meter in one round or catch-up (all its devices together); the rest ' +
+      'wait for the next round. Bounds the work one hello can cause.',
   },
 
   {
@@ -400,14 +427,19 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Security',
     default: 'false',
     kind: { type: 'enum', values: ['true', 'false'] },
-    doc: 'Refuse MESSAGEs without digest credentials, and sync hellos that do not prove every device they name, even on loopback. Beyond loopback they are refused anyway unless security.allow_anonymous=true.',
+    doc:
+      'Refuse MESSAGEs without digest credentials, and sync hellos that do not prove every device they name, ' +
+      'even on loopback. Beyond loopback they are refused anyway unless security.allow_anonymous=true.',
   },
   {
     key: 'security.allow_anonymous',
     section: 'Security',
     default: 'false',
     kind: { type: 'enum', values: ['true', 'false'] },
-    doc: 'Accept MESSAGEs without credentials, and sync devices without credentials anonymously, while listening beyond loopback (warned about at every start). A device that has credentials must always use them (SIP and sync); extraneous data is deleted only for proven devices.',
+    doc:
+      'Accept MESSAGEs without credentials, and sync devices without credentials anonymously, while listening ' +
+      'beyond loopback (warned about at every start). A device that has credentials must always use them (SIP ' +
+      'and sync); sync deletes extraneous data only for proven devices.',
   },
   {
     key: 'security.realm',
@@ -421,7 +453,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Security',
     default: 'SHA-256,MD5',
     kind: { type: 'list', values: ['sha-256', 'md5'] },
-    doc: 'Digest algorithms offered in a 401, in order of preference (clients use the first they support; sipp 3.6 needs MD5 first).',
+    doc:
+      'Digest algorithms offered in a 401, in order of preference (clients use the first they support; sipp ' +
+      '3.6 needs MD5 first).',
   },
   {
     key: 'security.nonce_lifetime',
@@ -435,7 +469,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Security',
     default: '',
     kind: { type: 'string' },
-    doc: "Hex key (32+ digits) of the stateless nonces; receivers that share it accept each other's nonces. Empty: random at each start.",
+    doc:
+      "Hex key (32+ digits) of the stateless nonces; receivers that share it accept each other's nonces. " +
+      'Empty: random at each start.',
   },
   {
     key: 'security.credentials_refresh',

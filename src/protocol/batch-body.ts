@@ -36,7 +36,7 @@ export function parseBatchBody(body: string): ParsedBatch {
 
   const first = text.indexOf('|');
   const second = first < 0 ? -1 : text.indexOf('|', first + 1);
-  if (first < 0 || second < 0 || text.indexOf('|', second + 1) >= 0) {
+  if (first < 0 || second < 0 || text.includes('|', second + 1)) {
     throw new SipRequestError('EC_BODY_BAD_FORMAT', 'expected device|YYYYMMDDhhmmss|records');
   }
   const device = text.slice(0, first);

@@ -23,8 +23,6 @@ export interface GeneralHead {
 
 const SP = 0x20;
 const HT = 0x09;
-const CR = 0x0d;
-const LF = 0x0a;
 const DQUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
@@ -169,7 +167,7 @@ export function parseHeadGeneral(head: string): GeneralHead | undefined {
       problem ??= `${display(name)}: ${e.message}`;
     }
   }
-  return { message: { ...start, headers, content: '' } as Message, problem };
+  return { message: { ...start, headers, content: '' }, problem };
 }
 
 /**
@@ -261,7 +259,8 @@ function addHeader(headers: Headers, name: string, value: string): void {
       return;
     default:
       // Repeated headers of other names read as one comma-separated list (RFC 3261 7.3.1).
-      headers[name] = before === undefined ? value : `${String(before)},${value}`;
+      // Only this branch writes these names, so an earlier value is a string.
+      headers[name] = before === undefined ? value : `${before as string},${value}`;
   }
 }
 

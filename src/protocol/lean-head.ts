@@ -13,6 +13,7 @@ import type { Aor, Headers, Message, Via } from 'sip';
 
 const START_LINE = /^([A-Z]+) (sips?:[^\s]+) SIP\/2\.0$/;
 const COLON = 0x3a;
+// eslint-disable-next-line no-control-regex -- the class is every Latin-1 code unit, NUL included, on purpose
 const BEYOND_LATIN1 = /[^\x00-\xff]/;
 /** A CR or LF that is not part of a CRLF: refused by the general parser with a 400. */
 const BARE_CR_OR_LF = /\r(?!\n)|(?<!\r)\n/;
@@ -44,6 +45,7 @@ for (const n of [
   'require',
   'supported',
   'date',
+  'authorization',
   'subject',
   'content-encoding',
   'timestamp',
@@ -203,7 +205,7 @@ export function parseHeadLean(head: string): Message | undefined {
         headers[name] = value;
     }
   }
-  return { method: start[1]!, uri: start[2]!, version: '2.0', headers, content: '' } as Message;
+  return { method: start[1]!, uri: start[2]!, version: '2.0', headers, content: '' };
 }
 
 function parseVia(value: string): Via | undefined {

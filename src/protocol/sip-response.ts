@@ -32,11 +32,14 @@ export function serializeResponse(req: SipRequest, spec: ResponseSpec, toTag: st
       i === 0
         ? withParam(v.params, 'received', v.host !== source.address ? source.address : undefined, String(source.port))
         : stringifyParams(v.params);
-    s += `Via: SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${v.host}${v.port ? `:${v.port}` : ''}${params}\r\n`;
+    const port = v.port ? `:${v.port}` : '';
+    s += `Via: SIP/${v.version || '2.0'}/${v.protocol.toUpperCase()} ${v.host}${port}${params}\r\n`;
   }
   const to = req.headers.to;
-  if (to)
-    s += `To: ${to.name || ''} <${uriText(to.uri)}>${withParam(to.params, 'tag', to.params?.tag ? undefined : toTag)}\r\n`;
+  if (to) {
+    const tag = withParam(to.params, 'tag', to.params?.tag ? undefined : toTag);
+    s += `To: ${to.name ?? ''} <${uriText(to.uri)}>${tag}\r\n`;
+  }
   const from = req.headers.from;
   if (from) s += `From: ${stringifyAor(from)}\r\n`;
   const callId = req.headers['call-id'];
@@ -122,7 +125,7 @@ function uriText(uri: unknown): string {
 }
 
 function stringifyAor(aor: { name?: string; uri: unknown; params?: Params }): string {
-  return `${aor.name || ''} <${uriText(aor.uri)}>${stringifyParams(aor.params)}`;
+  return `${aor.name ?? ''} <${uriText(aor.uri)}>${stringifyParams(aor.params)}`;
 }
 
 function prettifyHeaderName(s: string): string {

@@ -13,7 +13,10 @@ import { findHeadEnd, headText, skipLeadingCrlf } from './head-scan.js';
 
 export interface FramerOutput {
   messages: Decoded[];
-  /** The stream can no longer be framed (bad or missing Content-Length, oversize head, garbage): close it after answering. */
+  /**
+   * The stream can no longer be framed (bad or missing Content-Length, oversize head, garbage): close it after
+   * answering.
+   */
   close: boolean;
 }
 

@@ -4,7 +4,10 @@ import type { SipRequest } from './sip-request.js';
 /** In progress: retransmissions are absorbed (RFC 3261 17.2.2, Trying state). */
 export const PENDING = Symbol('pending');
 
-type Entry = { at: number; response: Buffer | typeof PENDING };
+interface Entry {
+  at: number;
+  response: Buffer | typeof PENDING;
+}
 
 /** Memory an entry costs besides its key and response bytes (map slot, entry object), roughly. */
 const ENTRY_OVERHEAD = 120;
@@ -132,10 +135,9 @@ export function transactionKey(req: SipRequest): string {
   const sentBy = `${via.host}:${via.port ?? ''}`;
   const branch = via.params.branch;
   const cseq = req.headers.cseq;
-  const key =
-    branch && branch.startsWith('z9hG4bK')
-      ? `${branch}|${sentBy}|${req.method}`
-      : `${req.headers['call-id']}|${cseq?.seq}|${req.headers.from?.params?.tag}|${sentBy}|${req.method}`;
+  const key = branch?.startsWith('z9hG4bK')
+    ? `${branch}|${sentBy}|${req.method}`
+    : `${req.headers['call-id']}|${cseq?.seq}|${req.headers.from?.params?.tag}|${sentBy}|${req.method}`;
   // Kept for 32 s: a copy, so that it does not hold on to the head it was sliced from.
   return detachedCopy(key);
 }

@@ -39,7 +39,7 @@ export class TransactionLayer {
   private tagCounter = 0;
   /** Requests accepted and not yet answered (they wait for a commit). */
   private pending = 0;
-  private readonly idleWaiters: Array<() => void> = [];
+  private readonly idleWaiters: (() => void)[] = [];
   private readonly tagPrefix = Math.random().toString(36).slice(2, 8);
   readonly stats: TransactionStats = { requests: 0, responses: {}, retransmissions: 0, discarded: 0 };
 

@@ -1,6 +1,6 @@
 import { requestError, type SipRequest } from './sip-request.js';
 
-const REQUIRED_HEADERS: Array<[keyof SipRequest['headers'], string]> = [
+const REQUIRED_HEADERS: [keyof SipRequest['headers'], string][] = [
   ['from', 'From'],
   ['to', 'To'],
   ['call-id', 'Call-ID'],
@@ -31,10 +31,10 @@ export function validateRequest(req: SipRequest): void {
   if (cseq.method !== req.method) {
     throw requestError(req, 'EC_SIP_CSEQ_MISMATCH', `CSeq says ${cseq.method}, request is ${req.method}`);
   }
-  const require = req.headers['require'];
+  const require = req.headers.require;
   if (typeof require === 'string' && require.trim() !== '' && req.method !== 'ACK' && req.method !== 'CANCEL') {
     const rejection = requestError(req, 'EC_SIP_BAD_EXTENSION', `unsupported ${require.trim()}`);
-    rejection.error.headers['Unsupported'] = require.trim();
+    rejection.error.headers.Unsupported = require.trim();
     throw rejection;
   }
 }

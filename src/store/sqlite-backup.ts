@@ -36,7 +36,7 @@ export interface BackupResult {
 export async function backupSqliteFile(
   source: string,
   dest: string,
-  onProgress: (p: BackupProgress) => void = () => {},
+  onProgress: (p: BackupProgress) => void = () => undefined,
 ): Promise<BackupResult> {
   const target = resolve(dest);
   if (existsSync(target)) throw new UsageError(`${target} exists; a backup never overwrites a file`);

@@ -11,7 +11,7 @@ const MAX_PROBLEMS = 5;
 export function assertNotDamaged(db: Database.Database, file: string): void {
   let problems: string[];
   try {
-    problems = (db.pragma(`quick_check(${MAX_PROBLEMS})`) as Array<{ quick_check: string }>).map((r) => r.quick_check);
+    problems = (db.pragma(`quick_check(${MAX_PROBLEMS})`) as { quick_check: string }[]).map((r) => r.quick_check);
   } catch (e) {
     // A badly damaged file fails the check itself ("database disk image is malformed").
     problems = [(e as Error).message];

@@ -67,7 +67,7 @@ export class SqliteRetention {
       this.running = this.pass().finally(() => (this.running = undefined));
       this.running.then(
         (r) => this.log[r.batches + r.checks > 0 ? 'info' : 'debug'](r, 'retention: old days deleted'),
-        (err) => this.log.error({ err }, 'retention pass failed; next try in an hour'),
+        (err: unknown) => this.log.error({ err }, 'retention pass failed; next try in an hour'),
       );
     };
     run();

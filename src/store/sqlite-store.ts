@@ -50,7 +50,8 @@ export interface SqliteStoreOptions {
   checkOnOpen?: boolean;
 }
 
-const SILENT: RetentionLog = { info: () => {}, debug: () => {}, error: () => {} };
+/** Logs nothing: retention of a store opened without a logger. */
+const SILENT: RetentionLog = { info: () => undefined, debug: () => undefined, error: () => undefined };
 
 /** The server's defaults (config-keys.ts), for stores opened without a config. */
 const DEFAULT_BOUNDS: TransactionBounds = { maxBatches: 2000, maxBytes: 2 * 1024 * 1024 };

@@ -25,7 +25,10 @@ import {
 export interface SyncAuth {
   /** security.realm, announced in the challenge. */
   realm: string;
-  /** Every device of a hello must be proven (else EC_SYNC_AUTH_FAILED); false: devices without credentials may sync anonymously. */
+  /**
+   * Every device of a hello must be proven (else EC_SYNC_AUTH_FAILED); false: devices without credentials
+   * may sync anonymously (those with credentials must be proven all the same).
+   */
   required: boolean;
   /** The device's credential, undefined when it has none (a CredentialCache). */
   credentials: { get(device: string): DeviceCredential | undefined | Promise<DeviceCredential | undefined> };
@@ -249,7 +252,8 @@ export class SyncService {
     );
     if (this.o.catchUpOnConnect !== false) {
       this.catchUps.push(this.reconcileClient(c, 'catch-up'));
-      if (this.catchUps.length > CATCH_UPS_KEPT) this.catchUps.shift();
+      // Only dropped from the list kept for callers to await; the catch-up itself runs on.
+      if (this.catchUps.length > CATCH_UPS_KEPT) void this.catchUps.shift();
     }
   }
 

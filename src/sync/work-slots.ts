@@ -5,7 +5,7 @@
  */
 export class WorkSlots {
   private running = 0;
-  private readonly waiting: Array<() => void> = [];
+  private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly size: number) {}
 

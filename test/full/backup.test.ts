@@ -24,7 +24,8 @@ function rowsOf(file: string, device: string): string[] {
     return (
       db
         .prepare(
-          'SELECT ec_date, ec_time, start_us, end_us, values_checksum FROM ec_consumption WHERE device_id = ? ORDER BY ec_date, ec_time, start_us, end_us',
+          'SELECT ec_date, ec_time, start_us, end_us, values_checksum FROM ec_consumption WHERE device_id = ? ' +
+            'ORDER BY ec_date, ec_time, start_us, end_us',
         )
         .raw()
         .all(device) as string[][]
@@ -40,7 +41,7 @@ describe('backup of the embedded store', function () {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'ec-backup-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('copies the store as it was when the backup began, although another connection commits between its steps', async () => {
+  it('copies the store as it was when the backup began, though another connection commits between steps', async () => {
     const live = new SqliteStore({ dir: join(dir, 'data'), synchronous: 'FULL', compression: 'none' });
     await live.open();
     // ~12 MB of 17-kB batches: several backup steps of 4 MiB.
@@ -68,7 +69,7 @@ describe('backup of the embedded store', function () {
     const dest = join(dir, 'copy.sqlite');
     await backupSqliteFile(live.file, dest);
     let error: unknown;
-    await backupSqliteFile(live.file, dest).catch((e) => (error = e));
+    await backupSqliteFile(live.file, dest).catch((e: unknown) => (error = e));
     expect(error).to.be.instanceOf(UsageError);
     expect((error as Error).message).to.equal(`${dest} exists; a backup never overwrites a file`);
     const noStore = await runBin('ec-server', ['backup', join(dir, 'other.sqlite'), '--data-dir', join(dir, 'none')]);
@@ -78,7 +79,7 @@ describe('backup of the embedded store', function () {
     expect(existsSync(join(dir, 'other.sqlite'))).to.equal(false);
   });
 
-  it('ec-server backup while a meter streams into a real server; restored, ec-test reports the same batches', async () => {
+  it('ec-server backup while a meter streams to a real server; restored, ec-test finds the same batches', async () => {
     const data = join(dir, 'data');
     const server = await spawnServer(['--port', '0', '--data-dir', data, '--set', 'sync.enabled=false']);
     const meter = new StreamingMeter(server.port);

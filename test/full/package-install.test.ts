@@ -55,46 +55,50 @@ describe('package install: the packed tarball, without dev dependencies (slow)',
     expect(entries.filter((f) => /^(dist\/test|test|src|bench)\//.test(f) || f.endsWith('.map'))).to.deep.equal([]);
   });
 
-  it('installed globally with --omit=dev into a fresh prefix, ec-server starts and answers a MESSAGE; ec-test finds it', async () => {
-    const data = join(dir, 'data');
-    // docs/operations.md: npm install -g --omit=dev ./ec-server-<version>.tgz, here into a prefix of
-    // its own (bin/ and lib/node_modules/ below it) instead of /usr/local.
-    const prefix = join(dir, 'prefix');
-    const install = await runProcess(
-      'npm',
-      ['install', '-g', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', tarball],
-      { cwd: dir },
-    );
-    expect(install.code, install.stderr).to.equal(0);
-    const modules = join(prefix, 'lib', 'node_modules');
-    const bin = (name: string) => join(prefix, 'bin', name);
-    expect(existsSync(join(modules, 'ec-server', 'dist', 'src', 'cli', 'ec-server.js'))).to.equal(true);
-    for (const dev of ['typescript', 'mocha', 'chai', 'prettier'])
-      expect(existsSync(join(modules, 'ec-server', 'node_modules', dev)), `${dev} must not be installed`).to.equal(
-        false,
+  it(
+    'installed globally with --omit=dev into a fresh prefix, ec-server starts and answers a MESSAGE; ec-test ' +
+      'finds it',
+    async () => {
+      const data = join(dir, 'data');
+      // docs/operations.md: npm install -g --omit=dev ./ec-server-<version>.tgz, here into a prefix of
+      // its own (bin/ and lib/node_modules/ below it) instead of /usr/local.
+      const prefix = join(dir, 'prefix');
+      const install = await runProcess(
+        'npm',
+        ['install', '-g', '--prefix', prefix, '--omit=dev', '--no-audit', '--no-fund', tarball],
+        { cwd: dir },
       );
-    expect(existsSync(join(modules, 'ec-server', 'node_modules', 'better-sqlite3'))).to.equal(true);
+      expect(install.code, install.stderr).to.equal(0);
+      const modules = join(prefix, 'lib', 'node_modules');
+      const bin = (name: string) => join(prefix, 'bin', name);
+      expect(existsSync(join(modules, 'ec-server', 'dist', 'src', 'cli', 'ec-server.js'))).to.equal(true);
+      for (const dev of ['typescript', 'mocha', 'chai', 'prettier'])
+        expect(existsSync(join(modules, 'ec-server', 'node_modules', dev)), `${dev} must not be installed`).to.equal(
+          false,
+        );
+      expect(existsSync(join(modules, 'ec-server', 'node_modules', 'better-sqlite3'))).to.equal(true);
 
-    const server = await spawnServerCommand(
-      bin('ec-server'), // through its shebang, as the installed command runs
-      ['--port', '0', '--data-dir', data, '--set', 'sync.port=0'],
-      { cwd: dir, timeoutMs: 60_000 },
-    );
-    try {
-      const body = 'pkgmeter|20260301100000|0,1.5;500000,2.5';
-      const response = await udpRequest(server.port, buildMessage({ port: server.port, body }), 10_000);
-      expect(response?.status, server.output()).to.equal(200);
-    } finally {
-      server.child.kill('SIGTERM');
-    }
-    expect((await server.exited).code, server.output()).to.equal(0);
+      const server = await spawnServerCommand(
+        bin('ec-server'), // through its shebang, as the installed command runs
+        ['--port', '0', '--data-dir', data, '--set', 'sync.port=0'],
+        { cwd: dir, timeoutMs: 60_000 },
+      );
+      try {
+        const body = 'pkgmeter|20260301100000|0,1.5;500000,2.5';
+        const response = await udpRequest(server.port, buildMessage({ port: server.port, body }), 10_000);
+        expect(response?.status, server.output()).to.equal(200);
+      } finally {
+        server.child.kill('SIGTERM');
+      }
+      expect((await server.exited).code, server.output()).to.equal(0);
 
-    const report = await runProcess(
-      bin('ec-test'),
-      ['--data-dir', data, '-i', 'pkgmeter', '-d', '20260301100000', '--json'],
-      { cwd: dir },
-    );
-    expect(report.stderr).to.equal('');
-    expect(JSON.parse(report.stdout)).to.include({ batches: 1, samples: 2 });
-  });
+      const report = await runProcess(
+        bin('ec-test'),
+        ['--data-dir', data, '-i', 'pkgmeter', '-d', '20260301100000', '--json'],
+        { cwd: dir },
+      );
+      expect(report.stderr).to.equal('');
+      expect(JSON.parse(report.stdout)).to.include({ batches: 1, samples: 2 });
+    },
+  );
 });

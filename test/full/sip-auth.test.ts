@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { DigestSession } from '../../src/client/digest-session.js';
-import { credentialFor } from '../../src/domain/device-credential.js';
 import { BIN, REPO } from '../helpers/server-process.js';
 import { runProcess } from '../helpers/run-process.js';
 import { buildMessage, udpRequest, type ParsedResponse } from '../helpers/sip-client.js';
@@ -78,15 +77,19 @@ describe('SIP digest authentication (real server, real sockets, sipp)', function
     expect(await stored('meter-a', T0)).to.deep.equal([]);
   });
 
-  it('the right secret: 200 and stored; the nonce is reused with rising nonce counts (one challenge for many batches)', async () => {
-    const session = await challengedSession('meter-a', secrets.get('meter-a')!);
-    for (let i = 0; i < 5; i++) {
-      const body = bodyOf('meter-a', T0 + i);
-      const r = await send(body, session.authorize('MESSAGE', uri(), body));
-      expect(r?.status, r?.reason).to.equal(200);
-      expect(await stored('meter-a', T0 + i)).to.have.length(1);
-    }
-  });
+  it(
+    'the right secret: 200 and stored; the nonce is reused with rising nonce counts (one challenge for many ' +
+      'batches)',
+    async () => {
+      const session = await challengedSession('meter-a', secrets.get('meter-a')!);
+      for (let i = 0; i < 5; i++) {
+        const body = bodyOf('meter-a', T0 + i);
+        const r = await send(body, session.authorize('MESSAGE', uri(), body));
+        expect(r?.status, r?.reason).to.equal(200);
+        expect(await stored('meter-a', T0 + i)).to.have.length(1);
+      }
+    },
+  );
 
   it('a wrong secret: 401, nothing stored', async () => {
     const session = await challengedSession('meter-a', 'not-the-secret');

@@ -25,7 +25,8 @@ for (const name of names) {
   const t0 = Date.now();
   TARGETS[name]!(perTarget, seed);
   console.log(
-    `  ${name}: ${perTarget} inputs in ${((Date.now() - t0) / 1000).toFixed(1)} s, slowest ${slowest[name]?.toFixed(2)} ms`,
+    `  ${name}: ${perTarget} inputs in ${((Date.now() - t0) / 1000).toFixed(1)} s, ` +
+      `slowest ${slowest[name]?.toFixed(2)} ms`,
   );
 }
 console.log(`  SIP decoding outcomes: ${JSON.stringify(outcomes)}`);

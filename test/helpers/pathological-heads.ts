@@ -22,7 +22,7 @@ export function PATHOLOGICAL_HEADS(bytes: number): PathologicalHead[] {
   const n = Math.max(16, bytes - 200);
   const fill = (unit: string) => unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
   const head = (...lines: string[]) => [...PREFIX, ...lines].join('\r\n');
-  const shapes: Array<[string, () => string]> = [
+  const shapes: [string, () => string][] = [
     ['From "<" + spaces', () => head(`From: <${fill(' ')}`, 'To: <sip:ec@h>')],
     ['To "<" + tabs', () => head('From: <sip:m@h>;tag=1', `To: <${fill('\t')}`)],
     ['Contact "<" + spaces + ">"', () => head('From: <sip:m@h>;tag=1', 'To: <sip:ec@h>', `Contact: <${fill(' ')}>`)],

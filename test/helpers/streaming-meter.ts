@@ -14,7 +14,7 @@ export class StreamingMeter {
   private sent0 = 0;
   /** Sends no further than this many batches in all. */
   private limit = 0;
-  private waiters: Array<() => void> = [];
+  private waiters: (() => void)[] = [];
 
   constructor(private readonly port: number) {
     this.sock.on('message', (m) => {

@@ -65,40 +65,45 @@ describe('abuse bounds: TCP', function () {
     await server?.cleanup();
   });
 
-  it('a peer that pipelines 20 MB of OPTIONS and never reads: the server stops reading it, holds a bounded amount, and answers everything once it reads', async () => {
-    const n = 80_000;
-    const sock = await connect(server.port);
-    sock.pause(); // never read: responses pile up in the kernel, then in the server
-    const reader = new ResponseReader();
-    sock.on('data', (d) => reader.push(d));
-    const all = Buffer.from(Array.from({ length: n }, (_, i) => options(server.port, i)).join(''), 'latin1');
-    expect(all.length).to.be.greaterThan(20_000_000);
-    let maxBuffered = 0;
-    const sampler = setInterval(() => (maxBuffered = Math.max(maxBuffered, server.tcp!.bufferedBytes)), 5);
-    try {
-      sock.write(all);
-      // The bound acts: reading stops once the unsent responses exceed the cap.
-      await until(() => server.tcp!.stats.unsentPauses > 0, 'the server to stop reading');
-      const handled = server.layer.stats.requests;
-      expect(handled, 'requests read before the server stopped').to.be.lessThan(n);
-      // While the peer does not read, the server holds at most the cap plus the responses to one
-      // socket read of requests (64 KiB of ~300-byte OPTIONS) and one partial request.
-      maxBuffered = Math.max(maxBuffered, server.tcp!.bufferedBytes);
-      expect(sock.writableLength, 'the peer could not hand over its data: the server is not reading').to.be.greaterThan(
-        0,
-      );
-      // Nothing accepted is lost: once the peer reads, every request is answered.
-      sock.resume();
-      await until(() => reader.responses.length >= n, `${n} responses`, 50_000);
-      expect(reader.responses.filter((r) => r.status === 200)).to.have.length(n);
-    } finally {
-      clearInterval(sampler);
-      sock.destroy();
-    }
-    expect(maxBuffered, 'bytes the server held for the connection').to.be.lessThan(UNSENT + 256 * 1024);
-  });
+  it(
+    'a peer that pipelines 20 MB of OPTIONS and never reads: the server stops reading it, holds a bounded ' +
+      'amount, and answers everything once it reads',
+    async () => {
+      const n = 80_000;
+      const sock = await connect(server.port);
+      sock.pause(); // never read: responses pile up in the kernel, then in the server
+      const reader = new ResponseReader();
+      sock.on('data', (d) => reader.push(d));
+      const all = Buffer.from(Array.from({ length: n }, (_, i) => options(server.port, i)).join(''), 'latin1');
+      expect(all.length).to.be.greaterThan(20_000_000);
+      let maxBuffered = 0;
+      const sampler = setInterval(() => (maxBuffered = Math.max(maxBuffered, server.tcp!.bufferedBytes)), 5);
+      try {
+        sock.write(all);
+        // The bound acts: reading stops once the unsent responses exceed the cap.
+        await until(() => server.tcp!.stats.unsentPauses > 0, 'the server to stop reading');
+        const handled = server.layer.stats.requests;
+        expect(handled, 'requests read before the server stopped').to.be.lessThan(n);
+        // While the peer does not read, the server holds at most the cap plus the responses to one
+        // socket read of requests (64 KiB of ~300-byte OPTIONS) and one partial request.
+        maxBuffered = Math.max(maxBuffered, server.tcp!.bufferedBytes);
+        expect(
+          sock.writableLength,
+          'the peer could not hand over its data: the server is not reading',
+        ).to.be.greaterThan(0);
+        // Nothing accepted is lost: once the peer reads, every request is answered.
+        sock.resume();
+        await until(() => reader.responses.length >= n, `${n} responses`, 50_000);
+        expect(reader.responses.filter((r) => r.status === 200)).to.have.length(n);
+      } finally {
+        clearInterval(sampler);
+        sock.destroy();
+      }
+      expect(maxBuffered, 'bytes the server held for the connection').to.be.lessThan(UNSENT + 256 * 1024);
+    },
+  );
 
-  it('a slowloris peer sending one byte every 100 ms is cut at the request deadline (2 s), not the idle timeout', async () => {
+  it('a slowloris peer (a byte every 100 ms) is cut at the request deadline (2 s), not the idle timeout', async () => {
     const before = server.tcp!.stats.requestTimeouts;
     const sock = await connect(server.port);
     const data = Buffer.from(options(server.port, 1), 'latin1');
@@ -168,54 +173,58 @@ describe('abuse bounds: per-source rate limit', function () {
     await server?.cleanup();
   });
 
-  it('over the limit: 503 with Retry-After; a retransmission of an accepted batch is still answered 200; other addresses are not affected', async () => {
-    const peer = new UdpPeer();
-    const batch = makeBatch('rate-1', T0);
-    const accepted = buildMessage({ port: server.port, body: bodyOf(batch), branch: 'z9hG4bK-rate-accepted' });
-    try {
-      peer.send(server.port, accepted);
-      await peer.waitFor(1);
-      expect(peer.responses[0]!.status).to.equal(200);
-      const n = 20;
-      for (let i = 0; i < n; i++) peer.send(server.port, options(server.port, 300 + i, 'UDP'));
-      await peer.waitFor(1 + n);
-      const statuses = peer.responses.slice(1).map((r) => r.status);
-      // 2 tokens were left, plus one a second of the time the test took: most of 20 are refused.
-      expect(statuses.filter((s) => s === 200).length).to.be.at.least(2);
-      const refused = peer.responses.filter((r) => r.status === 503);
-      expect(refused.length).to.be.greaterThan(0);
-      expect(refused.length + statuses.filter((s) => s === 200).length).to.equal(n);
-      expect(refused[0]!.reason).to.match(/^Rate limit exceeded: over 1 requests\/s from this address$/);
-      expect(refused[0]!.headers['retry-after']).to.equal('7');
+  it(
+    'over the limit: 503 with Retry-After; a retransmission of an accepted batch is still answered 200; other ' +
+      'addresses are not affected',
+    async () => {
+      const peer = new UdpPeer();
+      const batch = makeBatch('rate-1', T0);
+      const accepted = buildMessage({ port: server.port, body: bodyOf(batch), branch: 'z9hG4bK-rate-accepted' });
+      try {
+        peer.send(server.port, accepted);
+        await peer.waitFor(1);
+        expect(peer.responses[0]!.status).to.equal(200);
+        const n = 20;
+        for (let i = 0; i < n; i++) peer.send(server.port, options(server.port, 300 + i, 'UDP'));
+        await peer.waitFor(1 + n);
+        const statuses = peer.responses.slice(1).map((r) => r.status);
+        // 2 tokens were left, plus one a second of the time the test took: most of 20 are refused.
+        expect(statuses.filter((s) => s === 200).length).to.be.at.least(2);
+        const refused = peer.responses.filter((r) => r.status === 503);
+        expect(refused.length).to.be.greaterThan(0);
+        expect(refused.length + statuses.filter((s) => s === 200).length).to.equal(n);
+        expect(refused[0]!.reason).to.match(/^Rate limit exceeded: over 1 requests\/s from this address$/);
+        expect(refused[0]!.headers['retry-after']).to.equal('7');
 
-      // A new batch over the limit is refused and not stored.
-      const late = makeBatch('rate-2', T0);
-      peer.send(server.port, buildMessage({ port: server.port, body: bodyOf(late), branch: 'z9hG4bK-rate-late' }));
-      await peer.waitFor(2 + n);
-      expect(peer.responses[1 + n]!.status).to.equal(503);
-      expect(await server.store.readBatches({ device_id: 'rate-2', from: T0, to: T0 + 1 })).to.deep.equal([]);
+        // A new batch over the limit is refused and not stored.
+        const late = makeBatch('rate-2', T0);
+        peer.send(server.port, buildMessage({ port: server.port, body: bodyOf(late), branch: 'z9hG4bK-rate-late' }));
+        await peer.waitFor(2 + n);
+        expect(peer.responses[1 + n]!.status).to.equal(503);
+        expect(await server.store.readBatches({ device_id: 'rate-2', from: T0, to: T0 + 1 })).to.deep.equal([]);
 
-      // The accepted batch's retransmission is answered from the transaction, not charged.
-      peer.send(server.port, accepted);
-      await peer.waitFor(3 + n);
-      expect(peer.responses[2 + n]!.status).to.equal(200);
-      expect(await server.store.readBatches({ device_id: 'rate-1', from: T0, to: T0 + 1 })).to.have.length(1);
-    } finally {
-      peer.close();
-    }
-    // Another source address has a bucket of its own.
-    const other = dgram.createSocket('udp4');
-    try {
-      await new Promise<void>((r) => other.bind(0, '127.0.0.2', () => r()));
-      const answer = new Promise<ParsedResponse>((r) =>
-        other.once('message', (m) => r(parseResponse(m.toString('latin1')))),
-      );
-      other.send(Buffer.from(options(server.port, 400, 'UDP'), 'latin1'), server.port, '127.0.0.1');
-      expect((await answer).status).to.equal(200);
-    } finally {
-      other.close();
-    }
-  });
+        // The accepted batch's retransmission is answered from the transaction, not charged.
+        peer.send(server.port, accepted);
+        await peer.waitFor(3 + n);
+        expect(peer.responses[2 + n]!.status).to.equal(200);
+        expect(await server.store.readBatches({ device_id: 'rate-1', from: T0, to: T0 + 1 })).to.have.length(1);
+      } finally {
+        peer.close();
+      }
+      // Another source address has a bucket of its own.
+      const other = dgram.createSocket('udp4');
+      try {
+        await new Promise<void>((r) => other.bind(0, '127.0.0.2', () => r()));
+        const answer = new Promise<ParsedResponse>((r) =>
+          other.once('message', (m) => r(parseResponse(m.toString('latin1')))),
+        );
+        other.send(Buffer.from(options(server.port, 400, 'UDP'), 'latin1'), server.port, '127.0.0.1');
+        expect((await answer).status).to.equal(200);
+      } finally {
+        other.close();
+      }
+    },
+  );
 });
 
 describe('abuse bounds: transaction cache in bytes', function () {
@@ -229,39 +238,43 @@ describe('abuse bounds: transaction cache in bytes', function () {
     await server?.cleanup();
   });
 
-  it('200 transactions with 4-KB responses: the cache holds at most sip.transaction_cache_bytes (plus a response per generation), and the newest still answer retransmissions', async () => {
-    const peer = new UdpPeer();
-    const n = 200;
-    // The response copies Call-ID: a 4000-byte one makes each remembered response ~4.3 KB.
-    const request = (i: number) =>
-      buildMessage({
-        port: server.port,
-        body: '',
-        method: 'OPTIONS',
-        contentType: null,
-        branch: `z9hG4bK-cache-${i}`,
-        callId: `${i}-${'c'.repeat(4000)}`,
-      });
-    try {
-      let maxBytes = 0;
-      for (let i = 0; i < n; i++) {
-        peer.send(server.port, request(i));
-        await peer.waitFor(i + 1);
-        maxBytes = Math.max(maxBytes, server.layer.cachedBytes);
+  it(
+    '200 transactions with 4-KB responses: the cache holds at most sip.transaction_cache_bytes (plus a response ' +
+      'per generation), and the newest still answer retransmissions',
+    async () => {
+      const peer = new UdpPeer();
+      const n = 200;
+      // The response copies Call-ID: a 4000-byte one makes each remembered response ~4.3 KB.
+      const request = (i: number) =>
+        buildMessage({
+          port: server.port,
+          body: '',
+          method: 'OPTIONS',
+          contentType: null,
+          branch: `z9hG4bK-cache-${i}`,
+          callId: `${i}-${'c'.repeat(4000)}`,
+        });
+      try {
+        let maxBytes = 0;
+        for (let i = 0; i < n; i++) {
+          peer.send(server.port, request(i));
+          await peer.waitFor(i + 1);
+          maxBytes = Math.max(maxBytes, server.layer.cachedBytes);
+        }
+        expect(peer.responses.filter((r) => r.status === 200)).to.have.length(n);
+        expect(peer.responses[0]!.raw.length).to.be.greaterThan(4000);
+        // Each of the two generations may exceed its half by the response of its newest entry.
+        expect(maxBytes).to.be.at.most(CACHE_BYTES + 2 * 5000);
+        expect(server.layer.cachedTransactions).to.be.lessThan(n / 5);
+        const answered = server.layer.stats.requests;
+        const retransmissions = server.layer.stats.retransmissions;
+        peer.send(server.port, request(n - 1));
+        await peer.waitFor(n + 1);
+        expect(server.layer.stats.retransmissions).to.equal(retransmissions + 1);
+        expect(server.layer.stats.requests).to.equal(answered + 1);
+      } finally {
+        peer.close();
       }
-      expect(peer.responses.filter((r) => r.status === 200)).to.have.length(n);
-      expect(peer.responses[0]!.raw.length).to.be.greaterThan(4000);
-      // Each of the two generations may exceed its half by the response of its newest entry.
-      expect(maxBytes).to.be.at.most(CACHE_BYTES + 2 * 5000);
-      expect(server.layer.cachedTransactions).to.be.lessThan(n / 5);
-      const answered = server.layer.stats.requests;
-      const retransmissions = server.layer.stats.retransmissions;
-      peer.send(server.port, request(n - 1));
-      await peer.waitFor(n + 1);
-      expect(server.layer.stats.retransmissions).to.equal(retransmissions + 1);
-      expect(server.layer.stats.requests).to.equal(answered + 1);
-    } finally {
-      peer.close();
-    }
-  });
+    },
+  );
 });

@@ -22,7 +22,7 @@ describe('pathological heads do not stall the event loop', function () {
    * Sends the corpus once while the loop's delay is measured; returns the max delay in ms and what
    * came back. The UDP responses and the probe are checked by the caller.
    */
-  async function sendCorpus(corpus: Array<{ data: string }>) {
+  async function sendCorpus(corpus: { data: string }[]) {
     const histogram = monitorEventLoopDelay({ resolution: 1 });
     const udp = new UdpPeer();
     histogram.enable();
@@ -39,7 +39,7 @@ describe('pathological heads do not stall the event loop', function () {
       const probe = buildMessage({ port: server.port, method: 'OPTIONS', body: '' });
       udp.send(server.port, probe);
       const probeAnswered = () =>
-        udp.responses.some((r) => r.status === 200 && /OPTIONS/.test(r.headers['cseq'] ?? ''));
+        udp.responses.some((r) => r.status === 200 && (r.headers.cseq ?? '').includes('OPTIONS'));
       for (let n = 1; !probeAnswered() && n <= corpus.length + 1; n++) await udp.waitFor(n, 5000);
       histogram.disable();
       return { maxMs: histogram.max / 1e6, responses: udp.responses, exchanges, probeAnswered: probeAnswered() };
@@ -71,10 +71,12 @@ describe('pathological heads do not stall the event loop', function () {
     const { responses, exchanges } = last!;
     expect(responses.length).to.be.greaterThan(corpus.length / 3);
     for (const r of responses) {
-      if (!/OPTIONS/.test(r.headers['cseq'] ?? '')) expect(r.status, r.reason).to.be.within(400, 599);
+      if (!(r.headers.cseq ?? '').includes('OPTIONS')) expect(r.status, r.reason).to.be.within(400, 599);
     }
     expect(responses.filter((r) => r.status === 513).length, 'over the limit: 513').to.be.greaterThan(10);
-    expect(responses.filter((r) => /^Bad header: /.test(r.reason)).length, 'bad headers named').to.be.greaterThan(5);
+    expect(responses.filter((r) => r.reason.startsWith('Bad header: ')).length, 'bad headers named').to.be.greaterThan(
+      5,
+    );
     expect(exchanges.every((e) => e.responses.length > 0 || e.closedByServer)).to.equal(true);
   });
 });

@@ -40,7 +40,8 @@ for (const writer of ['thread', 'inline'])
       const stamp = stampOf(nowS + 3600);
       expect(res!.reason).to.match(
         new RegExp(
-          `^Timestamp in the future: ${stamp} is 3[56]\\d\\d s ahead of the server clock \\(ingest\\.max_future_seconds = 300\\)$`,
+          `^Timestamp in the future: ${stamp} is 3[56]\\d\\d s ahead of the server clock ` +
+            '\\(ingest\\.max_future_seconds = 300\\)$',
         ),
       );
       expect(await server.store.readBatches({ device_id: 'future-1', from: nowS, to: nowS + 7200 })).to.deep.equal([]);
@@ -55,59 +56,63 @@ for (const writer of ['thread', 'inline'])
 describe('integrity: a damaged SQLite file is refused at start', function () {
   this.timeout(60_000);
 
-  it('PRAGMA quick_check fails: the server does not start, and the message names the file (in process and as ec-server)', async () => {
-    const first = await startTestServer();
-    const dataDir = first.config.storage.path;
-    const T0 = Date.UTC(2026, 0, 1) / 1000;
-    for (let i = 0; i < 10; i++) {
-      await first.store.upsertBatches(Array.from({ length: 300 }, (_, k) => makeBatch(`dev-${k}`, T0 + i, 50)));
-    }
-    await first.stop();
-    const file = join(dataDir, SQLITE_FILE);
-    const size = statSync(file).size;
-    expect(size).to.be.greaterThan(200 * 4096);
-    // Garbage over 20 pages in the middle of the file (pages of the table and its index).
-    const fd = openSync(file, 'r+');
-    const garbage = Buffer.alloc(20 * 4096, 0xa5);
-    writeSync(fd, garbage, 0, garbage.length, Math.floor(size / 2 / 4096) * 4096);
-    closeSync(fd);
-    const damaged = readFileSync(file);
+  it(
+    'PRAGMA quick_check fails: the server does not start, and the message names the file (in process and as ' +
+      'ec-server)',
+    async () => {
+      const first = await startTestServer();
+      const dataDir = first.config.storage.path;
+      const T0 = Date.UTC(2026, 0, 1) / 1000;
+      for (let i = 0; i < 10; i++) {
+        await first.store.upsertBatches(Array.from({ length: 300 }, (_, k) => makeBatch(`dev-${k}`, T0 + i, 50)));
+      }
+      await first.stop();
+      const file = join(dataDir, SQLITE_FILE);
+      const size = statSync(file).size;
+      expect(size).to.be.greaterThan(200 * 4096);
+      // Garbage over 20 pages in the middle of the file (pages of the table and its index).
+      const fd = openSync(file, 'r+');
+      const garbage = Buffer.alloc(20 * 4096, 0xa5);
+      writeSync(fd, garbage, 0, garbage.length, Math.floor(size / 2 / 4096) * 4096);
+      closeSync(fd);
+      const damaged = readFileSync(file);
 
-    let error: Error | undefined;
-    try {
-      const again = await startTestServer({ 'storage.path': dataDir });
-      await again.stop();
-    } catch (e) {
-      error = e as Error;
-    }
-    expect(error?.message).to.match(
-      new RegExp(
-        `^cannot open SQLite store ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .* is damaged \\(PRAGMA quick_check: `,
-      ),
-    );
+      let error: Error | undefined;
+      try {
+        const again = await startTestServer({ 'storage.path': dataDir });
+        await again.stop();
+      } catch (e) {
+        error = e as Error;
+      }
+      expect(error?.message).to.match(
+        new RegExp(
+          `^cannot open SQLite store ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .* is damaged \\(PRAGMA quick_check: `,
+        ),
+      );
 
-    const run = await runBin('ec-server', [
-      '--data-dir',
-      dataDir,
-      '--port',
-      '0',
-      '--set',
-      'sync.port=0',
-      '--log-level',
-      'silent',
-    ]);
-    expect(run.code).to.equal(1);
-    expect(run.stderr).to.include(`${file} is damaged (PRAGMA quick_check:`);
-    // Refused, not repaired or rewritten.
-    expect(readFileSync(file).equals(damaged)).to.equal(true);
-    await first.cleanup();
-  });
+      const run = await runBin('ec-server', [
+        '--data-dir',
+        dataDir,
+        '--port',
+        '0',
+        '--set',
+        'sync.port=0',
+        '--log-level',
+        'silent',
+      ]);
+      expect(run.code).to.equal(1);
+      expect(run.stderr).to.include(`${file} is damaged (PRAGMA quick_check:`);
+      // Refused, not repaired or rewritten.
+      expect(readFileSync(file).equals(damaged)).to.equal(true);
+      await first.cleanup();
+    },
+  );
 });
 
 describe('integrity: one forged X-EC-Seq does not silence later gaps', function () {
   this.timeout(20_000);
   it('seq 1, 999999999999999 (forged), 2, 5 on a real server: the gap before 5 is still logged', async () => {
-    const lines: Array<Record<string, unknown>> = [];
+    const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, cb) {
         lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);

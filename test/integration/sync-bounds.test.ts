@@ -57,7 +57,7 @@ class FakeMeter {
 
   async hello(devices: string[], retentionS: number, client = 'fake-meter'): Promise<void> {
     await this.connected;
-    this.write({ type: 'hello', version: 1, devices, retention_s: retentionS, client });
+    await this.write({ type: 'hello', version: 1, devices, retention_s: retentionS, client });
     await until(() => this.frames.some((f) => f.type === 'welcome'), 'welcome');
   }
 
@@ -126,7 +126,7 @@ describe('sync bounds', function () {
     await meter().hello(['cap-2'], 60);
   });
 
-  it('idle timeout: a welcomed connection silent for sync.idle_timeout (1 s) gets EC_SYNC_IDLE and is closed', async () => {
+  it('idle timeout: a welcomed connection silent for sync.idle_timeout (1 s) gets EC_SYNC_IDLE, closed', async () => {
     const m = meter();
     await m.hello(['idle-1'], 60); // nothing to reconcile: no request follows
     const welcomedAt = Date.now();
@@ -168,23 +168,27 @@ describe('sync bounds', function () {
     now = T0;
   });
 
-  it('the budget does not starve devices: periods that stay unresolved on the first device do not stop the next round reaching the second', async () => {
-    now = T0 + 10 * P + 60;
-    await Promise.all(server.sync!.catchUps.splice(0));
-    // The server holds batches the meter does not know: those periods stay mismatch-unresolved.
-    await server.store.upsertBatches(Array.from({ length: 10 }, (_, i) => makeBatch('rot-a', T0 + i * P + 5)));
-    const m = meter();
-    await m.hello(['rot-a', 'rot-b'], 12 * P);
-    const [catchUp] = await Promise.all(server.sync!.catchUps.splice(0));
-    expect(catchUp!.periods.map((p) => [p.device, p.status])).to.deep.equal([
-      ['rot-a', 'verified'],
-      ['rot-a', 'mismatch-unresolved'],
-      ['rot-a', 'mismatch-unresolved'],
-    ]);
-    const round = await server.sync!.runRound();
-    expect(round.periods.map((p) => p.device)).to.deep.equal(['rot-b', 'rot-b', 'rot-b']);
-    now = T0;
-  });
+  it(
+    'the budget does not starve devices: periods that stay unresolved on the first device do not stop the next ' +
+      'round reaching the second',
+    async () => {
+      now = T0 + 10 * P + 60;
+      await Promise.all(server.sync!.catchUps.splice(0));
+      // The server holds batches the meter does not know: those periods stay mismatch-unresolved.
+      await server.store.upsertBatches(Array.from({ length: 10 }, (_, i) => makeBatch('rot-a', T0 + i * P + 5)));
+      const m = meter();
+      await m.hello(['rot-a', 'rot-b'], 12 * P);
+      const [catchUp] = await Promise.all(server.sync!.catchUps.splice(0));
+      expect(catchUp!.periods.map((p) => [p.device, p.status])).to.deep.equal([
+        ['rot-a', 'verified'],
+        ['rot-a', 'mismatch-unresolved'],
+        ['rot-a', 'mismatch-unresolved'],
+      ]);
+      const round = await server.sync!.runRound();
+      expect(round.periods.map((p) => p.device)).to.deep.equal(['rot-b', 'rot-b', 'rot-b']);
+      now = T0;
+    },
+  );
 
   it('a clock that was ahead: periods it recorded as verified are reconciled again once they are due', async () => {
     const m = meter();
@@ -241,11 +245,14 @@ describe('sync bounds: peer text in the log', function () {
       await m.write({ type: 'error', code: 'E'.repeat(5000), message: 'm'.repeat(1024 * 1024) });
       await until(() => lines.some((l) => l.includes('sync client reported an error')), 'the log line');
       m.socket.destroy();
-      const errorLine = JSON.parse(lines.find((l) => l.includes('sync client reported an error'))!);
+      const errorLine = JSON.parse(lines.find((l) => l.includes('sync client reported an error'))!) as {
+        message: string;
+        code: string;
+      };
       expect(errorLine.message.length).to.be.at.most(PEER_TEXT_MAX + 30);
       expect(errorLine.message).to.match(/\(1048576 chars\)$/);
       expect(errorLine.code.length).to.be.at.most(PEER_TEXT_MAX + 30);
-      const helloLine = JSON.parse(lines.find((l) => l.includes('sync client connected'))!);
+      const helloLine = JSON.parse(lines.find((l) => l.includes('sync client connected'))!) as { client: string };
       expect(helloLine.client.length).to.be.at.most(PEER_TEXT_MAX + 30);
       expect(Math.max(...lines.map((l) => l.length))).to.be.lessThan(2000);
 

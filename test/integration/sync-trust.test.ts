@@ -243,7 +243,7 @@ describe('sync trust: a hello proves the secret of every device it speaks for', 
     expect(await snapshot(server.store, devices)).to.equal(before);
   });
 
-  it('a proven meter: its answers count only within what it was asked, checked against their own checksums', async () => {
+  it('a proven meter: answers count only within what was asked, checked against their own checksums', async () => {
     const mine = makeBatch('own-1', T0 + 5);
     const victim = makeBatch('victim-1', T0 + 5);
     await server.store.upsertBatches([mine, victim]);
@@ -323,7 +323,7 @@ describe('sync trust: a hello proves the secret of every device it speaks for', 
     expect(checks.find((k) => k.interval_seconds === P)?.status).to.equal('mismatch-unresolved');
   });
 
-  it('anonymous (no credentials, loopback): an empty answer neither verifies nor deletes; a proven one deletes', async () => {
+  it('anonymous device: an empty answer neither verifies nor deletes; a proven device: it deletes', async () => {
     const anon = [makeBatch('anon-1', T0 + 5), makeBatch('anon-1', T0 + 125)];
     await server.store.putCredential(credentialFor('own-2', server.config.security.realm, ROGUE_SECRET, Date.now()));
     const own = [makeBatch('own-2', T0 + P + 5)];

@@ -48,7 +48,7 @@ describe('digest authentication: the pieces', () => {
     expect(issuer.check(nonce)).to.deep.equal({ valid: false, stale: true });
   });
 
-  it('nonce counts: each nc once, reordering within the window, bounded memory that never lets a replay through', () => {
+  it('nonce counts: each nc once, reordering within the window, bounded memory that never lets replays through', () => {
     const counts = new NonceCounts(2);
     expect(counts.use('d', 'n1', 10, 1)).to.equal('fresh');
     expect(counts.use('d', 'n1', 10, 3)).to.equal('fresh');
@@ -90,7 +90,7 @@ describe('digest authentication: the authenticator over a real store', () => {
     await store.close();
   });
 
-  const authenticator = (required: boolean, algorithms: Array<'MD5' | 'SHA-256'> = ['SHA-256', 'MD5']) =>
+  const authenticator = (required: boolean, algorithms: ('MD5' | 'SHA-256')[] = ['SHA-256', 'MD5']) =>
     new DigestAuthenticator(
       { realm: 'ec-server', algorithms, required, nonceLifetimeMs: 300_000, nonceKey: KEY },
       cache,
@@ -117,7 +117,7 @@ describe('digest authentication: the authenticator over a real store', () => {
     return session;
   }
 
-  it('challenges a request without credentials: one WWW-Authenticate per algorithm, SHA-256 first, auth-int', async () => {
+  it('without credentials: a 401 with one WWW-Authenticate per algorithm, SHA-256 first, auth-int', async () => {
     const r = (await outcome(authenticator(true), {
       method: 'MESSAGE',
       authorization: undefined,
@@ -136,42 +136,46 @@ describe('digest authentication: the authenticator over a real store', () => {
   });
 
   for (const algorithm of ['SHA-256', 'MD5'] as const) {
-    it(`${algorithm}: the right secret authenticates, nonce reused with rising nc; wrong secret, replay, tampered body refused`, async () => {
-      const auth = authenticator(true, [algorithm]);
-      const session = await challenged(auth, 'm1', 'secret-1');
-      for (let i = 0; i < 3; i++) {
-        const a = session.authorize('MESSAGE', 'sip:ec@h', body('m1'))!;
-        expect(await outcome(auth, { method: 'MESSAGE', authorization: a, body: body('m1') })).to.deep.equal({
-          kind: 'authenticated',
-          device: 'm1',
-        });
-      }
-      const once = session.authorize('MESSAGE', 'sip:ec@h', body('m1'))!;
-      await outcome(auth, { method: 'MESSAGE', authorization: once, body: body('m1') });
-      const replay = (await outcome(auth, { method: 'MESSAGE', authorization: once, body: body('m1') })) as {
-        status: number;
-        reason: string;
-        headers: Record<string, string[]>;
-      };
-      expect([replay.status, replay.reason]).to.deep.equal([401, 'Unauthorized: nonce count 00000004 already used']);
-      expect(replay.headers['WWW-Authenticate']![0]).to.match(/stale=true$/);
+    it(
+      `${algorithm}: the right secret authenticates, nonce reused with rising nc; wrong secret, replay, tampered ` +
+        'body refused',
+      async () => {
+        const auth = authenticator(true, [algorithm]);
+        const session = await challenged(auth, 'm1', 'secret-1');
+        for (let i = 0; i < 3; i++) {
+          const a = session.authorize('MESSAGE', 'sip:ec@h', body('m1'))!;
+          expect(await outcome(auth, { method: 'MESSAGE', authorization: a, body: body('m1') })).to.deep.equal({
+            kind: 'authenticated',
+            device: 'm1',
+          });
+        }
+        const once = session.authorize('MESSAGE', 'sip:ec@h', body('m1'))!;
+        await outcome(auth, { method: 'MESSAGE', authorization: once, body: body('m1') });
+        const replay = (await outcome(auth, { method: 'MESSAGE', authorization: once, body: body('m1') })) as {
+          status: number;
+          reason: string;
+          headers: Record<string, string[]>;
+        };
+        expect([replay.status, replay.reason]).to.deep.equal([401, 'Unauthorized: nonce count 00000004 already used']);
+        expect(replay.headers['WWW-Authenticate']![0]).to.match(/stale=true$/);
 
-      const tampered = Buffer.from(body('m1').toString('latin1').replace('1.5', '9.5'), 'latin1');
-      const signed = session.authorize('MESSAGE', 'sip:ec@h', body('m1'))!;
-      const t = (await outcome(auth, { method: 'MESSAGE', authorization: signed, body: tampered })) as {
-        status: number;
-        reason: string;
-      };
-      expect([t.status, t.reason]).to.deep.equal([401, 'Unauthorized: wrong credentials for "m1"']);
+        const tampered = Buffer.from(body('m1').toString('latin1').replace('1.5', '9.5'), 'latin1');
+        const signed = session.authorize('MESSAGE', 'sip:ec@h', body('m1'))!;
+        const t = (await outcome(auth, { method: 'MESSAGE', authorization: signed, body: tampered })) as {
+          status: number;
+          reason: string;
+        };
+        expect([t.status, t.reason]).to.deep.equal([401, 'Unauthorized: wrong credentials for "m1"']);
 
-      const wrong = await challenged(auth, 'm1', 'not-the-secret');
-      const w = (await outcome(auth, {
-        method: 'MESSAGE',
-        authorization: wrong.authorize('MESSAGE', 'sip:ec@h', body('m1')),
-        body: body('m1'),
-      })) as { status: number };
-      expect(w.status).to.equal(401);
-    });
+        const wrong = await challenged(auth, 'm1', 'not-the-secret');
+        const w = (await outcome(auth, {
+          method: 'MESSAGE',
+          authorization: wrong.authorize('MESSAGE', 'sip:ec@h', body('m1')),
+          body: body('m1'),
+        })) as { status: number };
+        expect(w.status).to.equal(401);
+      },
+    );
   }
 
   it("device A's credentials cannot write device B's body: 403", async () => {
@@ -196,7 +200,7 @@ describe('digest authentication: the authenticator over a real store', () => {
     expect([r.status, r.reason]).to.deep.equal([401, 'Unauthorized: wrong credentials for "ghost"']);
   });
 
-  it('not required: anonymous for a device without credentials, but a device with credentials must use them', async () => {
+  it('not required: anonymous for a device without credentials; a device with credentials must use them', async () => {
     const auth = authenticator(false);
     expect(await outcome(auth, { method: 'MESSAGE', authorization: undefined, body: body('free') })).to.deep.equal({
       kind: 'anonymous',

@@ -38,7 +38,7 @@ function essentials(m: sip.Message) {
 }
 
 describe('general head parser (linear, for every head the lean parser declines)', () => {
-  const unusual: Array<[string, string]> = [
+  const unusual: [string, string][] = [
     ['folded header line', withLine('Content-Type', ['Content-Type:', '  text/plain'])],
     ['two Via lines', withLine('Via', ['Via: SIP/2.0/UDP proxy.example;branch=z9hG4bKp', BASE[1]!])],
     ['comma-separated Vias', withLine('Via', 'Via: SIP/2.0/UDP a.example;branch=z9hG4bKa, SIP/2.0/TCP b:5070;rport')],
@@ -61,12 +61,12 @@ describe('general head parser (linear, for every head the lean parser declines)'
 
   it('reads a folded value as one line and repeated generic headers as a list', () => {
     const folded = parseHeadGeneral(withLine('Subject', ['Subject: a', '\tb', '  c']))!;
-    expect(folded.message.headers['subject']).to.equal('a b c');
+    expect(folded.message.headers.subject).to.equal('a b c');
     const repeated = withLine('Supported', ['Supported: a', 'Supported: b']);
-    expect(parseHeadGeneral(repeated)!.message.headers['supported']).to.equal('a,b');
+    expect(parseHeadGeneral(repeated)!.message.headers.supported).to.equal('a,b');
   });
 
-  const problems: Array<[string, string, RegExp]> = [
+  const problems: [string, string, RegExp][] = [
     ['"<" then whitespace in From', withLine('From', `From: <${' '.repeat(2000)}`), /^From: "<" without ">"/],
     ['whitespace inside <...>', withLine('To', 'To: <sip:ec@h >'), /^To: whitespace inside/],
     ['a repeated To', withLine('To', ['To: <sip:a@h>', 'To: <sip:b@h>']), /^To: header repeated/],

@@ -26,7 +26,7 @@ describe('node flags of ec-server', () => {
     expect(eco.apps[0]!.node_args).to.equal(flags);
   });
 
-  it('the nohup line in docs/operations.md carries them; the systemd unit runs the installed command (its shebang)', () => {
+  it('the nohup line in docs/operations.md carries them; the systemd unit runs the installed command (shebang)', () => {
     const ops = readFileSync(join(REPO, 'docs/operations.md'), 'utf8');
     expect(ops).to.include(`nohup node ${flags} bin/ec-server.js`);
     const unit = readFileSync(join(REPO, 'deploy/ec-server.service'), 'utf8');

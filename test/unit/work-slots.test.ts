@@ -7,7 +7,7 @@ describe('work slots (sync reconciliations at once)', () => {
     let running = 0;
     let most = 0;
     const started: number[] = [];
-    const releases: Array<() => void> = [];
+    const releases: (() => void)[] = [];
     const jobs = Array.from({ length: 10 }, (_, i) =>
       slots.run(async () => {
         started.push(i);
