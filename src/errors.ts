@@ -81,7 +81,7 @@ export const OTHER_ERRORS = {
   EC_SYNC_CLIENT_FAILED: { status: undefined, reason: 'Sync client failed' },
   // Nothing sent or received for sync.idle_timeout seconds.
   EC_SYNC_IDLE: { status: undefined, reason: 'Sync connection idle' },
-  // sync.max_connections connections are open already.
+  // sync.max_connections connections are open already, or a hello's credentials cannot be read just now.
   EC_SYNC_BUSY: { status: undefined, reason: 'Sync service busy' },
   // A hello naming a device without proving its secret (when the device has one, or auth is required).
   EC_SYNC_AUTH_FAILED: { status: undefined, reason: 'Sync hello not authenticated' },

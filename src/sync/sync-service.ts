@@ -208,7 +208,7 @@ export class SyncService {
         );
       if (!isDeviceList(m.devices)) return conn.abort('EC_SYNC_BAD_HELLO', 'devices must be 1-10000 device ids');
       set('checking');
-      void this.welcome(conn, m, nonce, set);
+      void this.welcome(conn, { ...m, devices: [...new Set(m.devices)] }, nonce, set);
       return;
     }
     if (m.type === 'error') {

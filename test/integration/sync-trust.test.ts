@@ -10,6 +10,8 @@ import { SyncClient } from '../../src/client/sync-client.js';
 import { batchKeyString, epochSecondToParts, recordsChecksum, type Batch } from '../../src/domain/batch.js';
 import { credentialFor } from '../../src/domain/device-credential.js';
 import type { ConsumptionStore } from '../../src/store/consumption-store.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { SyncService, type SyncAuth } from '../../src/sync/sync-service.js';
 import { makeBatch } from '../helpers/batches.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { until } from '../helpers/until.js';
@@ -413,6 +415,61 @@ describe('sync trust: security.require_auth=true', function () {
       expect(onServer.map((b) => batchKeyString(b))).to.deep.equal(batches.map((b) => batchKeyString(b)));
     } finally {
       await journal.close();
+    }
+  });
+});
+
+describe('sync trust: while a hello is checked', function () {
+  this.timeout(10_000);
+  /** A service whose credential lookups are the test's to answer. */
+  async function serviceWith(get: SyncAuth['credentials']['get']): Promise<[SyncService, number, () => Promise<void>]> {
+    const store = new SqliteStore({ dir: ':memory:', synchronous: 'NORMAL' });
+    await store.open();
+    const service = new SyncService(
+      store,
+      {
+        host: '127.0.0.1',
+        port: 0,
+        periodS: P,
+        graceS: 60,
+        auth: { realm: 'ec-server', required: false, credentials: { get } },
+        deleteExtraneous: true,
+        requestTimeoutMs: 1000,
+        concurrency: 1,
+        schedule: false,
+        now: () => T0 + P + 61,
+      },
+      log,
+    );
+    const port = await service.listen();
+    return [service, port, async () => (await service.close(), await store.close())];
+  }
+
+  it('a frame before the welcome: EC_SYNC_UNEXPECTED; credentials that cannot be read: EC_SYNC_BUSY', async () => {
+    let answer: (v: undefined) => void = () => undefined;
+    const [service, port, close] = await serviceWith(() => new Promise((r) => (answer = r)));
+    try {
+      const early = new RawPeer(port);
+      await early.challenge();
+      early.hello(['slow-1']);
+      await until(() => service.openConnections === 1, 'the connection');
+      early.socket.write(JSON.stringify({ id: 1, type: 'digest', intervals: [] }) + '\n');
+      expect(await early.refused()).to.include({ code: 'EC_SYNC_UNEXPECTED' });
+      answer(undefined); // the lookup ends after the connection: no welcome, no catch-up
+      await new Promise((r) => setImmediate(r));
+      expect(service.catchUps).to.deep.equal([]);
+    } finally {
+      await close();
+    }
+    const [busy, busyPort, closeBusy] = await serviceWith(() => Promise.reject(new Error('store down')));
+    try {
+      const p = new RawPeer(busyPort);
+      await p.challenge();
+      p.hello(['any-1']);
+      expect(await p.refused()).to.include({ code: 'EC_SYNC_BUSY' });
+      expect(busy.catchUps).to.deep.equal([]);
+    } finally {
+      await closeBusy();
     }
   });
 });
