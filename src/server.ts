@@ -48,6 +48,7 @@ export async function startServer(
     maxBytes: config.storage.commitMaxBytes,
     maxQueued: config.storage.maxQueuedBatches,
     maxQueuedBytes: config.storage.maxQueuedBytes,
+    maxWaitMs: config.ingest.maxWaitMs,
     onSlowCommit: (ms, batches) =>
       log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),

@@ -31,6 +31,7 @@ export interface Config {
     sqliteWriter: 'thread' | 'inline';
     sqliteCompression: 'deflate' | 'none';
   };
+  ingest: { maxWaitMs: number };
   cassandra: CassandraConfig;
   sync: {
     freqMinutes: number;
@@ -165,6 +166,7 @@ function build(raw: Map<string, RawValue>): Config {
       sqliteWriter: str('storage.sqlite_writer') as Config['storage']['sqliteWriter'],
       sqliteCompression: str('storage.sqlite_compression') as Config['storage']['sqliteCompression'],
     },
+    ingest: { maxWaitMs: int('ingest.max_wait_ms') },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
     sync: {
       freqMinutes: int('sync.syncfreq'),

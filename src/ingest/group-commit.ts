@@ -2,6 +2,7 @@ import type { ReceivedBatch, ReceivedReport, SequenceGap } from '../domain/recei
 import { SipRequestError, StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
 import { BatchStage } from './batch-stage.js';
+import { CommitWaitEstimator } from './commit-wait.js';
 
 interface Waiting {
   batch: ReceivedBatch;
@@ -23,6 +24,12 @@ export interface GroupCommitOptions {
   maxQueued: number;
   /** Most bytes of values waiting or being written: bounds memory whatever the batch size. */
   maxQueuedBytes: number;
+  /**
+   * Overload control (ingest.max_wait_ms): when a new batch would wait longer than this for its
+   * commit (ingest/commit-wait.ts), submit() refuses it at once (503), below SIP's T1 (500 ms), so
+   * that UDP meters back off instead of retransmitting. 0 or absent: only the queue bounds apply.
+   */
+  maxWaitMs?: number;
   /**
    * Called after a commit that took longer than SLOW_COMMIT_MS (the server logs a warning): a
    * stalled disk or store shows in the log before clients start retransmitting.
@@ -60,11 +67,14 @@ export class GroupCommitter {
   private readonly stage = new BatchStage();
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
+  private readonly wait = new CommitWaitEstimator();
   /** Statistics for logs and benchmarks. */
   readonly stats = {
     commits: 0,
     batches: 0,
     rejected: 0,
+    /** Batches refused with 503 at submit (expected wait or queue bounds). */
+    overloaded: 0,
     failures: 0,
     slowCommits: 0,
     maxCommitMs: 0,
@@ -86,22 +96,43 @@ export class GroupCommitter {
     return this.bytes;
   }
 
+  /** Batches per second the store drains, as measured under load (0 = not yet measured). */
+  get drainRatePerSecond(): number {
+    return this.wait.drainRatePerSecond;
+  }
+
+  /** Expected ms until a batch submitted now would be committed (ingest/commit-wait.ts). */
+  expectedWaitMs(): number {
+    return this.wait.expectedWaitMs(performance.now(), this.queue.length + this.inFlightBatches);
+  }
+
   submit(batch: ReceivedBatch): Promise<void> {
-    const waiting = this.queue.length + this.inFlightBatches;
-    if (waiting >= this.options.maxQueued) {
-      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${waiting} batches await a commit`));
-    }
     const w = weight(batch);
-    if (this.bytes > 0 && this.bytes + w > this.options.maxQueuedBytes) {
-      return Promise.reject(
-        new SipRequestError('EC_SERVER_OVERLOADED', `${this.bytes} bytes of batches await a commit`),
-      );
+    const refusal = this.overload(w);
+    if (refusal) {
+      this.stats.overloaded++;
+      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', refusal));
     }
     this.bytes += w;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, bytes: w, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Why a batch of `bytes` must be refused now (the 503's reason), or undefined. Nothing accepted is dropped. */
+  private overload(bytes: number): string | undefined {
+    const waiting = this.queue.length + this.inFlightBatches;
+    if (waiting >= this.options.maxQueued) return `${waiting} batches await a commit`;
+    if (this.bytes > 0 && this.bytes + bytes > this.options.maxQueuedBytes) {
+      return `${this.bytes} bytes of batches await a commit`;
+    }
+    const maxWait = this.options.maxWaitMs ?? 0;
+    if (maxWait > 0 && waiting > 0) {
+      const expected = this.wait.expectedWaitMs(performance.now(), waiting);
+      if (expected > maxWait) return `expected commit wait ${Math.round(expected)} ms exceeds ${maxWait} ms`;
+    }
+    return undefined;
   }
 
   /** Resolves when everything submitted so far has been written (or has failed). */
@@ -152,6 +183,7 @@ export class GroupCommitter {
     if (group.length === 0) return;
     this.inFlightBatches += group.length;
     const started = performance.now();
+    this.wait.groupStarted(started, this.queue.length + this.inFlightBatches);
     try {
       const report = await this.write(group.map((w) => w.batch));
       const ms = Math.round(performance.now() - started);
@@ -171,6 +203,7 @@ export class GroupCommitter {
     } finally {
       this.bytes -= groupBytes;
       this.inFlightBatches -= group.length;
+      this.wait.groupFinished(performance.now(), group.length, this.queue.length + this.inFlightBatches);
     }
   }
 
