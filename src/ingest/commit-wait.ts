@@ -10,16 +10,21 @@
  *
  * The estimator is PIE's (RFC 8033, section 4.2, "departure rate estimation"): expected wait =
  * batches ahead / the store's drain rate, where the drain rate (batches per ms) is measured over
- * windows of at least MIN_WINDOW_MS of busy time and smoothed (EWMA). Like PIE it trusts a window
- * to show the store's capacity only when the backlog stayed large (SATURATED_BACKLOG) throughout:
- * with a few batches at a time a group commit store is bound by its latency (an fsync, Cassandra's
- * 15 ms commit log window), so its departure rate then shows the arrivals, not what it could take,
- * and a burst would be refused that it would have committed in a few ms. A window with a smaller
- * backlog is still a lower bound of the capacity: it may raise the estimate, never lower it.
+ * windows of at least MIN_WINDOW_MS of busy time (time with a group in the store; idle time says
+ * nothing of its speed) and smoothed (EWMA). Like PIE it trusts a window to show the store's
+ * capacity only when the backlog stayed large throughout: with a few batches at a time a group
+ * commit store is bound by its latency (an fsync, a commit log window), so its departure rate then
+ * shows the arrivals, not what it could take, and a burst would be refused that it would have
+ * committed in a few ms. Such a window is still a lower bound of the capacity: it may raise the
+ * estimate, never set or lower it. Large means SATURATED_BACKLOG batches, or half of what the bound
+ * admits at the rate measured if that is less: a slow store is saturated by fewer batches, and
+ * overload control itself keeps the backlog near what the bound admits, so a higher threshold
+ * would never be reached again and a low rate could never be corrected.
  *
  * A store that stops (a hung node, a held lock) drains nothing and gives no window to measure. So
  * the estimate is also at least the time since the store last finished a group while it has work:
- * a new batch waits behind the groups it holds, which have already taken that long.
+ * a new batch waits behind the groups it holds, which have already taken that long. Until a first
+ * saturated window has been measured, that is the only term (about the first 50 ms of an overload).
  */
 
 /** Backlog (batches waiting or in the store) that keeps the store busy with full-size work. */
@@ -34,12 +39,17 @@ export class CommitWaitEstimator {
   private rate = 0;
   /** Groups handed to the store and not yet finished. */
   private groups = 0;
-  private windowOpen = false;
-  private windowStart = 0;
+  /** When the store last went from idle to busy. */
+  private busySince = 0;
+  /** The current window: busy ms before busySince, batches finished, backlog large throughout. */
+  private windowBusyMs = 0;
   private windowBatches = 0;
-  private windowSaturated = false;
+  private windowSaturated = true;
   /** When the store last finished a group, or went from idle to busy. */
   private lastProgress = 0;
+
+  /** `maxWaitMs`: the bound the estimate is compared with (ingest.max_wait_ms; 0 = none). */
+  constructor(private readonly maxWaitMs = 0) {}
 
   /** Batches per second the store drains, as measured (0 = not yet measured). */
   get drainRatePerSecond(): number {
@@ -48,29 +58,30 @@ export class CommitWaitEstimator {
 
   /** A group is handed to the store; `backlog`: batches waiting or in the store, this group's included. */
   groupStarted(now: number, backlog: number): void {
-    this.groups++;
-    if (!this.windowOpen) {
-      // The store was idle: idle time is no measure of its speed, a new window starts now.
-      this.openWindow(now, backlog);
+    if (this.groups++ === 0) {
+      this.busySince = now;
       this.lastProgress = now;
-    } else if (backlog < SATURATED_BACKLOG) {
-      this.windowSaturated = false;
     }
+    if (backlog < this.saturatedBacklog) this.windowSaturated = false;
   }
 
   /** A group of `batches` has been written (or has failed); `backlog`: batches still waiting or in the store. */
   groupFinished(now: number, batches: number, backlog: number): void {
-    this.groups--;
     this.lastProgress = now;
     this.windowBatches += batches;
-    if (backlog < SATURATED_BACKLOG) this.windowSaturated = false;
-    const elapsed = now - this.windowStart;
-    if (elapsed >= MIN_WINDOW_MS) {
-      this.sample(this.windowBatches / elapsed, this.windowSaturated);
-      this.openWindow(now, backlog);
+    if (backlog < this.saturatedBacklog) this.windowSaturated = false;
+    const busyMs = this.windowBusyMs + now - this.busySince;
+    if (--this.groups === 0) {
+      this.windowBusyMs = busyMs;
+      this.busySince = now;
     }
-    // Idle: nothing in the store and nothing waiting (a waiting group is handed over within a tick).
-    if (this.groups === 0 && backlog === 0) this.windowOpen = false;
+    if (busyMs >= MIN_WINDOW_MS) {
+      this.sample(this.windowBatches / busyMs, this.windowSaturated);
+      this.windowBusyMs = 0;
+      this.windowBatches = 0;
+      this.windowSaturated = backlog >= this.saturatedBacklog;
+      this.busySince = now;
+    }
   }
 
   /** Expected ms until a batch submitted now is committed, with `ahead` batches waiting or in the store. */
@@ -81,11 +92,10 @@ export class CommitWaitEstimator {
     return Math.max(stalled, queued);
   }
 
-  private openWindow(now: number, backlog: number): void {
-    this.windowOpen = true;
-    this.windowStart = now;
-    this.windowBatches = 0;
-    this.windowSaturated = backlog >= SATURATED_BACKLOG;
+  /** Backlog that shows the store's capacity: SATURATED_BACKLOG, or half of what the bound admits if less. */
+  private get saturatedBacklog(): number {
+    const admitted = this.rate * this.maxWaitMs;
+    return admitted > 0 ? Math.max(2, Math.min(SATURATED_BACKLOG, Math.floor(admitted / 2))) : SATURATED_BACKLOG;
   }
 
   private sample(rate: number, saturated: boolean): void {

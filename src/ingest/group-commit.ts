@@ -67,7 +67,7 @@ export class GroupCommitter {
   private readonly stage = new BatchStage();
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
-  private readonly wait = new CommitWaitEstimator();
+  private readonly wait: CommitWaitEstimator;
   /** Statistics for logs and benchmarks. */
   readonly stats = {
     commits: 0,
@@ -84,7 +84,9 @@ export class GroupCommitter {
   constructor(
     private readonly store: ConsumptionStore,
     private readonly options: GroupCommitOptions,
-  ) {}
+  ) {
+    this.wait = new CommitWaitEstimator(options.maxWaitMs ?? 0);
+  }
 
   /** Batches not yet committed: waiting here or handed to the store. */
   get queued(): number {
