@@ -13,8 +13,9 @@ import { parseArgs } from 'node:util';
 import { records } from './sipp/generate.mjs';
 import { percentile } from './lib/util.mjs';
 
-const { cassandraSchemaStatements, cassandraStatements } = await import('../dist/src/store/cassandra-store.js');
-const { recordsChecksum } = await import('../dist/src/domain/batch.js');
+const { cassandraSchemaStatements, cassandraStatements, cassandraUpsertParams } =
+  await import('../dist/src/store/cassandra-store.js');
+const { parseBatchBody } = await import('../dist/src/protocol/batch-body.js');
 
 const { values: a } = parseArgs({
   options: {
@@ -46,9 +47,9 @@ for (const cql of cassandraSchemaStatements({
   await client.execute(cql, [], { prepare: false, readTimeout: 60_000 });
 }
 const insert = cassandraStatements(ks).upsert;
-const values = records(Number(a.records)).join(';');
-const checksum = recordsChecksum(values);
 const T0 = Date.UTC(2026, 0, 1) / 1000;
+/** A row as the server stores it: the small-UDP body parsed by the server's own parser. */
+const template = parseBatchBody(`raw|20260101000000|${records(Number(a.records)).join(';')}`);
 
 /** Inserts with `concurrency` in flight for `seconds`; returns the rate and latencies. */
 async function level(concurrency, run) {
@@ -58,20 +59,15 @@ async function level(concurrency, run) {
   async function worker(w) {
     for (let i = 0; performance.now() < end; i++) {
       const d = new Date((T0 + i) * 1000).toISOString();
-      const params = [
-        `raw${run}-${w}`,
-        d.slice(0, 10).replaceAll('-', ''),
-        d.slice(11, 13),
-        d.slice(11, 19).replaceAll(':', ''),
-        values.slice(0, 6),
-        values.slice(values.lastIndexOf(';') + 1, values.lastIndexOf(';') + 7),
-        values,
-        Number(a.records),
-        checksum,
-        cassandra.types.Long.fromNumber(i),
-        new Date(),
-        0,
-      ];
+      const batch = {
+        ...template,
+        device_id: `raw${run}-${w}`,
+        ec_date: d.slice(0, 10).replaceAll('-', ''),
+        ec_time: d.slice(11, 19).replaceAll(':', ''),
+        batch_seq: i,
+        insert_time: Date.now(),
+      };
+      const params = cassandraUpsertParams(batch, 0);
       const t = performance.now();
       try {
         await client.execute(insert, params);

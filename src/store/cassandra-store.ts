@@ -309,25 +309,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   private upsert(b: Batch): Promise<unknown> {
-    return this.run(
-      this.q.upsert,
-      [
-        b.device_id,
-        b.ec_date,
-        b.ec_time.slice(0, 2),
-        b.ec_time,
-        b.start_us,
-        b.end_us,
-        b.ec_consumption_values,
-        b.values_count,
-        b.values_checksum,
-        // unset rather than null: a null would write a cell tombstone into every row without a seq
-        b.batch_seq === null ? undefined : cassandra.types.Long.fromNumber(b.batch_seq),
-        new Date(b.insert_time),
-        this.ttl,
-      ],
-      'write',
-    );
+    return this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl), 'write');
   }
 
   async readBatches(range: DeviceRange): Promise<Batch[]> {
@@ -422,6 +404,25 @@ export class CassandraStore implements ConsumptionStore {
 function closeRemovedHostPool(host: unknown): void {
   const h = host as { shutdown?: (waitForPending: boolean) => Promise<void> };
   if (typeof h.shutdown === 'function') h.shutdown(true).catch(() => undefined);
+}
+
+/** The bound values of the upsert statement for one batch (exported for bench/cassandra-raw.mjs). */
+export function cassandraUpsertParams(b: Batch, ttl: number): unknown[] {
+  return [
+    b.device_id,
+    b.ec_date,
+    b.ec_time.slice(0, 2),
+    b.ec_time,
+    b.start_us,
+    b.end_us,
+    b.ec_consumption_values,
+    b.values_count,
+    b.values_checksum,
+    // unset rather than null: a null would write a cell tombstone into every row without a seq
+    b.batch_seq === null ? undefined : cassandra.types.Long.fromNumber(b.batch_seq),
+    new Date(b.insert_time),
+    ttl,
+  ];
 }
 
 /** The CQL the store runs (exported for bench/cassandra-raw.mjs, which measures the same insert). */
