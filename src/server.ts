@@ -51,6 +51,11 @@ export async function startServer(
     maxWaitMs: config.ingest.maxWaitMs,
     onSlowCommit: (ms, batches) =>
       log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
+    onOverload: (reason, refused) =>
+      log.warn(
+        { refused, drainRatePerSecond: committer.drainRatePerSecond, backend: store.backend },
+        `overloaded, answering 503: ${reason} (${refused} refused since the last report)`,
+      ),
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
   });
   const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS }, log);

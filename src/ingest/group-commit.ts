@@ -35,12 +35,21 @@ export interface GroupCommitOptions {
    * stalled disk or store shows in the log before clients start retransmitting.
    */
   onSlowCommit?: (ms: number, batches: number) => void;
+  /**
+   * Called when submit() refuses a batch for overload, at most once per OVERLOAD_REPORT_MS, with the
+   * reason of that refusal and how many were refused since the last call (the server logs a
+   * warning): shedding load shows in the log, not only in the meters' 503s.
+   */
+  onOverload?: (reason: string, refused: number) => void;
   /** Called for each X-EC-Seq gap found while parsing (the server logs it; sync repairs it). */
   onSequenceGap?: (gap: SequenceGap) => void;
 }
 
 /** Most groups a pipelined store holds at once; beyond it batches wait here and form larger groups. */
 const PIPELINE_DEPTH = 8;
+
+/** Overload refusals are reported at most this often. */
+export const OVERLOAD_REPORT_MS = 1000;
 
 /** A commit slower than this is reported: UDP clients retransmit after 500 ms (T1). */
 export const SLOW_COMMIT_MS = 1000;
@@ -68,6 +77,9 @@ export class GroupCommitter {
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
   private readonly wait: CommitWaitEstimator;
+  /** Overload refusals not yet reported, and when they were last reported. */
+  private unreportedOverloads = 0;
+  private overloadReportedAt = -Infinity;
   /** Statistics for logs and benchmarks. */
   readonly stats = {
     commits: 0,
@@ -103,16 +115,12 @@ export class GroupCommitter {
     return this.wait.drainRatePerSecond;
   }
 
-  /** Expected ms until a batch submitted now would be committed (ingest/commit-wait.ts). */
-  expectedWaitMs(): number {
-    return this.wait.expectedWaitMs(performance.now(), this.queue.length + this.inFlightBatches);
-  }
-
   submit(batch: ReceivedBatch): Promise<void> {
     const w = weight(batch);
     const refusal = this.overload(w);
     if (refusal) {
       this.stats.overloaded++;
+      this.reportOverload(refusal);
       return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', refusal));
     }
     this.bytes += w;
@@ -135,6 +143,15 @@ export class GroupCommitter {
       if (expected > maxWait) return `expected commit wait ${Math.round(expected)} ms exceeds ${maxWait} ms`;
     }
     return undefined;
+  }
+
+  private reportOverload(reason: string): void {
+    this.unreportedOverloads++;
+    const now = performance.now();
+    if (!this.options.onOverload || now - this.overloadReportedAt < OVERLOAD_REPORT_MS) return;
+    this.options.onOverload(reason, this.unreportedOverloads);
+    this.unreportedOverloads = 0;
+    this.overloadReportedAt = now;
   }
 
   /** Resolves when everything submitted so far has been written (or has failed). */

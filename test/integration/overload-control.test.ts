@@ -44,16 +44,19 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
   let dir: string;
   let store: SlowStore;
   let committer: GroupCommitter;
+  let reports: Array<[string, number]>;
   let second = 1_700_000_000;
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ec-overload-'));
     store = new SlowStore({ dir, synchronous: 'FULL', writer: 'inline' });
     await store.open();
+    reports = [];
     committer = new GroupCommitter(store, {
       maxBatches: 10,
       maxQueued: 100_000,
       maxQueuedBytes: 1 << 30,
       maxWaitMs: MAX_WAIT_MS,
+      onOverload: (reason, refused) => reports.push([reason, refused]),
     });
   });
   afterEach(async () => {
@@ -118,11 +121,16 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
     // What was accepted is about what the store could take meanwhile, not the offered 1,000.
     expect(slow.accepted).to.be.lessThan(500);
     expect(committer.drainRatePerSecond, "the drain rate measured is the store's 100/s").to.be.within(50, 110);
+    // Reported for the log at most once a second (the run took about 2 s), every refusal counted once.
+    expect(reports.length).to.be.within(1, 4);
+    expect(reports[0]![0]).to.match(/^expected commit wait \d+ ms exceeds 250 ms$/);
+    expect(reports.reduce((n, [, refused]) => n + refused, 0)).to.be.within(reports.length, slow.refused.length);
 
     store.delayMs = 0;
     await committer.drain();
     const recovered = await offer(10, 20, 50);
     expect(recovered.refused, 'no 503 once commits are fast again').to.have.length(0);
+    expect(committer.stats.overloaded).to.equal(slow.refused.length);
     expect(await rows()).to.equal(slow.accepted + recovered.accepted);
   });
 
