@@ -55,8 +55,14 @@ export async function startServer(
     maxBytes: config.storage.commitMaxBytes,
     maxQueued: config.storage.maxQueuedBatches,
     maxQueuedBytes: config.storage.maxQueuedBytes,
+    maxWaitMs: config.ingest.maxWaitMs,
     onSlowCommit: (ms, batches) =>
       log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
+    onOverload: (reason, refused) =>
+      log.warn(
+        { refused, drainRatePerSecond: committer.drainRatePerSecond, backend: store.backend },
+        `overloaded, answering 503: ${reason} (${refused} refused since the last report)`,
+      ),
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
     maxFutureS: config.ingest.maxFutureS,
   });

@@ -52,7 +52,19 @@ ${extra.map((h) => `      ${h}`).join('\n')}
       Content-Length: [len]`;
 }
 
-function oneShot({ name, doc, n, devicePrefix, sendAttrs, recvTimeoutMs }) {
+/**
+ * The answer a call waits for: a 200, or with `shed` also a 503 (overload control's refusal,
+ * bench/overload-ramp.mjs), each with its own response time (rtd "ok" / "shed").
+ */
+function answer(recvTimeoutMs, shed) {
+  if (!shed) return `<recv response="200" rtd="true" timeout="${recvTimeoutMs}"/>`;
+  return `<recv response="503" optional="true" rtd="shed" next="done"/>
+  <recv response="200" rtd="ok" timeout="${recvTimeoutMs}"/>
+
+  <label id="done"/>`;
+}
+
+function oneShot({ name, doc, n, devicePrefix, sendAttrs, recvTimeoutMs, shed = false }) {
   const recs = records(n);
   const body = `${devicePrefix}[run]-[call_number]|${STAMP}|${recs.join(';')}`;
   return `<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -71,7 +83,7 @@ ${head([`X-EC-Count: ${n}`, `X-EC-Checksum: ${md5(recs.join('\n'))}`, 'X-EC-Seq:
     ]]>
   </send>
 
-  <recv response="200" rtd="true" timeout="${recvTimeoutMs}"/>
+  ${answer(recvTimeoutMs, shed)}
 
   ${ratio}
 </scenario>
@@ -148,6 +160,17 @@ const files = {
     devicePrefix: 's',
     sendAttrs: ' retrans="500"',
     recvTimeoutMs: 15000,
+  }),
+  'small-udp-shed.xml': oneShot({
+    name: 'ec small UDP batch (10 records), 503 accepted',
+    doc:
+      '  small-udp.xml, but a 503 (overload control) also ends the call, as a meter that then waits for\n' +
+      '  Retry-After would: response times of 200s (rtd ok) and 503s (rtd shed) apart. bench/overload-ramp.mjs.',
+    n: 10,
+    devicePrefix: 's',
+    sendAttrs: ' retrans="500"',
+    recvTimeoutMs: 15000,
+    shed: true,
   }),
   'large-tcp.xml': oneShot({
     name: 'ec large TCP batch (1000 records)',

@@ -18,6 +18,9 @@ CQL_PORT="${EC_CASSANDRA_PORT:-9042}"
 STORAGE_PORT="${EC_CASSANDRA_STORAGE_PORT:-7000}"
 JMX_PORT="${EC_CASSANDRA_JMX_PORT-7199}" # set to empty to disable JMX
 HEAP="${EC_CASSANDRA_HEAP:-1G}"
+COMMITLOG_SYNC="${EC_CASSANDRA_COMMITLOG_SYNC:-batch}" # batch | group | periodic (see write_config)
+GROUP_WINDOW="${EC_CASSANDRA_GROUP_WINDOW:-15ms}"     # commitlog_sync_group_window, group mode only
+CONCURRENT_WRITES="${EC_CASSANDRA_CONCURRENT_WRITES:-64}"
 WAIT_SECS="${EC_CASSANDRA_WAIT:-240}"
 M2_REPO="${EC_CASSANDRA_M2_REPO:-$CACHE/m2}"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
@@ -112,6 +115,15 @@ cmd_fetch() {
 
 # --------------------------------------------------------------- config ----
 
+commitlog_sync_yaml() {
+  case "$COMMITLOG_SYNC" in
+    batch) echo "commitlog_sync: batch" ;;
+    group) printf 'commitlog_sync: group\ncommitlog_sync_group_window: %s\n' "$GROUP_WINDOW" ;;
+    periodic) printf 'commitlog_sync: periodic\ncommitlog_sync_period: 10000ms\n' ;;
+    *) die "EC_CASSANDRA_COMMITLOG_SYNC must be batch, group or periodic (got $COMMITLOG_SYNC)" ;;
+  esac
+}
+
 write_config() {
   mkdir -p "$CONF" "$DATA" "$TMP" "$LOGDIR"
   cat >"$CONF/cassandra.yaml" <<EOF
@@ -145,24 +157,36 @@ hints_directory: "$DATA/hints"
 cdc_raw_directory: "$DATA/cdc_raw"
 
 # A write is acknowledged (and so answered 200 by ec-server) only once its commit log entry is
-# fsynced: group mode batches the fsyncs of concurrent writes (docs/storage.md).
-commitlog_sync: group
-commitlog_sync_group_window: 15ms
+# fsynced. batch mode: "Cassandra won't ack writes until the commit log has been flushed to disk.
+# Each incoming write will trigger the flush task" -- the sync thread fsyncs as soon as writes are
+# pending, and the writes that arrive during one fsync share the next one (group commit, as in
+# ec-server's SQLite store), so a write waits about one fsync (~1 ms here). group mode acks the
+# same way but waits up to commitlog_sync_group_window between fsyncs: it bounds the fsync rate
+# (for disks where an fsync is expensive) at the price of up to a window of latency per write.
+# Either way each write holds one of concurrent_writes threads until its fsync: the node takes at
+# most concurrent_writes / (time between fsyncs) inserts/s. With group mode, a 15 ms window and 8
+# threads that was ~530/s whatever the client's concurrency (docs/performance.md).
+$(commitlog_sync_yaml)
 commitlog_segment_size: 16MiB
-commitlog_total_space: 256MiB
+commitlog_total_space: 512MiB
 
-# small footprint for a 1 GB heap / test workloads
+# Writes are almost never IO bound, and Cassandra's rule of thumb is 8 threads per core. With an
+# fsync before the ack a write thread mostly waits, not computes, so there are more of them (64 on
+# 2 cores) to keep the commit log's groups full. Counter writes and reads are not used much here.
+concurrent_writes: $CONCURRENT_WRITES
+concurrent_reads: 16
+concurrent_counter_writes: 8
+concurrent_compactors: 1
+
+# Memtables on the heap (the node runs with a small heap): a quarter of it, Cassandra's default
+# share, so that a memtable holds more rows before it is flushed and flushes are fewer.
 memtable_allocation_type: heap_buffers
-memtable_heap_space: 128MiB
+memtable_heap_space: 256MiB
 memtable_offheap_space: 64MiB
 key_cache_size: 16MiB
 counter_cache_size: 8MiB
 file_cache_size: 64MiB
 networking_cache_size: 32MiB
-concurrent_reads: 8
-concurrent_writes: 8
-concurrent_counter_writes: 8
-concurrent_compactors: 1
 
 hinted_handoff_enabled: false
 auto_snapshot: false

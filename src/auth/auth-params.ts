@@ -27,6 +27,7 @@ export function parseCredentials(value: string): Credentials | undefined {
   if (i === schemeStart || i >= s.length || !isSpace(s.charCodeAt(i))) return undefined;
   const scheme = s.slice(schemeStart, i);
   const params = new Map<string, string>();
+  let nextBackslash = -1;
   for (;;) {
     i = skipSpace(s, i);
     const nameStart = i;
@@ -37,7 +38,14 @@ export function parseCredentials(value: string): Credentials | undefined {
     if (s.charCodeAt(i) !== 0x3d) return undefined;
     i = skipSpace(s, i + 1);
     let v: string;
-    if (s.charCodeAt(i) === 0x22) {
+    const close = s.charCodeAt(i) === 0x22 ? s.indexOf('"', i + 1) : -1;
+    // The next backslash at or after i, found by a scan that only ever moves forward (linear).
+    if (nextBackslash < i) nextBackslash = indexOrEnd(s, '\\', i);
+    if (close > 0 && nextBackslash > close) {
+      // A quoted value without escapes (all that meters send): one slice.
+      v = s.slice(i + 1, close);
+      i = close + 1;
+    } else if (s.charCodeAt(i) === 0x22) {
       let out = '';
       let from = ++i;
       for (;;) {
@@ -65,6 +73,11 @@ export function parseCredentials(value: string): Credentials | undefined {
     if (s.charCodeAt(i) !== 0x2c) return undefined;
     i++;
   }
+}
+
+function indexOrEnd(s: string, what: string, from: number): number {
+  const at = s.indexOf(what, from);
+  return at < 0 ? s.length : at;
 }
 
 const isSpace = (c: number) => c === 0x20 || c === 0x09;

@@ -76,12 +76,7 @@ export class DigestAuthenticator {
       throw this.challenge('EC_AUTH_FAILED', `algorithm ${(p.get('algorithm') ?? '').slice(0, 20)} is not offered`);
     }
     if (p.get('realm') !== this.options.realm) throw this.challenge('EC_AUTH_FAILED', 'wrong realm');
-    const checked = this.nonces.check(nonce);
-    if (!checked.valid) {
-      throw checked.stale
-        ? this.challenge('EC_AUTH_STALE', 'nonce expired', true)
-        : this.challenge('EC_AUTH_FAILED', 'nonce not issued by this server');
-    }
+    const checked = this.checkNonce(user, nonce);
     const verifyWith = (credential: DeviceCredential | undefined): AuthVerdict => {
       const ha1 = credential && (algorithm === 'MD5' ? credential.ha1_md5 : credential.ha1_sha256);
       if (credential?.realm !== this.options.realm || !ha1) {
@@ -107,6 +102,21 @@ export class DigestAuthenticator {
     };
     const credential = this.credentials.get(user);
     return credential instanceof Promise ? credential.then(verifyWith) : verifyWith(credential);
+  }
+
+  /**
+   * A nonce this device has used before was checked then: only its age is checked again (no HMAC
+   * per request). A new one is checked in full.
+   */
+  private checkNonce(user: string, nonce: string): { issuedMs: number } {
+    const known = this.counts.issuedAt(user, nonce);
+    const checked = known !== undefined ? this.nonces.checkAge(known) : this.nonces.check(nonce);
+    if (!checked.valid) {
+      throw checked.stale
+        ? this.challenge('EC_AUTH_STALE', 'nonce expired', true)
+        : this.challenge('EC_AUTH_FAILED', 'nonce not issued by this server');
+    }
+    return checked;
   }
 
   private withoutCredentials(req: AuthRequest): AuthVerdict | Promise<AuthVerdict> {

@@ -7,13 +7,16 @@
  * Bounded: at most `maxEntries` (device, nonce) pairs. When a pair is evicted to make room, every
  * nonce issued up to the evicted one's issue time is treated as stale from then on, so that
  * forgetting a window can never let a replay through; the meter just gets a fresh nonce.
+ *
+ * The window is two 32-bit words rather than a BigInt: this runs once per authenticated request.
  */
-const WINDOW = 64n;
+const WINDOW = 64;
 
 interface Window {
-  max: bigint;
-  /** Bit i set: nc = max - i was seen. */
-  seen: bigint;
+  max: number;
+  /** Bit i of lo (i < 32) or of hi (i - 32): nc = max - i was seen. */
+  lo: number;
+  hi: number;
   issuedMs: number;
 }
 
@@ -26,28 +29,33 @@ export class NonceCounts {
 
   constructor(private readonly maxEntries: number) {}
 
+  /** When (device, nonce) was first used: its nonce was checked then and need not be checked again. */
+  issuedAt(device: string, nonce: string): number | undefined {
+    return this.windows.get(key(device, nonce))?.issuedMs;
+  }
+
   /** Records nc for (device, nonce) if it was never seen; says why not otherwise. */
   use(device: string, nonce: string, issuedMs: number, nc: number): CountVerdict {
-    const key = `${device}\u0000${nonce}`;
-    const n = BigInt(nc);
-    const w = this.windows.get(key);
+    const k = key(device, nonce);
+    const w = this.windows.get(k);
     if (!w) {
       if (issuedMs <= this.forgottenUpToMs) return 'forgotten';
-      this.windows.set(key, { max: n, seen: 1n, issuedMs });
+      this.windows.set(k, { max: nc, lo: 1, hi: 0, issuedMs });
       this.evict();
       return 'fresh';
     }
-    if (n > w.max) {
-      const shift = n - w.max;
-      w.seen = shift >= WINDOW ? 1n : ((w.seen << shift) | 1n) & ((1n << WINDOW) - 1n);
-      w.max = n;
+    if (nc > w.max) {
+      shift(w, nc - w.max);
+      w.lo |= 1;
+      w.max = nc;
       return 'fresh';
     }
-    const back = w.max - n;
+    const back = w.max - nc;
     if (back >= WINDOW) return 'too-old';
-    const bit = 1n << back;
-    if (w.seen & bit) return 'replayed';
-    w.seen |= bit;
+    const [word, bit] = back < 32 ? (['lo', back] as const) : (['hi', back - 32] as const);
+    const mask = 1 << bit;
+    if (w[word] & mask) return 'replayed';
+    w[word] |= mask;
     return 'fresh';
   }
 
@@ -57,9 +65,27 @@ export class NonceCounts {
 
   private evict(): void {
     while (this.windows.size > this.maxEntries) {
-      const [key, w] = this.windows.entries().next().value!;
-      this.windows.delete(key);
+      const [k, w] = this.windows.entries().next().value!;
+      this.windows.delete(k);
       if (w.issuedMs > this.forgottenUpToMs) this.forgottenUpToMs = w.issuedMs;
     }
+  }
+}
+
+function key(device: string, nonce: string): string {
+  return `${device}\u0000${nonce}`;
+}
+
+/** Moves the window up by n (the bits of older counts move to higher positions). */
+function shift(w: Window, n: number): void {
+  if (n >= WINDOW) {
+    w.lo = 0;
+    w.hi = 0;
+  } else if (n >= 32) {
+    w.hi = n === 32 ? w.lo : w.lo << (n - 32);
+    w.lo = 0;
+  } else {
+    w.hi = (w.hi << n) | (w.lo >>> (32 - n));
+    w.lo = w.lo << n;
   }
 }

@@ -31,10 +31,13 @@ export class NonceIssuer {
     if (raw.length !== RAW_BYTES || !timingSafeEqual(this.mac(raw), raw.subarray(16))) {
       return { valid: false, stale: false };
     }
-    const issuedMs = Number(raw.readBigUInt64BE(0));
-    const age = this.now() - issuedMs;
+    return this.checkAge(Number(raw.readBigUInt64BE(0)));
+  }
+
+  /** The age check alone, for a nonce whose HMAC was checked before. */
+  checkAge(issuedMs: number): NonceCheck {
     // A nonce from the future (another receiver's clock ahead) is accepted within the lifetime too.
-    if (Math.abs(age) > this.lifetimeMs) return { valid: false, stale: true };
+    if (Math.abs(this.now() - issuedMs) > this.lifetimeMs) return { valid: false, stale: true };
     return { valid: true, issuedMs };
   }
 

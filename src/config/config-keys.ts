@@ -253,6 +253,18 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   },
 
   {
+    key: 'ingest.max_wait_ms',
+    section: 'Ingest',
+    default: '250',
+    kind: { type: 'int', min: 0, max: 60000 },
+    doc:
+      'Overload control: a batch that would wait longer than this for its commit (batches ahead / the ' +
+      "store's measured drain rate, or the time the store has been stuck) is answered 503 with Retry-After at " +
+      "once. Below SIP's T1 (500 ms), so that a slow store sheds load instead of provoking UDP retransmissions. " +
+      '0 = off (only storage.max_queued_* apply).',
+  },
+
+  {
     key: 'cassandra.host',
     section: 'CassandraDB',
     default: '127.0.0.1',

@@ -42,7 +42,7 @@ export interface Config {
     retentionDays: number;
     sqliteCheckOnStart: boolean;
   };
-  ingest: { maxFutureS: number };
+  ingest: { maxFutureS: number; maxWaitMs: number };
   cassandra: CassandraConfig;
   sync: {
     freqMinutes: number;
@@ -207,7 +207,7 @@ function build(raw: Map<string, RawValue>): Config {
       retentionDays: int('storage.retention_days'),
       sqliteCheckOnStart: str('storage.sqlite_check_on_start') === 'true',
     },
-    ingest: { maxFutureS: int('ingest.max_future_seconds') },
+    ingest: { maxFutureS: int('ingest.max_future_seconds'), maxWaitMs: int('ingest.max_wait_ms') },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
     sync: {
       freqMinutes: int('sync.syncfreq'),

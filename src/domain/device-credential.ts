@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 /**
  * A device's credential as the store keeps it: never the secret itself, only the digest HA1
@@ -22,8 +22,9 @@ export type DigestAlgorithm = 'MD5' | 'SHA-256';
 
 const NODE_HASH: Record<DigestAlgorithm, string> = { MD5: 'md5', 'SHA-256': 'sha256' };
 
+/** One-shot hashing (crypto.hash): a digest check hashes three times per request. */
 export function digestHex(algorithm: DigestAlgorithm, data: string | Buffer): string {
-  return createHash(NODE_HASH[algorithm]).update(data).digest('hex');
+  return hash(NODE_HASH[algorithm], data, 'hex');
 }
 
 export function ha1(algorithm: DigestAlgorithm, device: string, realm: string, secret: string): string {

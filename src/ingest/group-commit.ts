@@ -2,6 +2,7 @@ import type { ReceivedBatch, ReceivedReport, SequenceGap } from '../domain/recei
 import { SipRequestError, StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
 import { BatchStage } from './batch-stage.js';
+import { CommitWaitEstimator } from './commit-wait.js';
 
 interface Waiting {
   batch: ReceivedBatch;
@@ -24,10 +25,22 @@ export interface GroupCommitOptions {
   /** Most bytes of values waiting or being written: bounds memory whatever the batch size. */
   maxQueuedBytes: number;
   /**
+   * Overload control (ingest.max_wait_ms): when a new batch would wait longer than this for its
+   * commit (ingest/commit-wait.ts), submit() refuses it at once (503), below SIP's T1 (500 ms), so
+   * that UDP meters back off instead of retransmitting. 0 or absent: only the queue bounds apply.
+   */
+  maxWaitMs?: number;
+  /**
    * Called after a commit that took longer than SLOW_COMMIT_MS (the server logs a warning): a
    * stalled disk or store shows in the log before clients start retransmitting.
    */
   onSlowCommit?: (ms: number, batches: number) => void;
+  /**
+   * Called when submit() refuses a batch for overload, at most once per OVERLOAD_REPORT_MS, with the
+   * reason of that refusal and how many were refused since the last call (the server logs a
+   * warning): shedding load shows in the log, not only in the meters' 503s.
+   */
+  onOverload?: (reason: string, refused: number) => void;
   /** Called for each X-EC-Seq gap found while parsing (the server logs it; sync repairs it). */
   onSequenceGap?: (gap: SequenceGap) => void;
   /** ingest.max_future_seconds, for stores parsed here (the SQLite writer thread checks its own). */
@@ -36,6 +49,9 @@ export interface GroupCommitOptions {
 
 /** Most groups a pipelined store holds at once; beyond it batches wait here and form larger groups. */
 const PIPELINE_DEPTH = 8;
+
+/** Overload refusals are reported at most this often. */
+export const OVERLOAD_REPORT_MS = 1000;
 
 /** A commit slower than this is reported: UDP clients retransmit after 500 ms (T1). */
 export const SLOW_COMMIT_MS = 1000;
@@ -62,11 +78,17 @@ export class GroupCommitter {
   private readonly stage: BatchStage;
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
+  private readonly wait: CommitWaitEstimator;
+  /** Overload refusals not yet reported, and when they were last reported. */
+  private unreportedOverloads = 0;
+  private overloadReportedAt = -Infinity;
   /** Statistics for logs and benchmarks. */
   readonly stats = {
     commits: 0,
     batches: 0,
     rejected: 0,
+    /** Batches refused with 503 at submit (expected wait or queue bounds). */
+    overloaded: 0,
     failures: 0,
     slowCommits: 0,
     maxCommitMs: 0,
@@ -78,6 +100,7 @@ export class GroupCommitter {
     private readonly options: GroupCommitOptions,
   ) {
     this.stage = new BatchStage({ maxFutureS: options.maxFutureS });
+    this.wait = new CommitWaitEstimator(options.maxWaitMs ?? 0);
   }
 
   /** Batches not yet committed: waiting here or handed to the store. */
@@ -90,22 +113,48 @@ export class GroupCommitter {
     return this.bytes;
   }
 
+  /** Batches per second the store drains, as measured under load (0 = not yet measured). */
+  get drainRatePerSecond(): number {
+    return this.wait.drainRatePerSecond;
+  }
+
   submit(batch: ReceivedBatch): Promise<void> {
-    const waiting = this.queue.length + this.inFlightBatches;
-    if (waiting >= this.options.maxQueued) {
-      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', `${waiting} batches await a commit`));
-    }
     const w = weight(batch);
-    if (this.bytes > 0 && this.bytes + w > this.options.maxQueuedBytes) {
-      return Promise.reject(
-        new SipRequestError('EC_SERVER_OVERLOADED', `${this.bytes} bytes of batches await a commit`),
-      );
+    const refusal = this.overload(w);
+    if (refusal) {
+      this.stats.overloaded++;
+      this.reportOverload(refusal);
+      return Promise.reject(new SipRequestError('EC_SERVER_OVERLOADED', refusal));
     }
     this.bytes += w;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ batch, bytes: w, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Why a batch of `bytes` must be refused now (the 503's reason), or undefined. Nothing accepted is dropped. */
+  private overload(bytes: number): string | undefined {
+    const waiting = this.queue.length + this.inFlightBatches;
+    if (waiting >= this.options.maxQueued) return `${waiting} batches await a commit`;
+    if (this.bytes > 0 && this.bytes + bytes > this.options.maxQueuedBytes) {
+      return `${this.bytes} bytes of batches await a commit`;
+    }
+    const maxWait = this.options.maxWaitMs ?? 0;
+    if (maxWait > 0 && waiting > 0) {
+      const expected = this.wait.expectedWaitMs(performance.now(), waiting);
+      if (expected > maxWait) return `expected commit wait ${Math.round(expected)} ms exceeds ${maxWait} ms`;
+    }
+    return undefined;
+  }
+
+  private reportOverload(reason: string): void {
+    this.unreportedOverloads++;
+    const now = performance.now();
+    if (!this.options.onOverload || now - this.overloadReportedAt < OVERLOAD_REPORT_MS) return;
+    this.options.onOverload(reason, this.unreportedOverloads);
+    this.unreportedOverloads = 0;
+    this.overloadReportedAt = now;
   }
 
   /** Resolves when everything submitted so far has been written (or has failed). */
@@ -156,6 +205,7 @@ export class GroupCommitter {
     if (group.length === 0) return;
     this.inFlightBatches += group.length;
     const started = performance.now();
+    this.wait.groupStarted(started, this.queue.length + this.inFlightBatches);
     try {
       const report = await this.write(group.map((w) => w.batch));
       const ms = Math.round(performance.now() - started);
@@ -175,6 +225,7 @@ export class GroupCommitter {
     } finally {
       this.bytes -= groupBytes;
       this.inFlightBatches -= group.length;
+      this.wait.groupFinished(performance.now(), group.length, this.queue.length + this.inFlightBatches);
     }
   }
 

@@ -54,7 +54,8 @@ export interface ConsumptionStore {
   /**
    * Optional: true when writes may be issued before earlier ones have resolved, the store applying
    * them in the order they were issued (the SQLite writer thread queues them and merges what waits
-   * into one transaction). The group commit then hands over each group at once instead of waiting.
+   * into one transaction; Cassandra's statements carry client-side timestamps taken in that order).
+   * The group commit then hands over each group at once instead of waiting.
    */
   readonly pipelined?: boolean;
   /** Batches of one device in [from, to), ordered by key. */

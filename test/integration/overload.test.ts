@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { expect } from 'chai';
 import { epochSecondToParts } from '../../src/domain/batch.js';
 import { SQLITE_FILE } from '../../src/store/sqlite-store.js';
-import { buildMessage, tcpExchange } from '../helpers/sip-client.js';
+import { buildMessage, tcpExchange, UdpPeer } from '../helpers/sip-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /**
@@ -62,5 +62,65 @@ describe('overload: a stalled store', function () {
     expect(server.committer.stats.maxCommitMs).to.be.at.least(1000);
     const stored = await server.store.readSummaries({ device_id: 'overload', from: T0, to: T0 + messages.length });
     expect(stored.length, 'rows = 200s').to.equal(ok.length);
+  });
+});
+
+/**
+ * The same stalled store seen by UDP meters: with ingest.max_wait_ms, a MESSAGE that would wait
+ * longer than the bound is answered 503 + Retry-After at once (before T1, so meters do not
+ * retransmit), the ones accepted before are answered 200 once the lock goes, and new ones are
+ * accepted again.
+ */
+describe('overload control over UDP: a stalled store', function () {
+  this.timeout(30_000);
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ 'ingest.max_wait_ms': '250', 'sip.retry_after': '3' });
+  });
+  after(async () => {
+    await server?.cleanup();
+  });
+
+  it('answers 503 "expected commit wait" at once while stuck, 200 for what it took, accepts again', async () => {
+    const T0 = Date.UTC(2026, 6, 2) / 1000;
+    let n = 0;
+    const send = (peer: UdpPeer) => {
+      const p = epochSecondToParts(T0 + n++);
+      peer.send(server.port, buildMessage({ port: server.port, body: `udp-ovl|${p.ec_date}${p.ec_time}|1,2;3,4` }));
+    };
+    const peer = new UdpPeer();
+    const blocker = new Database(join(server.dir, 'data', SQLITE_FILE));
+    try {
+      blocker.exec('BEGIN IMMEDIATE');
+      for (let i = 0; i < 60; i++) {
+        send(peer);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // Everything answered so far came while the lock was held, i.e. without waiting for a commit.
+      const duringStall = [...peer.responses];
+      blocker.exec('COMMIT');
+      await peer.waitFor(60, 10_000);
+      const refused = duringStall.filter((r) => r.status === 503);
+      expect(refused.length, '503s while the store is stuck').to.be.greaterThan(20);
+      expect(
+        duringStall.filter((r) => r.status === 200),
+        'no 200 before the commit',
+      ).to.have.length(0);
+      expect(refused[0]!.reason).to.match(/^Server overloaded: expected commit wait \d+ ms exceeds 250 ms$/);
+      expect(refused[0]!.headers['retry-after']).to.equal('3');
+      const ok = peer.responses.filter((r) => r.status === 200);
+      expect(ok.length + refused.length).to.equal(60);
+      expect(ok.length, 'the batches accepted before the bound was reached').to.be.greaterThan(0);
+
+      const before = peer.responses.length;
+      for (let i = 0; i < 20; i++) send(peer);
+      await peer.waitFor(before + 20, 10_000);
+      expect(peer.responses.slice(before).map((r) => r.status)).to.deep.equal(Array(20).fill(200));
+      const stored = await server.store.readSummaries({ device_id: 'udp-ovl', from: T0, to: T0 + n });
+      expect(stored.length, 'rows = 200s').to.equal(ok.length + 20);
+    } finally {
+      blocker.close();
+      peer.close();
+    }
   });
 });

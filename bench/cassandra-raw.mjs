@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+// The raw Cassandra insert rate: cassandra-driver alone, no SIP, no group commit, no ec-server.
+// The rows, the prepared INSERT (cassandraStatements) and the consistency are the store's; each
+// level keeps N inserts in flight (a closed loop: a finished insert starts the next) for --seconds,
+// and prints inserts/s and latency percentiles. Every insert has its own key (device per worker,
+// one second per insert), as in the small-UDP bench. It needs `npm run build` and a node:
+//
+//   node bench/cassandra-raw.mjs --concurrency 16,64,256,1024 --seconds 10 [--records 5]
+//
+// The keyspace (ec_rawbench by default) is dropped at the end.
+import cassandra from 'cassandra-driver';
+import { parseArgs } from 'node:util';
+import { records } from './sipp/generate.mjs';
+import { percentile } from './lib/util.mjs';
+
+const { cassandraSchemaStatements, cassandraStatements, cassandraUpsertParams } =
+  await import('../dist/src/store/cassandra-store.js');
+const { parseBatchBody } = await import('../dist/src/protocol/batch-body.js');
+
+const { values: a } = parseArgs({
+  options: {
+    concurrency: { type: 'string', default: '16,64,256,1024' },
+    seconds: { type: 'string', default: '10' },
+    records: { type: 'string', default: '5' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '9042' },
+    keyspace: { type: 'string', default: 'ec_rawbench' },
+    consistency: { type: 'string', default: 'localQuorum' },
+  },
+});
+const levels = a.concurrency.split(',').map(Number);
+const seconds = Number(a.seconds);
+const ks = a.keyspace;
+
+const client = new cassandra.Client({
+  contactPoints: [`${a.host}:${a.port}`],
+  localDataCenter: 'datacenter1',
+  socketOptions: { readTimeout: 20_000 },
+  queryOptions: { consistency: cassandra.types.consistencies[a.consistency], prepare: true, isIdempotent: true },
+});
+await client.connect();
+for (const cql of cassandraSchemaStatements({
+  keyspace: ks,
+  replication: { class: 'SimpleStrategy', replication_factor: 1 },
+  ttlDays: 0,
+})) {
+  await client.execute(cql, [], { prepare: false, readTimeout: 60_000 });
+}
+const insert = cassandraStatements(ks).upsert;
+const T0 = Date.UTC(2026, 0, 1) / 1000;
+/** A row as the server stores it: the small-UDP body parsed by the server's own parser. */
+const template = parseBatchBody(`raw|20260101000000|${records(Number(a.records)).join(';')}`);
+
+/** Inserts with `concurrency` in flight for `seconds`; returns the rate and latencies. */
+async function level(concurrency, run) {
+  const latencies = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  async function worker(w) {
+    for (let i = 0; performance.now() < end; i++) {
+      const d = new Date((T0 + i) * 1000).toISOString();
+      const batch = {
+        ...template,
+        device_id: `raw${run}-${w}`,
+        ec_date: d.slice(0, 10).replaceAll('-', ''),
+        ec_time: d.slice(11, 19).replaceAll(':', ''),
+        batch_seq: i,
+        insert_time: Date.now(),
+      };
+      const params = cassandraUpsertParams(batch, 0);
+      const t = performance.now();
+      try {
+        await client.execute(insert, params);
+        latencies.push(performance.now() - t);
+      } catch {
+        errors++;
+      }
+    }
+  }
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((x, y) => x - y);
+  return {
+    concurrency,
+    inserts: latencies.length,
+    errors,
+    perSecond: Math.round(latencies.length / elapsed),
+    p50: +percentile(latencies, 50).toFixed(1),
+    p99: +percentile(latencies, 99).toFixed(1),
+  };
+}
+
+const results = [];
+for (const [run, c] of levels.entries()) {
+  const r = await level(c, run);
+  results.push(r);
+  console.log(
+    `concurrency ${r.concurrency}: ${r.perSecond} inserts/s (${r.inserts} in ${seconds} s, ${r.errors} errors), ` +
+      `p50 ${r.p50} ms, p99 ${r.p99} ms`,
+  );
+}
+await client.execute(`DROP KEYSPACE IF EXISTS ${ks}`, [], { prepare: false, readTimeout: 60_000 });
+await client.shutdown();
+console.log(JSON.stringify(results));

@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Batch } from '../../src/domain/batch.js';
+import { SipRequestError } from '../../src/errors.js';
+import { GroupCommitter } from '../../src/ingest/group-commit.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { makeBatch, receivedOf } from '../helpers/batches.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A real SQLite store whose commits are slowed by `delayMs` (the injected fault: a disk or a node
+ * that takes that long per commit, which cannot be produced for real on demand).
+ */
+class SlowStore extends SqliteStore {
+  delayMs = 0;
+  commits = 0;
+  override async upsertBatches(batches: readonly Batch[]): Promise<void> {
+    if (this.delayMs > 0) await sleep(this.delayMs);
+    await super.upsertBatches(batches);
+    this.commits++;
+  }
+}
+
+interface Offered {
+  accepted: number;
+  refused: SipRequestError[];
+  /** Refusals answered only after a commit finished (they should all come at once). */
+  refusedLate: number;
+  stored: Promise<unknown>;
+}
+
+const MAX_WAIT_MS = 250;
+
+/**
+ * Overload control tied to SIP's T1: a batch that would wait more than ingest.max_wait_ms for its
+ * commit is answered 503 at once, so that a slow store sheds load instead of growing a queue that
+ * UDP meters would retransmit into. Nothing accepted is dropped.
+ */
+describe('overload control: expected commit wait (real SQLite, slowed commits)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let store: SlowStore;
+  let committer: GroupCommitter;
+  let reports: [string, number][];
+  let second = 1_700_000_000;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ec-overload-'));
+    // NORMAL: the commit time under test is the injected delay, not this disk's fsync.
+    store = new SlowStore({ dir, synchronous: 'NORMAL', writer: 'inline' });
+    await store.open();
+    reports = [];
+    committer = new GroupCommitter(store, {
+      maxBatches: 10,
+      maxQueued: 100_000,
+      maxQueuedBytes: 1 << 30,
+      maxWaitMs: MAX_WAIT_MS,
+      onOverload: (reason, refused) => reports.push([reason, refused]),
+    });
+  });
+  afterEach(async () => {
+    await committer.drain();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Submits `perTick` batches every `tickMs` for `ticks` ticks, as meters would. */
+  async function offer(perTick: number, tickMs: number, ticks: number): Promise<Offered> {
+    const out: Offered = { accepted: 0, refused: [], refusedLate: 0, stored: Promise.resolve() };
+    const accepted: Promise<void>[] = [];
+    for (let t = 0; t < ticks; t++) {
+      for (let i = 0; i < perTick; i++) {
+        const commitsAtSubmit = store.commits;
+        const p = committer.submit(receivedOf(makeBatch('meter', second++)));
+        p.then(
+          () => undefined,
+          (e: unknown) => {
+            if (!(e instanceof SipRequestError)) throw e;
+            out.refused.push(e);
+            if (store.commits !== commitsAtSubmit) out.refusedLate++;
+          },
+        );
+        accepted.push(
+          p.then(
+            () => void out.accepted++,
+            () => undefined,
+          ),
+        );
+      }
+      await sleep(tickMs);
+    }
+    out.stored = Promise.all(accepted);
+    await out.stored;
+    return out;
+  }
+
+  async function rows(): Promise<number> {
+    return (await store.readSummaries({ device_id: 'meter', from: 1_700_000_000, to: second })).length;
+  }
+
+  it('accepts everything while commits are fast (the wait stays far under the bound)', async () => {
+    store.delayMs = 2;
+    const r = await offer(10, 10, 100); // ~1,000 batches/s for about a second
+    expect(r.refused, 'no 503').to.have.length(0);
+    expect(r.accepted).to.equal(1000);
+    expect(await rows()).to.equal(1000);
+  });
+
+  it('refuses at once with 503 beyond the bound, stores every accepted batch, accepts after recovery', async () => {
+    // 100 ms per commit of at most 10 batches: the store takes 100 batches/s; 500/s are offered.
+    store.delayMs = 100;
+    const started = performance.now();
+    const slow = await offer(10, 20, 100);
+    const seconds = (performance.now() - started) / 1000;
+    expect(slow.refused.length, 'the excess is refused').to.equal(1000 - slow.accepted);
+    expect(slow.refusedLate, 'every 503 came at once, not after a commit').to.equal(0);
+    for (const e of slow.refused) {
+      expect(e.status).to.equal(503);
+      expect(e.reason).to.match(/^Server overloaded: expected commit wait \d+ ms exceeds 250 ms$/);
+    }
+    expect(await rows(), 'every accepted batch is stored').to.equal(slow.accepted);
+    // What was accepted is what the store could take meanwhile (100/s), plus the bound's worth and
+    // what came before its rate was first measured: not the offered 1,000.
+    expect(slow.accepted).to.be.at.most(100 * seconds + 150);
+    expect(committer.drainRatePerSecond, "the drain rate measured is the store's 100/s").to.be.within(50, 110);
+    // Reported for the log at most once a second (the run took about 2 s), every refusal counted once.
+    expect(reports.length).to.be.within(1, 4);
+    expect(reports[0]![0]).to.match(/^expected commit wait \d+ ms exceeds 250 ms$/);
+    expect(reports.reduce((n, [, refused]) => n + refused, 0)).to.be.within(reports.length, slow.refused.length);
+
+    store.delayMs = 0;
+    await committer.drain();
+    const recovered = await offer(10, 20, 50);
+    expect(recovered.refused, 'no 503 once commits are fast again').to.have.length(0);
+    expect(committer.stats.overloaded).to.equal(slow.refused.length);
+    expect(await rows()).to.equal(slow.accepted + recovered.accepted);
+  });
+
+  it('refuses new batches once a hung store has not finished a commit for longer than the bound', async () => {
+    store.delayMs = 1000;
+    const started = performance.now();
+    const r = await offer(2, 20, 25); // half a second of 100/s against a store that finishes nothing for 1 s
+    expect(r.refused.length).to.be.greaterThan(10);
+    expect(r.refused[0]!.reason).to.match(/^Server overloaded: expected commit wait (\d+) ms exceeds 250 ms$/);
+    const firstWait = Number(/wait (\d+) ms/.exec(r.refused[0]!.reason)![1]);
+    expect(firstWait).to.be.greaterThan(MAX_WAIT_MS);
+    expect(r.refusedLate).to.equal(0);
+    expect(await rows()).to.equal(r.accepted);
+    expect(performance.now() - started).to.be.greaterThan(1000); // sanity: the accepted ones waited for the hung commit
+  });
+
+  it('is off with ingest.max_wait_ms=0: only the queue bounds apply', async () => {
+    const off = new GroupCommitter(store, {
+      maxBatches: 10,
+      maxQueued: 100_000,
+      maxQueuedBytes: 1 << 30,
+      maxWaitMs: 0,
+    });
+    store.delayMs = 300;
+    const results = await Promise.allSettled(
+      Array.from({ length: 60 }, () => off.submit(receivedOf(makeBatch('meter', second++)))),
+    );
+    expect(results.filter((x) => x.status === 'rejected')).to.have.length(0);
+    await off.drain();
+  });
+});
