@@ -135,7 +135,7 @@ export class ServerMetrics {
     );
     counter(
       'ec_sip_discarded_total',
-      'Datagrams or frames dropped without an answer (not SIP, or responses).',
+      'Messages dropped without an answer: keep-alives, responses, requests that cannot be answered (no usable Via).',
       () => layer.stats.discarded,
     );
     new Counter({
