@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test tier, as CI runs it (`npm run test:full`), on a fresh Debian machine (run as root,
 # or with sudo for apt):
-#   1. installs the real SIP peer (sipp, Debian package sip-tester) when missing;
+#   1. installs the real SIP peer (sipp, Debian package sip-tester) and promtool (Debian package prometheus:
+#      it checks /metrics) when missing;
 #   2. creates the independent Cassandra reader (Python cassandra-driver in a venv, $EC_PYVENV,
 #      default ~/.cache/ec-server/pyvenv) when missing: the read-back cross-check uses it;
 #   3. starts a real single-node Apache Cassandra from Maven Central jars (scripts/cassandra/);
@@ -22,6 +23,15 @@ if ! command -v sipp >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq sip-tester >/dev/null
 fi
 sipp -v 2>/dev/null | head -1 || true
+
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "[test-all] installing promtool (Debian package prometheus)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+# The /metrics test fails instead of skipping when promtool is missing.
+export EC_REQUIRE_PROMTOOL=1
 
 if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
   PYVENV="${EC_PYVENV:-$HOME/.cache/ec-server/pyvenv}"

@@ -113,6 +113,8 @@ export type SequenceGap = [device: string, seq: number, expected: number];
 export interface ReceivedReport {
   rejected: Rejection[];
   gaps: SequenceGap[];
+  /** Records (samples) of the batches stored; absent = 0. */
+  records?: number;
 }
 
 /** Base of every error ec-server raises on purpose. */

@@ -4,7 +4,9 @@ import type { Config } from './config/load-config.js';
 import { CredentialCache } from './auth/credential-cache.js';
 import { DigestAuthenticator } from './auth/digest-authenticator.js';
 import { isLoopback } from './auth/loopback.js';
-import { EcError } from './errors.js';
+import { ConfigError, EcError } from './errors.js';
+import { HttpServer } from './http/http-server.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { SipHandler } from './ingest/sip-handler.js';
 import { SourceRateLimit } from './protocol/source-rate-limit.js';
@@ -28,6 +30,10 @@ export interface RunningServer {
   sync: SyncService | undefined;
   /** Port of the sync service (differs from config when sync.port=0). */
   syncPort: number | undefined;
+  /** Port of the HTTP endpoints (/metrics, /healthz, /readyz) when http.enabled (differs when http.port=0). */
+  httpPort: number | undefined;
+  /** The server's Prometheus registry and commit histograms. */
+  metrics: ServerMetrics;
   /** Stop accepting, answer what is in progress, close the store. */
   stop(): Promise<void>;
 }
@@ -49,7 +55,10 @@ export async function startServer(
   store: ConsumptionStore = createStore(config, 'ingest'),
   options: ServerOptions = {},
 ): Promise<RunningServer> {
+  // Before anything is opened: a configuration that would expose /metrics without a token is refused.
+  const httpTokens = config.http.enabled ? httpTokensChecked(config, log) : [];
   await store.open();
+  const metrics = new ServerMetrics();
   const committer = new GroupCommitter(store, {
     maxBatches: config.storage.commitMaxBatches,
     maxBytes: config.storage.commitMaxBytes,
@@ -63,6 +72,7 @@ export async function startServer(
         { refused, drainRatePerSecond: committer.drainRatePerSecond, backend: store.backend },
         `overloaded, answering 503: ${reason} (${refused} refused since the last report)`,
       ),
+    onCommit: metrics.observeCommit,
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
     maxFutureS: config.ingest.maxFutureS,
   });
@@ -160,19 +170,99 @@ export async function startServer(
   );
 
   let stopping: Promise<void> | undefined;
+  const storeUp = () => storeAnswers(store);
+  metrics.watch({ layer, handler, committer, authenticator, credentials, tcp, sync, storeUp });
+  // Started after SIP is bound: /readyz answering 200 means SIP is listening.
+  const http = config.http.enabled
+    ? new HttpServer(
+        {
+          host: config.http.listenAddr,
+          port: config.http.port,
+          tokens: httpTokens,
+          ready: async () => {
+            if (stopping) return { ready: false, why: 'stopping' };
+            return (await storeUp()) ? { ready: true } : { ready: false, why: 'the store does not answer' };
+          },
+          metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }),
+        },
+        log,
+      )
+    : undefined;
+  let httpPort: number | undefined;
+  try {
+    httpPort = http
+      ? await listenOrExplain('http tcp', config.http.listenAddr, config.http.port, () => http.listen())
+      : undefined;
+  } catch (e) {
+    await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
+    credentials.stop();
+    await store.close();
+    throw e;
+  }
+  if (http) {
+    log.info(
+      { address: config.http.listenAddr, port: httpPort, tokens: httpTokens.length },
+      `serving /metrics, /healthz, /readyz on http ${config.http.listenAddr}:${httpPort}`,
+    );
+  }
+
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info('stopping: new batches are answered 503, batches in progress are finished');
       handler.stopping = true;
       credentials.stop();
-      await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
+      await Promise.all([udp?.close(), tcp?.close(), sync?.close(), http?.close()]);
       await committer.drain();
       await store.close();
       const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused };
       log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
     })());
 
-  return { port, address, store, committer, layer, tcp, sync, syncPort, stop };
+  return { port, address, store, committer, layer, tcp, sync, syncPort, httpPort, metrics, stop };
+}
+
+/** How long /readyz and ec_store_up wait for the store's answer. */
+const STORE_PROBE_MS = 2000;
+
+/** Whether the store answers a cheap read (a credential lookup) within STORE_PROBE_MS. */
+async function storeAnswers(store: ConsumptionStore): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STORE_PROBE_MS)));
+  try {
+    const read = store.readCredential('readiness-probe').then(
+      () => true,
+      () => false,
+    );
+    return await Promise.race([read, timeout]);
+  } catch {
+    return false; // a store that throws at once (closed)
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The bearer tokens /metrics requires. Beyond loopback at least one is required, as SIP requires credentials
+ * there: without one the server refuses to start, naming the key, unless http.allow_anonymous=true (then a
+ * warning at every start). On loopback tokens are optional; when set, they are required there too.
+ */
+function httpTokensChecked(config: Config, log: Logger): string[] {
+  const { listenAddr, tokens, allowAnonymous } = config.http;
+  if (tokens.length > 0 || isLoopback(listenAddr)) return tokens;
+  if (!allowAnonymous) {
+    throw new ConfigError(
+      undefined,
+      'http.tokens',
+      `http.listen_addr=${listenAddr} is beyond loopback: set at least one bearer token for /metrics, or ` +
+        'http.allow_anonymous=true to serve it to anyone who can reach it (docs/security.md)',
+    );
+  }
+  log.warn(
+    { address: listenAddr },
+    `SECURITY: serving /metrics on ${listenAddr} without a token (http.allow_anonymous=true): anyone who can ` +
+      'reach this port can read them (docs/security.md)',
+  );
+  return tokens;
 }
 
 /**

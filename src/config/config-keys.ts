@@ -494,6 +494,49 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   },
 
   {
+    key: 'http.enabled',
+    section: 'HTTP',
+    default: 'true',
+    kind: { type: 'enum', values: ['true', 'false'] },
+    doc:
+      'Serve the read-only HTTP endpoints /metrics (Prometheus), /healthz and /readyz (docs/operations.md). ' +
+      'On loopback by default, so nothing is exposed unless http.listen_addr says so.',
+  },
+  {
+    key: 'http.listen_addr',
+    section: 'HTTP',
+    default: '127.0.0.1',
+    kind: { type: 'string', nonEmpty: true },
+    doc: 'Address of the HTTP endpoints. Beyond loopback /metrics needs a bearer token (http.tokens).',
+  },
+  {
+    key: 'http.port',
+    section: 'HTTP',
+    default: '34580',
+    kind: port,
+    doc: 'TCP port of the HTTP endpoints (0 = pick a free port, for tests).',
+  },
+  {
+    key: 'http.tokens',
+    section: 'HTTP',
+    default: '',
+    kind: { type: 'string' },
+    doc:
+      'Bearer tokens accepted on /metrics, comma-separated (each 16+ characters; `openssl rand -hex 32`). ' +
+      'Required when http.listen_addr is beyond loopback, unless http.allow_anonymous=true; when set, ' +
+      'required on loopback too. /healthz and /readyz never need one.',
+  },
+  {
+    key: 'http.allow_anonymous',
+    section: 'HTTP',
+    default: 'false',
+    kind: { type: 'enum', values: ['true', 'false'] },
+    doc:
+      'Serve /metrics without a token while listening beyond loopback (warned about at every start); ' +
+      'for a scraper on a trusted network. Separate from security.allow_anonymous.',
+  },
+
+  {
     key: 'log.level',
     section: 'Log',
     default: 'info',

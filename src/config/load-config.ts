@@ -68,6 +68,14 @@ export interface Config {
     nonceKey: Buffer | undefined;
     credentialsRefreshS: number;
   };
+  http: {
+    enabled: boolean;
+    listenAddr: string;
+    port: number;
+    /** Bearer tokens accepted on /metrics (as written: case matters). */
+    tokens: string[];
+    allowAnonymous: boolean;
+  };
   log: { level: string };
 }
 
@@ -231,8 +239,27 @@ function build(raw: Map<string, RawValue>): Config {
       nonceKey: hexKey('security.nonce_key', str('security.nonce_key'), raw),
       credentialsRefreshS: int('security.credentials_refresh'),
     },
+    http: {
+      enabled: str('http.enabled') === 'true',
+      listenAddr: str('http.listen_addr'),
+      port: int('http.port'),
+      tokens: tokenList('http.tokens', str('http.tokens'), raw),
+      allowAnonymous: str('http.allow_anonymous') === 'true',
+    },
     log: { level: str('log.level') },
   };
+}
+
+/** A comma list of secrets, kept as written (the `list` kind lowercases); each long enough to resist guessing. */
+function tokenList(key: string, value: string, raw: Map<string, RawValue>): string[] {
+  const tokens = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (tokens.some((t) => t.length < 16 || /\s/.test(t))) {
+    throw new ConfigError(raw.get(key)!.origin, key, 'each token must be 16 or more characters without spaces');
+  }
+  return [...new Set(tokens)];
 }
 
 function hexKey(key: string, value: string, raw: Map<string, RawValue>): Buffer | undefined {

@@ -41,6 +41,8 @@ export interface GroupCommitOptions {
    * warning): shedding load shows in the log, not only in the meters' 503s.
    */
   onOverload?: (reason: string, refused: number) => void;
+  /** Called after each successful commit with its duration in seconds and its batches (the metrics' histograms). */
+  onCommit?: (seconds: number, batches: number) => void;
   /** Called for each X-EC-Seq gap found while parsing (the server logs it; sync repairs it). */
   onSequenceGap?: (gap: SequenceGap) => void;
   /** ingest.max_future_seconds, for stores parsed here (the SQLite writer thread checks its own). */
@@ -86,7 +88,11 @@ export class GroupCommitter {
   readonly stats = {
     commits: 0,
     batches: 0,
+    /** Records (samples) of the batches stored. */
+    records: 0,
     rejected: 0,
+    /** X-EC-Seq gaps seen. */
+    sequenceGaps: 0,
     /** Batches refused with 503 at submit (expected wait or queue bounds). */
     overloaded: 0,
     failures: 0,
@@ -208,7 +214,8 @@ export class GroupCommitter {
     this.wait.groupStarted(started, this.queue.length + this.inFlightBatches);
     try {
       const report = await this.write(group.map((w) => w.batch));
-      const ms = Math.round(performance.now() - started);
+      const elapsed = performance.now() - started;
+      const ms = Math.round(elapsed);
       this.stats.maxCommitMs = Math.max(this.stats.maxCommitMs, ms);
       if (ms > SLOW_COMMIT_MS) {
         this.stats.slowCommits++;
@@ -216,6 +223,8 @@ export class GroupCommitter {
       }
       this.stats.commits++;
       this.stats.batches += group.length - report.rejected.length;
+      this.stats.records += report.records ?? 0;
+      this.options.onCommit?.(elapsed / 1000, group.length);
       this.settle(group, report, undefined);
     } catch (e) {
       this.stats.failures++;
@@ -249,7 +258,9 @@ export class GroupCommitter {
       if (e) w.reject(e);
       else w.resolve();
     });
-    for (const gap of report?.gaps ?? []) this.options.onSequenceGap?.(gap);
+    const gaps = report?.gaps ?? [];
+    this.stats.sequenceGaps += gaps.length;
+    for (const gap of gaps) this.options.onSequenceGap?.(gap);
   }
 
   private async write(received: ReceivedBatch[]): Promise<ReceivedReport> {

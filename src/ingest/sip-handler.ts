@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { SIP_ERRORS, SipRequestError, StoreUnavailableError } from '../errors.js';
+import { SIP_ERRORS, SipRequestError, StoreUnavailableError, type SipErrorCode } from '../errors.js';
 import { readLatin1 } from '../latin1.js';
 import type { SipRequest } from '../protocol/sip-request.js';
 import type { ResponseSpec } from '../protocol/sip-response.js';
@@ -45,6 +45,8 @@ export interface HandlerOptions {
  */
 export class SipHandler {
   stopping = false;
+  /** Error responses by error code (the catalogue's: a bounded set), for the metrics. */
+  readonly rejections: Partial<Record<SipErrorCode, number>> = {};
 
   constructor(
     private readonly committer: GroupCommitter,
@@ -76,16 +78,19 @@ export class SipHandler {
   errorResponse(e: unknown): ResponseSpec {
     if (e instanceof SipRequestError) {
       if (e.code === 'EC_BATCH_INTERNAL') this.log.error({ err: e.message }, 'a batch could not be handled');
+      this.rejections[e.code] = (this.rejections[e.code] ?? 0) + 1;
       const headers = { ...e.headers };
       if (e.status === 503) headers['Retry-After'] = String(this.options.retryAfterS);
       return { status: e.status, reason: e.reason, headers };
     }
     if (e instanceof StoreUnavailableError) {
       this.log.warn({ err: e.message }, 'store unavailable; answering 503');
+      this.rejections.EC_STORE_UNAVAILABLE = (this.rejections.EC_STORE_UNAVAILABLE ?? 0) + 1;
       const { status, reason } = SIP_ERRORS.EC_STORE_UNAVAILABLE;
       return { status, reason, headers: { 'Retry-After': String(this.options.retryAfterS) } };
     }
     this.log.error({ err: e }, 'unexpected error handling a request');
+    this.rejections.EC_INTERNAL = (this.rejections.EC_INTERNAL ?? 0) + 1;
     const { status, reason } = SIP_ERRORS.EC_INTERNAL;
     return { status, reason, headers: {} };
   }

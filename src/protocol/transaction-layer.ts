@@ -21,9 +21,16 @@ export interface RequestHandler {
   errorResponse(e: unknown): ResponseSpec;
 }
 
+/** The methods ec-server answers in its own way; every other one is counted as `other` (bounded labels). */
+export type CountedMethod = 'MESSAGE' | 'OPTIONS' | 'other';
+
+/** Responses sent for one transport: by request method, then by status. */
+export type ResponseCounts = Record<CountedMethod, Record<number, number>>;
+
 export interface TransactionStats {
   requests: number;
-  responses: Record<number, number>;
+  /** Responses sent (not those re-sent from the transaction cache), by transport, method and status. */
+  responses: Record<Link['transport'], ResponseCounts>;
   retransmissions: number;
   discarded: number;
 }
@@ -41,7 +48,12 @@ export class TransactionLayer {
   private pending = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly tagPrefix = Math.random().toString(36).slice(2, 8);
-  readonly stats: TransactionStats = { requests: 0, responses: {}, retransmissions: 0, discarded: 0 };
+  readonly stats: TransactionStats = {
+    requests: 0,
+    responses: { udp: { MESSAGE: {}, OPTIONS: {}, other: {} }, tcp: { MESSAGE: {}, OPTIONS: {}, other: {} } },
+    retransmissions: 0,
+    discarded: 0,
+  };
 
   constructor(
     private readonly handler: RequestHandler,
@@ -145,7 +157,11 @@ export class TransactionLayer {
 
   private respond(req: SipRequest, spec: ResponseSpec, link: Link): Buffer {
     const data = serializeResponse(req, spec, this.nextTag(), link.remote);
-    this.stats.responses[spec.status] = (this.stats.responses[spec.status] ?? 0) + 1;
+    // Counted where responses always were (the metrics read it at scrape time): no label strings per request.
+    const byMethod = this.stats.responses[link.transport];
+    const m = req.method;
+    const counts = m === 'MESSAGE' ? byMethod.MESSAGE : m === 'OPTIONS' ? byMethod.OPTIONS : byMethod.other;
+    counts[spec.status] = (counts[spec.status] ?? 0) + 1;
     link.send(data);
     return data;
   }

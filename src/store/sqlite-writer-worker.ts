@@ -89,8 +89,9 @@ function splitReport(report: ReceivedReport, groups: ReceivedBatch[][]): Receive
     while (index >= start + groups[g]!.length) start += groups[g++]!.length;
     reports[g]!.rejected.push([index - start, code, detail]);
   }
-  // Gaps are only logged: the first group carries them.
+  // Gaps are only logged, records only counted: the first group carries them.
   reports[0]!.gaps = report.gaps;
+  reports[0]!.records = report.records;
   return reports;
 }
 

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import { SyncProtocolError } from '../errors.js';
-import type { ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
+import type { CheckStatus, ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
 import { peerText } from './peer-text.js';
@@ -97,6 +97,13 @@ export class SyncService {
   private readonly sockets = new Set<net.Socket>();
   /** Connections refused at the cap (sync.max_connections) so far. */
   refusedConnections = 0;
+  /** For the metrics: rounds run, periods reconciled by result, batches fetched, reconciliations interrupted. */
+  readonly stats = {
+    rounds: 0,
+    periods: { verified: 0, repaired: 0, 'mismatch-unresolved': 0, pending: 0 } as Record<CheckStatus, number>,
+    batchesRepaired: 0,
+    errors: 0,
+  };
   /** Reconciliations running at once, rounds and catch-ups together (sync.concurrency). */
   private readonly slots: WorkSlots;
   private task: ScheduledTask | undefined;
@@ -111,6 +118,13 @@ export class SyncService {
   ) {
     this.now = o.now ?? (() => Date.now() / 1000);
     this.slots = new WorkSlots(Math.max(1, o.concurrency));
+  }
+
+  /** Devices named by the hellos of the meters connected now. */
+  get connectedDevices(): number {
+    let n = 0;
+    for (const c of this.clients) n += c.devices.length;
+    return n;
   }
 
   /** Open connections, welcomed or not. */
@@ -297,6 +311,7 @@ export class SyncService {
       ms: Date.now() - started,
     };
     const damaged = report.periods.filter((p) => p.status !== 'verified');
+    this.stats.rounds++;
     this.log.info(
       {
         clients: report.clients,
@@ -355,6 +370,8 @@ export class SyncService {
             log: this.log,
           });
           report.periods.push(r);
+          this.stats.periods[r.status]++;
+          this.stats.batchesRepaired += r.repaired;
           if (r.status !== 'verified')
             this.log.info(
               {
@@ -369,6 +386,7 @@ export class SyncService {
         }
       } catch (e) {
         report.errors.push({ device, error: (e as Error).message });
+        this.stats.errors++;
         this.log.warn(
           { device, err: (e as Error).message, why },
           'sync: reconciliation interrupted; the period stays pending',

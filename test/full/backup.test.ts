@@ -81,7 +81,16 @@ describe('backup of the embedded store', function () {
 
   it('ec-server backup while a meter streams to a real server; restored, ec-test finds the same batches', async () => {
     const data = join(dir, 'data');
-    const server = await spawnServer(['--port', '0', '--data-dir', data, '--set', 'sync.enabled=false']);
+    const server = await spawnServer([
+      '--port',
+      '0',
+      '--data-dir',
+      data,
+      '--set',
+      'sync.enabled=false',
+      '--set',
+      'http.port=0',
+    ]);
     const meter = new StreamingMeter(server.port);
     try {
       // A finished stretch of one meter, then a second meter that keeps streaming throughout.

@@ -80,7 +80,7 @@ describe('package install: the packed tarball, without dev dependencies (slow)',
 
       const server = await spawnServerCommand(
         bin('ec-server'), // through its shebang, as the installed command runs
-        ['--port', '0', '--data-dir', data, '--set', 'sync.port=0'],
+        ['--port', '0', '--data-dir', data, '--set', 'sync.port=0', '--set', 'http.port=0'],
         { cwd: dir, timeoutMs: 60_000 },
       );
       try {

@@ -25,6 +25,8 @@ describe('ec-server process', function () {
     '0',
     '--set',
     'sync.port=0',
+    '--set',
+    'http.port=0',
     '--data-dir',
     join(dir, 'data'),
   ];
@@ -140,6 +142,8 @@ describe('ec-server process', function () {
       join(FIXTURES, 'config/original.properties'),
       '--set',
       'sync.port=0',
+      '--set',
+      'http.port=0',
       '--port',
       String(first.port),
       '--data-dir',

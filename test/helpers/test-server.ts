@@ -22,6 +22,7 @@ export async function startTestServer(
     overrides: {
       'sip.port': '0',
       'sync.port': '0',
+      'http.port': '0',
       'storage.path': join(dir, 'data'),
       'log.level': 'silent',
       ...overrides,

@@ -27,7 +27,13 @@ describe('authentication by default beyond loopback', function () {
     });
     const { config } = loadConfig({
       configPath: null,
-      overrides: { 'sip.port': '0', 'sync.port': '0', 'storage.path': join(dir, 'data'), ...overrides },
+      overrides: {
+        'sip.port': '0',
+        'sync.port': '0',
+        'http.port': '0',
+        'storage.path': join(dir, 'data'),
+        ...overrides,
+      },
     });
     const server = await startServer(config, pino({ level: 'warn' }, sink), undefined, { syncSchedule: false });
     try {

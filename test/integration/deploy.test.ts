@@ -70,7 +70,16 @@ describe('deploy/', function () {
         return this.skip();
       }
       const log = join(dir, 'ec-server.log');
-      const args = [...SERVER_NODE_FLAGS, BIN('ec-server'), '--port', '0', '--set', 'sync.port=0'];
+      const args = [
+        ...SERVER_NODE_FLAGS,
+        BIN('ec-server'),
+        '--port',
+        '0',
+        '--set',
+        'sync.port=0',
+        '--set',
+        'http.port=0',
+      ];
       const quoted = [process.execPath, ...args, '--data-dir', join(dir, 'data')].map((a) => `'${a}'`).join(' ');
       // docs/operations.md's recipe: nohup, appending stdout and stderr to the log.
       const server = spawn('sh', ['-c', `exec nohup ${quoted} >> '${log}' 2>&1`], { cwd: dir, stdio: 'ignore' });

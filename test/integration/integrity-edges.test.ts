@@ -97,6 +97,8 @@ describe('integrity: a damaged SQLite file is refused at start', function () {
         '0',
         '--set',
         'sync.port=0',
+        '--set',
+        'http.port=0',
         '--log-level',
         'silent',
       ]);
@@ -122,7 +124,7 @@ describe('integrity: one forged X-EC-Seq does not silence later gaps', function 
     const dir = mkdtempSync(join(tmpdir(), 'ec-seq-'));
     const { config } = loadConfig({
       configPath: null,
-      overrides: { 'sip.port': '0', 'sync.enabled': 'false', 'storage.path': join(dir, 'data') },
+      overrides: { 'sip.port': '0', 'sync.enabled': 'false', 'http.port': '0', 'storage.path': join(dir, 'data') },
     });
     const server = await startServer(config, pino({ level: 'info' }, sink));
     try {

@@ -164,6 +164,8 @@ describe('retention of the embedded store (storage.retention_days)', function ()
       '--set',
       'sync.enabled=false',
       '--set',
+      'http.port=0',
+      '--set',
       'storage.retention_days=1',
     ]);
     const meter = new StreamingMeter(server.port);

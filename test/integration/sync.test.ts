@@ -33,6 +33,12 @@ function seeded(seed: number): () => number {
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
+/** One sample's value in the Prometheus text format (0 when absent). */
+function metricValue(text: string, sample: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line === undefined ? 0 : Number(line.slice(sample.length + 1));
+}
+
 async function sameData(
   server: ConsumptionStore,
   journal: ConsumptionStore,
@@ -134,6 +140,7 @@ for (const [backend, backendConfig] of BACKENDS)
 
       now = T0 + P + 61;
       const requestsBefore = sync.stats.requests;
+      const metricsBefore = await server.metrics.metrics();
       const started = Date.now();
       const round = await server.sync!.runRound();
       const ms = Date.now() - started;
@@ -141,6 +148,19 @@ for (const [backend, backendConfig] of BACKENDS)
       const period = round.periods.find((p) => p.from === T0)!;
       expect(period.status).to.equal('repaired');
       expect(period.repaired).to.equal(stats.lost + stats.corrupted);
+      // The sync metrics moved by what the round reports.
+      const metricsAfter = await server.metrics.metrics();
+      const moved = (sample: string) => metricValue(metricsAfter, sample) - metricValue(metricsBefore, sample);
+      expect(moved('ec_sync_rounds_total')).to.equal(1);
+      expect(moved('ec_sync_periods_total{status="repaired"}')).to.equal(
+        round.periods.filter((p) => p.status === 'repaired').length,
+      );
+      expect(moved('ec_sync_periods_total{status="verified"}')).to.equal(
+        round.periods.filter((p) => p.status === 'verified').length,
+      );
+      expect(moved('ec_sync_batches_repaired_total')).to.equal(round.periods.reduce((n, p) => n + p.repaired, 0));
+      expect(metricValue(metricsAfter, 'ec_sync_connections')).to.equal(1);
+      expect(metricValue(metricsAfter, 'ec_devices{state="sync_connected"}')).to.equal(1);
       expect(await sameData(server.store, journal, device, T0, T0 + P)).to.equal(P);
 
       // Repair cost: bytes resent vs. bytes of the batches actually lost or corrupted (their SIP bodies).

@@ -79,6 +79,28 @@ describe('configuration', () => {
     ).to.match(/sctp/);
   });
 
+  it('http.tokens: a comma list kept as written (case matters), each 16+ characters; none echoed in errors', () => {
+    const { config } = loadConfig({
+      configPath: null,
+      overrides: { 'http.tokens': ' AbCdEf0123456789 , second-Token-XYZ-0001,AbCdEf0123456789' },
+    });
+    expect(config.http).to.deep.include({
+      enabled: true,
+      listenAddr: '127.0.0.1',
+      port: 34580,
+      tokens: ['AbCdEf0123456789', 'second-Token-XYZ-0001'],
+      allowAnonymous: false,
+    });
+    expect(loadConfig({ configPath: null }).config.http.tokens).to.deep.equal([]);
+    const short = () => loadConfig({ configPath: null, overrides: { 'http.tokens': 'long-enough-token-1,secret123' } });
+    expect(short).to.throw(ConfigError, /key http\.tokens: each token must be 16 or more characters/);
+    try {
+      short();
+    } catch (e) {
+      expect((e as Error).message).to.not.include('secret123');
+    }
+  });
+
   it('names an unreadable file', () => {
     const missing = join(dir, 'nope.properties');
     expect(configError(() => loadConfig({ configPath: missing })).message).to.equal(

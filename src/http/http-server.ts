@@ -1,0 +1,75 @@
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { BearerTokens } from './bearer-tokens.js';
+
+export interface HttpOptions {
+  host: string;
+  port: number;
+  /** Bearer tokens accepted on /metrics; empty: /metrics is open (the caller decided that is safe). */
+  tokens: readonly string[];
+  /** /readyz: whether the server serves (SIP bound, not stopping) and the store answers. */
+  ready: () => Promise<{ ready: boolean; why?: string }>;
+  metrics: () => Promise<{ contentType: string; text: string }>;
+}
+
+/** Routes that never need a token: probes learn only up or down. */
+const OPEN_ROUTES = new Set(['/healthz', '/readyz']);
+
+/**
+ * The read-only HTTP endpoints (fastify): /healthz (the process answers), /readyz (it serves and its store
+ * answers), /metrics (Prometheus text format, behind a bearer token when tokens are configured).
+ */
+export class HttpServer {
+  private readonly app: FastifyInstance;
+
+  constructor(
+    private readonly options: HttpOptions,
+    log: Logger,
+  ) {
+    const o = options;
+    const tokens = new BearerTokens(o.tokens);
+    // No request logging: scrapes every few seconds would drown the log.
+    this.app = Fastify({ logger: false, return503OnClosing: true, bodyLimit: 1024 });
+    this.app.addHook('onRequest', async (req, reply) => {
+      if (tokens.empty || OPEN_ROUTES.has(req.url.split('?')[0]!)) return;
+      if (!tokens.accepts(req.headers.authorization)) {
+        await reply
+          .code(401)
+          .header('WWW-Authenticate', 'Bearer realm="ec-server"')
+          .type('text/plain; charset=utf-8')
+          .send('a bearer token is required (http.tokens)\n');
+      }
+    });
+    this.app.get('/healthz', async (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok\n'));
+    this.app.get('/readyz', async (_req, reply) => {
+      const r = await o.ready();
+      return reply
+        .code(r.ready ? 200 : 503)
+        .type('text/plain; charset=utf-8')
+        .send(r.ready ? 'ready\n' : `not ready: ${r.why ?? 'unknown'}\n`);
+    });
+    this.app.get('/metrics', async (_req, reply) => {
+      const { contentType, text } = await o.metrics();
+      return reply.type(contentType).send(text);
+    });
+    this.app.setErrorHandler((err: { message?: string; statusCode?: number }, _req, reply) => {
+      const status = err.statusCode ?? 500;
+      if (status >= 500) log.warn({ err: err.message }, 'http request failed');
+      void reply
+        .code(status)
+        .type('text/plain; charset=utf-8')
+        .send(`${err.message ?? 'error'}\n`);
+    });
+  }
+
+  /** Listens; resolves with the port bound (differs from options.port when it is 0). */
+  async listen(): Promise<number> {
+    await this.app.listen({ host: this.options.host, port: this.options.port });
+    return (this.app.server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+  }
+}
