@@ -4,20 +4,31 @@
 // synchronous=FULL) under the same closed-loop sipp load with and without credentials, alternated
 // in one run (the machine is shared: only ratios measured side by side mean anything).
 //
-//   npm run bench:auth [-- --rounds R] [-- --calls C] [-- --concurrency L]
+//   npm run bench:auth [-- --rounds R] [-- --calls C] [-- --concurrency L] [-- --cpu-prof DIR]
 //
 // Load: 2 sipp processes, each one meter (device) running C/2 calls of 100 MESSAGEs (10 records,
 // ~200-byte body), L calls at a time per process. Authenticated: each call answers one 401 and
 // reuses the nonce with rising nonce counts (bench/sipp/auth-loop.xml, MD5 for sipp 3.6), as a
 // meter does; baseline: the same messages without credentials (bench/sipp/plain-loop.xml).
 // Prints per round the acknowledged MESSAGE/s and the server's CPU per MESSAGE (all threads, and
-// the event loop's thread alone), and the ratios auth/plain of the medians. Exit 1 when a store
-// holds fewer rows than the MESSAGEs acknowledged.
+// the event loop's thread alone) and sipp's CPU per MESSAGE (sipp computes MD5 digests too, on the
+// same cores), and the ratios auth/plain of the medians. Exit 1 when a store holds fewer rows than
+// the MESSAGEs acknowledged. --cpu-prof DIR: each server writes a V8 CPU profile there.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { countRows, startEcServer } from './lib/targets.mjs';
-import { BENCH_DIR, REPO, cpuSeconds, log, table } from './lib/util.mjs';
+import { BENCH_DIR, REPO, clockTicks, cpuSeconds, log, table } from './lib/util.mjs';
+
+/**
+ * CPU seconds of this process's reaped children (cutime + cstime, fields 16-17 of proc(5)): the
+ * sipp processes once they have exited, since the server (also a child) is reaped only later.
+ */
+function childrenCpuSeconds() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / clockTicks();
+}
 
 const arg = (name, d) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,6 +40,8 @@ const CONCURRENCY = arg('concurrency', 50);
 const MESSAGES_PER_CALL = 100;
 const PROCS = 2;
 const WORK = join(BENCH_DIR, '.work', 'auth-ratio');
+const profileAt = process.argv.indexOf('--cpu-prof');
+const PROFILE_DIR = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
 
 /** One injection row per call: a second of its own, so that no two batches share a key. */
 function injection(file, device, firstSecond, calls) {
@@ -78,6 +91,9 @@ async function round(kind, r) {
   );
   const server = await startEcServer({
     dataDir,
+    extraNodeArgs: PROFILE_DIR
+      ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${kind}-${r}.cpuprofile`]
+      : [],
     extraArgs:
       kind === 'auth' ? ['--set', 'security.require_auth=true', '--set', 'security.digest_algorithms=MD5,SHA-256'] : [],
   });
@@ -89,6 +105,7 @@ async function round(kind, r) {
   });
   const cpu0 = cpuSeconds(server.pid) ?? 0;
   const main0 = cpuSeconds(server.pid, server.pid) ?? 0;
+  const sipp0 = childrenCpuSeconds();
   const started = Date.now();
   const oks = await Promise.all(
     devices.map((d, i) =>
@@ -104,6 +121,7 @@ async function round(kind, r) {
   const seconds = (Date.now() - started) / 1000;
   const cpu = (cpuSeconds(server.pid) ?? 0) - cpu0;
   const main = (cpuSeconds(server.pid, server.pid) ?? 0) - main0;
+  const sippCpu = childrenCpuSeconds() - sipp0;
   await server.stop();
   const acked = oks.reduce((a, b) => a + b, 0) * MESSAGES_PER_CALL;
   const stored = countRows(dataDir);
@@ -114,6 +132,7 @@ async function round(kind, r) {
     rate: acked / seconds,
     cpuUs: (cpu / acked) * 1e6,
     mainUs: (main / acked) * 1e6,
+    sippUs: (sippCpu / acked) * 1e6,
     acked,
     stored,
   };
@@ -134,20 +153,28 @@ for (let r = 0; r < ROUNDS; r++) {
     if (res.stored < res.acked) lost = true;
     log(
       `${kind} round ${res.round}: ${res.rate.toFixed(0)} MESSAGE/s, server ${res.cpuUs.toFixed(1)} us CPU/msg ` +
-        `(event loop ${res.mainUs.toFixed(1)}), stored ${res.stored}/${res.acked} acknowledged`,
+        `(event loop ${res.mainUs.toFixed(1)}), sipp ${res.sippUs.toFixed(1)} us CPU/msg, ` +
+        `stored ${res.stored}/${res.acked} acknowledged`,
     );
   }
 }
 const of = (kind, key) => median(results.filter((x) => x.kind === kind).map((x) => x[key]));
 process.stdout.write(
   table(
-    ['', 'MESSAGE/s (median)', 'server us CPU/msg', 'event loop us/msg'],
-    ['plain', 'auth'].map((k) => [k, of(k, 'rate').toFixed(0), of(k, 'cpuUs').toFixed(1), of(k, 'mainUs').toFixed(1)]),
+    ['', 'MESSAGE/s (median)', 'server us CPU/msg', 'event loop us/msg', 'sipp us CPU/msg'],
+    ['plain', 'auth'].map((k) => [
+      k,
+      of(k, 'rate').toFixed(0),
+      of(k, 'cpuUs').toFixed(1),
+      of(k, 'mainUs').toFixed(1),
+      of(k, 'sippUs').toFixed(1),
+    ]),
   ) + '\n',
 );
 log(
   `ratio auth/plain: rate ${(of('auth', 'rate') / of('plain', 'rate')).toFixed(3)}, ` +
-    `server CPU per message ${(of('auth', 'cpuUs') / of('plain', 'cpuUs')).toFixed(3)}`,
+    `server CPU per message ${(of('auth', 'cpuUs') / of('plain', 'cpuUs')).toFixed(3)}, ` +
+    `sipp CPU per message ${(of('auth', 'sippUs') / of('plain', 'sippUs')).toFixed(3)}`,
 );
 if (lost) {
   log('a store held fewer rows than the MESSAGEs acknowledged');

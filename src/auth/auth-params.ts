@@ -20,23 +20,129 @@ const BARE_VALUE = TOKEN.slice();
 for (const c of ':/@=') BARE_VALUE[c.charCodeAt(0)] = 1;
 
 export function parseCredentials(value: string): Credentials | undefined {
-  const s = value;
+  const params = new Map<string, string>();
+  const scheme = scanCredentials(value, (s, nameStart, nameEnd, v) => {
+    const name = s.slice(nameStart, nameEnd).toLowerCase();
+    if (params.has(name)) return false;
+    params.set(name, v);
+    return true;
+  });
+  return scheme === undefined ? undefined : { scheme, params };
+}
+
+/**
+ * What the authenticator reads of an Authorization value, in fixed fields: the same scanner and
+ * the same answers as parseCredentials (undefined for the same values, a repeated parameter
+ * included), without a Map, its entries, nor a lowercased copy of each name. On sipp's 9-parameter
+ * value, sliced from a head as the server has it (node 20): 1.03 us with parseCredentials, 0.75 here.
+ */
+export interface DigestCredentials {
+  scheme: string;
+  username: string | undefined;
+  realm: string | undefined;
+  nonce: string | undefined;
+  uri: string | undefined;
+  response: string | undefined;
+  algorithm: string | undefined;
+  cnonce: string | undefined;
+  qop: string | undefined;
+  nc: string | undefined;
+}
+
+export function parseDigestCredentials(value: string): DigestCredentials | undefined {
+  // Values by field index: a keyed store c[field] with nine different names went megamorphic.
+  const values: (string | undefined)[] = [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ];
+  /** Lowercased names of the other parameters, only to refuse a repeat as parseCredentials does. */
+  let others: Set<string> | undefined;
+  const scheme = scanCredentials(value, (s, nameStart, nameEnd, v) => {
+    const field = fieldOf(s, nameStart, nameEnd);
+    if (field < 0) {
+      const name = s.slice(nameStart, nameEnd).toLowerCase();
+      others ??= new Set();
+      if (others.has(name)) return false;
+      others.add(name);
+      return true;
+    }
+    if (values[field] !== undefined) return false;
+    values[field] = v;
+    return true;
+  });
+  if (scheme === undefined) return undefined;
+  return {
+    scheme,
+    username: values[0],
+    realm: values[1],
+    nonce: values[2],
+    uri: values[3],
+    response: values[4],
+    algorithm: values[5],
+    cnonce: values[6],
+    qop: values[7],
+    nc: values[8],
+  };
+}
+
+/** In the order of the fields above: parseDigestCredentials stores by index. */
+const FIELDS = ['username', 'realm', 'nonce', 'uri', 'response', 'algorithm', 'cnonce', 'qop', 'nc'];
+/** Indexes into FIELDS by name length. */
+const FIELD_BY_LENGTH: (number[] | undefined)[] = [];
+FIELDS.forEach((f, index) => (FIELD_BY_LENGTH[f.length] ??= []).push(index));
+
+/** The index in FIELDS of a parameter name (any case), or -1; compares in place, without a slice. */
+function fieldOf(s: string, start: number, end: number): number {
+  const candidates = FIELD_BY_LENGTH[end - start];
+  if (candidates === undefined) return -1;
+  for (const index of candidates) if (namedAt(s, start, FIELDS[index]!)) return index;
+  return -1;
+}
+
+/**
+ * Whether s at `start` spells `lower` in any case. Names are token characters: among them only
+ * A-Z become a lowercase letter with bit 0x20 set, so this is what toLowerCase() === lower says.
+ */
+function namedAt(s: string, start: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k++) {
+    if ((s.charCodeAt(start + k) | 0x20) !== lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+/**
+ * The scanner both readers share: returns the scheme, or undefined when the value is not
+ * `scheme *(param)` or `put` refuses a parameter (a repeat). A parameter's name is s[nameStart, nameEnd).
+ */
+function scanCredentials(
+  s: string,
+  put: (s: string, nameStart: number, nameEnd: number, value: string) => boolean,
+): string | undefined {
   let i = skipSpace(s, 0);
   const schemeStart = i;
   while (i < s.length && isIn(TOKEN, s.charCodeAt(i))) i++;
   if (i === schemeStart || i >= s.length || !isSpace(s.charCodeAt(i))) return undefined;
   const scheme = s.slice(schemeStart, i);
-  const params = new Map<string, string>();
   let nextBackslash = -1;
   for (;;) {
-    i = skipSpace(s, i);
+    // skipSpace only where there is a space: meters (sipp among them) send none, and the calls
+    // were a third of this function's time (0.64 of 0.95 us per sipp value, node 20, now ~0.45).
+    if (isSpace(s.charCodeAt(i))) i = skipSpace(s, i);
     const nameStart = i;
     while (i < s.length && isIn(TOKEN, s.charCodeAt(i))) i++;
     if (i === nameStart) return undefined;
-    const name = s.slice(nameStart, i).toLowerCase();
-    i = skipSpace(s, i);
+    const nameEnd = i;
+    if (isSpace(s.charCodeAt(i))) i = skipSpace(s, i);
     if (s.charCodeAt(i) !== 0x3d) return undefined;
-    i = skipSpace(s, i + 1);
+    i++;
+    if (isSpace(s.charCodeAt(i))) i = skipSpace(s, i);
     let v: string;
     const close = s.charCodeAt(i) === 0x22 ? s.indexOf('"', i + 1) : -1;
     // The next backslash at or after i, found by a scan that only ever moves forward (linear).
@@ -66,10 +172,9 @@ export function parseCredentials(value: string): Credentials | undefined {
       if (i === valueStart) return undefined;
       v = s.slice(valueStart, i);
     }
-    if (params.has(name)) return undefined;
-    params.set(name, v);
-    i = skipSpace(s, i);
-    if (i >= s.length) return { scheme, params };
+    if (!put(s, nameStart, nameEnd, v)) return undefined;
+    if (isSpace(s.charCodeAt(i))) i = skipSpace(s, i);
+    if (i >= s.length) return scheme;
     if (s.charCodeAt(i) !== 0x2c) return undefined;
     i++;
   }

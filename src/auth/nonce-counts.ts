@@ -31,12 +31,21 @@ export class NonceCounts {
 
   /** When (device, nonce) was first used: its nonce was checked then and need not be checked again. */
   issuedAt(device: string, nonce: string): number | undefined {
-    return this.windows.get(key(device, nonce))?.issuedMs;
+    return this.issuedAtKey(nonceCountKey(device, nonce));
+  }
+
+  /** issuedAt by a key from nonceCountKey: a request builds and hashes its key once, for both calls. */
+  issuedAtKey(k: string): number | undefined {
+    return this.windows.get(k)?.issuedMs;
   }
 
   /** Records nc for (device, nonce) if it was never seen; says why not otherwise. */
   use(device: string, nonce: string, issuedMs: number, nc: number): CountVerdict {
-    const k = key(device, nonce);
+    return this.useKey(nonceCountKey(device, nonce), issuedMs, nc);
+  }
+
+  /** use by a key from nonceCountKey. */
+  useKey(k: string, issuedMs: number, nc: number): CountVerdict {
     const w = this.windows.get(k);
     if (!w) {
       if (issuedMs <= this.forgottenUpToMs) return 'forgotten';
@@ -72,7 +81,8 @@ export class NonceCounts {
   }
 }
 
-function key(device: string, nonce: string): string {
+/** The key of (device, nonce) for issuedAtKey and useKey. */
+export function nonceCountKey(device: string, nonce: string): string {
   return `${device}\u0000${nonce}`;
 }
 

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import pino from 'pino';
-import { parseCredentials } from '../../src/auth/auth-params.js';
+import { parseCredentials, parseDigestCredentials } from '../../src/auth/auth-params.js';
 import { CredentialCache } from '../../src/auth/credential-cache.js';
 import { DigestAuthenticator, type AuthRequest } from '../../src/auth/digest-authenticator.js';
 import { NonceCounts } from '../../src/auth/nonce-counts.js';
@@ -34,6 +34,33 @@ describe('digest authentication: the pieces', () => {
       parseCredentials(v);
     }
     expect(Number(process.hrtime.bigint() - started) / 1e6, 'three 60-KB values').to.be.lessThan(200);
+  });
+
+  it("the authenticator's fixed-field reader answers exactly as parseCredentials does", () => {
+    const fields = ['username', 'realm', 'nonce', 'uri', 'response', 'algorithm', 'cnonce', 'qop', 'nc'] as const;
+    for (const v of [
+      'Digest username="m1",realm="ec-server",cnonce="6b8b4567",nc=00000001,qop=auth-int,uri="sip:h",nonce="n",' +
+        'response="0123",algorithm=MD5',
+      'digest  USERNAME = "m1" , Realm="a \\"b\\"", NC=0000000a, opaque="x", Opaque2=y',
+      'Digest username="m1", UserName="m2"',
+      'Digest opaque="x", OPAQUE="y"',
+      'Digest nonce=""',
+      'Digest user_name=1, username_=2, nc_=3',
+      'Digest a=1,',
+      'Digest a',
+      'Basic',
+      ' Digest realm="x"',
+    ]) {
+      const general = parseCredentials(v);
+      const fixed = parseDigestCredentials(v);
+      expect(fixed === undefined, v).to.equal(general === undefined);
+      if (!general || !fixed) continue;
+      expect(fixed.scheme, v).to.equal(general.scheme);
+      for (const f of fields) expect(fixed[f], `${v}: ${f}`).to.equal(general.params.get(f));
+    }
+    const started = process.hrtime.bigint();
+    parseDigestCredentials(`Digest ${Array.from({ length: 10_000 }, (_, i) => `p${i}=v`).join(', ')}`);
+    expect(Number(process.hrtime.bigint() - started) / 1e6, '10,000 distinct parameters').to.be.lessThan(200);
   });
 
   it('nonces: valid when issued here and young, stale when old, invalid when forged', () => {
