@@ -1,3 +1,4 @@
+import { detachedCopy } from '../latin1.js';
 import type { Logger } from 'pino';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -73,6 +74,11 @@ export class CredentialCache {
     if (this.lookups.size >= MAX_LOOKUPS) {
       return Promise.reject(new StoreUnavailableError('too many credential lookups in flight'));
     }
+    return this.lookUp(detachedCopy(device));
+  }
+
+  /** `device` is detached from the request text: it is kept as a key below. */
+  private lookUp(device: string): Promise<DeviceCredential | undefined> {
     const lookup = this.store.readCredential(device).then(
       (c) => {
         this.lookups.delete(device);

@@ -1,3 +1,4 @@
+import { isValidDeviceId } from '../domain/device-id.js';
 import { digestHex, type DeviceCredential, type DigestAlgorithm } from '../domain/device-credential.js';
 import { SipRequestError, type SipErrorCode } from '../errors.js';
 import { parseDigestCredentials } from './auth-params.js';
@@ -43,7 +44,8 @@ const NC = /^[0-9a-fA-F]{8}$/;
 
 export class DigestAuthenticator {
   private readonly nonces: NonceIssuer;
-  readonly counts = new NonceCounts(200_000);
+  // Nonces issued before this process (a previous run of it) are stale: see NonceCounts.
+  readonly counts = new NonceCounts(200_000, Date.now() - 1);
   /** Statistics for logs and metrics. */
   readonly stats = { authenticated: 0, anonymous: 0, challenged: 0, refused: 0, forbidden: 0 };
 
@@ -69,6 +71,8 @@ export class DigestAuthenticator {
       throw this.challenge('EC_AUTH_FAILED', `algorithm ${(c.algorithm ?? '').slice(0, 20)} is not offered`);
     }
     if (c.realm !== this.options.realm) throw this.challenge('EC_AUTH_FAILED', 'wrong realm');
+    // Checked before any lookup: an invented name must not cost a store read or a cache entry.
+    if (!isValidDeviceId(user)) throw this.challenge('EC_AUTH_FAILED', 'username is not a device id');
     const countKey = nonceCountKey(user, nonce);
     const issuedMs = this.checkNonce(countKey, nonce);
     const credential = this.credentials.get(user);

@@ -1,3 +1,4 @@
+import { detachedCopy } from '../latin1.js';
 /**
  * Replay protection for reused nonces (RFC 7616 3.4.5 nonce-count): per (device, nonce), the
  * highest nc seen and a 64-wide window below it, as IPsec's anti-replay window. Meters reuse one
@@ -25,9 +26,20 @@ export type CountVerdict = 'fresh' | 'replayed' | 'too-old' | 'forgotten';
 export class NonceCounts {
   private readonly windows = new Map<string, Window>();
   /** Nonces issued at or before this time that we no longer track are refused as stale. */
-  private forgottenUpToMs = -Infinity;
+  private forgottenUpToMs: number;
 
-  constructor(private readonly maxEntries: number) {}
+  /**
+   * `startedMs`: the counts of nonces issued before this process started are lost (a restart):
+   * such nonces are stale from the start, so a request captured before the restart cannot be
+   * replayed after it. Receivers that share security.nonce_key do not share counts: see
+   * docs/security.md.
+   */
+  constructor(
+    private readonly maxEntries: number,
+    startedMs = -Infinity,
+  ) {
+    this.forgottenUpToMs = startedMs;
+  }
 
   /** When (device, nonce) was first used: its nonce was checked then and need not be checked again. */
   issuedAt(device: string, nonce: string): number | undefined {
@@ -83,7 +95,8 @@ export class NonceCounts {
 
 /** The key of (device, nonce) for issuedAtKey and useKey. */
 export function nonceCountKey(device: string, nonce: string): string {
-  return `${device}\u0000${nonce}`;
+  // Detached: slices of the request head would otherwise keep each whole head alive in the map.
+  return detachedCopy(`${device}\u0000${nonce}`);
 }
 
 /** Moves the window up by n (the bits of older counts move to higher positions). */

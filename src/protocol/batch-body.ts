@@ -1,3 +1,4 @@
+import { isValidDeviceId } from '../domain/device-id.js';
 import { SipRequestError } from '../errors.js';
 import { compactToEpochSecond, recordsChecksum, type Batch } from '../domain/batch.js';
 import { detachedCopy } from './detached-string.js';
@@ -13,12 +14,7 @@ import { detachedCopy } from './detached-string.js';
 
 export type ParsedBatch = Omit<Batch, 'insert_time' | 'batch_seq'>;
 
-const DEVICE_RE = /^[A-Za-z0-9._:-]{1,64}$/;
-
-/** A device id as the body grammar allows it: 1-64 of [A-Za-z0-9._:-]. */
-export function isValidDeviceId(id: string): boolean {
-  return DEVICE_RE.test(id);
-}
+export { isValidDeviceId };
 // The value pattern is unambiguous on purpose: the former `\d+\.?\d*` let the engine split a run of
 // digits between its two halves in every way before failing, quadratic in the run's length
 // (a 40,000-digit value took 2.7 s; a 1 MiB body would have stalled the server for minutes).
@@ -44,7 +40,7 @@ export function parseBatchBody(body: string): ParsedBatch {
   let records = text.slice(second + 1);
   if (records.endsWith(';')) records = records.slice(0, -1);
 
-  if (!DEVICE_RE.test(device)) {
+  if (!isValidDeviceId(device)) {
     throw new SipRequestError('EC_BODY_BAD_DEVICE', `${quote(device)} is not 1-64 of [A-Za-z0-9._:-]`);
   }
   if (!isRealStamp(stamp)) {

@@ -182,8 +182,9 @@ function logicalLines(head: string): { lines: string[]; problem?: string } {
     let eol = head.indexOf('\r\n', pos);
     if (eol < 0) eol = head.length;
     let line = head.slice(pos, eol);
-    if (problem === undefined && (line.includes('\r') || line.includes('\n'))) {
-      problem = `line ${lines.length + 1} holds a CR or LF that does not end it`;
+    if (line.includes('\r') || line.includes('\n')) {
+      // Every such line is cleaned, not only the first: a value is echoed in the 400's headers.
+      problem ??= `line ${lines.length + 1} holds a CR or LF that does not end it`;
       line = line.replace(/[\r\n]/g, ' ');
     }
     const first = line.charCodeAt(0);

@@ -233,11 +233,30 @@ function inRange(
 }
 
 /** A summary whose key is well formed and whose second lies in [from, to). */
+/**
+ * Each key field in its own format: the joined key string alone would let "2026120" + "3120000"
+ * pass as "20261203120000", and such a row is invisible to day-sliced reads.
+ */
+function isKeyShaped(b: WireBatch): boolean {
+  return (
+    typeof b.ec_date === 'string' &&
+    /^\d{8}$/.test(b.ec_date) &&
+    typeof b.ec_time === 'string' &&
+    /^\d{6}$/.test(b.ec_time) &&
+    typeof b.start_us === 'string' &&
+    /^\d{6}$/.test(b.start_us) &&
+    typeof b.end_us === 'string' &&
+    /^\d{6}$/.test(b.end_us)
+  );
+}
+
 function isSummaryIn(t: WireSummary, from: number, to: number): boolean {
   if (!t || typeof t !== 'object') return false;
   const keyOk =
     typeof t.ec_date === 'string' &&
+    /^\d{8}$/.test(t.ec_date) &&
     typeof t.ec_time === 'string' &&
+    /^\d{6}$/.test(t.ec_time) &&
     typeof t.start_us === 'string' &&
     /^\d{6}$/.test(t.start_us) &&
     typeof t.end_us === 'string' &&
@@ -258,6 +277,7 @@ function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: Re
     const k = b && typeof b === 'object' ? batchKeyString({ ...b, device_id: device }) : '';
     let problem: string | undefined;
     if (!b || typeof b !== 'object' || typeof b.ec_consumption_values !== 'string') problem = 'not a batch';
+    else if (!isKeyShaped(b)) problem = 'malformed key';
     else if (b.device_id !== device || !asked.has(k)) problem = 'not requested';
     else if (recordsChecksum(b.ec_consumption_values) !== b.values_checksum) problem = 'checksum does not match values';
     else {

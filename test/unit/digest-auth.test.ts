@@ -92,6 +92,12 @@ describe('digest authentication: the pieces', () => {
     expect(counts.use('g', 'n3', 30, 1), 'a newer nonce is fine').to.equal('fresh');
   });
 
+  it('nonce counts after a restart: a nonce issued before the process started is stale, a new one is fresh', () => {
+    const counts = new NonceCounts(10, 1_000);
+    expect(counts.use('d', 'old', 999, 1), 'captured before the restart').to.equal('forgotten');
+    expect(counts.use('d', 'new', 1_001, 1)).to.equal('fresh');
+  });
+
   it('knows loopback addresses', () => {
     expect(['127.0.0.1', '127.1.2.3', '::1', 'localhost'].map(isLoopback)).to.deep.equal([true, true, true, true]);
     expect(['0.0.0.0', '10.0.0.1', '::', '192.168.1.1'].map(isLoopback)).to.deep.equal([false, false, false, false]);

@@ -98,6 +98,14 @@ describe('general head parser (linear, for every head the lean parser declines)'
     });
   }
 
+  it('cleans every line with a bare CR or LF, not only the first: nothing can be injected into the 400', () => {
+    const head = withLine('Call-ID', ['X-A: a\rb', 'Call-ID: abc\nInjected: evil', 'Subject: s\rt']);
+    const parsed = parseHeadGeneral(head)!;
+    expect(parsed.problem).to.match(/CR or LF/);
+    expect(parsed.message.headers['call-id']).to.equal('abc Injected: evil');
+    expect(JSON.stringify(parsed.message.headers)).to.not.match(/\\[rn]/);
+  });
+
   it('discards what has no start line or no usable Via (nobody to answer)', () => {
     expect(() => parseHead('HELLO WORLD\r\nVia: SIP/2.0/UDP h')).to.throw(SipDiscard);
     expect(() => parseHead(withLine('Via', 'Via: <' + ' '.repeat(100)))).to.throw(SipDiscard);
