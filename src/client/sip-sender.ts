@@ -80,7 +80,8 @@ export class SipSender {
   send(body: string, headers: Record<string, string>): Promise<SendResult> {
     const useTcp =
       this.o.transport === 'tcp' || (this.o.transport === 'auto' && Buffer.byteLength(body) + 600 > UDP_SIZE_LIMIT);
-    const branch = `z9hG4bK${this.tagBase}${(++this.seq).toString(36)}`;
+    // Unpredictable: a branch someone could guess could be used to spoil the request's transaction.
+    const branch = `z9hG4bK${this.tagBase}${(++this.seq).toString(36)}${randomBytes(4).toString('hex')}`;
     const proto = useTcp ? 'TCP' : 'UDP';
     const local = useTcp ? '127.0.0.1' : `127.0.0.1:${this.udp!.address().port}`;
     const lines = [

@@ -128,16 +128,20 @@ export class TransactionCache {
 
 /**
  * RFC 3261 17.2.3 matching: top Via branch (magic cookie z9hG4bK), sent-by and method. For
- * RFC 2543 clients without the cookie, Call-ID, CSeq and From tag stand in.
+ * RFC 2543 clients without the cookie, Call-ID, CSeq and From tag stand in. Over UDP the source
+ * address and port are part of the key too: a retransmission comes from where the request came
+ * from, while a request sent from elsewhere with a predicted branch must not take the place of
+ * the real one (it would be answered from the cache and never stored).
  */
-export function transactionKey(req: SipRequest): string {
+export function transactionKey(req: SipRequest, source?: { address: string; port: number }): string {
   const via = req.headers.via![0]!;
   const sentBy = `${via.host}:${via.port ?? ''}`;
   const branch = via.params.branch;
   const cseq = req.headers.cseq;
+  const from = source ? `|${source.address}:${source.port}` : '';
   const key = branch?.startsWith('z9hG4bK')
-    ? `${branch}|${sentBy}|${req.method}`
-    : `${req.headers['call-id']}|${cseq?.seq}|${req.headers.from?.params?.tag}|${sentBy}|${req.method}`;
+    ? `${branch}|${sentBy}|${req.method}${from}`
+    : `${req.headers['call-id']}|${cseq?.seq}|${req.headers.from?.params?.tag}|${sentBy}|${req.method}${from}`;
   // Kept for 32 s: a copy, so that it does not hold on to the head it was sliced from.
   return detachedCopy(key);
 }

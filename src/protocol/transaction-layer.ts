@@ -100,7 +100,7 @@ export class TransactionLayer {
     }
     const req = decoded.request;
     this.stats.requests++;
-    const key = link.transport === 'udp' && req.method !== 'ACK' ? transactionKey(req) : undefined;
+    const key = link.transport === 'udp' && req.method !== 'ACK' ? transactionKey(req, link.remote) : undefined;
     if (key !== undefined) {
       const known = this.cache.lookupOrBegin(key);
       if (known !== undefined) {

@@ -15,6 +15,24 @@ describe('retransmissions', function () {
 
   const T0 = Date.UTC(2016, 8, 9, 15, 5, 5) / 1000;
 
+  it('UDP: the same branch from another source is its own transaction (a guessed branch spoils nothing)', async () => {
+    const victim = new UdpPeer();
+    const spoiler = new UdpPeer();
+    try {
+      const branch = 'z9hG4bK-guessed-1';
+      spoiler.send(server.port, buildMessage({ port: server.port, body: 'spoil|20160909150505|1,1.5', branch }));
+      await spoiler.waitFor(1);
+      victim.send(server.port, buildMessage({ port: server.port, body: 'victim|20160909150505|1,1.5', branch }));
+      await victim.waitFor(1);
+      expect(victim.responses[0]?.status).to.equal(200);
+      const stored = await server.store.readSummaries({ device_id: 'victim', from: T0, to: T0 + 1 });
+      expect(stored, "the victim's batch was processed, not answered from the spoiler's transaction").to.have.length(1);
+    } finally {
+      victim.close();
+      spoiler.close();
+    }
+  });
+
   it('UDP: same branch -> same response bytes (same To-tag), batch written once', async () => {
     const peer = new UdpPeer();
     try {
