@@ -537,6 +537,25 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   },
 
   {
+    key: 'devices.offline_after',
+    section: 'Devices',
+    default: '300',
+    kind: { type: 'int', min: 1, max: 31536000 },
+    doc:
+      'Seconds without a stored batch after which a device counts as offline in the device registry ' +
+      '(GET /api/devices, `ec-server devices`); the transition is logged and counted once.',
+  },
+  {
+    key: 'devices.flush_seconds',
+    section: 'Devices',
+    default: '10',
+    kind: { type: 'int', min: 1, max: 3600 },
+    doc:
+      'Seconds between writes of the device registry to the store (table ec_device; also written at stop). ' +
+      'After a crash, the registry lacks at most this much.',
+  },
+
+  {
     key: 'log.level',
     section: 'Log',
     default: 'info',
