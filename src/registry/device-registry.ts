@@ -47,7 +47,7 @@ export class DeviceRegistry {
   private flushTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  readonly stats = { offlineTransitions: 0, onlineTransitions: 0, flushes: 0, flushFailures: 0 };
+  readonly stats = { offlineTransitions: 0, onlineTransitions: 0, flushes: 0, flushFailures: 0, checks: 0 };
 
   constructor(
     private readonly store: ConsumptionStore,
@@ -135,6 +135,7 @@ export class DeviceRegistry {
 
   /** Marks devices not seen for offline_after as offline, reporting each once. */
   check(): void {
+    this.stats.checks++;
     const now = this.now();
     for (const id of this.online) {
       const r = this.devices.get(id)!;
