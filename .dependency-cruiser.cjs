@@ -43,8 +43,33 @@ const MAY_IMPORT = {
   metrics: ['registry', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'shared'],
   // The read-only HTTP endpoints (fastify): told what to serve by the server, they import nothing of ours.
   http: ['shared'],
-  server: ['http', 'metrics', 'registry', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'config', 'shared'],
-  cli: ['server', 'client', 'registry', 'report', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'config', 'shared'],
+  server: [
+    'http',
+    'metrics',
+    'registry',
+    'transport',
+    'ingest',
+    'sync',
+    'auth',
+    'protocol',
+    'store',
+    'config',
+    'shared',
+  ],
+  cli: [
+    'server',
+    'client',
+    'registry',
+    'report',
+    'transport',
+    'ingest',
+    'sync',
+    'auth',
+    'protocol',
+    'store',
+    'config',
+    'shared',
+  ],
 };
 
 /**

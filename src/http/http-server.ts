@@ -27,9 +27,11 @@ const MAX_DEVICES_LIMIT = 1000;
 
 /** The query of GET /api/devices, or why it is refused (400). */
 export function devicesQuery(q: Record<string, unknown>): DevicesQuery | string {
+  /** The last value of a query parameter given once or repeated (fastify's parser gives strings). */
   const one = (k: string): string | undefined => {
     const v = q[k];
-    return v === undefined ? undefined : Array.isArray(v) ? String(v[v.length - 1]) : String(v);
+    const last: unknown = Array.isArray(v) ? v[v.length - 1] : v;
+    return typeof last === 'string' ? last : undefined;
   };
   const state = one('state');
   if (state !== undefined && state !== 'online' && state !== 'offline') return 'state must be online or offline';

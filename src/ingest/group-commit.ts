@@ -231,7 +231,11 @@ export class GroupCommitter {
       this.stats.records += report.records ?? 0;
       this.options.onCommit?.(elapsed / 1000, group.length);
       this.settle(group, report, undefined);
-      if (this.options.onStored) this.options.onStored(group.map((w) => w.batch), report);
+      if (this.options.onStored)
+        this.options.onStored(
+          group.map((w) => w.batch),
+          report,
+        );
     } catch (e) {
       this.stats.failures++;
       const err =

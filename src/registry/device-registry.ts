@@ -113,7 +113,15 @@ export class DeviceRegistry {
       today ??= utcDay(now);
       let r = this.devices.get(id);
       if (!r) {
-        r = { device_id: id, first_seen_ms: seen, last_seen_ms: seen, last_seq: null, day: today, batches_today: 0, samples_today: 0 };
+        r = {
+          device_id: id,
+          first_seen_ms: seen,
+          last_seen_ms: seen,
+          last_seq: null,
+          day: today,
+          batches_today: 0,
+          samples_today: 0,
+        };
         this.devices.set(id, r);
       } else if (!this.online.has(id)) {
         this.stats.onlineTransitions++;
@@ -182,7 +190,7 @@ export class DeviceRegistry {
     const page = ids.slice(0, limit);
     const devices = page.map((id) => ({
       ...asOf(this.devices.get(id)!, now),
-      state: (this.online.has(id) ? 'online' : 'offline') as DeviceState,
+      state: this.online.has(id) ? ('online' as const) : ('offline' as const),
     }));
     return { devices, next: ids.length > limit ? page[page.length - 1]! : null };
   }

@@ -263,7 +263,9 @@ export class SqliteStore implements ConsumptionStore {
     const rows =
       page.after === undefined
         ? db.prepare('SELECT * FROM ec_device ORDER BY device_id LIMIT ?').all(page.limit)
-        : db.prepare('SELECT * FROM ec_device WHERE device_id > ? ORDER BY device_id LIMIT ?').all(page.after, page.limit);
+        : db
+            .prepare('SELECT * FROM ec_device WHERE device_id > ? ORDER BY device_id LIMIT ?')
+            .all(page.after, page.limit);
     return rows as DeviceRecord[];
   }
 

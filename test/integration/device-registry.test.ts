@@ -43,7 +43,8 @@ describe('device registry: a real server, real UDP meters, a restart', function 
     });
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) logged.push(JSON.parse(line));
+        for (const line of chunk.toString().split('\n').filter(Boolean))
+          logged.push(JSON.parse(line) as { msg: string; device?: string });
         done();
       },
     });
@@ -69,7 +70,11 @@ describe('device registry: a real server, real UDP meters, a restart', function 
   const send = async (device: string, records = 3) => {
     const stamp = new Date(Date.now() - 5000).toISOString().replace(/\D/g, '').slice(0, 14);
     const values = Array.from({ length: records }, (_, i) => `${(i + 1) * 1000},${i}.5`).join(';');
-    const msg = buildMessage({ port: server!.port, body: `${device}|${stamp}|${values}`, extraHeaders: [`X-EC-Seq: ${++seq}`] });
+    const msg = buildMessage({
+      port: server!.port,
+      body: `${device}|${stamp}|${values}`,
+      extraHeaders: [`X-EC-Seq: ${++seq}`],
+    });
     expect((await udpRequest(server!.port, msg))?.status).to.equal(200);
   };
   /** Polls the API until `device` is in `state` (the threshold is 1 s; the wait is bounded, not asserted). */
@@ -92,7 +97,7 @@ describe('device registry: a real server, real UDP meters, a restart', function 
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('a meter that stops sending turns offline after devices.offline_after, logged and counted once; back online when it resumes', async () => {
+  it('a silent meter turns offline after devices.offline_after, logged, counted once; online on resuming', async () => {
     await start();
     expect((await api('/api/devices', null)).status, 'behind the bearer token').to.equal(401);
     await send('meter-a', 3);
@@ -141,9 +146,9 @@ describe('device registry: a real server, real UDP meters, a restart', function 
     server = undefined;
     await start();
     const after = (await devices()).devices;
-    expect(after.map((d) => [d.device_id, d.first_seen_ms, d.last_seq, d.batches_today, d.samples_today])).to.deep.equal(
-      before.map((d) => [d.device_id, d.first_seen_ms, d.last_seq, d.batches_today, d.samples_today]),
-    );
+    expect(
+      after.map((d) => [d.device_id, d.first_seen_ms, d.last_seq, d.batches_today, d.samples_today]),
+    ).to.deep.equal(before.map((d) => [d.device_id, d.first_seen_ms, d.last_seq, d.batches_today, d.samples_today]));
     expect(after.find((d) => d.device_id === 'meter-a')).to.include({ batches_today: 3, samples_today: 12 });
     await send('meter-a', 1);
     expect((await devices()).devices.find((d) => d.device_id === 'meter-a')).to.include({ batches_today: 4 });

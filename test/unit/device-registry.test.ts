@@ -112,7 +112,7 @@ describe('device registry (fake clock, real SQLite store)', () => {
     expect(p3.devices.map((d) => d.device_id)).to.deep.equal(['d5']);
   });
 
-  it('flushes changed rows only and survives a restart: a device silent at load is offline without a transition', async () => {
+  it('flushes changed rows only; survives a restart, a device silent at load offline, no transition', async () => {
     const r = registry();
     commit(r, [receivedOf({ ...makeBatch('reg-a', T0, 10), insert_time: now }, { seq: '41' })]);
     commit(r, [receivedOf({ ...makeBatch('reg-b', T0, 2), insert_time: now })]);
@@ -132,7 +132,9 @@ describe('device registry (fake clock, real SQLite store)', () => {
     now += 4000; // reg-a last seen 6 s ago, reg-b 4 s ago
     const again = registry();
     await again.load();
-    expect(again.list({ limit: 10 }).devices.map((d) => [d.device_id, d.state, d.last_seq, d.samples_today])).to.deep.equal([
+    expect(
+      again.list({ limit: 10 }).devices.map((d) => [d.device_id, d.state, d.last_seq, d.samples_today]),
+    ).to.deep.equal([
       ['reg-a', 'offline', 41, 10],
       ['reg-b', 'online', null, 4],
     ]);
