@@ -224,7 +224,7 @@ export async function startServer(
   if (http) {
     log.info(
       { address: config.http.listenAddr, port: httpPort, tokens: httpTokens.length },
-      `serving /metrics, /healthz, /readyz on http ${config.http.listenAddr}:${httpPort}`,
+      `serving /metrics, /healthz, /readyz, /api/devices on http ${config.http.listenAddr}:${httpPort}`,
     );
   }
 

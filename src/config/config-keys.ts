@@ -522,7 +522,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: '',
     kind: { type: 'string' },
     doc:
-      'Bearer tokens accepted on /metrics, comma-separated (each 16+ characters; `openssl rand -hex 32`). ' +
+      'Bearer tokens accepted on /metrics and /api/devices, comma-separated (each 16+ characters; `openssl rand -hex 32`). ' +
       'Required when http.listen_addr is beyond loopback, unless http.allow_anonymous=true; when set, ' +
       'required on loopback too. /healthz and /readyz never need one.',
   },
