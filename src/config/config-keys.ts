@@ -522,8 +522,8 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: '',
     kind: { type: 'string' },
     doc:
-      'Bearer tokens accepted on /metrics and /api/devices, comma-separated (each 16+ characters; `openssl rand -hex 32`). ' +
-      'Required when http.listen_addr is beyond loopback, unless http.allow_anonymous=true; when set, ' +
+      'Bearer tokens accepted on /metrics and /api/devices, comma-separated (each 16+ characters; ' +
+      '`openssl rand -hex 32`). Required when http.listen_addr is beyond loopback, unless http.allow_anonymous=true; when set, ' +
       'required on loopback too. /healthz and /readyz never need one.',
   },
   {
