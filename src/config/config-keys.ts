@@ -523,8 +523,8 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     kind: { type: 'string' },
     doc:
       'Bearer tokens accepted on /metrics and /api/devices, comma-separated (each 16+ characters; ' +
-      '`openssl rand -hex 32`). Required when http.listen_addr is beyond loopback, unless http.allow_anonymous=true; when set, ' +
-      'required on loopback too. /healthz and /readyz never need one.',
+      '`openssl rand -hex 32`). Required when http.listen_addr is beyond loopback, unless ' +
+      'http.allow_anonymous=true; when set, required on loopback too. /healthz and /readyz never need one.',
   },
   {
     key: 'http.allow_anonymous',
