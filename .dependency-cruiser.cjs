@@ -15,6 +15,7 @@ const LAYERS = {
   transport: '^src/transport/',
   ingest: '^src/ingest/',
   sync: '^src/sync/',
+  registry: '^src/registry/',
   report: '^src/report/',
   client: '^src/client/',
   metrics: '^src/metrics/',
@@ -34,14 +35,41 @@ const MAY_IMPORT = {
   transport: ['protocol', 'shared'],
   ingest: ['auth', 'protocol', 'store', 'shared'],
   sync: ['protocol', 'store', 'shared'],
+  // The device registry: fed by the group commit (a callback, no import), written to and loaded from the store.
+  registry: ['store', 'shared'],
   report: ['store', 'shared'],
   client: ['sync', 'auth', 'protocol', 'store', 'config', 'shared'],
   // Prometheus metrics: read at scrape time from the stats objects of the layers below (types only).
-  metrics: ['transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'shared'],
+  metrics: ['registry', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'shared'],
   // The read-only HTTP endpoints (fastify): told what to serve by the server, they import nothing of ours.
   http: ['shared'],
-  server: ['http', 'metrics', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'config', 'shared'],
-  cli: ['server', 'client', 'report', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'config', 'shared'],
+  server: [
+    'http',
+    'metrics',
+    'registry',
+    'transport',
+    'ingest',
+    'sync',
+    'auth',
+    'protocol',
+    'store',
+    'config',
+    'shared',
+  ],
+  cli: [
+    'server',
+    'client',
+    'registry',
+    'report',
+    'transport',
+    'ingest',
+    'sync',
+    'auth',
+    'protocol',
+    'store',
+    'config',
+    'shared',
+  ],
 };
 
 /**

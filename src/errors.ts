@@ -115,6 +115,8 @@ export interface ReceivedReport {
   gaps: SequenceGap[];
   /** Records (samples) of the batches stored; absent = 0. */
   records?: number;
+  /** Per received batch, in order: its records when stored, 0 when refused (the device registry counts them). */
+  samples?: number[];
 }
 
 /** Base of every error ec-server raises on purpose. */

@@ -8,6 +8,7 @@ import { ConfigError, EcError } from './errors.js';
 import { HttpServer } from './http/http-server.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { GroupCommitter } from './ingest/group-commit.js';
+import { DeviceRegistry } from './registry/device-registry.js';
 import { SipHandler } from './ingest/sip-handler.js';
 import { SourceRateLimit } from './protocol/source-rate-limit.js';
 import { TransactionLayer } from './protocol/transaction-layer.js';
@@ -32,6 +33,8 @@ export interface RunningServer {
   syncPort: number | undefined;
   /** Port of the HTTP endpoints (/metrics, /healthz, /readyz) when http.enabled (differs when http.port=0). */
   httpPort: number | undefined;
+  /** Every device ever seen (GET /api/devices). */
+  devices: DeviceRegistry;
   /** The server's Prometheus registry and commit histograms. */
   metrics: ServerMetrics;
   /** Stop accepting, answer what is in progress, close the store. */
@@ -58,6 +61,21 @@ export async function startServer(
   // Before anything is opened: a configuration that would expose /metrics without a token is refused.
   const httpTokens = config.http.enabled ? httpTokensChecked(config, log) : [];
   await store.open();
+  const devices = new DeviceRegistry(store, {
+    offlineAfterMs: config.devices.offlineAfterS * 1000,
+    flushMs: config.devices.flushS * 1000,
+    onOffline: (device, lastSeenMs) =>
+      log.info({ device, lastSeen: new Date(lastSeenMs).toISOString() }, 'device offline'),
+    onOnline: (device, offlineMs) => log.info({ device, silentMs: offlineMs }, 'device online again'),
+    onFlushError: (e, rows) =>
+      log.warn({ err: String((e as Error)?.message ?? e), rows }, 'device registry flush failed, retried later'),
+  });
+  try {
+    await devices.load();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const metrics = new ServerMetrics();
   const committer = new GroupCommitter(store, {
     maxBatches: config.storage.commitMaxBatches,
@@ -73,6 +91,7 @@ export async function startServer(
         `overloaded, answering 503: ${reason} (${refused} refused since the last report)`,
       ),
     onCommit: metrics.observeCommit,
+    onStored: devices.observe,
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
     maxFutureS: config.ingest.maxFutureS,
   });
@@ -171,7 +190,8 @@ export async function startServer(
 
   let stopping: Promise<void> | undefined;
   const storeUp = () => storeAnswers(store);
-  metrics.watch({ layer, handler, committer, authenticator, credentials, tcp, sync, storeUp });
+  metrics.watch({ layer, handler, committer, authenticator, credentials, tcp, sync, storeUp, registry: devices });
+  devices.start();
   // Started after SIP is bound: /readyz answering 200 means SIP is listening.
   const http = config.http.enabled
     ? new HttpServer(
@@ -184,6 +204,7 @@ export async function startServer(
             return (await storeUp()) ? { ready: true } : { ready: false, why: 'the store does not answer' };
           },
           metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }),
+          devices: (q) => devices.list(q),
         },
         log,
       )
@@ -196,13 +217,14 @@ export async function startServer(
   } catch (e) {
     await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
     credentials.stop();
+    await devices.stop();
     await store.close();
     throw e;
   }
   if (http) {
     log.info(
       { address: config.http.listenAddr, port: httpPort, tokens: httpTokens.length },
-      `serving /metrics, /healthz, /readyz on http ${config.http.listenAddr}:${httpPort}`,
+      `serving /metrics, /healthz, /readyz, /api/devices on http ${config.http.listenAddr}:${httpPort}`,
     );
   }
 
@@ -213,12 +235,13 @@ export async function startServer(
       credentials.stop();
       await Promise.all([udp?.close(), tcp?.close(), sync?.close(), http?.close()]);
       await committer.drain();
+      await devices.stop();
       await store.close();
       const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused };
       log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
     })());
 
-  return { port, address, store, committer, layer, tcp, sync, syncPort, httpPort, metrics, stop };
+  return { port, address, store, committer, layer, tcp, sync, syncPort, httpPort, devices, metrics, stop };
 }
 
 /** How long /readyz and ec_store_up wait for the store's answer. */

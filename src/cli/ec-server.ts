@@ -7,6 +7,7 @@ import { startServer } from '../server.js';
 import { cassandraSchemaCql } from '../store/cassandra-store.js';
 import { upgradeStore } from './upgrade-store.js';
 import { DEVICE_ACTIONS, deviceCommand, type DeviceAction } from './device-command.js';
+import { devicesCommand } from './devices-command.js';
 import { VERSION } from '../version.js';
 import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
 import { SERVER_NODE_FLAGS, semiSpaceMbInEffect } from './node-flags.js';
@@ -50,6 +51,16 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
             .positional('action', { choices: DEVICE_ACTIONS, describe: 'what to do' })
             .positional('id', { type: 'string', describe: 'device id (as in the batch body)' })
             .option('json', { type: 'boolean', default: false, describe: 'list: JSON for machines' }),
+      )
+      .command(
+        'devices',
+        'the device registry: every device ever seen, first and last seen, last X-EC-Seq, batches and samples ' +
+          'today (UTC), online or offline (devices.offline_after); read from the store (written every ' +
+          'devices.flush_seconds)',
+        (y) =>
+          y
+            .option('offline', { type: 'boolean', default: false, describe: 'only the devices offline' })
+            .option('json', { type: 'boolean', default: false, describe: 'JSON for machines' }),
       )
       .example('$0 --config config/config.properties', 'run with the shipped config (embedded SQLite store)')
       .example('SECRET=$($0 device add 00aabbccddef)', 'give a meter credentials (the secret goes to the meter)')
@@ -107,6 +118,18 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     } catch (e) {
       process.stderr.write(`ec-server: ${e instanceof EcError ? e.message : String(e)}\n`);
       process.exit(1);
+    }
+    return;
+  }
+  if (args._[0] === 'devices') {
+    const a = args as unknown as { offline: boolean; json: boolean };
+    try {
+      const result = await devicesCommand(loaded.config, { offline: a.offline, json: a.json });
+      process.stdout.write(result.out);
+      process.stderr.write(`ec-server: ${result.note}\n`);
+    } catch (e) {
+      process.stderr.write(`ec-server: ${e instanceof EcError ? e.message : String(e)}\n`);
+      process.exit(e instanceof ConfigError ? 2 : 1);
     }
     return;
   }

@@ -522,9 +522,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: '',
     kind: { type: 'string' },
     doc:
-      'Bearer tokens accepted on /metrics, comma-separated (each 16+ characters; `openssl rand -hex 32`). ' +
-      'Required when http.listen_addr is beyond loopback, unless http.allow_anonymous=true; when set, ' +
-      'required on loopback too. /healthz and /readyz never need one.',
+      'Bearer tokens accepted on /metrics and /api/devices, comma-separated (each 16+ characters; ' +
+      '`openssl rand -hex 32`). Required when http.listen_addr is beyond loopback, unless ' +
+      'http.allow_anonymous=true; when set, required on loopback too. /healthz and /readyz never need one.',
   },
   {
     key: 'http.allow_anonymous',
@@ -534,6 +534,25 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     doc:
       'Serve /metrics without a token while listening beyond loopback (warned about at every start); ' +
       'for a scraper on a trusted network. Separate from security.allow_anonymous.',
+  },
+
+  {
+    key: 'devices.offline_after',
+    section: 'Devices',
+    default: '300',
+    kind: { type: 'int', min: 1, max: 31536000 },
+    doc:
+      'Seconds without a stored batch after which a device counts as offline in the device registry ' +
+      '(GET /api/devices, `ec-server devices`); the transition is logged and counted once.',
+  },
+  {
+    key: 'devices.flush_seconds',
+    section: 'Devices',
+    default: '10',
+    kind: { type: 'int', min: 1, max: 3600 },
+    doc:
+      'Seconds between writes of the device registry to the store (table ec_device; also written at stop). ' +
+      'After a crash, the registry lacks at most this much.',
   },
 
   {

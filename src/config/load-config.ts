@@ -76,6 +76,10 @@ export interface Config {
     tokens: string[];
     allowAnonymous: boolean;
   };
+  devices: {
+    offlineAfterS: number;
+    flushS: number;
+  };
   log: { level: string };
 }
 
@@ -245,6 +249,10 @@ function build(raw: Map<string, RawValue>): Config {
       port: int('http.port'),
       tokens: tokenList('http.tokens', str('http.tokens'), raw),
       allowAnonymous: str('http.allow_anonymous') === 'true',
+    },
+    devices: {
+      offlineAfterS: int('devices.offline_after'),
+      flushS: int('devices.flush_seconds'),
     },
     log: { level: str('log.level') },
   };

@@ -11,6 +11,38 @@ export interface HttpOptions {
   /** /readyz: whether the server serves (SIP bound, not stopping) and the store answers. */
   ready: () => Promise<{ ready: boolean; why?: string }>;
   metrics: () => Promise<{ contentType: string; text: string }>;
+  /** GET /api/devices: a page of the device registry (behind the same tokens as /metrics). */
+  devices?: (q: DevicesQuery) => unknown;
+}
+
+export interface DevicesQuery {
+  state: 'online' | 'offline' | undefined;
+  limit: number;
+  after: string | undefined;
+}
+
+/** GET /api/devices without limit=. */
+export const DEFAULT_DEVICES_LIMIT = 100;
+const MAX_DEVICES_LIMIT = 1000;
+
+/** The query of GET /api/devices, or why it is refused (400). */
+export function devicesQuery(q: Record<string, unknown>): DevicesQuery | string {
+  /** The last value of a query parameter given once or repeated (fastify's parser gives strings). */
+  const one = (k: string): string | undefined => {
+    const v = q[k];
+    const last: unknown = Array.isArray(v) ? v[v.length - 1] : v;
+    return typeof last === 'string' ? last : undefined;
+  };
+  const state = one('state');
+  if (state !== undefined && state !== 'online' && state !== 'offline') return 'state must be online or offline';
+  const limitText = one('limit');
+  const limit = limitText === undefined ? DEFAULT_DEVICES_LIMIT : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_DEVICES_LIMIT) {
+    return `limit must be an integer from 1 to ${MAX_DEVICES_LIMIT}`;
+  }
+  const after = one('after');
+  if (after !== undefined && (after.length === 0 || after.length > 64)) return 'after must be a device id';
+  return { state, limit, after };
 }
 
 /** Routes that never need a token: probes learn only up or down. */
@@ -18,7 +50,8 @@ const OPEN_ROUTES = new Set(['/healthz', '/readyz']);
 
 /**
  * The read-only HTTP endpoints (fastify): /healthz (the process answers), /readyz (it serves and its store
- * answers), /metrics (Prometheus text format, behind a bearer token when tokens are configured).
+ * answers), /metrics (Prometheus text format) and /api/devices (the device registry, JSON), both behind a
+ * bearer token when tokens are configured.
  */
 export class HttpServer {
   private readonly app: FastifyInstance;
@@ -53,6 +86,14 @@ export class HttpServer {
       const { contentType, text } = await o.metrics();
       return reply.type(contentType).send(text);
     });
+    const devices = o.devices;
+    if (devices) {
+      this.app.get('/api/devices', async (req, reply) => {
+        const q = devicesQuery(req.query as Record<string, unknown>);
+        if (typeof q === 'string') return reply.code(400).type('text/plain; charset=utf-8').send(`${q}\n`);
+        return reply.type('application/json; charset=utf-8').send(JSON.stringify(devices(q)));
+      });
+    }
     this.app.setErrorHandler((err: { message?: string; statusCode?: number }, _req, reply) => {
       const status = err.statusCode ?? 500;
       if (status >= 500) log.warn({ err: err.message }, 'http request failed');

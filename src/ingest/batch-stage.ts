@@ -33,7 +33,8 @@ export class BatchStage {
    */
   run(received: readonly ReceivedBatch[]): { batches: Batch[]; report: ReceivedReport } {
     const batches: Batch[] = [];
-    const report: ReceivedReport = { rejected: [], gaps: [], records: 0 };
+    const samples = new Array<number>(received.length).fill(0);
+    const report: ReceivedReport = { rejected: [], gaps: [], records: 0, samples };
     let records = 0;
     // One clock read per group: where the body's timestamp is checked, just before its transaction.
     const nowS = this.now() / 1000;
@@ -61,6 +62,7 @@ export class BatchStage {
           insert_time: r.insert_time,
         });
         records += parsed.values_count;
+        samples[i] = parsed.values_count;
       } catch (e) {
         if (e instanceof SipRequestError) report.rejected.push([i, e.code, e.detail]);
         else report.rejected.push([i, 'EC_BATCH_INTERNAL', String((e as Error)?.message ?? e).slice(0, 200)]);

@@ -43,6 +43,11 @@ export interface GroupCommitOptions {
   onOverload?: (reason: string, refused: number) => void;
   /** Called after each successful commit with its duration in seconds and its batches (the metrics' histograms). */
   onCommit?: (seconds: number, batches: number) => void;
+  /**
+   * Called after each successful commit with its batches and the store's report: the batches not in
+   * report.rejected are durable (the device registry counts them, without a read of the store).
+   */
+  onStored?: (batches: readonly ReceivedBatch[], report: ReceivedReport) => void;
   /** Called for each X-EC-Seq gap found while parsing (the server logs it; sync repairs it). */
   onSequenceGap?: (gap: SequenceGap) => void;
   /** ingest.max_future_seconds, for stores parsed here (the SQLite writer thread checks its own). */
@@ -226,6 +231,11 @@ export class GroupCommitter {
       this.stats.records += report.records ?? 0;
       this.options.onCommit?.(elapsed / 1000, group.length);
       this.settle(group, report, undefined);
+      if (this.options.onStored)
+        this.options.onStored(
+          group.map((w) => w.batch),
+          report,
+        );
     } catch (e) {
       this.stats.failures++;
       const err =

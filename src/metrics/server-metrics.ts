@@ -4,6 +4,7 @@ import { SIP_ERRORS, type SipErrorCode } from '../errors.js';
 import type { GroupCommitter } from '../ingest/group-commit.js';
 import type { SipHandler } from '../ingest/sip-handler.js';
 import type { TransactionLayer } from '../protocol/transaction-layer.js';
+import type { DeviceRegistry } from '../registry/device-registry.js';
 import type { SyncService } from '../sync/sync-service.js';
 import type { TcpTransport } from '../transport/tcp-transport.js';
 import { VERSION } from '../version.js';
@@ -18,6 +19,8 @@ export interface MetricSources {
   credentials: { readonly size: number };
   tcp: TcpTransport | undefined;
   sync: SyncService | undefined;
+  /** The device registry: devices online and offline, offline transitions. */
+  registry: DeviceRegistry;
   /** Whether the store answers a read now (the same probe as /readyz). */
   storeUp: () => Promise<boolean>;
 }
@@ -227,14 +230,23 @@ export class ServerMetrics {
 
     new Gauge({
       name: 'ec_devices',
-      help: 'Devices by state: with credentials on this server; named by a connected sync meter.',
+      help:
+        'Devices by state: online and offline in the device registry (devices.offline_after); with credentials ' +
+        'on this server; named by a connected sync meter.',
       labelNames: ['state'],
       registers,
       collect() {
+        this.set({ state: 'online' }, s.registry.onlineCount);
+        this.set({ state: 'offline' }, s.registry.size - s.registry.onlineCount);
         this.set({ state: 'with_credentials' }, s.credentials.size);
         this.set({ state: 'sync_connected' }, sync?.connectedDevices ?? 0);
       },
     });
+    counter(
+      'ec_device_offline_transitions_total',
+      'Devices that turned offline (not seen for devices.offline_after), each transition once.',
+      () => s.registry.stats.offlineTransitions,
+    );
     new Gauge({
       name: 'ec_store_up',
       help: '1 when the store answers a read, else 0.',

@@ -1,6 +1,7 @@
 import cassandra from 'cassandra-driver';
 import { keyspaceProblem, replicationCql, type CassandraConfig } from '../config/cassandra-options.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
+import type { DeviceRecord } from '../domain/device-record.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { StoreUnavailableError } from '../errors.js';
@@ -107,6 +108,15 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   created_ms  bigint,
   updated_ms  bigint
 ) WITH comment = 'ec-server device credentials (digest HA1 values), one partition per device'`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_device (
+  device_id      text PRIMARY KEY,
+  first_seen_ms  bigint,
+  last_seen_ms   bigint,
+  last_seq       bigint,
+  day            text,             -- YYYYMMDD, UTC: the day batches_today and samples_today count
+  batches_today  bigint,
+  samples_today  bigint
+) WITH comment = 'ec-server device registry, one partition per device'`,
   ];
 }
 
@@ -422,6 +432,44 @@ export class CassandraStore implements ConsumptionStore {
     return true;
   }
 
+  /** Writes rows with the same adaptive limit as batches; one statement per device (its own partition). */
+  async upsertDevices(rows: readonly DeviceRecord[]): Promise<void> {
+    void this.handle; // throws when the store is not open
+    await mapLimit(rows, READ_CONCURRENCY * 4, (r) =>
+      this.run(
+        this.q.upsertDevice,
+        [
+          r.device_id,
+          cassandra.types.Long.fromNumber(r.first_seen_ms),
+          cassandra.types.Long.fromNumber(r.last_seen_ms),
+          // unset rather than null: a null writes a tombstone
+          r.last_seq === null ? undefined : cassandra.types.Long.fromNumber(r.last_seq),
+          r.day,
+          cassandra.types.Long.fromNumber(r.batches_today),
+          cassandra.types.Long.fromNumber(r.samples_today),
+        ],
+        'write',
+      ),
+    );
+  }
+
+  /** Pages in token order: `after` continues from the token of that device's partition. */
+  async listDevices(page: { limit: number; after?: string }): Promise<DeviceRecord[]> {
+    const rs =
+      page.after === undefined
+        ? await this.run(this.q.listDevices, [page.limit], 'read')
+        : await this.run(this.q.listDevicesAfter, [page.after, page.limit], 'read');
+    return rs.rows.map((r) => ({
+      device_id: String(r.get('device_id')),
+      first_seen_ms: longNumber(r.get('first_seen_ms')),
+      last_seen_ms: longNumber(r.get('last_seen_ms')),
+      last_seq: r.get('last_seq') === null ? null : longNumber(r.get('last_seq')),
+      day: String(r.get('day')),
+      batches_today: longNumber(r.get('batches_today')),
+      samples_today: longNumber(r.get('samples_today')),
+    }));
+  }
+
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
@@ -483,9 +531,14 @@ export function cassandraStatements(ks: string) {
     // A full scan, paged: one partition per device, read only when the cache (re)loads.
     listCredentials: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential`,
     removeCredential: `DELETE FROM ${ks}.ec_device_credential WHERE device_id = ?`,
+    upsertDevice: `INSERT INTO ${ks}.ec_device (${DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    // Paged by partition token: the registry loads them all at start, `ec-server devices` lists them.
+    listDevices: `SELECT ${DEVICE_COLUMNS} FROM ${ks}.ec_device LIMIT ?`,
+    listDevicesAfter: `SELECT ${DEVICE_COLUMNS} FROM ${ks}.ec_device WHERE token(device_id) > token(?) LIMIT ?`,
   };
 }
 
+const DEVICE_COLUMNS = 'device_id, first_seen_ms, last_seen_ms, last_seq, day, batches_today, samples_today';
 const CREDENTIAL_COLUMNS = 'device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms';
 
 function toCredential(r: Row): DeviceCredential {

@@ -1,6 +1,7 @@
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { IntervalSummary } from '../domain/interval-digest.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
+import type { DeviceRecord } from '../domain/device-record.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 
 export type { IntervalSummary };
@@ -78,5 +79,13 @@ export interface ConsumptionStore {
   listCredentials(): Promise<DeviceCredential[]>;
   /** Removes a device's credential; resolves true when it existed. */
   removeCredential(deviceId: string): Promise<boolean>;
+  /** Adds or replaces device registry rows (`ec_device`, keyed by device_id). */
+  upsertDevices(rows: readonly DeviceRecord[]): Promise<void>;
+  /**
+   * One page of registry rows: at most `limit`, in an order of the backend's (SQLite: device id; Cassandra:
+   * token order), after the row of device `after` when given. Paging with the last id of each page until a
+   * page comes back short lists every row once. A store without the table yet (an older file) lists none.
+   */
+  listDevices(page: { limit: number; after?: string }): Promise<DeviceRecord[]>;
   close(): Promise<void>;
 }

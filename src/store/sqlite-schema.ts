@@ -55,7 +55,22 @@ CREATE TABLE IF NOT EXISTS ec_device_credential (
   created_ms  INTEGER NOT NULL,
   updated_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ec_device (
+  device_id      TEXT    NOT NULL PRIMARY KEY,
+  first_seen_ms  INTEGER NOT NULL,
+  last_seen_ms   INTEGER NOT NULL,
+  last_seq       INTEGER,
+  day            TEXT    NOT NULL,
+  batches_today  INTEGER NOT NULL,
+  samples_today  INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
+
+/** Upserts rows of ec_device (the device registry), by name. */
+export const DEVICE_UPSERT =
+  'INSERT OR REPLACE INTO ec_device (device_id, first_seen_ms, last_seen_ms, last_seq, day, batches_today, ' +
+  'samples_today) VALUES (@device_id, @first_seen_ms, @last_seen_ms, @last_seq, @day, @batches_today, ' +
+  '@samples_today)';
 
 /** The key of ec_consumption (its uniqueness makes INSERT OR REPLACE an upsert). */
 export const CONSUMPTION_KEY_INDEX =

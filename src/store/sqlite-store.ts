@@ -1,13 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
+import { DEVICE_UPSERT, openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
 import { SqliteRetention, type RetentionLog } from './sqlite-retention.js';
 import { assertNotDamaged } from './sqlite-quick-check.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import type { TransactionBounds } from './writer-backlog.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
+import type { DeviceRecord } from '../domain/device-record.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
@@ -234,6 +235,38 @@ export class SqliteStore implements ConsumptionStore {
 
   async removeCredential(deviceId: string): Promise<boolean> {
     return this.credentialStmts.remove.run(deviceId).changes > 0;
+  }
+
+  /**
+   * With the writer thread, registry rows are written there, in order with the batches: a write here would
+   * wait (busy_timeout, on the event loop) for the thread's transaction.
+   */
+  async upsertDevices(rows: readonly DeviceRecord[]): Promise<void> {
+    const db = this.handle;
+    if (rows.length === 0) return;
+    if (this.writer) return this.writer.devices(rows);
+    try {
+      const stmt = db.prepare(DEVICE_UPSERT);
+      db.transaction(() => {
+        for (const r of rows) stmt.run(r);
+      })();
+    } catch (e) {
+      throw new StoreUnavailableError(`SQLite write failed: ${(e as Error).message}`, e);
+    }
+  }
+
+  async listDevices(page: { limit: number; after?: string }): Promise<DeviceRecord[]> {
+    const db = this.handle;
+    // A file from before the registry, opened read-only (ec-server devices), has no ec_device table.
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ec_device'").get();
+    if (!exists) return [];
+    const rows =
+      page.after === undefined
+        ? db.prepare('SELECT * FROM ec_device ORDER BY device_id LIMIT ?').all(page.limit)
+        : db
+            .prepare('SELECT * FROM ec_device WHERE device_id > ? ORDER BY device_id LIMIT ?')
+            .all(page.after, page.limit);
+    return rows as DeviceRecord[];
   }
 
   async readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]> {

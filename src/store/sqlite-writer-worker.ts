@@ -2,7 +2,7 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { BatchStage } from '../ingest/batch-stage.js';
 import { unpackReceived } from './batch-rows.js';
-import { openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
+import { DEVICE_UPSERT, openDatabase, preparePositionalUpsert } from './sqlite-schema.js';
 import type { WriteReply, WriteRequest, WriterData } from './sqlite-writer.js';
 import { groupsForTransaction } from './writer-backlog.js';
 
@@ -18,6 +18,10 @@ const { file, synchronous, bounds, compression, maxFutureS } = workerData as Wri
 const db = openDatabase(file, synchronous);
 const upsert = preparePositionalUpsert(db, compression);
 const stage = new BatchStage({ maxFutureS });
+const deviceUpsert = db.prepare(DEVICE_UPSERT);
+const upsertDevices = db.transaction((rows: readonly object[]) => {
+  for (const r of rows) deviceUpsert.run(r);
+});
 const port = parentPort!;
 
 type Ingest = Extract<WriteRequest, { type: 'ingest' }> & { received?: ReceivedBatch[]; bytes?: number };
@@ -48,6 +52,9 @@ function drain(): void {
     if (m.type === 'write') {
       backlog.shift();
       commit([m.id], undefined, () => upsert.packed(m.packed));
+    } else if (m.type === 'devices') {
+      backlog.shift();
+      commit([m.id], undefined, () => upsertDevices(m.rows));
     } else {
       let n = 0;
       while (n < backlog.length && backlog[n]!.type === 'ingest') n++;
@@ -89,6 +96,11 @@ function splitReport(report: ReceivedReport, groups: ReceivedBatch[][]): Receive
     while (index >= start + groups[g]!.length) start += groups[g++]!.length;
     reports[g]!.rejected.push([index - start, code, detail]);
   }
+  let from = 0;
+  groups.forEach((group, i) => {
+    reports[i]!.samples = report.samples?.slice(from, from + group.length);
+    from += group.length;
+  });
   // Gaps are only logged, records only counted: the first group carries them.
   reports[0]!.gaps = report.gaps;
   reports[0]!.records = report.records;

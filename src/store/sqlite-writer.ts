@@ -1,6 +1,7 @@
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Batch } from '../domain/batch.js';
+import type { DeviceRecord } from '../domain/device-record.js';
 import { StoreUnavailableError } from '../errors.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { packBatches, packReceived } from './batch-rows.js';
@@ -14,6 +15,7 @@ import type { ValuesCompression } from './stored-values.js';
 export type WriteRequest =
   | { type: 'write'; id: number; packed: string }
   | { type: 'ingest'; id: number; packed: ArrayBuffer }
+  | { type: 'devices'; id: number; rows: readonly DeviceRecord[] }
   | { type: 'close' };
 /** One reply per transaction, naming the requests it held; `reports` (ingest only) in the same order. */
 export type WriteReply =
@@ -106,6 +108,11 @@ export class SqliteWriter {
 
   write(batches: readonly Batch[]): Promise<void> {
     return this.post((id) => ({ type: 'write', id, packed: packBatches(batches) })).then(() => undefined);
+  }
+
+  /** Upserts device registry rows in a transaction of their own, in order with the batch writes. */
+  devices(rows: readonly DeviceRecord[]): Promise<void> {
+    return this.post((id) => ({ type: 'devices', id, rows })).then(() => undefined);
   }
 
   /** Parses, checks and writes received batches in one transaction in the thread (ingest/batch-stage.ts). */

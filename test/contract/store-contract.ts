@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { batchEpochSecond, recordsChecksum, type Batch } from '../../src/domain/batch.js';
 import { credentialFor } from '../../src/domain/device-credential.js';
+import type { DeviceRecord } from '../../src/domain/device-record.js';
 import { summarizeIntervals } from '../../src/domain/interval-digest.js';
 import type { ConsumptionStore, IntervalCheck } from '../../src/store/consumption-store.js';
 import { makeBatch } from '../helpers/batches.js';
@@ -212,6 +213,41 @@ export function storeContract(name: string, target: ContractTarget): void {
       expect(await store.removeCredential(dev)).to.equal(false);
       expect(await store.readCredential(dev)).to.equal(undefined);
       expect(await store.readCredential(other)).to.not.equal(undefined);
+    });
+
+    it('keeps device registry rows: upsert replaces by device, pages list each row once, survive reopen', async () => {
+      const ids = Array.from({ length: 7 }, () => target.device());
+      const row = (device_id: string, n: number): DeviceRecord => ({
+        device_id,
+        first_seen_ms: 1_700_000_000_000 + n,
+        last_seen_ms: 1_700_000_100_000 + n,
+        last_seq: n % 2 === 0 ? null : 9_007_199_254 + n,
+        day: '20231114',
+        batches_today: n,
+        samples_today: n * 1000,
+      });
+      await store.upsertDevices(ids.map((id, n) => row(id, n)));
+      await store.upsertDevices([{ ...row(ids[3]!, 3), last_seen_ms: 1_700_000_200_000, batches_today: 99 }]);
+      await store.upsertDevices([]);
+      await store.close();
+      store = await target.create({ same: true });
+      await store.open();
+      const seen: DeviceRecord[] = [];
+      let after: string | undefined;
+      for (let pages = 0; pages < 10_000; pages++) {
+        const page = await store.listDevices({ limit: 3, ...(after === undefined ? {} : { after }) });
+        expect(page.length).to.be.at.most(3);
+        seen.push(...page);
+        if (page.length < 3) break;
+        after = page[page.length - 1]!.device_id;
+      }
+      const ours = seen.filter((r) => ids.includes(r.device_id));
+      expect(new Set(seen.map((r) => r.device_id)).size, 'each row once').to.equal(seen.length);
+      const expected = ids.map((id, n) =>
+        n === 3 ? { ...row(id, 3), last_seen_ms: 1_700_000_200_000, batches_today: 99 } : row(id, n),
+      );
+      const byId = (a: DeviceRecord, b: DeviceRecord) => (a.device_id < b.device_id ? -1 : 1);
+      expect(ours.sort(byId)).to.deep.equal(expected.sort(byId));
     });
 
     it('data survives close and reopen', async () => {

@@ -178,12 +178,21 @@ describe('group commit (real SQLite file)', () => {
   it('writer thread through the group commit: merged groups, a 400 for each bad batch', async function () {
     this.timeout(30_000);
     await whileWriterBusy('merged', async (own, T, transactions) => {
-      const c = new GroupCommitter(own, { maxBatches: 2000, maxQueued: 10_000, maxQueuedBytes: 1 << 30 });
+      // What the device registry is told after each commit: per batch, its records when stored, 0 when refused.
+      const told = new Map<string, number>();
+      const c = new GroupCommitter(own, {
+        maxBatches: 2000,
+        maxQueued: 10_000,
+        maxQueuedBytes: 1 << 30,
+        onStored: (batches, report) =>
+          batches.forEach((b, i) => told.set(b.body.slice(0, b.body.indexOf('|')), report.samples![i]!)),
+      });
       // Six groups, one per event-loop turn, each with a bad batch in another place.
       const pending: Promise<string>[] = [];
+      let k = 0;
       for (let g = 0; g < 6; g++) {
         for (let j = 0; j < 3; j++) {
-          const r = receivedOf(makeBatch(`m${g}-${j}`, T));
+          const r = receivedOf(makeBatch(`m${g}-${j}`, T, 3 + k++));
           const bad = j === g % 3;
           pending.push(
             c.submit(bad ? { ...r, count: '9' } : r).then(
@@ -201,6 +210,10 @@ describe('group commit (real SQLite file)', () => {
       expect(c.stats.maxGroupsInFlight, 'groups handed over without waiting for the commit').to.equal(6);
       // The busy write, then the six groups in one transaction.
       expect(transactions()).to.equal(2);
+      // The merged transaction's report, split back per group: each batch's own records, 0 for the refused ones.
+      expect([...told.entries()]).to.deep.equal(
+        Array.from({ length: 18 }, (_, n) => [`m${Math.floor(n / 3)}-${n % 3}`, outcomes[n] === 'stored' ? 3 + n : 0]),
+      );
       for (let k = 0; k < 18; k++) {
         const g = Math.floor(k / 3);
         const stored = await own.readBatches({ device_id: `m${g}-${k % 3}`, from: T, to: T + 1 });
