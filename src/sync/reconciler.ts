@@ -237,7 +237,7 @@ function inRange(
  * Each key field in its own format: the joined key string alone would let "2026120" + "3120000"
  * pass as "20261203120000", and such a row is invisible to day-sliced reads.
  */
-function isKeyShaped(b: WireBatch): boolean {
+function isKeyShaped(b: Pick<WireSummary, 'ec_date' | 'ec_time' | 'start_us' | 'end_us'>): boolean {
   return (
     typeof b.ec_date === 'string' &&
     /^\d{8}$/.test(b.ec_date) &&
@@ -251,17 +251,7 @@ function isKeyShaped(b: WireBatch): boolean {
 }
 
 function isSummaryIn(t: WireSummary, from: number, to: number): boolean {
-  if (!t || typeof t !== 'object') return false;
-  const keyOk =
-    typeof t.ec_date === 'string' &&
-    /^\d{8}$/.test(t.ec_date) &&
-    typeof t.ec_time === 'string' &&
-    /^\d{6}$/.test(t.ec_time) &&
-    typeof t.start_us === 'string' &&
-    /^\d{6}$/.test(t.start_us) &&
-    typeof t.end_us === 'string' &&
-    /^\d{6}$/.test(t.end_us);
-  if (!keyOk) return false;
+  if (!t || typeof t !== 'object' || !isKeyShaped(t)) return false;
   const sec = compactToEpochSecond(t.ec_date + t.ec_time);
   return sec >= from && sec < to;
 }

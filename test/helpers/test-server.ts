@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { loadConfig, type Config } from '../../src/config/load-config.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 
@@ -15,6 +15,8 @@ export interface TestServer extends RunningServer {
 export async function startTestServer(
   overrides: Record<string, string> = {},
   options: ServerOptions = {},
+  /** Where the server logs (default: silent, or EC_TEST_LOG's level). */
+  log: Logger = pino({ level: process.env.EC_TEST_LOG ?? 'silent' }),
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ec-server-test-'));
   const { config } = loadConfig({
@@ -28,7 +30,6 @@ export async function startTestServer(
       ...overrides,
     },
   });
-  const log = pino({ level: process.env.EC_TEST_LOG ?? 'silent' });
   const server = await startServer(config, log, undefined, { syncSchedule: false, ...options });
   return {
     ...server,

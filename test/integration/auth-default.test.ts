@@ -1,12 +1,8 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { Writable } from 'node:stream';
-import { loadConfig } from '../../src/config/load-config.js';
-import { startServer } from '../../src/server.js';
 import { buildMessage, udpRequest } from '../helpers/sip-client.js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { startTestServer } from '../helpers/test-server.js';
 
 /**
  * The safe default (docs/security.md): a server listening beyond loopback requires credentials
@@ -17,7 +13,6 @@ describe('authentication by default beyond loopback', function () {
   this.timeout(30_000);
 
   async function withServer(overrides: Record<string, string>, f: (port: number, logs: string) => Promise<void>) {
-    const dir = mkdtempSync(join(tmpdir(), 'ec-auth-default-'));
     let logs = '';
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -25,22 +20,11 @@ describe('authentication by default beyond loopback', function () {
         done();
       },
     });
-    const { config } = loadConfig({
-      configPath: null,
-      overrides: {
-        'sip.port': '0',
-        'sync.port': '0',
-        'http.port': '0',
-        'storage.path': join(dir, 'data'),
-        ...overrides,
-      },
-    });
-    const server = await startServer(config, pino({ level: 'warn' }, sink), undefined, { syncSchedule: false });
+    const server = await startTestServer(overrides, {}, pino({ level: 'warn' }, sink));
     try {
       await f(server.port, logs);
     } finally {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await server.cleanup();
     }
   }
   const message = (port: number) => buildMessage({ port, body: 'anon-1|20260101000000|0,1.5' });

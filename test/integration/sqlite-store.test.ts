@@ -1,3 +1,4 @@
+import { rowOf } from '../../src/store/batch-rows.js';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,19 +70,7 @@ describe('sqlite table layout', () => {
       values_checksum TEXT NOT NULL, batch_seq INTEGER, insert_time INTEGER NOT NULL,
       PRIMARY KEY (device_id, ec_date, ec_time, start_us, end_us)) WITHOUT ROWID`);
     const insert = legacy.prepare('INSERT INTO ec_consumption VALUES (?,?,?,?,?,?,?,?,?,?)');
-    for (const b of batches)
-      insert.run(
-        b.device_id,
-        b.ec_date,
-        b.ec_time,
-        b.start_us,
-        b.end_us,
-        b.ec_consumption_values,
-        b.values_count,
-        b.values_checksum,
-        b.batch_seq,
-        b.insert_time,
-      );
+    for (const b of batches) insert.run(...rowOf(b));
     legacy.close();
     return { sub, file };
   };
