@@ -1,3 +1,5 @@
+import { TwoGenerationMap } from '../util/two-generation-map.js';
+
 /** One source address's bucket: tokens left and when they were last counted. */
 interface Bucket {
   tokens: number;
@@ -8,16 +10,13 @@ interface Bucket {
  * Per-source-address rate limit: a token bucket per address, `ratePerS` tokens a second up to
  * `burst`; a request takes one token or is refused (the caller answers 503 with Retry-After).
  *
- * Addresses are remembered in two generations, as the transaction cache and the sequence tracker
- * do (and for the same reason: dropping a Map's oldest keys one at a time costs O(size) per
- * request): beyond maxSources the least recently seen generation is forgotten whole. A forgotten
+ * Addresses are remembered in two generations (util/two-generation-map.ts): beyond maxSources the
+ * least recently seen generation is forgotten whole. A forgotten
  * address starts again with a full bucket; an address that keeps sending stays in the newer
  * generation, so it cannot shed its bucket without maxSources/2 other addresses sending meanwhile.
  */
 export class SourceRateLimit {
-  private current = new Map<string, Bucket>();
-  private previous = new Map<string, Bucket>();
-  private readonly generationMax: number;
+  private readonly buckets: TwoGenerationMap<string, Bucket>;
   /** Requests refused so far (for the stopped line and tests). */
   refused = 0;
 
@@ -27,12 +26,7 @@ export class SourceRateLimit {
     maxSources = 65_536,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.generationMax = Math.max(1, Math.floor(maxSources / 2));
-  }
-
-  /** Addresses remembered (at most maxSources). */
-  get size(): number {
-    return this.current.size + this.previous.size;
+    this.buckets = new TwoGenerationMap(maxSources);
   }
 
   /** Takes a token for `source`; false when its bucket is empty (the request is over the limit). */
@@ -50,16 +44,11 @@ export class SourceRateLimit {
   }
 
   private bucket(source: string, t: number): Bucket {
-    let b = this.current.get(source);
-    if (b !== undefined) return b;
-    b = this.previous.get(source);
-    if (b !== undefined) this.previous.delete(source);
-    if (this.current.size >= this.generationMax) {
-      this.previous = this.current;
-      this.current = new Map();
+    let b = this.buckets.get(source);
+    if (b === undefined) {
+      b = { tokens: this.burst, at: t };
+      this.buckets.set(source, b);
     }
-    b ??= { tokens: this.burst, at: t };
-    this.current.set(source, b);
     return b;
   }
 }
