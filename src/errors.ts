@@ -54,6 +54,8 @@ export const SIP_ERRORS = {
   EC_SERVER_STOPPING: { status: 503, reason: 'Server shutting down' },
   // The source address sent more than sip.rate_limit requests per second (token bucket).
   EC_SIP_RATE_LIMITED: { status: 503, reason: 'Rate limit exceeded' },
+  // The authenticated device sent more than sip.device_rate_limit MESSAGEs per second (token bucket).
+  EC_DEVICE_RATE_LIMITED: { status: 503, reason: 'Device rate limit exceeded' },
 } as const;
 
 export type SipErrorCode = keyof typeof SIP_ERRORS;

@@ -10,7 +10,7 @@ import { ServerMetrics } from './metrics/server-metrics.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { DeviceRegistry } from './registry/device-registry.js';
 import { SipHandler } from './ingest/sip-handler.js';
-import { SourceRateLimit } from './protocol/source-rate-limit.js';
+import { RateLimit } from './protocol/rate-limit.js';
 import { TransactionLayer } from './protocol/transaction-layer.js';
 import type { ConsumptionStore } from './store/consumption-store.js';
 import { createStore } from './store/open-store.js';
@@ -118,9 +118,15 @@ export async function startServer(
     },
     credentials,
   );
-  const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS, authenticator }, log);
+  const { deviceRateLimit: perDevice, deviceRateLimitBurst } = config.sip;
+  const deviceRateLimit = perDevice > 0 ? new RateLimit(perDevice, deviceRateLimitBurst) : undefined;
+  const handler = new SipHandler(
+    committer,
+    { retryAfterS: config.sip.retryAfterS, authenticator, deviceRateLimit },
+    log,
+  );
   const rateLimit =
-    config.sip.rateLimit > 0 ? new SourceRateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
+    config.sip.rateLimit > 0 ? new RateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
   const layer = new TransactionLayer(
     handler,
     { cacheSize: config.sip.transactionCacheSize, cacheBytes: config.sip.transactionCacheBytes },
@@ -237,7 +243,7 @@ export async function startServer(
       await committer.drain();
       await devices.stop();
       await store.close();
-      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused };
+      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused, deviceRateLimited: deviceRateLimit?.refused };
       log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
     })());
 

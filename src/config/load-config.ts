@@ -27,6 +27,9 @@ export interface Config {
     /** Requests per second per source address; 0 = off. */
     rateLimit: number;
     rateLimitBurst: number;
+    /** MESSAGEs per second per authenticated device; 0 = off. */
+    deviceRateLimit: number;
+    deviceRateLimitBurst: number;
   };
   storage: {
     backend: 'sqlite' | 'cassandra';
@@ -205,6 +208,8 @@ function build(raw: Map<string, RawValue>): Config {
       retryAfterS: int('sip.retry_after'),
       rateLimit: int('sip.rate_limit'),
       rateLimitBurst: int('sip.rate_limit_burst'),
+      deviceRateLimit: int('sip.device_rate_limit'),
+      deviceRateLimitBurst: int('sip.device_rate_limit_burst'),
     },
     storage: {
       backend: str('storage.backend') as Config['storage']['backend'],
