@@ -152,7 +152,11 @@ export class TransactionLayer {
       return;
     }
     const data = this.respond(req, spec, link);
-    if (key !== undefined) this.cache.complete(key, data);
+    if (key === undefined) return;
+    // A 401 changed nothing: a retransmission may as well get a fresh challenge. Not keeping it spares the
+    // cache (and the heap: entries live 32 s, long enough to be promoted) a flood of unauthenticated requests.
+    if (spec.status === 401) this.cache.abandon(key);
+    else this.cache.complete(key, data);
   }
 
   private respond(req: SipRequest, spec: ResponseSpec, link: Link): Buffer {
