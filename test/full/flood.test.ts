@@ -23,12 +23,16 @@ import { sippPath, writeInjection } from '../helpers/sipp.js';
  *   server answers (each is a 401);
  * - one sipp process with a device's real credentials in a closed loop of 300 calls (the store
  *   and the overload control at their limit: 200 or 503);
- * - 200 slowloris TCP connections, half trickling a head a byte at a time, half a 1 MiB body
- *   after a 256 KiB start; each reconnects when cut.
- * Meanwhile a legitimate authenticated meter (127.0.0.1, ec-client's own SipSender and
- * DigestSession over UDP, T1 retransmissions) streams batches, and a probe sends an OPTIONS
- * every 200 ms. Afterwards: every batch the meter got 200 for is in the store with its values,
- * every probe was answered within 100 ms, the server's peak RSS (VmHWM) stayed bounded.
+ * - 200 slowloris TCP connections (test/helpers/slowloris.ts, a process of its own), half
+ *   trickling a head a byte at a time, half a 1 MiB body after a 256 KiB start; each reconnects
+ *   when cut.
+ * Meanwhile two legitimate authenticated meters (127.0.0.1, ec-client's own SipSender and
+ * DigestSession, one over TCP, one over UDP with T1 retransmissions) stream batches, and probes
+ * send an OPTIONS every 200 ms over TCP and over UDP. Afterwards: every batch a meter got 200 for
+ * is in the store with its values, every TCP probe was answered within 100 ms, the server's peak
+ * RSS (VmHWM) stayed bounded. The UDP probe is reported, not bounded: a UDP flood beyond what
+ * the server reads fills the socket's kernel buffer, which then delays or drops every sender's
+ * datagrams alike (docs/security.md, "Not protected").
  */
 const FLOOD_S = 20;
 const PROBE_EVERY_MS = 200;
@@ -44,8 +48,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * hosts and take no CPU from the server; here they share its two cores, and should not win them by
  * mere scheduling. Stopped by the test (a sipp also by its own -timeout).
  */
-function attacker(cmd: string, args: string[]): ChildProcess {
-  const child = spawn('nice', ['-n', '19', cmd, ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+function attacker(cmd: string, args: string[], stdout: 'pipe' | 'ignore' = 'ignore'): ChildProcess {
+  const child = spawn('nice', ['-n', '19', cmd, ...args], { stdio: ['ignore', stdout, 'ignore'] });
   child.on('error', () => undefined);
   return child;
 }
@@ -167,6 +171,11 @@ async function serverLagMaxMs(server: ServerProcess): Promise<number> {
   return Number(/^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(text)?.[1]) * 1000;
 }
 
+/** Nanoseconds the server's main thread has spent runnable but waiting for a CPU (proc(5) schedstat). */
+function runQueueWaitNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]);
+}
+
 /** The server's peak resident set (VmHWM), in MB. */
 function peakRssMb(pid: number): number {
   const kb = /VmHWM:\s*(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
@@ -212,6 +221,8 @@ describe('flood: sipp far above capacity and slowloris TCP peers while a real me
       const port = server.port;
       const pid = server.child.pid!;
       const rssBefore = peakRssMb(pid);
+      const waited0 = runQueueWaitNs(pid);
+      const started = performance.now();
 
       const scenarios = join(REPO, 'bench/sipp');
       for (const source of ['127.0.0.2', '127.0.0.3']) {
@@ -232,10 +243,11 @@ describe('flood: sipp far above capacity and slowloris TCP peers while a real me
           ...['-l', '300', '-r', '1000'],
         ]),
       );
-      const slowloris = attacker(process.execPath, [
-        join(REPO, 'dist/test/helpers/slowloris.js'),
-        ...[String(port), '127.0.0.5', String(SLOWLORIS)],
-      ]);
+      const slowloris = attacker(
+        process.execPath,
+        [join(REPO, 'dist/test/helpers/slowloris.js'), ...[String(port), '127.0.0.5', String(SLOWLORIS)]],
+        'pipe',
+      );
       floods.push(slowloris);
       let slowlorisOut = '';
       slowloris.stdout!.on('data', (d) => (slowlorisOut += d));
@@ -260,6 +272,8 @@ describe('flood: sipp far above capacity and slowloris TCP peers while a real me
       const slowlorisCounts = JSON.parse(slowlorisOut || '{}') as { connections?: number };
       const rssPeak = peakRssMb(pid);
       const lagMaxMs = await serverLagMaxMs(server);
+      // How much of the time the machine (other processes included) kept the event loop from running.
+      const waitedShare = (runQueueWaitNs(pid) - waited0) / 1e6 / (performance.now() - started);
       ownDelay.disable();
       for (const f of floods) if (f.exitCode === null) f.kill('SIGTERM');
       server.child.kill('SIGTERM');
@@ -296,7 +310,8 @@ describe('flood: sipp far above capacity and slowloris TCP peers while a real me
           `${stopped.bounds?.tcp?.requestTimeouts} cut at the request deadline; ` +
           meters.map((m) => `${m.transport} meter ${JSON.stringify(m.statuses)}`).join(', ') +
           `, ${missing} acknowledged batches missing; ${probe.summary()}; ${udpProbe.summary()}; the test's own ` +
-          `event loop max ${(ownDelay.max / 1e6).toFixed(0)} ms, the server's ${lagMaxMs.toFixed(0)} ms; ` +
+          `event loop max ${(ownDelay.max / 1e6).toFixed(0)} ms, the server's ${lagMaxMs.toFixed(0)} ms ` +
+          `(its main thread runnable but waiting for a CPU ${(100 * waitedShare).toFixed(0)} % of the time); ` +
           `peak RSS ${rssBefore.toFixed(0)} MB idle -> ${rssPeak.toFixed(0)} MB`,
       );
 
@@ -314,7 +329,11 @@ describe('flood: sipp far above capacity and slowloris TCP peers while a real me
       expect(stopped.bounds!.tcp!.refusedPerSource).to.be.greaterThan(0);
       expect(stopped.bounds!.tcp!.requestTimeouts).to.be.greaterThan(0);
       expect(probe.times.length).to.be.at.least((FLOOD_S * 1000) / PROBE_EVERY_MS - 5);
-      expect(probeMax, 'slowest probe answer (ms)').to.be.below(PROBE_MAX_MS);
+      expect(
+        probeMax,
+        `slowest probe answer (ms); the server's main thread was runnable but waiting for a CPU ` +
+          `${(100 * waitedShare).toFixed(0)} % of the time (load from other processes, if high)`,
+      ).to.be.below(PROBE_MAX_MS);
       expect(rssPeak, 'peak RSS (MB)').to.be.below(RSS_MAX_MB);
     },
   );
