@@ -328,7 +328,8 @@ describe('flood: sipp far above capacity and slowloris TCP peers while a real me
       expect(stopped.auth!.authenticated).to.be.greaterThan(legitimate);
       expect(stopped.bounds!.tcp!.refusedPerSource).to.be.greaterThan(0);
       expect(stopped.bounds!.tcp!.requestTimeouts).to.be.greaterThan(0);
-      expect(probe.times.length).to.be.at.least((FLOOD_S * 1000) / PROBE_EVERY_MS - 5);
+      // Sampled throughout (a timer in this process: fewer samples only if this process itself was held up).
+      expect(probe.times.length, 'probes sent').to.be.at.least((FLOOD_S * 1000) / PROBE_EVERY_MS / 2);
       expect(
         probeMax,
         `slowest probe answer (ms); the server's main thread was runnable but waiting for a CPU ` +
