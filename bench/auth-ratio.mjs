@@ -4,7 +4,7 @@
 // synchronous=FULL) under the same closed-loop sipp load with and without credentials, alternated
 // in one run (the machine is shared: only ratios measured side by side mean anything).
 //
-//   npm run bench:auth [-- --rounds R] [-- --calls C] [-- --concurrency L] [-- --cpu-prof DIR]
+//   npm run bench:auth [-- --rounds R] [-- --calls C] [-- --concurrency L] [-- --cpu-prof DIR] [-- --pin]
 //
 // Load: 2 sipp processes, each one meter (device) running C/2 calls of 100 MESSAGEs (10 records,
 // ~200-byte body), L calls at a time per process. Authenticated: each call answers one 401 and
