@@ -167,6 +167,7 @@ export async function startServer(
           maxConnections: config.sync.maxConnections,
           idleTimeoutS: config.sync.idleTimeoutS,
           maxPeriodsPerRound: config.sync.maxPeriodsPerRound,
+          unwatermarkedLagS: config.sync.unwatermarkedLagS,
           now: options.now,
           schedule: options.syncSchedule,
         },
