@@ -26,8 +26,12 @@ export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = '
         maxFutureS: config.ingest.maxFutureS,
         // The server checks at start; tools that read (ec-test) do not pay for it on every run.
         checkOnOpen: use === 'ingest' && config.storage.sqliteCheckOnStart,
+        // Writes re-open recorded sync periods (the server's, and `ec-server device`'s inline ones alike).
+        syncPeriodS: use === 'read' ? undefined : config.sync.freqMinutes * 60,
       });
     case 'cassandra':
-      return new CassandraStore(use === 'read' ? { ...config.cassandra, createSchema: false } : config.cassandra);
+      return use === 'read'
+        ? new CassandraStore({ ...config.cassandra, createSchema: false })
+        : new CassandraStore(config.cassandra, config.sync.freqMinutes * 60);
   }
 }

@@ -12,7 +12,14 @@ import type { DeviceRecord } from '../domain/device-record.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
-import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
+import type {
+  BatchReplacement,
+  ConsumptionStore,
+  DeviceRange,
+  IntervalCheck,
+  IntervalSummary,
+} from './consumption-store.js';
+import { installReopenTriggers } from './sqlite-reopen.js';
 import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
 
@@ -49,6 +56,11 @@ export interface SqliteStoreOptions {
   maxFutureS?: number;
   /** storage.sqlite_check_on_start: PRAGMA quick_check on open, refusing a damaged file. */
   checkOnOpen?: boolean;
+  /**
+   * The sync period (sync.syncfreq, seconds): writes re-open recorded periods and replaced batches are
+   * logged (sqlite-reopen.ts). Unset (a meter's journal, tools): neither.
+   */
+  syncPeriodS?: number;
 }
 
 /** Logs nothing: retention of a store opened without a logger. */
@@ -99,6 +111,7 @@ export class SqliteStore implements ConsumptionStore {
           throw e;
         }
       }
+      if (this.options.syncPeriodS !== undefined) installReopenTriggers(db, this.options.syncPeriodS);
       this.db = db;
       this.stmts = this.prepare(db);
       if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
@@ -196,6 +209,16 @@ export class SqliteStore implements ConsumptionStore {
   async deleteBatch(k: BatchKey): Promise<boolean> {
     void this.handle; // throws when the store is not open
     return this.stmts.deleteBatch.run(k.device_id, k.ec_date, k.ec_time, k.start_us, k.end_us).changes > 0;
+  }
+
+  async readReplacements(after: number, limit: number): Promise<BatchReplacement[]> {
+    const db = this.handle;
+    // A store without the table (a journal, an older file opened read-only) has none.
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ec_replacement'").get();
+    if (!exists) return [];
+    return db
+      .prepare('SELECT * FROM ec_replacement WHERE id > ? ORDER BY id LIMIT ?')
+      .all(after, limit) as BatchReplacement[];
   }
 
   async writeIntervalCheck(check: IntervalCheck): Promise<void> {

@@ -59,7 +59,7 @@ describe('sync watermark: a replay of a past hour while the catch-up runs', func
   });
 
   for (const seed of [11, 23, 37, 41, 59]) {
-    it(`seed ${seed}: 5% lost, 1% corrupt; after the next round store == journal, no period recorded early`, async () => {
+    it(`seed ${seed}: 5% lost, 1% corrupt; after the next round store == journal, nothing recorded early`, async () => {
       const device = `replay-${seed}`;
       const journal = new Journal(join(dir, `journal-${seed}`));
       await journal.open();
