@@ -63,26 +63,25 @@ export function installReopenTriggers(db: Database.Database, periodS: number): v
   if (!Number.isSafeInteger(periodS) || periodS < 60) throw new RangeError(`sync period ${periodS} s`);
   const period = periodStart(periodS);
   const minute = "substr(NEW.ec_time, 1, 4) || '00'";
+  // One trigger without a WHEN clause: its statements look the stored row up only where they must (the
+  // UPDATEs only for a check row that is verified or repaired, found by its primary key), so a new batch
+  // costs one lookup of ec_consumption's key (its page is the one the insert touches) and two of ec_checksum.
+  const unchanged = `EXISTS (SELECT 1 FROM ec_consumption d WHERE ${SAME_KEY} AND ${SAME_VALUES})`;
+  const reopen = (date: string, time: string, interval: number | string) =>
+    `UPDATE ec_checksum SET status = 'pending' WHERE device_id = NEW.device_id AND ec_date = ${date} AND ` +
+    `ec_time = ${time} AND interval_seconds = ${interval} AND status IN ('verified', 'repaired') AND NOT ${unchanged};`;
   db.exec(`
     ${REPLACEMENT_TABLE};
     DROP TRIGGER IF EXISTS ec_reopen_on_write;
-    DROP TRIGGER IF EXISTS ec_replacement_on_write;
     CREATE TRIGGER ec_reopen_on_write BEFORE INSERT ON ec_consumption
-    WHEN NOT EXISTS (SELECT 1 FROM ec_consumption d WHERE ${SAME_KEY} AND ${SAME_VALUES})
     BEGIN
-      UPDATE ec_checksum SET status = 'pending'
-       WHERE device_id = NEW.device_id AND status IN ('verified', 'repaired') AND (
-         (ec_date = NEW.ec_date AND ec_time = ${minute} AND interval_seconds = 60) OR
-         (ec_date = ${period.date} AND ec_time = ${period.time} AND interval_seconds = ${periodS}));
-    END;
-    CREATE TRIGGER ec_replacement_on_write BEFORE INSERT ON ec_consumption
-    WHEN EXISTS (SELECT 1 FROM ec_consumption d WHERE ${SAME_KEY} AND NOT (${SAME_VALUES}))
-    BEGIN
+      ${reopen('NEW.ec_date', minute, 60)}
+      ${reopen(period.date, period.time, periodS)}
       INSERT INTO ec_replacement (device_id, ec_date, ec_time, start_us, end_us, old_count, old_checksum,
         new_count, new_checksum, replaced_ms)
       SELECT NEW.device_id, NEW.ec_date, NEW.ec_time, NEW.start_us, NEW.end_us, d.values_count, d.values_checksum,
         NEW.values_count, NEW.values_checksum, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
-        FROM ec_consumption d WHERE ${SAME_KEY};
+        FROM ec_consumption d WHERE ${SAME_KEY} AND NOT (${SAME_VALUES});
     END;
   `);
 }
