@@ -451,6 +451,16 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
       'Most periods reconciled for one meter in one round or catch-up (all its devices together); the rest ' +
       'wait for the next round. Bounds the work one hello can cause.',
   },
+  {
+    key: 'sync.unwatermarked_lag',
+    section: 'Synchronization',
+    default: '86400',
+    kind: { type: 'int', min: 0, max: 2678400 },
+    doc:
+      'Seconds: for a meter that declares no watermark (what it will journal nothing more before; older ' +
+      'meters), a period counts as final, and may be recorded verified or repaired, only once it ended this ' +
+      'long before the server clock. Later periods are still repaired but stay pending.',
+  },
 
   {
     key: 'security.require_auth',

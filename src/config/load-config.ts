@@ -60,6 +60,7 @@ export interface Config {
     /** Resolved: 0 in the file means twice the period. */
     idleTimeoutS: number;
     maxPeriodsPerRound: number;
+    unwatermarkedLagS: number;
   };
   security: {
     requireAuth: boolean;
@@ -238,6 +239,7 @@ function build(raw: Map<string, RawValue>): Config {
       maxConnections: int('sync.max_connections'),
       idleTimeoutS: int('sync.idle_timeout') || 2 * 60 * int('sync.syncfreq'),
       maxPeriodsPerRound: int('sync.max_periods_per_round'),
+      unwatermarkedLagS: int('sync.unwatermarked_lag'),
     },
     security: {
       requireAuth: str('security.require_auth') === 'true',
