@@ -1,10 +1,10 @@
-import net from 'node:net';
 import type { Logger } from 'pino';
 import { batchKeyString, compactToEpochSecond, type BatchKey } from '../domain/batch.js';
 import { ha1 } from '../domain/device-credential.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
 import { peerText } from '../sync/peer-text.js';
 import { SyncConnection } from '../sync/sync-connection.js';
+import { connectStream, type ClientTls } from './stream-socket.js';
 import {
   helloProof,
   SYNC_PROTOCOL_VERSION,
@@ -23,6 +23,8 @@ export interface SyncClientOptions {
   reconnect?: boolean;
   /** Device -> secret (`ec-server device add`): the hello proves each one it has (docs/sync-protocol.md). */
   secrets?: ReadonlyMap<string, string>;
+  /** Connect over TLS (the server has sync.tls=true), verifying the server certificate. */
+  tls?: ClientTls;
 }
 
 export interface SyncClientStats {
@@ -70,7 +72,7 @@ export class SyncClient {
    */
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(this.o.port, this.o.host);
+      const socket = connectStream(this.o.host, this.o.port, this.o.tls);
       socket.setNoDelay(true);
       const conn = new SyncConnection(socket, (m) => void this.onMessage(conn, m));
       this.welcomed = resolve;

@@ -27,7 +27,9 @@ export interface Config {
     /** Requests per second per source address; 0 = off. */
     rateLimit: number;
     rateLimitBurst: number;
+    tlsPort: number;
   };
+  tls: TlsConfig;
   storage: {
     backend: 'sqlite' | 'cassandra';
     path: string;
@@ -57,6 +59,9 @@ export interface Config {
     /** Resolved: 0 in the file means twice the period. */
     idleTimeoutS: number;
     maxPeriodsPerRound: number;
+    tls: boolean;
+    tlsCertificate: string;
+    tlsKey: string;
   };
   security: {
     requireAuth: boolean;
@@ -81,6 +86,18 @@ export interface Config {
     flushS: number;
   };
   log: { level: string };
+}
+
+/** TLS file paths as configured (read when the server starts, see tls-options.ts). */
+export interface TlsConfig {
+  certificate: string;
+  key: string;
+  ca: string;
+  clientCertificates: 'none' | 'request' | 'require';
+  clientCa: string;
+  handshakeTimeoutS: number;
+  /** Where each tls.* and sync.tls* value came from: an error reading a file names it and its key. */
+  origins: Record<string, string>;
 }
 
 export interface LoadedConfig {
@@ -205,6 +222,18 @@ function build(raw: Map<string, RawValue>): Config {
       retryAfterS: int('sip.retry_after'),
       rateLimit: int('sip.rate_limit'),
       rateLimitBurst: int('sip.rate_limit_burst'),
+      tlsPort: int('sip.tls_port'),
+    },
+    tls: {
+      certificate: str('tls.certificate'),
+      key: str('tls.key'),
+      ca: str('tls.ca'),
+      clientCertificates: str('tls.client_certificates') as TlsConfig['clientCertificates'],
+      clientCa: str('tls.client_ca'),
+      handshakeTimeoutS: int('tls.handshake_timeout'),
+      origins: Object.fromEntries(
+        [...raw].filter(([k]) => k.startsWith('tls.') || k.startsWith('sync.tls')).map(([k, v]) => [k, v.origin]),
+      ),
     },
     storage: {
       backend: str('storage.backend') as Config['storage']['backend'],
@@ -233,6 +262,9 @@ function build(raw: Map<string, RawValue>): Config {
       maxConnections: int('sync.max_connections'),
       idleTimeoutS: int('sync.idle_timeout') || 2 * 60 * int('sync.syncfreq'),
       maxPeriodsPerRound: int('sync.max_periods_per_round'),
+      tls: str('sync.tls') === 'true',
+      tlsCertificate: str('sync.tls_certificate'),
+      tlsKey: str('sync.tls_key'),
     },
     security: {
       requireAuth: str('security.require_auth') === 'true',
