@@ -107,8 +107,7 @@ export class SyncService {
   private readonly raw = new Set<net.Socket>();
   /** Connections refused at the cap (sync.max_connections) so far. */
   refusedConnections = 0;
-  /** TLS connections closed before their hello could be read: handshake failed or timed out, certificate refused. */
-  tlsHandshakeFailures = 0;
+
   /** For the metrics: rounds run, periods reconciled by result, batches fetched, reconciliations interrupted. */
   readonly stats = {
     rounds: 0,
@@ -184,13 +183,13 @@ export class SyncService {
     server.on('secureConnection', (s: tls.TLSSocket) => {
       const why = t.refuse(s);
       if (why === undefined) return this.onConnection(s);
-      this.tlsHandshakeFailures++;
       this.log.debug({ remote: s.remoteAddress, why }, 'sync TLS connection refused');
       s.destroy();
     });
     server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
-      this.tlsHandshakeFailures++;
       this.log.debug({ err: err.message, remote: s.remoteAddress }, 'sync TLS handshake failed');
+      // Node reports a handshake timeout here but leaves the socket open: closing it is ours to do.
+      s.destroy();
     });
     return server;
   }

@@ -60,6 +60,11 @@ export class TcpTransport {
   readonly transport: 'tcp' | 'tls';
   /** Every accepted TCP connection, TLS handshakes in progress included (closed with the transport). */
   private readonly raw = new Set<net.Socket>();
+  /**
+   * TLS connections whose handshake has not completed, by remote address and port: one that closes while still
+   * here failed (timeout, bad handshake, refused certificate, peer gone) and is counted once.
+   */
+  private readonly handshaking = new Map<string, net.Socket>();
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -81,8 +86,9 @@ export class TcpTransport {
     if (t) {
       server.on('secureConnection', (s: tls.TLSSocket) => this.onSecureConnection(s, t));
       server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
-        this.stats.handshakeFailures++;
         this.log.debug({ err: err.message, remote: s.remoteAddress }, 'TLS handshake failed');
+        // Node reports a handshake timeout here but leaves the socket open: closing it is ours to do.
+        s.destroy();
       });
     } else {
       server.on('connection', (s: net.Socket) => this.onConnection(s));
@@ -126,13 +132,19 @@ export class TcpTransport {
       return;
     }
     this.raw.add(socket);
+    const key = remoteKey(socket);
+    if (this.options.tls) this.handshaking.set(key, socket);
     socket.on('close', () => {
       this.raw.delete(socket);
       this.perSource.remove(address);
+      if (this.handshaking.get(key) !== socket) return;
+      this.handshaking.delete(key);
+      this.stats.handshakeFailures++;
     });
   }
 
   private onSecureConnection(socket: tls.TLSSocket, t: TlsServing): void {
+    this.handshaking.delete(remoteKey(socket));
     const why = t.refuse(socket);
     if (why === undefined) return this.onConnection(socket);
     this.stats.handshakeFailures++;
@@ -247,6 +259,11 @@ export class TcpTransport {
     }, 1000).unref();
     await closed;
   }
+}
+
+/** A connection's remote address and port: the same for a TLS socket and the TCP socket it wraps. */
+function remoteKey(s: net.Socket): string {
+  return `${s.remoteAddress}|${s.remotePort}`;
 }
 
 /**
