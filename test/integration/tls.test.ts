@@ -6,6 +6,7 @@ import pino from 'pino';
 import { MeterClient, type Source } from '../../src/client/meter-client.js';
 import { Journal } from '../../src/client/journal.js';
 import { SipSender } from '../../src/client/sip-sender.js';
+import { SyncClient } from '../../src/client/sync-client.js';
 import { connectStream, type ClientTls } from '../../src/client/stream-socket.js';
 import { credentialFor } from '../../src/domain/device-credential.js';
 import { bodyOf, makeBatch } from '../helpers/batches.js';
@@ -195,6 +196,36 @@ describe('SIP over TLS (generated certificates)', function () {
     expect(text.match(/^SIP\/2\.0 200 /gm)).to.have.length(3);
     expect(text).to.include('Via: SIP/2.0/TLS');
     expect(await server.store.readSummaries({ device_id: 'tls-split', from: T0, to: T0 + 3 })).to.have.length(3);
+  });
+
+  it('sync over TLS: a plain client is never welcomed, a silent one is closed at the handshake deadline', async () => {
+    server = await withCert({ 'sync.tls': 'true', 'tls.handshake_timeout': '1' });
+    const journal = new Journal(join(server.dir, 'journal'));
+    await journal.open();
+    const clients: SyncClient[] = [];
+    const sync = (clientTls?: ClientTls): Promise<string> => {
+      const port = server!.syncPort!;
+      const c = new SyncClient(
+        journal,
+        { host: '127.0.0.1', port, devices: ['tls-sync'], retentionS: 60, tls: clientTls },
+        log,
+      );
+      clients.push(c);
+      return c.connect().then(
+        () => 'welcomed',
+        () => 'refused',
+      );
+    };
+    expect(await sync(undefined)).to.equal('refused');
+    expect(await sync({ ca: readFileSync(pki.rogue.cert) })).to.equal('refused');
+    expect(await sync({ ca: readFileSync(pki.ca) })).to.equal('welcomed');
+    const silent = net.connect(server.syncPort!, '127.0.0.1');
+    silent.on('error', () => undefined);
+    const t0 = Date.now();
+    await new Promise((r) => silent.once('close', r));
+    expect(Date.now() - t0).to.be.within(700, 3000);
+    for (const c of clients) c.close();
+    await journal.close();
   });
 
   for (const mode of ['require', 'request'] as const)
