@@ -98,9 +98,7 @@ const server = await startEcServer({
 });
 const ports = { tcp: server.port, tls: tlsPort };
 const ca = readFileSync(pki.ca);
-log(
-log(`tls-ratio: ${ROUNDS} rounds x (tcp, tls), ${MESSAGES} MESSAGEs of ${RECORDS} records, ${CONNECTIONS} connections`);
-);
+log(`tls-ratio: ${ROUNDS} rounds x (tcp, tls), ${MESSAGES} MESSAGEs of ${RECORDS} records, ${CONNECTIONS} conns`);
 const results = [];
 for (let r = 0; r < ROUNDS; r++) {
   for (const kind of /** @type {const} */ (['tcp', 'tls'])) {
