@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -38,6 +38,12 @@ describe('TLS configuration', () => {
     expect(t.handshakeTimeoutMs).to.equal(3000);
     expect(t.options).to.include({ requestCert: true, rejectUnauthorized: true });
     expect(syncTls(c)!.options.cert).to.equal(t.options.cert);
+    // tls.ca: the chain is sent after the certificate.
+    const chained = sipTls(
+      config({ 'tls.certificate': pki.server.cert, 'tls.key': pki.server.key, 'tls.ca': pki.ca }),
+    )!;
+    const caPem = readFileSync(pki.ca, 'utf8');
+    expect(chained.options.cert).to.equal(`${readFileSync(pki.server.cert, 'utf8')}\n${caPem}`);
   });
 
   it('a missing key file names the file and tls.key; a key of another certificate is refused', () => {
