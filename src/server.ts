@@ -43,6 +43,11 @@ export interface RunningServer {
   devices: DeviceRegistry;
   /** The server's Prometheus registry and commit histograms. */
   metrics: ServerMetrics;
+  /**
+   * Reads the certificate files again (SIGHUP): new TLS connections use them, established ones keep theirs. A file
+   * that cannot be used throws (ConfigError naming key and file) and the certificates in use stay.
+   */
+  reloadTls(): void;
   /** Stop accepting, answer what is in progress, close the store. */
   stop(): Promise<void>;
 }
@@ -267,7 +272,16 @@ export async function startServer(
       log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
     })());
 
+  const reloadTls = (): void => {
+    // Both read and checked before either is switched: a bad file changes nothing.
+    const sipNow = tls ? sipTls(config) : undefined;
+    const syncNow = sync ? syncTls(config) : undefined;
+    if (sipNow) tls?.setSecureContext(sipNow.options);
+    if (syncNow) sync?.setSecureContext(syncNow.options);
+  };
+
   return {
+    reloadTls,
     port,
     address,
     store,

@@ -138,6 +138,16 @@ export class SyncService {
     return n;
   }
 
+  /** Whether sync is served over TLS. */
+  get tls(): boolean {
+    return this.o.tls !== undefined;
+  }
+
+  /** Over TLS: new connections use these certificate settings; established ones keep theirs. */
+  setSecureContext(options: tls.TlsOptions): void {
+    if (this.server instanceof tls.Server) this.server.setSecureContext(options);
+  }
+
   /** Open connections, welcomed or not. */
   get openConnections(): number {
     return this.sockets.size;

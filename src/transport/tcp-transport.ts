@@ -106,6 +106,11 @@ export class TcpTransport {
     return (server.address() as net.AddressInfo).port;
   }
 
+  /** TLS: new connections use these certificate settings; established ones keep theirs (certificate rotation). */
+  setSecureContext(options: tls.TlsOptions): void {
+    if (this.server instanceof tls.Server) this.server.setSecureContext(options);
+  }
+
   /** Open connections. */
   get connections(): number {
     return this.conns.size;

@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { expect } from 'chai';
@@ -226,6 +226,39 @@ describe('SIP over TLS (generated certificates)', function () {
     expect(Date.now() - t0).to.be.within(700, 3000);
     for (const c of clients) c.close();
     await journal.close();
+  });
+
+  it('rotation (SIGHUP): new connections get the new certificate, open ones go on; a bad file: no change', async () => {
+    const next = await makeTestPki();
+    const cert = join(pki.dir, 'rotating.crt');
+    const key = join(pki.dir, 'rotating.key');
+    copyFileSync(pki.server.cert, cert);
+    copyFileSync(pki.server.key, key);
+    server = await startTestServer({ 'tls.certificate': cert, 'tls.key': key, 'sip.tls_port': '0' });
+    const [oldCa, newCa] = [readFileSync(pki.ca), readFileSync(next.ca)];
+    const verdict = (ca: Buffer) =>
+      tlsConnect(server!.tlsPort!, { ca }).then(
+        (s) => (s.destroy(), 'verified'),
+        (e: NodeJS.ErrnoException) => e.code,
+      );
+    const open = await tlsConnect(server.tlsPort!, { ca: oldCa });
+    copyFileSync(next.server.cert, cert);
+    copyFileSync(next.server.key, key);
+    server.reloadTls();
+    expect(await verdict(newCa)).to.equal('verified');
+    // (Both test CAs carry the same name: OpenSSL finds the old one and reports a bad signature.)
+    expect(await verdict(oldCa)).to.be.oneOf(['CERT_SIGNATURE_FAILURE', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
+    const body = bodyOf(makeBatch('tls-rotate', T0));
+    const text = await exchange(open, 1, () => {
+      open.write(buildMessage({ port: server!.tlsPort!, transport: 'TLS', body }));
+    });
+    open.destroy();
+    expect(text, 'the connection opened before the rotation').to.match(/^SIP\/2\.0 200 /);
+    // A key that does not match: refused with its name, and the certificate in use stays.
+    copyFileSync(pki.client.key, key);
+    expect(() => server!.reloadTls()).to.throw(/key tls\.key/);
+    expect(await verdict(newCa)).to.equal('verified');
+    rmSync(next.dir, { recursive: true, force: true });
   });
 
   for (const mode of ['require', 'request'] as const)
