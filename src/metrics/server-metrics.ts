@@ -25,6 +25,8 @@ export interface MetricSources {
   registry: DeviceRegistry;
   /** Whether the store answers a read now (the same probe as /readyz). */
   storeUp: () => Promise<boolean>;
+  /** Acknowledged batches replaced with other values since the start (ingest/replacement-watch.ts). */
+  replacements: { readonly count: number };
 }
 
 /** Commit durations, seconds: SQLite commits take ms, a stalled store seconds (SIP's T1 is 0.5 s). */
@@ -218,6 +220,12 @@ export class ServerMetrics {
       'ec_sip_tls_refused_total',
       'SIP TLS connections closed at once for sip.tcp_max_connections_per_source.',
       () => tls?.stats.refusedPerSource ?? 0,
+    );
+    counter(
+      'ec_batches_replaced_total',
+      'Acknowledged batches replaced with other values (SIP or sync repairs of corrupted ones); each re-opens its ' +
+        'sync period.',
+      () => s.replacements.count,
     );
 
     const sync = s.sync;
