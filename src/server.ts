@@ -95,11 +95,17 @@ export async function startServer(
   }
   const metrics = new ServerMetrics();
   // Closed with the store (a SQLite store routes its writes to the sink's thread and closes it first).
-  const sink = await openIngestSink(store, {
-    writer: config.storage.sqliteWriter,
-    bounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
-    maxFutureS: config.ingest.maxFutureS,
-  });
+  let sink;
+  try {
+    sink = await openIngestSink(store, {
+      writer: config.storage.sqliteWriter,
+      bounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
+      maxFutureS: config.ingest.maxFutureS,
+    });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const committer = new GroupCommitter(sink, {
     maxBatches: config.storage.commitMaxBatches,
     maxBytes: config.storage.commitMaxBytes,

@@ -1,3 +1,5 @@
+import { TwoGenerationMap } from '../util/two-generation-map.js';
+
 /** One key's bucket: tokens left and when they were last counted. */
 interface Bucket {
   tokens: number;
@@ -10,16 +12,13 @@ interface Bucket {
  * in the transaction layer (sip.rate_limit) and by authenticated device id after authentication
  * (sip.device_rate_limit, ingest/sip-handler.ts).
  *
- * Keys are remembered in two generations, as the transaction cache and the sequence tracker
- * do (and for the same reason: dropping a Map's oldest keys one at a time costs O(size) per
- * request): beyond maxKeys the least recently seen generation is forgotten whole. A forgotten
+ * Keys are remembered in two generations (util/two-generation-map.ts): beyond maxKeys the least
+ * recently seen generation is forgotten whole. A forgotten
  * key starts again with a full bucket; a key that keeps sending stays in the newer generation,
  * so it cannot shed its bucket without maxKeys/2 other keys sending meanwhile.
  */
 export class RateLimit {
-  private current = new Map<string, Bucket>();
-  private previous = new Map<string, Bucket>();
-  private readonly generationMax: number;
+  private readonly buckets: TwoGenerationMap<string, Bucket>;
   /** Requests refused so far (for the stopped line and tests). */
   refused = 0;
 
@@ -29,12 +28,7 @@ export class RateLimit {
     maxKeys = 65_536,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.generationMax = Math.max(1, Math.floor(maxKeys / 2));
-  }
-
-  /** Keys remembered (at most maxKeys). */
-  get size(): number {
-    return this.current.size + this.previous.size;
+    this.buckets = new TwoGenerationMap(maxKeys);
   }
 
   /** Takes a token for `key`; false when its bucket is empty (the request is over the limit). */
@@ -52,16 +46,11 @@ export class RateLimit {
   }
 
   private bucket(key: string, t: number): Bucket {
-    let b = this.current.get(key);
-    if (b !== undefined) return b;
-    b = this.previous.get(key);
-    if (b !== undefined) this.previous.delete(key);
-    if (this.current.size >= this.generationMax) {
-      this.previous = this.current;
-      this.current = new Map();
+    let b = this.buckets.get(key);
+    if (b === undefined) {
+      b = { tokens: this.burst, at: t };
+      this.buckets.set(key, b);
     }
-    b ??= { tokens: this.burst, at: t };
-    this.current.set(key, b);
     return b;
   }
 }

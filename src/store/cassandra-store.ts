@@ -5,6 +5,7 @@ import type { DeviceRecord } from '../domain/device-record.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { StoreUnavailableError } from '../errors.js';
+import { mapLimit } from '../util/work-slots.js';
 import type {
   BatchReplacement,
   ConsumptionStore,
@@ -706,27 +707,4 @@ function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new StoreUnavailableError(`Cassandra ${what}: no answer within ${ms} ms`)), ms);
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Runs fn over items with at most `limit` in flight, results in item order. After the first
- * failure no new item starts; it rejects with that failure once the ones in flight have settled.
- */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (!failure && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!);
-      } catch (e) {
-        failure ??= { error: e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-  return results;
 }

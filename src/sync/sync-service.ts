@@ -11,7 +11,7 @@ import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
 import { peerText } from './peer-text.js';
 import { SyncConnection } from './sync-connection.js';
-import { WorkSlots } from './work-slots.js';
+import { WorkSlots } from '../util/work-slots.js';
 import {
   isDeviceList,
   proofMatches,

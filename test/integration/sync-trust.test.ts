@@ -1,6 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -13,6 +12,7 @@ import type { ConsumptionStore } from '../../src/store/consumption-store.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { SyncService, type SyncAuth } from '../../src/sync/sync-service.js';
 import { makeBatch } from '../helpers/batches.js';
+import { SyncPeer, type Frame } from '../helpers/sync-peer.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { until } from '../helpers/until.js';
 
@@ -33,8 +33,6 @@ const EVERYTHING_FINAL = Date.UTC(2100, 0, 1) / 1000;
 const Y2030 = Date.UTC(2030, 0, 1) / 1000;
 const SECRET = 'victim-secret-0123456789abcdef';
 const ROGUE_SECRET = 'rogue-own-secret-0123456789abcd';
-
-type Frame = Record<string, unknown>;
 
 /** The proof as docs/sync-protocol.md defines it, computed here independently of src/. */
 function proof(device: string, realm: string, secret: string, nonce: string): string {
@@ -61,33 +59,9 @@ function wire(b: Batch): Frame {
  * A peer of the test's making on a raw socket: records every frame, answers every request with
  * what `answer` returns (by default: forgeries that would overwrite, add and delete data).
  */
-class RawPeer {
-  readonly socket: net.Socket;
-  readonly frames: Frame[] = [];
-  readonly requests: Frame[] = [];
-  closed = false;
-  private buf = '';
-
-  constructor(
-    port: number,
-    private readonly answer: (request: Frame) => Frame = forgeEverything,
-  ) {
-    this.socket = net.connect(port, '127.0.0.1');
-    this.socket.on('error', () => undefined);
-    this.socket.on('close', () => (this.closed = true));
-    this.socket.on('data', (d) => {
-      this.buf += d.toString();
-      let nl;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const f = JSON.parse(this.buf.slice(0, nl)) as Frame;
-        this.buf = this.buf.slice(nl + 1);
-        this.frames.push(f);
-        if (typeof f.id === 'number') {
-          this.requests.push(f);
-          this.socket.write(JSON.stringify({ id: f.id, type: f.type, ...this.answer(f) }) + '\n');
-        }
-      }
-    });
+class RawPeer extends SyncPeer {
+  constructor(port: number, answer: (request: Frame) => Frame = forgeEverything) {
+    super(port, (r) => ({ type: r.type, ...answer(r) }));
   }
 
   async challenge(): Promise<{ nonce: string; realm: string }> {
