@@ -12,6 +12,8 @@ import { SyncClient } from '../../src/client/sync-client.js';
 import { toBatch } from '../../src/client/readings.js';
 import { batchKeyString, type Batch } from '../../src/domain/batch.js';
 import type { ConsumptionStore } from '../../src/store/consumption-store.js';
+import { startTestDns } from '../helpers/dns-server.js';
+import { runBin } from '../helpers/server-process.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { pollUntil } from '../helpers/wait.js';
 
@@ -170,6 +172,38 @@ for (const transport of ['udp', 'tcp'] as const)
       await journal.close();
     });
   });
+
+describe('ec-client --server DOMAIN: receivers from DNS SRV records (process, real DNS server)', function () {
+  this.timeout(60_000);
+  it('sends to the receiver of the lowest SRV priority, and names a domain without service', async () => {
+    const standby = await startTestServer();
+    const primary = await startTestServer();
+    const dns = await startTestDns({
+      '_sip._udp.meters.test': [
+        { priority: 20, weight: 0, port: standby.port, target: '127.0.0.1' },
+        { priority: 10, weight: 5, port: primary.port, target: '127.0.0.1' },
+      ],
+      '_sip._udp.closed.test': [{ priority: 0, weight: 0, port: 0, target: '' }],
+    });
+    try {
+      const common = ['--config', '/dev/null', '--dns-server', dns.address, '--no-sync', '--device', 'srv-meter'];
+      const stream = ['--rate', '10', '--start', '20260601000000', '--duration', '20'];
+      const journal = ['--journal', join(standby.dir, 'journal')];
+      const r = await runBin('ec-client', [...common, ...stream, ...journal, '--server', 'meters.test']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(dns.queries).to.include('_sip._udp.meters.test');
+      expect(await keysOf(primary.store, 'srv-meter', T0, T0 + 20)).to.have.length(20);
+      expect(await keysOf(standby.store, 'srv-meter', T0, T0 + 20)).to.have.length(0);
+      const closed = await runBin('ec-client', [...common, ...stream, ...journal, '--server', 'closed.test']);
+      expect(closed.code).to.equal(2);
+      expect(closed.stderr).to.match(/--server: the domain's SRV records say the service is not offered there/);
+    } finally {
+      await dns.close();
+      await standby.cleanup();
+      await primary.cleanup();
+    }
+  });
+});
 
 /** One more minute of one meter, after the first stream. */
 function nextMinute(): Batch[] {
