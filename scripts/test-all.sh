@@ -30,6 +30,14 @@ if ! command -v promtool >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
+if [ ! -x /usr/sbin/kamailio ]; then
+  # The SIP front test (deploy/kamailio: dispatcher, sl, tm, maxfwd, textops, all in Debian's kamailio).
+  echo "[test-all] installing kamailio"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends kamailio >/dev/null
+fi
+
 # The /metrics test fails instead of skipping when promtool is missing.
 export EC_REQUIRE_PROMTOOL=1
 

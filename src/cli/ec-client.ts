@@ -1,3 +1,4 @@
+import { Resolver } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import yargs from 'yargs';
@@ -5,8 +6,10 @@ import { hideBin } from 'yargs/helpers';
 import { Journal } from '../client/journal.js';
 import { MeterClient, type Source } from '../client/meter-client.js';
 import { readCsvBatches } from '../client/readings.js';
-import { SipSender } from '../client/sip-sender.js';
 import type { ClientTls } from '../client/stream-socket.js';
+import { DEFAULT_POOL_OPTIONS, FailoverSender } from '../client/failover-sender.js';
+import { parseServerSpec, resolveEndpoints, type Endpoint, type ServerSpec } from '../client/server-list.js';
+import { ServerPool } from '../client/server-pool.js';
 import { SyncClient } from '../client/sync-client.js';
 import { compactToEpochSecond } from '../domain/batch.js';
 import { ConfigError } from '../errors.js';
@@ -38,6 +41,11 @@ interface ClientArgs extends ConfigArgs {
   seed?: number;
   secret?: string;
   secrets?: string;
+  server?: string;
+  'sync-server'?: string;
+  'server-retry': number;
+  'dns-server'?: string;
+  't1-ms': number;
 }
 
 function usageExit(m: string): never {
@@ -58,7 +66,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         '$0 [options]\n\nA reference meter: generates (or replays) consumption readings, journals every ' +
           'batch before sending it as a SIP MESSAGE with integrity headers, retransmits per RFC 3261, ' +
           "honours 503 Retry-After, and answers the server's sync requests from its journal.\nThe server " +
-          'address comes from the same config as ec-server (sip.public_addr, sip.port, sync.ip, ' +
+          'address comes from --server (several receivers, or a domain with SRV records: it fails over and ' +
+          'comes back) or else from the same config as ec-server (sip.public_addr, sip.port, sync.ip, ' +
           'sync.port).\nExit codes: 0 all batches acknowledged, 1 some were not (the journal keeps them for ' +
           'sync), 2 bad usage.',
       )
@@ -147,6 +156,31 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         type: 'string',
         describe: 'File of "device secret" lines: each device authenticates with its own secret',
       })
+      .option('server', {
+        type: 'string',
+        describe:
+          'Receivers, most preferred first: host:port[,host:port...]; or one domain name without a port, whose ' +
+          'SRV records _sip._udp (_sip._tcp with --transport tcp) give them (RFC 3263). On a timeout, 503 or ' +
+          'lost connection the meter moves to the next and returns later (--server-retry)',
+      })
+      .option('sync-server', {
+        type: 'string',
+        describe: 'Sync servers, like --server (a domain: SRV _ec-sync._tcp). Default: the --server hosts on sync.port',
+      })
+      .option('server-retry', {
+        type: 'number',
+        default: DEFAULT_POOL_OPTIONS.retryMs / 1000,
+        describe: 'Seconds a failed server is avoided before one request probes it (doubles per failure, max 600)',
+      })
+      .option('dns-server', {
+        type: 'string',
+        describe: 'DNS server(s) for the SRV lookup, ip[:port][,...] (default: the system resolver)',
+      })
+      .option('t1-ms', {
+        type: 'number',
+        default: 500,
+        describe: 'SIP timer T1 (ms): UDP retransmissions start at T1; a request times out after 64*T1 (Timer F)',
+      })
       .option('seed', { type: 'number', describe: 'Seed of the fault-injection random numbers (reproducible runs)' })
       .example('$0 --devices 10 --duration 600', '10 meters, 1000 samples/s each, in real time for 10 minutes')
       .example(
@@ -204,15 +238,18 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   const journal = new Journal(resolve(args.journal));
   await journal.open();
   const tls = args.transport === 'tls';
-  const sender = new SipSender(
-    {
-      host: config.sip.publicAddr,
-      port: tls ? config.sip.tlsPort : config.sip.port,
-      transport: args.transport,
-      tls: tls ? clientTls : undefined,
-      from: allDevices[0]!,
-    },
+  if (!(args['server-retry'] > 0 && args['server-retry'] <= 600))
+    usage('--server-retry must be above 0 and at most 600 seconds');
+  if (!(args['t1-ms'] >= 10 && args['t1-ms'] <= 10_000)) usage('--t1-ms must be 10..10000');
+  const sipPort = tls ? config.sip.tlsPort : config.sip.port;
+  const servers = await serversOf(args, config.sip.publicAddr, sipPort, config.sync.ip, config.sync.port);
+  log.info({ sip: servers.sip, sync: servers.sync }, 'servers');
+  const poolOptions = { ...DEFAULT_POOL_OPTIONS, retryMs: args['server-retry'] * 1000 };
+  const sender = FailoverSender.create(
+    servers.sip,
+    { transport: args.transport, tls: tls ? clientTls : undefined, from: allDevices[0]!, t1Ms: args['t1-ms'] },
     log,
+    poolOptions,
   );
   await sender.start();
   const retentionS = Math.round(args['retention-hours'] * 3600);
@@ -244,8 +281,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     ? new SyncClient(
         journal,
         {
-          host: config.sync.ip,
-          port: config.sync.port,
+          ...servers.sync[0]!,
+          pool: new ServerPool(servers.sync, poolOptions),
           devices: allDevices,
           retentionS,
           reconnect: true,
@@ -312,6 +349,59 @@ function readClientTls(args: ClientArgs): ClientTls {
     key: read('key', args.key),
     servername: args.servername,
   };
+}
+
+/** The SIP and sync servers: --server / --sync-server (lists or SRV domains), else the config's one address. */
+async function serversOf(
+  args: ClientArgs,
+  sipHost: string,
+  sipPort: number,
+  syncHost: string,
+  syncPort: number,
+): Promise<{ sip: Endpoint[]; sync: Endpoint[] }> {
+  const parse = (option: string, value: string, port: number): ServerSpec => {
+    try {
+      return parseServerSpec(value, port);
+    } catch (e) {
+      usageExit(`--${option}: ${(e as Error).message}`);
+    }
+  };
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  if (args['dns-server'] !== undefined) {
+    try {
+      resolver.setServers(args['dns-server'].split(',').map((s) => s.trim()));
+    } catch (e) {
+      usageExit(`--dns-server: ${(e as Error).message}`);
+    }
+  }
+  const lookup = async (option: string, spec: ServerSpec, proto: 'udp' | 'tcp', service: string, port: number) => {
+    let found: Endpoint[];
+    try {
+      found = await resolveEndpoints(spec, proto, { resolver, service, defaultPort: port });
+    } catch (e) {
+      usageExit(`--${option}: DNS lookup failed (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+    if (found.length === 0) usageExit(`--${option}: the domain's SRV records say the service is not offered there`);
+    return found;
+  };
+  if (args.server === undefined) {
+    const sync =
+      args['sync-server'] === undefined
+        ? [{ host: syncHost, port: syncPort }]
+        : await lookup('sync-server', parse('sync-server', args['sync-server'], syncPort), 'tcp', 'ec-sync', syncPort);
+    return { sip: [{ host: sipHost, port: sipPort }], sync };
+  }
+  const spec = parse('server', args.server, 5060);
+  const sip = await lookup('server', spec, args.transport === 'udp' ? 'udp' : 'tcp', 'sip', 5060);
+  let sync: Endpoint[];
+  if (args['sync-server'] !== undefined) {
+    sync = await lookup('sync-server', parse('sync-server', args['sync-server'], syncPort), 'tcp', 'ec-sync', syncPort);
+  } else if (spec.kind === 'srv') {
+    sync = await lookup('server', spec, 'tcp', 'ec-sync', syncPort);
+  } else {
+    sync = [...new Set(sip.map((e) => e.host))].map((host) => ({ host, port: syncPort }));
+  }
+  return { sip, sync };
 }
 
 /** --secret (every device) and --secrets FILE ("device secret" per line; # comments) as one map. */

@@ -3,7 +3,8 @@ import { batchEpochSecond, type Batch } from '../domain/batch.js';
 import type { Journal } from './journal.js';
 import { corrupt, generateBatches, type GeneratorOptions } from './readings.js';
 import { DigestSession } from './digest-session.js';
-import type { SipSender } from './sip-sender.js';
+import { FailoverSender } from './failover-sender.js';
+import { SipSender } from './sip-sender.js';
 
 export type Source =
   | ({ kind: 'generate'; devices: string[]; start: number; seconds: number; realtime: boolean } & GeneratorOptions)
@@ -17,7 +18,7 @@ export interface MeterOptions {
   corrupt: number;
   /** Requests in flight at once. */
   window: number;
-  /** Attempts per batch on 408/503 before giving up (sync repairs it later). */
+  /** Attempts per batch on 408/503/lost connection, across the servers, before giving up (sync repairs it). */
   maxAttempts: number;
   /** Device secrets (`ec-server device add`): requests of these devices use digest authentication. */
   secrets?: ReadonlyMap<string, string>;
@@ -38,11 +39,14 @@ export interface MeterStats {
   corrupted: number;
   retried: number;
   transmissions: number;
+  /** Times the meter changed server (failed over, or came back to a preferred one). */
+  switches: number;
 }
 
 /**
- * A well-behaved meter: journal first, then send with integrity headers, retry on 408/503
- * (honouring Retry-After), and keep a bounded number of requests in flight.
+ * A well-behaved meter: journal first, then send with integrity headers, retry on 408/503 or a lost
+ * connection (honouring Retry-After, on the next of its servers when it has several), and keep a
+ * bounded number of requests in flight.
  */
 export class MeterClient {
   readonly stats: MeterStats = {
@@ -54,12 +58,14 @@ export class MeterClient {
     corrupted: 0,
     retried: 0,
     transmissions: 0,
+    switches: 0,
   };
   private readonly seq = new Map<string, number>();
   private readonly sessions = new Map<string, DigestSession>();
   /** Deliveries in flight, with the epoch second of their batch (the watermark stays at or before it). */
   private inFlight = new Map<Promise<void>, number>();
   private stopped = false;
+  private readonly sender: FailoverSender;
   /** The watermark (see final()); the next group's lowest second is journaled only after it is set lower. */
   private watermark: number;
   /** What the watermark becomes once the group being journaled is (set by groups() as it yields). */
@@ -67,10 +73,11 @@ export class MeterClient {
 
   constructor(
     private readonly journal: Journal,
-    private readonly sender: SipSender,
+    sender: SipSender | FailoverSender,
     private readonly o: MeterOptions,
     private readonly log: Logger,
   ) {
+    this.sender = sender instanceof SipSender ? FailoverSender.of(sender) : sender;
     const s = o.source;
     this.watermark = s.kind === 'generate' ? s.start : lowestSecond(s.batches, 0);
   }
@@ -175,19 +182,21 @@ export class MeterClient {
     const session = this.sessionOf(b.device_id);
     let challenges = 0;
     for (let attempt = 1; ; attempt++) {
-      const authorization = session?.authorize('MESSAGE', this.sender.requestUri, body);
-      const r = await this.sender.send(body, authorization ? { ...headers, Authorization: authorization } : headers);
+      const route = await this.sender.route(() => this.stopped);
+      const authorization = session?.authorize('MESSAGE', route.sender.requestUri, body);
+      const r = await route.sender.send(body, authorization ? { ...headers, Authorization: authorization } : headers);
       // A challenge (first request, stale nonce, server restart): answer it and send again at once.
       if (r.status === 401 && session && challenges++ < 2 && session.accept(challengesOf(r.headers))) {
         attempt--;
         continue;
       }
       this.stats.transmissions += r.transmissions;
+      const retryable = this.sender.report(route, r);
+      this.stats.switches = this.sender.pool.switches;
       if (r.status === 200) {
         this.stats.acked++;
         return;
       }
-      const retryable = r.status === 408 || r.status === 503;
       if (!retryable || attempt >= this.o.maxAttempts || this.stopped) {
         this.stats.failed++;
         this.log.warn(
@@ -196,9 +205,10 @@ export class MeterClient {
         );
         return;
       }
+      // The next attempt goes wherever the pool says, after the Retry-After or pause it imposes.
       this.stats.retried++;
-      const after = Number(r.headers['retry-after']);
-      await new Promise((res) => setTimeout(res, r.status === 503 && after > 0 ? Math.min(after, 60) * 1000 : 500));
+      if (r.status !== 503)
+        this.log.debug({ server: route.endpoint, status: r.status, reason: r.reason }, 'server failed');
     }
   }
 }

@@ -20,6 +20,11 @@ export interface SenderOptions {
   t1Ms?: number;
   t2Ms?: number;
   from: string;
+  /**
+   * A lost TCP connection fails its outstanding requests (status 0) instead of resending them on a new
+   * one: a meter with other servers moves on at once rather than waiting for Timer F.
+   */
+  failOnClose?: boolean;
 }
 
 export interface SendResult {
@@ -54,6 +59,7 @@ export class SipSender {
   private seq = 0;
   private readonly tagBase = randomBytes(4).toString('hex');
   private closed = false;
+  private endpointKey: { host: string; port: number } | undefined;
 
   constructor(
     private readonly o: SenderOptions,
@@ -77,6 +83,10 @@ export class SipSender {
   /** The Request-URI of every MESSAGE (digest responses are computed over it). */
   get requestUri(): string {
     return `sip:ec@${this.o.host}:${this.o.port}`;
+  }
+
+  get endpoint(): { host: string; port: number } {
+    return (this.endpointKey ??= { host: this.o.host, port: this.o.port });
   }
 
   /** Sends one MESSAGE; resolves with the final response (or 408 after Timer F). */
@@ -157,12 +167,20 @@ export class SipSender {
         if (this.tcp !== s) return;
         this.tcp = undefined;
         this.tcpBuf = Buffer.alloc(0);
+        if (this.o.failOnClose) this.failTcp();
         // Resend what is outstanding on a new connection (the server's upsert is idempotent).
-        if (!this.closed) setTimeout(() => this.resendTcp(), 200);
+        else if (!this.closed) setTimeout(() => this.resendTcp(), 200);
       });
       this.tcp = s;
     }
     this.tcp.write(data);
+  }
+
+  private failTcp(): void {
+    for (const p of [...this.pending.values()]) {
+      if (p.data.includes('SIP/2.0/TCP'))
+        p.resolve({ status: 0, reason: 'connection lost', headers: {}, transmissions: p.transmissions });
+    }
   }
 
   private resendTcp(): void {

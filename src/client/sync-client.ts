@@ -1,3 +1,4 @@
+import net from 'node:net';
 import type { Logger } from 'pino';
 import { batchKeyString, compactToEpochSecond, type BatchKey } from '../domain/batch.js';
 import { ha1 } from '../domain/device-credential.js';
@@ -5,6 +6,8 @@ import type { ConsumptionStore } from '../store/consumption-store.js';
 import { peerText } from '../sync/peer-text.js';
 import { SyncConnection } from '../sync/sync-connection.js';
 import { connectStream, type ClientTls } from './stream-socket.js';
+import type { Endpoint } from './server-list.js';
+import type { ServerPool } from './server-pool.js';
 import {
   helloProof,
   SYNC_PROTOCOL_VERSION,
@@ -21,6 +24,11 @@ export interface SyncClientOptions {
   retentionS: number;
   /** Reconnect after a lost connection (a real meter always does). */
   reconnect?: boolean;
+  /**
+   * Several sync servers, most preferred first (instead of host/port): a connection that fails or is
+   * lost moves to the next, and one on a less preferred server comes back when the preferred is due.
+   */
+  pool?: ServerPool;
   /** Device -> secret (`ec-server device add`): the hello proves each one it has (docs/sync-protocol.md). */
   secrets?: ReadonlyMap<string, string>;
   /**
@@ -53,6 +61,7 @@ export class SyncClient {
   private conn: SyncConnection | undefined;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
+  private failback: NodeJS.Timeout | undefined;
   readonly stats: SyncClientStats = {
     connects: 0,
     requests: 0,
@@ -65,6 +74,8 @@ export class SyncClient {
   private serverError: Error | undefined;
   /** Connections whose hello is sent (one hello per connection, whatever the server sends). */
   private readonly helloSent = new WeakSet<SyncConnection>();
+  /** Connections closed on purpose to return to the preferred server. */
+  private readonly returning = new WeakSet<SyncConnection>();
 
   constructor(
     private readonly journal: ConsumptionStore,
@@ -79,10 +90,21 @@ export class SyncClient {
    */
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = connectStream(this.o.host, this.o.port, this.o.tls);
+      const pick = this.o.pool?.pick();
+      if (pick && 'waitMs' in pick) {
+        reject(new Error('every sync server is down'));
+        this.scheduleReconnect(pick.waitMs);
+        return;
+      }
+      const endpoint = pick?.endpoint ?? { host: this.o.host, port: this.o.port };
+      const socket = connectStream(endpoint.host, endpoint.port, this.o.tls);
       socket.setNoDelay(true);
       const conn = new SyncConnection(socket, (m) => void this.onMessage(conn, m));
-      this.welcomed = resolve;
+      this.welcomed = () => {
+        this.o.pool?.succeeded(endpoint);
+        this.watchPreferred(conn, endpoint);
+        resolve();
+      };
       this.serverError = undefined;
       let socketError: Error | undefined;
       socket.once('connect', () => this.stats.connects++);
@@ -92,12 +114,50 @@ export class SyncClient {
         this.stats.bytesIn += conn.bytesIn;
         this.stats.bytesOut += conn.bytesOut;
         if (this.conn === conn) this.conn = undefined;
-        if (!this.stopped && this.o.reconnect) {
-          this.retry = setTimeout(() => void this.connect().catch(() => undefined), 1000);
-        }
+        // A connection we closed to go back to the preferred server says nothing against this one.
+        if (!this.returning.has(conn)) this.o.pool?.failed(endpoint);
+        if (!this.stopped && this.o.reconnect) this.scheduleReconnect(this.o.pool ? 0 : 1000);
       });
       this.conn = conn;
     });
+  }
+
+  private scheduleReconnect(ms: number): void {
+    if (this.stopped || !this.o.reconnect) return;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = setTimeout(() => void this.connect().catch(() => undefined), Math.max(ms, 100));
+  }
+
+  /**
+   * On a less preferred server: when the preferred one is due, probe it with a bare TCP connect (the
+   * working connection stays until then), and move back only when it accepts.
+   */
+  private watchPreferred(conn: SyncConnection, endpoint: Endpoint): void {
+    const pool = this.o.pool;
+    if (!pool || this.failback || pool.endpoints[0] === endpoint) return;
+    const preferred = pool.endpoints[0]!;
+    let probing = false;
+    this.failback = setInterval(() => {
+      if (this.conn !== conn || this.stopped) {
+        clearInterval(this.failback);
+        this.failback = undefined;
+        return;
+      }
+      if (probing || !pool.preferredDue(endpoint)) return;
+      probing = true;
+      const probe = net.connect(preferred.port, preferred.host);
+      probe.once('error', () => pool.failed(preferred));
+      probe.once('connect', () => {
+        pool.succeeded(preferred);
+        probe.end();
+        clearInterval(this.failback);
+        this.failback = undefined;
+        this.returning.add(conn);
+        conn.close();
+      });
+      probe.once('close', () => (probing = false));
+    }, 500);
+    this.failback.unref();
   }
 
   private async onMessage(conn: SyncConnection, m: SyncMessage): Promise<void> {
@@ -207,6 +267,7 @@ export class SyncClient {
   close(): void {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
+    if (this.failback) clearInterval(this.failback);
     this.conn?.close();
   }
 }

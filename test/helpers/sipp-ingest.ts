@@ -14,7 +14,7 @@ interface Sent {
   records: string;
 }
 
-function injectionRows(device: string, firstSecond: number, n: number): { rows: string[][]; sent: Sent[] } {
+export function injectionRows(device: string, firstSecond: number, n: number): { rows: string[][]; sent: Sent[] } {
   const rows: string[][] = [];
   const sent: Sent[] = [];
   for (let i = 0; i < n; i++) {
@@ -90,12 +90,22 @@ export async function sippIngest(server: TestServer, transport: 'udp' | 'tcp', d
     '-error_file',
     errors,
   ]);
+  expectEveryCallSucceeded(run, screen, errors, CALLS);
+  await expectStored(server, sent);
+}
+
+/** sipp exited 0 and its screen file reports `calls` successful calls and none failed. */
+export function expectEveryCallSucceeded(
+  run: { code: number | null; stdout: string; stderr: string },
+  screen: string,
+  errors: string,
+  calls: number,
+): void {
   const screenText = existsSync(screen) ? readFileSync(screen, 'utf8') : run.stdout;
   const errorText = existsSync(errors) ? readFileSync(errors, 'utf8').slice(0, 2000) : '';
   expect(run.code, `sipp exit code (0 = every call succeeded)\n${errorText}\n${run.stderr.slice(0, 2000)}`).to.equal(0);
   const ok = /Successful call\s+\|\s+\d+\s+\|\s+(\d+)/.exec(screenText);
   const failed = /Failed call\s+\|\s+\d+\s+\|\s+(\d+)/.exec(screenText);
-  expect(Number(ok?.[1]), 'successful calls reported by sipp').to.equal(CALLS);
+  expect(Number(ok?.[1]), 'successful calls reported by sipp').to.equal(calls);
   expect(Number(failed?.[1] ?? 0), 'failed calls reported by sipp').to.equal(0);
-  await expectStored(server, sent);
 }
