@@ -4,8 +4,8 @@ import type { CheckStatus, ConsumptionStore, IntervalCheck } from '../store/cons
 import { FINAL_STATUSES } from '../store/minute-rollups.js';
 import { DAY_MS, STEP_MS, type Step } from './query-params.js';
 
-/** Seconds of batches read at a time for raw samples: a minute of a 1 kHz meter is ~1 MB of record text. */
-const RAW_CHUNK_S = 60;
+/** Seconds of batches read at a time for raw samples: 10 s of a 1 kHz meter is ~170 kB of record text. */
+const RAW_CHUNK_S = 10;
 /** Seconds of batch aggregates read at a time (one small row per batch). */
 const AGGREGATE_CHUNK_S = 3600;
 
