@@ -27,7 +27,14 @@ import {
   type RollupRow,
 } from './minute-rollups.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
-import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
+import type {
+  BatchReplacement,
+  ConsumptionStore,
+  DeviceRange,
+  IntervalCheck,
+  IntervalSummary,
+} from './consumption-store.js';
+import { installReopenTriggers } from './sqlite-reopen.js';
 import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
 
@@ -60,6 +67,11 @@ export interface SqliteStoreOptions {
   log?: RetentionLog;
   /** storage.sqlite_check_on_start: PRAGMA quick_check on open, refusing a damaged file. */
   checkOnOpen?: boolean;
+  /**
+   * The sync period (sync.syncfreq, seconds): writes re-open recorded periods and replaced batches are
+   * logged (sqlite-reopen.ts). Unset (a meter's journal, tools): neither.
+   */
+  syncPeriodS?: number;
 }
 
 /** Logs nothing: retention of a store opened without a logger. */
@@ -109,6 +121,7 @@ export class SqliteStore implements ConsumptionStore {
           throw e;
         }
       }
+      if (this.options.syncPeriodS !== undefined) installReopenTriggers(db, this.options.syncPeriodS);
       this.db = db;
       this.stmts = this.prepare(db);
       const days = this.options.retentionDays ?? 0;
@@ -241,6 +254,16 @@ export class SqliteStore implements ConsumptionStore {
   async deleteBatch(k: BatchKey): Promise<boolean> {
     void this.handle; // throws when the store is not open
     return this.stmts.deleteBatch.run(k.device_id, k.ec_date, k.ec_time, k.start_us, k.end_us).changes > 0;
+  }
+
+  async readReplacements(after: number, limit: number): Promise<BatchReplacement[]> {
+    const db = this.handle;
+    // A store without the table (a journal, an older file opened read-only) has none.
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ec_replacement'").get();
+    if (!exists) return [];
+    return db
+      .prepare('SELECT * FROM ec_replacement WHERE id > ? ORDER BY id LIMIT ?')
+      .all(after, limit) as BatchReplacement[];
   }
 
   /** A verified or repaired period's minute rollups are written first: a crash in between leaves them unused. */
