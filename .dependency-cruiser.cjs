@@ -19,6 +19,7 @@ const LAYERS = {
   sync: '^src/sync/',
   registry: '^src/registry/',
   report: '^src/report/',
+  query: '^src/query/',
   client: '^src/client/',
   metrics: '^src/metrics/',
   http: '^src/http/',
@@ -40,13 +41,17 @@ const MAY_IMPORT = {
   // The device registry: fed by the group commit (a callback, no import), written to and loaded from the store.
   registry: ['store', 'shared'],
   report: ['store', 'shared'],
+  // Consumption queries, daily statistics, export formats: read through the store.
+  query: ['store', 'shared'],
   client: ['sync', 'auth', 'protocol', 'store', 'config', 'shared'],
   // Prometheus metrics: read at scrape time from the stats objects of the layers below (types only).
   metrics: ['registry', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'shared'],
-  // The read-only HTTP endpoints (fastify): told what to serve by the server, they import nothing of ours.
-  http: ['shared'],
+  // The read-only HTTP endpoints (fastify): told what to serve by the server; they import only the query layer.
+  // The HTTP read API runs the query layer's queries and streams its formats.
+  http: ['query', 'shared'],
   server: [
     'http',
+    'query',
     'metrics',
     'registry',
     'transport',
@@ -60,6 +65,7 @@ const MAY_IMPORT = {
   ],
   cli: [
     'server',
+    'query',
     'client',
     'registry',
     'report',

@@ -7,6 +7,7 @@ import { isLoopback } from './auth/loopback.js';
 import { sipTls, syncTls } from './config/tls-options.js';
 import { ConfigError, EcError } from './errors.js';
 import { HttpServer } from './http/http-server.js';
+import { ConsumptionQuery } from './query/consumption-query.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { ReplacementWatch } from './ingest/replacement-watch.js';
 import { GroupCommitter } from './ingest/group-commit.js';
@@ -267,6 +268,7 @@ export async function startServer(
           },
           metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }),
           devices: (q) => devices.list(q),
+          read: { query: new ConsumptionQuery(store), knows: (id) => devices.has(id) },
         },
         log,
       )
@@ -287,7 +289,8 @@ export async function startServer(
   if (http) {
     log.info(
       { address: config.http.listenAddr, port: httpPort, tokens: httpTokens.length },
-      `serving /metrics, /healthz, /readyz, /api/devices on http ${config.http.listenAddr}:${httpPort}`,
+      `serving /metrics, /healthz, /readyz, /api/devices[/:id/consumption|daily|sync] on http ` +
+        `${config.http.listenAddr}:${httpPort}`,
     );
   }
 

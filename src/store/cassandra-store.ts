@@ -2,8 +2,17 @@ import cassandra from 'cassandra-driver';
 import { keyspaceProblem, replicationCql, type CassandraConfig } from '../config/cassandra-options.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
-import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+import { batchEpochSecond, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
+import { batchAggregate, valueStats, type BatchAggregate, type Bucket } from '../domain/sample-stats.js';
+import {
+  bucketOfRow,
+  FINAL_STATUSES,
+  minuteBounds,
+  minuteRollups,
+  rollupRow,
+  type RollupRow,
+} from './minute-rollups.js';
 import { StoreUnavailableError } from '../errors.js';
 import { mapLimit } from '../util/work-slots.js';
 import type {
@@ -51,7 +60,13 @@ const CONSUMPTION_COLUMNS = [
   'values_checksum',
   'batch_seq',
   'insert_time',
+  'values_sum',
+  'values_min',
+  'values_max',
+  'values_max_us',
 ] as const;
+/** Per-batch aggregates (domain/sample-stats.ts), added to tables from before them by open() or upgrade-store. */
+const AGGREGATE_COLUMNS = { values_sum: 'double', values_min: 'double', values_max: 'double', values_max_us: 'int' };
 const SUMMARY_COLUMNS =
   'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
 const CHECK_COLUMNS =
@@ -85,6 +100,10 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   values_checksum       text,      -- lowercase hex MD5 (docs/protocol.md)
   batch_seq             bigint,    -- X-EC-Seq, when the client sent one
   insert_time           timestamp,
+  values_sum            double,    -- the records' sum, min, max and the max's us offset (storage.aggregates)
+  values_min            double,
+  values_max            double,
+  values_max_us         int,
   PRIMARY KEY ((device_id, ec_date, ec_hour), ec_time, start_us, end_us)
 ) WITH CLUSTERING ORDER BY (ec_time ASC, start_us ASC, end_us ASC)
   AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', ` +
@@ -106,6 +125,20 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
 ) WITH CLUSTERING ORDER BY (ec_time ASC, interval_seconds ASC)
   AND default_time_to_live = ${ttl}
   AND comment = 'ec-server sync check results, one partition per device and UTC day'`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_rollup_minute (
+  device_id   text,
+  ec_date     text,              -- YYYYMMDD, UTC
+  ec_minute   text,              -- hhmm, UTC
+  samples     bigint,
+  values_sum  double,
+  values_min  double,            -- unset in an empty minute
+  values_max  double,
+  max_at      double,            -- epoch ms of the first sample holding values_max
+  seconds     int,               -- seconds of the minute holding data
+  PRIMARY KEY ((device_id, ec_date), ec_minute)
+) WITH CLUSTERING ORDER BY (ec_minute ASC)
+  AND default_time_to_live = ${ttl}
+  AND comment = 'ec-server minute rollups of verified periods, one partition per device and UTC day (<= 1,440 rows)'`,
     `CREATE TABLE IF NOT EXISTS ${ks}.ec_device_credential (
   device_id   text PRIMARY KEY,
   realm       text,
@@ -210,12 +243,16 @@ export class CassandraStore implements ConsumptionStore {
   /** Replaced batches seen by this process's late writes (readReplacements), the newest REPLACEMENTS_KEPT. */
   private readonly replacements: BatchReplacement[] = [];
   private replacementSeq = 0;
+  private readonly aggregates: boolean;
 
   constructor(
     private readonly options: CassandraConfig,
     /** The sync period (sync.syncfreq, seconds): late writes re-open recorded periods. Unset: they do not. */
     private readonly syncPeriodS?: number,
+    /** storage.aggregates (default true): each batch's count/sum/min/max written with its row. */
+    extra: { aggregates?: boolean } = {},
   ) {
+    this.aggregates = extra.aggregates ?? true;
     const problem = keyspaceProblem(options.keyspace);
     if (problem) throw new RangeError(`keyspace ${JSON.stringify(options.keyspace)} ${problem}`);
     this.consistency = consistencyCode(options.consistency);
@@ -249,14 +286,16 @@ export class CassandraStore implements ConsumptionStore {
       pooling: { heartBeatInterval: 10_000 },
     });
     client.on('hostRemove', closeRemovedHostPool);
+    let added: string[] = [];
     try {
       await withDeadline(client.connect(), o.requestTimeoutMs * 2 + 5000, 'connect');
       if (o.createSchema) {
         for (const cql of cassandraSchemaStatements(o)) {
           await client.execute(cql, [], { prepare: false, readTimeout: Math.max(o.requestTimeoutMs, 20_000) });
         }
+        added = await addAggregateColumns(client, o.keyspace, o.requestTimeoutMs);
       }
-      await this.checkSchema(client);
+      await this.checkSchema(client, added);
       await this.addReopenedColumn(client);
     } catch (e) {
       await client.shutdown().catch(() => undefined);
@@ -281,7 +320,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   /** Refuses tables of another layout (e.g. the original device-only partitioning) before any write. */
-  private async checkSchema(client: cassandra.Client): Promise<void> {
+  private async checkSchema(client: cassandra.Client, justAdded: readonly string[]): Promise<void> {
     const ks = this.options.keyspace;
     const hint = this.options.createSchema
       ? ''
@@ -290,11 +329,21 @@ export class CassandraStore implements ConsumptionStore {
       ec_consumption: ['device_id', 'ec_date', 'ec_hour'],
       ec_checksum: ['device_id', 'ec_date'],
       ec_device_credential: ['device_id'],
+      ec_rollup_minute: ['device_id', 'ec_date'],
     } as const;
     for (const [name, partitionKey] of Object.entries(expect)) {
       const t = await client.metadata.getTable(ks, name);
       if (!t) throw new StoreUnavailableError(`table ${ks}.${name} does not exist${hint}`);
       const got = t.partitionKeys.map((c) => c.name);
+      // Columns added a moment ago may not show in the driver's cached metadata yet.
+      const missing = Object.keys(AGGREGATE_COLUMNS).filter(
+        (c) => !justAdded.includes(c) && !t.columns.some((k) => k.name === c),
+      );
+      if (name === 'ec_consumption' && missing.length > 0) {
+        throw new StoreUnavailableError(
+          `table ${ks}.ec_consumption lacks ${missing.join(', ')}: run \`ec-server upgrade-store\` (docs/storage.md)`,
+        );
+      }
       if (got.join(',') !== partitionKey.join(',')) {
         throw new StoreUnavailableError(
           `table ${ks}.${name} is partitioned by (${got.join(', ')}), expected (${partitionKey.join(', ')}); ` +
@@ -366,7 +415,7 @@ export class CassandraStore implements ConsumptionStore {
   private upsert(b: Batch): Promise<unknown> {
     const P = this.syncPeriodS;
     if (P !== undefined && isLateWrite(b, P, Date.now() / 1000)) return this.upsertLate(b, P);
-    return this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl), 'write');
+    return this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl, this.aggregates), 'write');
   }
 
   /**
@@ -380,7 +429,7 @@ export class CassandraStore implements ConsumptionStore {
     const old = (await this.run(this.q.stored, key, 'read')).rows[0];
     const oldCount = old ? Number(old.get('values_count')) : undefined;
     const oldChecksum = old ? String(old.get('values_checksum')) : undefined;
-    await this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl), 'write');
+    await this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl, this.aggregates), 'write');
     if (oldCount === b.values_count && oldChecksum === b.values_checksum) return;
     if (old) {
       this.replacements.push({
@@ -414,6 +463,20 @@ export class CassandraStore implements ConsumptionStore {
     }));
   }
 
+  /** From the aggregate columns; an hour holding a row without them (older, or aggregates off) is read whole. */
+  async readBatchAggregates(range: DeviceRange): Promise<BatchAggregate[]> {
+    const parts = await mapLimit(hourSlices(range), READ_CONCURRENCY, async (s) => {
+      const key = [range.device_id, s.ec_date, s.ec_hour, s.fromTime, s.toTime];
+      const rows = await this.all(this.q.readAggregates, key, FETCH_SUMMARIES, 'read');
+      if (rows.every((r) => r.get('values_sum') !== null)) return rows.map(toAggregate);
+      const full = await this.all(this.q.readBatches, key, FETCH_BATCHES, 'read');
+      return full.map((r) =>
+        batchAggregate({ ...toSummary(r), ec_consumption_values: String(r.get('ec_consumption_values')) }),
+      );
+    });
+    return parts.flat();
+  }
+
   async readSummaries(range: DeviceRange): Promise<BatchSummary[]> {
     return this.readHours(range, this.q.readSummaries, FETCH_SUMMARIES, toSummary);
   }
@@ -443,7 +506,12 @@ export class CassandraStore implements ConsumptionStore {
     return true;
   }
 
+  /** A verified or repaired period's minute rollups are written first: a failure in between leaves them unused. */
   async writeIntervalCheck(c: IntervalCheck): Promise<void> {
+    if (FINAL_STATUSES.has(c.status)) {
+      const from = batchEpochSecond(c);
+      await this.finaliseRollups({ device_id: c.device_id, from, to: from + c.interval_seconds });
+    }
     await this.run(
       this.q.writeCheck,
       [
@@ -459,6 +527,39 @@ export class CassandraStore implements ConsumptionStore {
         this.ttl,
       ],
       'write',
+    );
+  }
+
+  async finaliseRollups(range: DeviceRange): Promise<number> {
+    const rollups = minuteRollups(await this.readBatchAggregates(range), range.from, range.to);
+    await mapLimit(rollups, READ_CONCURRENCY * 4, (b) => {
+      const r = rollupRow(b);
+      // unset rather than null: a null writes a tombstone
+      const opt = (v: number | null) => v ?? undefined;
+      const key: unknown[] = [range.device_id, r.ec_date, r.ec_minute, cassandra.types.Long.fromNumber(r.samples)];
+      const params = [...key, r.values_sum, opt(r.values_min), opt(r.values_max), opt(r.max_at), r.seconds, this.ttl];
+      return this.run(this.q.upsertRollup, params, 'write');
+    });
+    return rollups.length;
+  }
+
+  async readMinuteRollups(range: DeviceRange): Promise<Bucket[]> {
+    void this.handle; // throws when the store is not open
+    const parts = await mapLimit(daySlices(range), READ_CONCURRENCY, (s) => {
+      const { lo, hi } = minuteBounds(s);
+      return this.all(this.q.readRollups, [range.device_id, s.ec_date, lo, hi], FETCH_SUMMARIES, 'read');
+    });
+    return parts.flat().map((r) =>
+      bucketOfRow({
+        ec_date: String(r.get('ec_date')),
+        ec_minute: String(r.get('ec_minute')),
+        samples: longNumber(r.get('samples')),
+        values_sum: Number(r.get('values_sum')),
+        values_min: r.get('values_min') as number | null,
+        values_max: r.get('values_max') as number | null,
+        max_at: r.get('max_at') as number | null,
+        seconds: Number(r.get('seconds')),
+      } satisfies RollupRow),
     );
   }
 
@@ -566,7 +667,10 @@ function closeRemovedHostPool(host: unknown): void {
 }
 
 /** The bound values of the upsert statement for one batch (exported for bench/cassandra-raw.mjs). */
-export function cassandraUpsertParams(b: Batch, ttl: number): unknown[] {
+export function cassandraUpsertParams(b: Batch, ttl: number, aggregates = true): unknown[] {
+  // unset rather than null where there is nothing (a null writes a tombstone)
+  const a = aggregates ? valueStats(b.ec_consumption_values) : undefined;
+  const has = a !== undefined && a.count > 0;
   return [
     b.device_id,
     b.ec_date,
@@ -580,8 +684,41 @@ export function cassandraUpsertParams(b: Batch, ttl: number): unknown[] {
     // unset rather than null: a null would write a cell tombstone into every row without a seq
     b.batch_seq === null ? undefined : cassandra.types.Long.fromNumber(b.batch_seq),
     new Date(b.insert_time),
+    has ? a.sum : undefined,
+    has ? a.min : undefined,
+    has ? a.max : undefined,
+    has ? a.max_us : undefined,
     ttl,
   ];
+}
+
+/** Adds the aggregate columns to an ec_consumption from before them; resolves with the ones added. */
+export async function addAggregateColumns(client: cassandra.Client, ks: string, timeoutMs: number): Promise<string[]> {
+  const t = await client.metadata.getTable(ks, 'ec_consumption');
+  if (!t) return [];
+  const added = Object.entries(AGGREGATE_COLUMNS).filter(([c]) => !t.columns.some((k) => k.name === c));
+  for (const [c, type] of added) {
+    await client.execute(`ALTER TABLE ${ks}.ec_consumption ADD ${c} ${type}`, [], {
+      prepare: false,
+      readTimeout: Math.max(timeoutMs, 20_000),
+    });
+  }
+  return added.map(([c]) => c);
+}
+
+function toAggregate(r: Row): BatchAggregate {
+  return {
+    device_id: String(r.get('device_id')),
+    ec_date: String(r.get('ec_date')),
+    ec_time: String(r.get('ec_time')),
+    start_us: String(r.get('start_us')),
+    end_us: String(r.get('end_us')),
+    count: Number(r.get('values_count')),
+    sum: Number(r.get('values_sum')),
+    min: Number(r.get('values_min')),
+    max: Number(r.get('values_max')),
+    max_us: Number(r.get('values_max_us')),
+  };
 }
 
 /** The CQL the store runs (exported for bench/cassandra-raw.mjs, which measures the same insert). */
@@ -594,6 +731,10 @@ export function cassandraStatements(ks: string) {
       `(${CONSUMPTION_COLUMNS.map(() => '?').join(', ')}) USING TTL ?`,
     readBatches: `SELECT ${SUMMARY_COLUMNS}, ec_consumption_values FROM ${ks}.ec_consumption WHERE ${hourRange}`,
     readSummaries: `SELECT ${SUMMARY_COLUMNS} FROM ${ks}.ec_consumption WHERE ${hourRange}`,
+    readAggregates:
+      `SELECT device_id, ec_date, ec_time, start_us, end_us, values_count, ` +
+      `${Object.keys(AGGREGATE_COLUMNS).join(', ')} ` +
+      `FROM ${ks}.ec_consumption WHERE ${hourRange}`,
     exists: `SELECT values_count FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     deleteBatch: `DELETE FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     writeCheck: `INSERT INTO ${ks}.ec_checksum (${CHECK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
@@ -604,6 +745,12 @@ export function cassandraStatements(ks: string) {
       `UPDATE ${ks}.ec_checksum USING TTL ? SET reopened = true WHERE device_id = ? AND ec_date = ? AND ` +
       `ec_time = ? AND interval_seconds = ?`,
     stored: `SELECT values_count, values_checksum FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
+    upsertRollup:
+      `INSERT INTO ${ks}.ec_rollup_minute (device_id, ec_date, ec_minute, ${ROLLUP_VALUES}) ` +
+      `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
+    readRollups:
+      `SELECT ec_date, ec_minute, ${ROLLUP_VALUES} FROM ${ks}.ec_rollup_minute ` +
+      `WHERE device_id = ? AND ec_date = ? AND ec_minute >= ? AND ec_minute < ?`,
     putCredential: `INSERT INTO ${ks}.ec_device_credential (${CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
     readCredential: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential WHERE device_id = ?`,
     // A full scan, paged: one partition per device, read only when the cache (re)loads.
@@ -616,6 +763,7 @@ export function cassandraStatements(ks: string) {
   };
 }
 
+const ROLLUP_VALUES = 'samples, values_sum, values_min, values_max, max_at, seconds';
 const DEVICE_COLUMNS = 'device_id, first_seen_ms, last_seen_ms, last_seq, day, batches_today, samples_today';
 const CREDENTIAL_COLUMNS = 'device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms';
 

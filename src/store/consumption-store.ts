@@ -2,6 +2,7 @@ import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { IntervalSummary } from '../domain/interval-digest.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
+import type { BatchAggregate, Bucket } from '../domain/sample-stats.js';
 
 export type { IntervalSummary };
 
@@ -63,6 +64,11 @@ export interface ConsumptionStore {
   readonly pipelined: boolean;
   /** Batches of one device in [from, to), ordered by key. */
   readBatches(range: DeviceRange): Promise<Batch[]>;
+  /**
+   * Per batch of one device in [from, to), in key order: its key and the count, sum, min and max of its
+   * records (domain/sample-stats.ts). What consumption queries add up instead of the samples.
+   */
+  readBatchAggregates(range: DeviceRange): Promise<BatchAggregate[]>;
   /** Same as readBatches without the values: cheap to compare. */
   readSummaries(range: DeviceRange): Promise<BatchSummary[]>;
   /** Per-interval counts and digests over [from, to); intervals with no batch are omitted. */
@@ -76,8 +82,18 @@ export interface ConsumptionStore {
    * stored row). A store opened without `syncPeriodS` (a meter's journal, a tool) tracks neither.
    */
   readReplacements(after: number, limit: number): Promise<BatchReplacement[]>;
-  /** Upserts a sync result for one interval. */
+  /**
+   * Upserts a sync result for one interval. A verified or repaired one first finalises the interval's
+   * minute rollups (finaliseRollups), so a repair that changed the data after an earlier rollup updates it.
+   */
   writeIntervalCheck(check: IntervalCheck): Promise<void>;
+  /**
+   * Writes the minute rollups (store/minute-rollups.ts) of every minute of [from, to) (minute aligned, empty
+   * minutes included) from the stored batches' aggregates, replacing earlier ones; resolves with the minutes.
+   */
+  finaliseRollups(range: DeviceRange): Promise<number>;
+  /** Rollup rows of the minutes starting in [from, to), ascending; empty minutes have count 0. */
+  readMinuteRollups(range: DeviceRange): Promise<Bucket[]>;
   /** Sync results of one device whose interval starts in [from, to). */
   readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]>;
   /** Adds or replaces a device's credential (`ec-server device add|rotate`). */

@@ -20,6 +20,7 @@ export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = '
         synchronous: config.storage.sqliteSynchronous,
         readOnly: use === 'read',
         compression: config.storage.sqliteCompression,
+        aggregates: config.storage.aggregates,
         retentionDays: use === 'ingest' ? config.storage.retentionDays : 0,
         log: use === 'ingest' ? createLogger(config.log.level) : undefined,
         // The server checks at start; tools that read (ec-test) do not pay for it on every run.
@@ -30,7 +31,11 @@ export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = '
       });
     case 'cassandra':
       return use === 'read'
-        ? new CassandraStore({ ...config.cassandra, createSchema: false })
-        : new CassandraStore(config.cassandra, use === 'ingest' ? config.sync.freqMinutes * 60 : undefined);
+        ? new CassandraStore({ ...config.cassandra, createSchema: false }, undefined, {
+            aggregates: config.storage.aggregates,
+          })
+        : new CassandraStore(config.cassandra, use === 'ingest' ? config.sync.freqMinutes * 60 : undefined, {
+            aggregates: config.storage.aggregates,
+          });
   }
 }

@@ -1,14 +1,31 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { DEVICE_UPSERT, openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
+import {
+  DEVICE_UPSERT,
+  ROLLUP_UPSERT,
+  AGGREGATE_COLUMNS,
+  hasAggregateColumns,
+  openDatabase,
+  openDatabaseReadOnly,
+  preparePositionalUpsert,
+} from './sqlite-schema.js';
 import { SqliteRetention, type RetentionLog } from './sqlite-retention.js';
 import { assertNotDamaged } from './sqlite-quick-check.js';
 import type { SqliteWriteRoute, SqliteWriteSettings } from './sqlite-batch-writer.js';
-import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+import { batchEpochSecond, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
+import { batchAggregate, type BatchAggregate, type Bucket } from '../domain/sample-stats.js';
+import {
+  bucketOfRow,
+  FINAL_STATUSES,
+  minuteBounds,
+  minuteRollups,
+  rollupRow,
+  type RollupRow,
+} from './minute-rollups.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
 import type {
   BatchReplacement,
@@ -22,6 +39,9 @@ import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
 
 export const SQLITE_FILE = 'ec-server.sqlite';
+
+/** Seconds of batch aggregates finaliseRollups reads at a time (600 rows at one batch per second). */
+const FINALISE_CHUNK_S = 600;
 
 /** A row as SQLite returns it: the record list as TEXT or as a deflated BLOB (stored-values.ts). */
 type StoredBatch = Omit<Batch, 'ec_consumption_values'> & { ec_consumption_values: string | Uint8Array };
@@ -37,6 +57,8 @@ export interface SqliteStoreOptions {
   synchronous: 'FULL' | 'NORMAL';
   /** storage.sqlite_compression (default 'deflate'): how new rows keep large record lists (stored-values.ts). */
   compression?: ValuesCompression;
+  /** storage.aggregates (default true): each batch's count/sum/min/max stored with its row (queries read those). */
+  aggregates?: boolean;
   /** For tools that only read (ec-test): the file must exist and is opened read-only; writes fail. */
   readOnly?: boolean;
   /** storage.retention_days: > 0 deletes older days in the background while open (sqlite-retention.ts). */
@@ -114,9 +136,19 @@ export class SqliteStore implements ConsumptionStore {
 
   private prepare(db: Database.Database) {
     return {
-      upsertMany: preparePositionalUpsert(db, this.compression).batches,
-      readBatches: db.prepare(`SELECT * FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
+      upsertMany: preparePositionalUpsert(db, this.compression, this.options.aggregates ?? true).batches,
+      readBatches: db.prepare(
+        `SELECT ${SUMMARY_COLUMNS}, ec_consumption_values FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`,
+      ),
       readSummaries: db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
+      // The record list only where a row lacks its aggregates; undefined on a read-only file from before them.
+      readAggregates: hasAggregateColumns(db)
+        ? db.prepare(
+            `SELECT ${SUMMARY_COLUMNS}, ${AGGREGATE_COLUMNS.join(', ')}, CASE WHEN values_sum IS NULL THEN ` +
+              'ec_consumption_values END AS ec_consumption_values FROM ec_consumption ' +
+              `WHERE ${RANGE_WHERE} ${KEY_ORDER}`,
+          )
+        : undefined,
       deleteBatch: db.prepare(
         'DELETE FROM ec_consumption WHERE device_id = ? AND ec_date = ? AND ec_time = ? AND start_us = ? AND ' +
           'end_us = ?',
@@ -141,7 +173,12 @@ export class SqliteStore implements ConsumptionStore {
    */
   get writeSettings(): SqliteWriteSettings | undefined {
     if (!this.db || this.options.readOnly || this.options.dir === ':memory:') return undefined;
-    return { file: this.file, synchronous: this.options.synchronous, compression: this.compression };
+    return {
+      file: this.file,
+      synchronous: this.options.synchronous,
+      compression: this.compression,
+      aggregates: this.options.aggregates ?? true,
+    };
   }
 
   /**
@@ -180,6 +217,29 @@ export class SqliteStore implements ConsumptionStore {
     return rows as Batch[];
   }
 
+  async readBatchAggregates(range: DeviceRange): Promise<BatchAggregate[]> {
+    // Row by row (iterate): the records of a row without aggregates (written before them, or with
+    // storage.aggregates off) are read and added up here, one batch at a time.
+    const out: BatchAggregate[] = [];
+    const stmt = this.stmts.readAggregates ?? this.stmts.readBatches;
+    this.sliced(range, (s) => {
+      for (const r of stmt.iterate(range.device_id, s.ec_date, s.fromTime, s.toTime)) {
+        const row = r as StoredBatch & { values_sum?: number | null; values_min: number; values_max: number } & {
+          values_max_us: number;
+        };
+        if (row.values_sum === null || row.values_sum === undefined) {
+          out.push(batchAggregate({ ...row, ec_consumption_values: decodeValues(row.ec_consumption_values) }));
+          continue;
+        }
+        const { device_id, ec_date, ec_time, start_us, end_us } = row;
+        const [sum, min, max, max_us] = [row.values_sum, row.values_min, row.values_max, row.values_max_us];
+        out.push({ device_id, ec_date, ec_time, start_us, end_us, count: row.values_count, sum, min, max, max_us });
+      }
+      return [];
+    });
+    return out;
+  }
+
   async readSummaries(range: DeviceRange): Promise<BatchSummary[]> {
     return this.sliced(
       range,
@@ -206,9 +266,50 @@ export class SqliteStore implements ConsumptionStore {
       .all(after, limit) as BatchReplacement[];
   }
 
+  /** A verified or repaired period's minute rollups are written first: a crash in between leaves them unused. */
   async writeIntervalCheck(check: IntervalCheck): Promise<void> {
     void this.handle; // throws when the store is not open
+    if (FINAL_STATUSES.has(check.status)) {
+      const from = batchEpochSecond(check);
+      await this.finaliseRollups({ device_id: check.device_id, from, to: from + check.interval_seconds });
+    }
     this.stmts.writeCheck.run(check);
+  }
+
+  async finaliseRollups(range: DeviceRange): Promise<number> {
+    const db = this.handle;
+    // Ten minutes of batches per synchronous read, the event loop free in between (an hour of a 1 kHz
+    // meter is 3,600 rows).
+    const aggregates: BatchAggregate[] = [];
+    for (let s = range.from; s < range.to; s += FINALISE_CHUNK_S) {
+      if (s > range.from) await new Promise((r) => setImmediate(r));
+      const to = Math.min(range.to, s + FINALISE_CHUNK_S);
+      aggregates.push(...(await this.readBatchAggregates({ device_id: range.device_id, from: s, to })));
+    }
+    const rows = minuteRollups(aggregates, range.from, range.to).map((b) => ({
+      device_id: range.device_id,
+      ...rollupRow(b),
+    }));
+    const stmt = db.prepare(ROLLUP_UPSERT);
+    db.transaction(() => {
+      for (const r of rows) stmt.run(r);
+    })();
+    return rows.length;
+  }
+
+  async readMinuteRollups(range: DeviceRange): Promise<Bucket[]> {
+    const db = this.handle;
+    // A file from before rollups, opened read-only (ec-export), has no such table: nothing is final there.
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ec_rollup_minute'").get();
+    if (!exists) return [];
+    const stmt = db.prepare(
+      'SELECT * FROM ec_rollup_minute WHERE device_id = ? AND ec_date = ? AND ec_minute >= ? AND ec_minute < ? ' +
+        'ORDER BY ec_minute',
+    );
+    return this.sliced(range, (s) => {
+      const { lo, hi } = minuteBounds(s);
+      return (stmt.all(range.device_id, s.ec_date, lo, hi) as RollupRow[]).map(bucketOfRow);
+    });
   }
 
   /**
