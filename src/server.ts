@@ -167,6 +167,7 @@ export async function startServer(
           maxConnections: config.sync.maxConnections,
           idleTimeoutS: config.sync.idleTimeoutS,
           maxPeriodsPerRound: config.sync.maxPeriodsPerRound,
+          leaseSeconds: config.sync.leaseSeconds,
           now: options.now,
           schedule: options.syncSchedule,
         },

@@ -57,6 +57,7 @@ export interface Config {
     /** Resolved: 0 in the file means twice the period. */
     idleTimeoutS: number;
     maxPeriodsPerRound: number;
+    leaseSeconds: number;
   };
   security: {
     requireAuth: boolean;
@@ -233,6 +234,7 @@ function build(raw: Map<string, RawValue>): Config {
       maxConnections: int('sync.max_connections'),
       idleTimeoutS: int('sync.idle_timeout') || 2 * 60 * int('sync.syncfreq'),
       maxPeriodsPerRound: int('sync.max_periods_per_round'),
+      leaseSeconds: int('sync.lease_seconds'),
     },
     security: {
       requireAuth: str('security.require_auth') === 'true',

@@ -14,6 +14,7 @@ import type {
 } from './consumption-store.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { daySlices, type DaySlice } from './day-slices.js';
+import type { DeviceLeases } from './device-leases.js';
 
 /** What the schema text depends on. */
 export type CassandraSchemaOptions = Pick<CassandraConfig, 'keyspace' | 'replication' | 'ttlDays'>;
@@ -117,6 +118,14 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   batches_today  bigint,
   samples_today  bigint
 ) WITH comment = 'ec-server device registry, one partition per device'`,
+    // Written only with lightweight transactions (CassandraLeases); a lease lives LEASE_TTL at most, so
+    // its tombstones need not outlive an hour.
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_sync_lease (
+  name      text PRIMARY KEY,      -- what is leased: a device id (the sync service reconciling it)
+  owner     text,                  -- the receiver holding it (host, pid, random)
+  taken_ms  bigint
+) WITH gc_grace_seconds = 3600
+  AND comment = 'ec-server sync leases: one receiver reconciles a device at a time; rows expire by TTL'`,
   ];
 }
 
@@ -194,6 +203,8 @@ export class CassandraStore implements ConsumptionStore {
   readonly pipelined = true;
   /** Writes in flight, adapted to the cluster's latency. */
   readonly writeLimit = new AdaptiveLimit({ ...WRITE_LIMIT, targetMs: WRITE_TARGET_MS });
+  /** Sync leases: a row per device, lightweight transactions, TTL (see CassandraLeases). */
+  readonly leases: DeviceLeases;
   private client: cassandra.Client | undefined;
   private readonly consistency: number;
   private readonly ttl: number;
@@ -208,6 +219,9 @@ export class CassandraStore implements ConsumptionStore {
     this.ttl = ttlSeconds(options.ttlDays);
     this.deadlineMs = 2 * options.requestTimeoutMs + 1000;
     this.q = cassandraStatements(options.keyspace);
+    this.leases = new CassandraLeases(options.keyspace, (cql, params, what) =>
+      this.run(cql, params, what, { serialConsistency: cassandra.types.consistencies.localSerial }),
+    );
   }
 
   get keyspace(): string {
@@ -260,6 +274,7 @@ export class CassandraStore implements ConsumptionStore {
       ec_consumption: ['device_id', 'ec_date', 'ec_hour'],
       ec_checksum: ['device_id', 'ec_date'],
       ec_device_credential: ['device_id'],
+      ec_sync_lease: ['name'],
     } as const;
     for (const [name, partitionKey] of Object.entries(expect)) {
       const t = await client.metadata.getTable(ks, name);
@@ -474,6 +489,46 @@ export class CassandraStore implements ConsumptionStore {
     const client = this.client;
     this.client = undefined;
     await client?.shutdown();
+  }
+}
+
+type RunCql = (cql: string, params: unknown[], what: string) => Promise<cassandra.types.ResultSet>;
+
+/**
+ * Leases as rows of ec_sync_lease, written only by lightweight transactions (Paxos at LOCAL_SERIAL,
+ * committed at the store's consistency): INSERT IF NOT EXISTS takes a free name, UPDATE/DELETE IF
+ * owner = me renew and release. Each write carries a TTL, so a dead owner's lease ends by itself.
+ * A lightweight transaction whose answer was lost may be retried by the driver (the statements are
+ * marked idempotent): a retried take finds the row already ours, which acquire counts as taken, and a
+ * retried renew or release finds the same owner; so retries are harmless.
+ */
+class CassandraLeases implements DeviceLeases {
+  private readonly q: { take: string; renew: string; release: string };
+
+  constructor(
+    ks: string,
+    private readonly run: RunCql,
+  ) {
+    this.q = {
+      take: `INSERT INTO ${ks}.ec_sync_lease (name, owner, taken_ms) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?`,
+      renew: `UPDATE ${ks}.ec_sync_lease USING TTL ? SET owner = ?, taken_ms = ? WHERE name = ? IF owner = ?`,
+      release: `DELETE FROM ${ks}.ec_sync_lease WHERE name = ? IF owner = ?`,
+    };
+  }
+
+  async acquire(name: string, owner: string, ttlS: number): Promise<boolean> {
+    const rs = await this.run(this.q.take, [name, owner, cassandra.types.Long.fromNumber(Date.now()), ttlS], 'lease');
+    if (rs.wasApplied()) return true;
+    return rs.first()?.get('owner') === owner && (await this.renew(name, owner, ttlS));
+  }
+
+  async renew(name: string, owner: string, ttlS: number): Promise<boolean> {
+    const now = cassandra.types.Long.fromNumber(Date.now());
+    return (await this.run(this.q.renew, [ttlS, owner, now, name, owner], 'lease')).wasApplied();
+  }
+
+  async release(name: string, owner: string): Promise<void> {
+    await this.run(this.q.release, [name, owner], 'lease');
   }
 }
 

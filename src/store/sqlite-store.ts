@@ -13,6 +13,7 @@ import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js'
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
+import { InProcessLeases, type DeviceLeases } from './device-leases.js';
 import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
 
@@ -64,6 +65,8 @@ const DEFAULT_BOUNDS: TransactionBounds = { maxBatches: 2000, maxBytes: 2 * 1024
  */
 export class SqliteStore implements ConsumptionStore {
   readonly backend = 'sqlite';
+  /** One process writes a database file: its sync leases live in memory. */
+  readonly leases: DeviceLeases = new InProcessLeases();
   protected db: Database.Database | undefined;
   private writer: SqliteWriter | undefined;
   private stmts!: ReturnType<SqliteStore['prepare']>;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { hostname } from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
@@ -7,6 +8,7 @@ import type { DeviceCredential } from '../domain/device-credential.js';
 import { SyncProtocolError } from '../errors.js';
 import type { CheckStatus, ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
+import type { DeviceLeases } from '../store/device-leases.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
 import { peerText } from './peer-text.js';
 import { SyncConnection } from './sync-connection.js';
@@ -58,7 +60,16 @@ export interface SyncServiceOptions {
   idleTimeoutS?: number;
   /** Most periods reconciled per client in one round or catch-up (sync.max_periods_per_round). */
   maxPeriodsPerRound?: number;
+  /**
+   * Seconds a device's sync lease lasts unless renewed (sync.lease_seconds); renewed before each period,
+   * so it must exceed the time one period's reconciliation takes. Default 120.
+   */
+  leaseSeconds?: number;
+  /** The leases to take (default: the store's, shared by every receiver of that store). */
+  leases?: DeviceLeases;
 }
+
+const DEFAULT_LEASE_SECONDS = 120;
 
 /** Catch-ups kept for tests to await; older ones are dropped (every hello adds one). */
 const CATCH_UPS_KEPT = 100;
@@ -83,6 +94,8 @@ export interface RoundReport {
   clients: number;
   periods: PeriodResult[];
   errors: { device: string; error: string }[];
+  /** Devices left to the receiver that held their sync lease (it reconciles them). */
+  leased: string[];
   ms: number;
 }
 
@@ -103,7 +116,13 @@ export class SyncService {
     periods: { verified: 0, repaired: 0, 'mismatch-unresolved': 0, pending: 0 } as Record<CheckStatus, number>,
     batchesRepaired: 0,
     errors: 0,
+    /** Devices skipped because another receiver held their lease. */
+    leaseBusy: 0,
   };
+  /** This receiver as a lease owner: unique per process (a restarted receiver is a new owner). */
+  readonly leaseOwner = `${hostname()}/${process.pid}/${randomBytes(6).toString('hex')}`;
+  private readonly leases: DeviceLeases;
+  private readonly leaseS: number;
   /** Reconciliations running at once, rounds and catch-ups together (sync.concurrency). */
   private readonly slots: WorkSlots;
   private task: ScheduledTask | undefined;
@@ -118,6 +137,8 @@ export class SyncService {
   ) {
     this.now = o.now ?? (() => Date.now() / 1000);
     this.slots = new WorkSlots(Math.max(1, o.concurrency));
+    this.leases = o.leases ?? store.leases;
+    this.leaseS = o.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
   }
 
   /** Devices named by the hellos of the meters connected now. */
@@ -308,6 +329,7 @@ export class SyncService {
       clients: clients.length,
       periods: reports.flatMap((r) => r.periods),
       errors: reports.flatMap((r) => r.errors),
+      leased: reports.flatMap((r) => r.leased),
       ms: Date.now() - started,
     };
     const damaged = report.periods.filter((p) => p.status !== 'verified');
@@ -319,6 +341,7 @@ export class SyncService {
         repairedPeriods: damaged.length,
         batchesRepaired: damaged.reduce((n, p) => n + p.repaired, 0),
         errors: report.errors.length,
+        leased: report.leased.length,
         ms: report.ms,
       },
       'sync round done',
@@ -334,7 +357,7 @@ export class SyncService {
 
   private async reconcileNow(c: Client, why: string): Promise<RoundReport> {
     const started = Date.now();
-    const report: RoundReport = { clients: 1, periods: [], errors: [], ms: 0 };
+    const report: RoundReport = { clients: 1, periods: [], errors: [], leased: [], ms: 0 };
     const P = this.o.periodS;
     const lastEnd = Math.floor((this.now() - this.o.graceS) / P) * P;
     const firstStart = Math.floor((this.now() - c.retentionS) / P) * P + P;
@@ -355,46 +378,90 @@ export class SyncService {
         break;
       }
       try {
-        const done = await this.settledPeriods(device, firstStart, lastEnd);
-        const todo: number[] = [];
-        for (let t = firstStart; t + P <= lastEnd && todo.length < budget; t += P) if (!done.has(t)) todo.push(t);
-        if (todo.length > 1)
-          this.log.info({ device, periods: todo.length, why }, 'sync: reconciling unverified periods');
-        for (const t of todo) {
-          if (c.conn.closed) break;
-          budget--;
-          const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
-            // Data is never deleted on an anonymous peer's word.
-            deleteExtraneous: this.o.deleteExtraneous && c.proven.has(device),
-            now: this.now,
-            log: this.log,
-          });
-          report.periods.push(r);
-          this.stats.periods[r.status]++;
-          this.stats.batchesRepaired += r.repaired;
-          if (r.status !== 'verified')
-            this.log.info(
-              {
-                device,
-                from: new Date(t * 1000).toISOString(),
-                status: r.status,
-                repaired: r.repaired,
-                minutes: r.minutesDiffering,
-              },
-              'sync: period reconciled',
-            );
+        // Another receiver may hold this device's meter too (a meter connected to both, or moving):
+        // whoever takes the lease reconciles; the other leaves the device to it for this round.
+        if (!(await this.leases.acquire(device, this.leaseOwner, this.leaseS))) {
+          report.leased.push(device);
+          this.stats.leaseBusy++;
+          this.log.debug({ device, why }, 'sync: another receiver holds the device lease; skipped');
+          continue;
         }
       } catch (e) {
         report.errors.push({ device, error: (e as Error).message });
         this.stats.errors++;
-        this.log.warn(
-          { device, err: (e as Error).message, why },
-          'sync: reconciliation interrupted; the period stays pending',
-        );
+        this.log.warn({ device, err: (e as Error).message, why }, 'sync: device lease cannot be taken; skipped');
+        continue;
+      }
+      try {
+        budget = await this.reconcileDevice(c, device, peer, { firstStart, lastEnd, budget, why }, report);
+      } finally {
+        await this.leases.release(device, this.leaseOwner).catch((e: unknown) => {
+          // It expires by itself after sync.lease_seconds.
+          this.log.warn({ device, err: (e as Error).message }, 'sync: device lease not released');
+        });
       }
     }
     report.ms = Date.now() - started;
     return report;
+  }
+
+  /**
+   * One device's unsettled periods, holding its lease (renewed before each period after the first):
+   * what is settled is read only once the lease is held, so a period another receiver has just
+   * reconciled is not done again. Returns the period budget left.
+   */
+  private async reconcileDevice(
+    c: Client,
+    device: string,
+    peer: SyncPeer,
+    w: { firstStart: number; lastEnd: number; budget: number; why: string },
+    report: RoundReport,
+  ): Promise<number> {
+    const P = this.o.periodS;
+    let budget = w.budget;
+    try {
+      const done = await this.settledPeriods(device, w.firstStart, w.lastEnd);
+      const todo: number[] = [];
+      for (let t = w.firstStart; t + P <= w.lastEnd && todo.length < budget; t += P) if (!done.has(t)) todo.push(t);
+      if (todo.length > 1)
+        this.log.info({ device, periods: todo.length, why: w.why }, 'sync: reconciling unverified periods');
+      for (const [i, t] of todo.entries()) {
+        if (c.conn.closed) break;
+        if (i > 0 && !(await this.leases.renew(device, this.leaseOwner, this.leaseS))) {
+          this.log.warn({ device, why: w.why }, 'sync: device lease lost (expired); the rest waits for the next round');
+          break;
+        }
+        budget--;
+        const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
+          // Data is never deleted on an anonymous peer's word.
+          deleteExtraneous: this.o.deleteExtraneous && c.proven.has(device),
+          now: this.now,
+          log: this.log,
+        });
+        report.periods.push(r);
+        this.stats.periods[r.status]++;
+        this.stats.batchesRepaired += r.repaired;
+        if (r.status !== 'verified')
+          this.log.info(
+            {
+              device,
+              from: new Date(t * 1000).toISOString(),
+              status: r.status,
+              repaired: r.repaired,
+              minutes: r.minutesDiffering,
+            },
+            'sync: period reconciled',
+          );
+      }
+    } catch (e) {
+      report.errors.push({ device, error: (e as Error).message });
+      this.stats.errors++;
+      this.log.warn(
+        { device, err: (e as Error).message, why: w.why },
+        'sync: reconciliation interrupted; the period stays pending',
+      );
+    }
+    return budget;
   }
 
   /**
