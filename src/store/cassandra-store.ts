@@ -447,25 +447,36 @@ export class CassandraStore implements ConsumptionStore {
     return true;
   }
 
-  /** Writes rows with the same adaptive limit as batches; one statement per device (its own partition). */
+  /**
+   * One statement per device (its own partition). Several receivers write these rows, each flushing
+   * what it saw, in any order: so the row's write time is its last_seen (in microseconds), not the
+   * time of the flush, and Cassandra's last-write-wins keeps the row of the latest sighting --
+   * last_seen never moves backwards, whichever receiver flushes last. first_seen_ms is written apart
+   * with the write time FIRST_SEEN_EPOCH_US - first_seen: there the earliest sighting wins.
+   */
   async upsertDevices(rows: readonly DeviceRecord[]): Promise<void> {
     void this.handle; // throws when the store is not open
-    await mapLimit(rows, READ_CONCURRENCY * 4, (r) =>
-      this.run(
-        this.q.upsertDevice,
-        [
-          r.device_id,
-          cassandra.types.Long.fromNumber(r.first_seen_ms),
-          cassandra.types.Long.fromNumber(r.last_seen_ms),
-          // unset rather than null: a null writes a tombstone
-          r.last_seq === null ? undefined : cassandra.types.Long.fromNumber(r.last_seq),
-          r.day,
-          cassandra.types.Long.fromNumber(r.batches_today),
-          cassandra.types.Long.fromNumber(r.samples_today),
-        ],
-        'write',
-      ),
-    );
+    const long = (n: number) => cassandra.types.Long.fromNumber(n);
+    await mapLimit(rows, READ_CONCURRENCY * 4, async (r) => {
+      const row = [
+        r.device_id,
+        long(r.last_seen_ms),
+        // unset rather than null: a null writes a tombstone
+        r.last_seq === null ? undefined : long(r.last_seq),
+        r.day,
+        long(r.batches_today),
+        long(r.samples_today),
+        long(r.last_seen_ms * 1000),
+      ];
+      await this.run(this.q.upsertDevice, row, 'write');
+      const firstSeenAt = FIRST_SEEN_EPOCH_US.subtract(long(r.first_seen_ms).multiply(1000));
+      await this.run(this.q.upsertFirstSeen, [firstSeenAt, long(r.first_seen_ms), r.device_id], 'write');
+    });
+  }
+
+  async readDevice(deviceId: string): Promise<DeviceRecord | undefined> {
+    const rs = await this.run(this.q.readDevice, [deviceId], 'read');
+    return rs.rows[0] ? toDevice(rs.rows[0]) : undefined;
   }
 
   /** Pages in token order: `after` continues from the token of that device's partition. */
@@ -474,15 +485,7 @@ export class CassandraStore implements ConsumptionStore {
       page.after === undefined
         ? await this.run(this.q.listDevices, [page.limit], 'read')
         : await this.run(this.q.listDevicesAfter, [page.after, page.limit], 'read');
-    return rs.rows.map((r) => ({
-      device_id: String(r.get('device_id')),
-      first_seen_ms: longNumber(r.get('first_seen_ms')),
-      last_seen_ms: longNumber(r.get('last_seen_ms')),
-      last_seq: r.get('last_seq') === null ? null : longNumber(r.get('last_seq')),
-      day: String(r.get('day')),
-      batches_today: longNumber(r.get('batches_today')),
-      samples_today: longNumber(r.get('samples_today')),
-    }));
+    return rs.rows.map(toDevice);
   }
 
   async close(): Promise<void> {
@@ -586,15 +589,37 @@ export function cassandraStatements(ks: string) {
     // A full scan, paged: one partition per device, read only when the cache (re)loads.
     listCredentials: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential`,
     removeCredential: `DELETE FROM ${ks}.ec_device_credential WHERE device_id = ?`,
-    upsertDevice: `INSERT INTO ${ks}.ec_device (${DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    upsertDevice:
+      `INSERT INTO ${ks}.ec_device (device_id, last_seen_ms, last_seq, day, batches_today, samples_today) ` +
+      `VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    upsertFirstSeen: `UPDATE ${ks}.ec_device USING TIMESTAMP ? SET first_seen_ms = ? WHERE device_id = ?`,
+    readDevice: `SELECT ${DEVICE_COLUMNS} FROM ${ks}.ec_device WHERE device_id = ?`,
     // Paged by partition token: the registry loads them all at start, `ec-server devices` lists them.
     listDevices: `SELECT ${DEVICE_COLUMNS} FROM ${ks}.ec_device LIMIT ?`,
     listDevicesAfter: `SELECT ${DEVICE_COLUMNS} FROM ${ks}.ec_device WHERE token(device_id) > token(?) LIMIT ?`,
   };
 }
 
+/**
+ * Write times of first_seen_ms count down from here (2^62 us, year ~148,000): the earliest first
+ * sighting has the latest write time and wins. ec-server never deletes ec_device rows; a DELETE by
+ * hand must use USING TIMESTAMP above this to remove that cell.
+ */
+const FIRST_SEEN_EPOCH_US = cassandra.types.Long.fromString('4611686018427387904');
 const DEVICE_COLUMNS = 'device_id, first_seen_ms, last_seen_ms, last_seq, day, batches_today, samples_today';
 const CREDENTIAL_COLUMNS = 'device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms';
+
+function toDevice(r: Row): DeviceRecord {
+  return {
+    device_id: String(r.get('device_id')),
+    first_seen_ms: longNumber(r.get('first_seen_ms')),
+    last_seen_ms: longNumber(r.get('last_seen_ms')),
+    last_seq: r.get('last_seq') === null ? null : longNumber(r.get('last_seq')),
+    day: String(r.get('day')),
+    batches_today: longNumber(r.get('batches_today')),
+    samples_today: longNumber(r.get('samples_today')),
+  };
+}
 
 function toCredential(r: Row): DeviceCredential {
   return {

@@ -89,6 +89,11 @@ export interface ConsumptionStore {
    */
   listDevices(page: { limit: number; after?: string }): Promise<DeviceRecord[]>;
   /**
+   * Optional, on stores several receivers write (Cassandra): one device's registry row, or undefined. The
+   * registry reads it before it writes a device it has newly (or again) seen, to add on what others counted.
+   */
+  readDevice?(deviceId: string): Promise<DeviceRecord | undefined>;
+  /**
    * The sync leases shared by every receiver writing to this store (src/store/device-leases.ts): two
    * receivers never reconcile the same device at the same time.
    */
