@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import cassandra from 'cassandra-driver';
 import type { CassandraConfig } from '../../src/config/cassandra-options.js';
+import { cqlAnswers, storeConfig } from './cassandra-node.js';
 import { REPO } from './server-process.js';
 
 /**
@@ -18,20 +19,12 @@ export const CLUSTER_SH = join(REPO, 'scripts/cassandra/cluster.sh');
 
 /** The store's configuration on the cluster: RF 3 (NetworkTopologyStrategy), LOCAL_QUORUM. */
 export function clusterConfig(keyspace: string, overrides: Partial<CassandraConfig> = {}): CassandraConfig {
-  return {
+  return storeConfig(keyspace, {
     hosts: CLUSTER_HOSTS,
     port: CLUSTER_PORT,
-    keyspace,
-    localDc: 'datacenter1',
     replication: { class: 'NetworkTopologyStrategy', dcs: { datacenter1: 3 } },
-    username: '',
-    password: '',
-    consistency: 'LOCAL_QUORUM',
-    requestTimeoutMs: 2000,
-    ttlDays: 0,
-    createSchema: true,
     ...overrides,
-  };
+  });
 }
 
 /** The same as ec-server configuration keys (startTestServer, server processes). */
@@ -46,25 +39,12 @@ export function clusterSettings(keyspace: string): Record<string, string> {
 }
 
 /** Every node of the cluster is up, as the driver sees it after a real CQL round trip. */
-export async function clusterAnswers(timeoutMs = 10_000): Promise<boolean> {
-  const client = new cassandra.Client({
-    contactPoints: CLUSTER_HOSTS,
-    localDataCenter: 'datacenter1',
-    socketOptions: { connectTimeout: 3000, readTimeout: 5000 },
-  });
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const probe = client
-      .execute('SELECT release_version FROM system.local')
-      .then(() => client.hosts.values().filter((h) => h.isUp()).length === CLUSTER_HOSTS.length);
-    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
-    return await Promise.race([probe, late]);
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-    await client.shutdown().catch(() => undefined);
-  }
+export function clusterAnswers(timeoutMs = 10_000): Promise<boolean> {
+  return cqlAnswers(
+    CLUSTER_HOSTS,
+    timeoutMs,
+    (client) => client.hosts.values().filter((h) => h.isUp()).length === CLUSTER_HOSTS.length,
+  );
 }
 
 let reachable: Promise<boolean> | undefined;

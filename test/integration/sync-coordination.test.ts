@@ -13,6 +13,7 @@ import type { DeviceLeases } from '../../src/store/device-leases.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { SyncService, type RoundReport } from '../../src/sync/sync-service.js';
 import { makeBatch } from '../helpers/batches.js';
+import { testSyncOptions } from '../helpers/sync-options.js';
 import { clusterConfig, dropClusterKeyspace, requireCluster } from '../helpers/cassandra-cluster.js';
 
 /**
@@ -128,20 +129,14 @@ for (const backend of BACKENDS)
       const receiver = (store: ConsumptionStore) =>
         new SyncService(
           store,
-          {
-            host: '127.0.0.1',
-            port: 0,
+          testSyncOptions({
             periodS: P,
-            graceS: 60,
-            auth: { realm: 'ec-server', required: false, credentials: { get: () => undefined } },
-            deleteExtraneous: false,
             requestTimeoutMs: 10_000,
             concurrency: 4,
-            schedule: false,
             catchUpOnConnect: false,
             now: () => NOW,
             ...(leases ? { leases } : {}),
-          },
+          }),
           log,
         );
       const services = [receiver(storeA), receiver(storeB)];
