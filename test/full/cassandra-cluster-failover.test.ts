@@ -38,8 +38,11 @@ const PYVENV = process.env.EC_PYVENV ?? join(homedir(), '.cache/ec-server/pyvenv
 const CQL_READ = join(REPO, 'scripts/cassandra/cql-read.py');
 const METERS = 6;
 const PERIOD_S = 600;
-/** Two hours ago, on a period boundary: every period the meters fill has ended when sync runs. */
-const T0 = Math.floor(Date.now() / 1000 / 3600) * 3600 - 2 * 3600;
+/**
+ * Eight hours ago, on a period boundary: every period the meters fill has ended when sync runs (they
+ * stream faster than real time: ~2,500-4,000 simulated seconds each here, more on a faster machine).
+ */
+const T0 = Math.floor(Date.now() / 1000 / 3600) * 3600 - 8 * 3600;
 const KILLED_NODE = 2;
 
 /** Every acknowledged batch, read back by the Python driver at QUORUM (an independent client). */
@@ -194,7 +197,7 @@ describe('cluster failover: a node and a receiver killed mid-stream (3 nodes, 2 
       const device = m.batch(0).device_id;
       const c = new SyncClient(
         journals[i]!,
-        { host: '127.0.0.1', port: syncPorts[1]!, devices: [device], retentionS: 4 * 3600 },
+        { host: '127.0.0.1', port: syncPorts[1]!, devices: [device], retentionS: 9 * 3600 },
         log,
       );
       await c.connect();
