@@ -7,11 +7,12 @@ import { isLoopback } from './auth/loopback.js';
 import { ConfigError, EcError } from './errors.js';
 import { HttpServer } from './http/http-server.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
+import { ReplacementWatch } from './ingest/replacement-watch.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { openIngestSink } from './ingest/open-sink.js';
 import { DeviceRegistry } from './registry/device-registry.js';
 import { SipHandler } from './ingest/sip-handler.js';
-import { SourceRateLimit } from './protocol/source-rate-limit.js';
+import { RateLimit } from './protocol/rate-limit.js';
 import { TransactionLayer } from './protocol/transaction-layer.js';
 import type { ConsumptionStore } from './store/consumption-store.js';
 import { createStore } from './store/open-store.js';
@@ -38,6 +39,8 @@ export interface RunningServer {
   devices: DeviceRegistry;
   /** The server's Prometheus registry and commit histograms. */
   metrics: ServerMetrics;
+  /** Acknowledged batches replaced with other values, counted and logged. */
+  replacements: ReplacementWatch;
   /** Stop accepting, answer what is in progress, close the store. */
   stop(): Promise<void>;
 }
@@ -124,9 +127,15 @@ export async function startServer(
     },
     credentials,
   );
-  const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS, authenticator }, log);
+  const { deviceRateLimit: perDevice, deviceRateLimitBurst } = config.sip;
+  const deviceRateLimit = perDevice > 0 ? new RateLimit(perDevice, deviceRateLimitBurst) : undefined;
+  const handler = new SipHandler(
+    committer,
+    { retryAfterS: config.sip.retryAfterS, authenticator, deviceRateLimit },
+    log,
+  );
   const rateLimit =
-    config.sip.rateLimit > 0 ? new SourceRateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
+    config.sip.rateLimit > 0 ? new RateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
   const layer = new TransactionLayer(
     handler,
     { cacheSize: config.sip.transactionCacheSize, cacheBytes: config.sip.transactionCacheBytes },
@@ -174,6 +183,7 @@ export async function startServer(
           idleTimeoutS: config.sync.idleTimeoutS,
           maxPeriodsPerRound: config.sync.maxPeriodsPerRound,
           leaseSeconds: config.sync.leaseSeconds,
+          unwatermarkedLagS: config.sync.unwatermarkedLagS,
           now: options.now,
           schedule: options.syncSchedule,
         },
@@ -197,7 +207,21 @@ export async function startServer(
 
   let stopping: Promise<void> | undefined;
   const storeUp = () => storeAnswers(store);
-  metrics.watch({ layer, handler, committer, authenticator, credentials, tcp, sync, storeUp, registry: devices });
+  // Acknowledged batches replaced with other values: counted and logged (the store notes them as it writes).
+  const replacements = new ReplacementWatch(store, log);
+  await replacements.start();
+  metrics.watch({
+    layer,
+    handler,
+    committer,
+    authenticator,
+    credentials,
+    tcp,
+    sync,
+    storeUp,
+    registry: devices,
+    replacements,
+  });
   devices.start();
   // Started after SIP is bound: /readyz answering 200 means SIP is listening.
   const http = config.http.enabled
@@ -225,6 +249,7 @@ export async function startServer(
     await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
     credentials.stop();
     await devices.stop();
+    await replacements.stop();
     await store.close();
     throw e;
   }
@@ -243,12 +268,27 @@ export async function startServer(
       await Promise.all([udp?.close(), tcp?.close(), sync?.close(), http?.close()]);
       await committer.drain();
       await devices.stop();
+      await replacements.stop();
       await store.close();
-      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused };
+      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused, deviceRateLimited: deviceRateLimit?.refused };
       log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
     })());
 
-  return { port, address, store, committer, layer, tcp, sync, syncPort, httpPort, devices, metrics, stop };
+  return {
+    port,
+    address,
+    store,
+    committer,
+    layer,
+    tcp,
+    sync,
+    syncPort,
+    httpPort,
+    devices,
+    metrics,
+    replacements,
+    stop,
+  };
 }
 
 /** How long /readyz and ec_store_up wait for the store's answer. */

@@ -158,11 +158,16 @@ export class DigestAuthenticator {
     return { kind: 'anonymous' };
   }
 
-  /** The WWW-Authenticate values of a 401: one per offered algorithm, each with a fresh nonce. */
+  /**
+   * The WWW-Authenticate values of a 401: one per offered algorithm, all with the same fresh nonce (a
+   * nonce does not depend on the algorithm, and nonce counts are kept per device and nonce whichever
+   * the meter picks); one HMAC per 401 rather than one per algorithm matters under a flood.
+   */
   challenges(stale: boolean): string[] {
+    const nonce = this.nonces.issue();
     return this.options.algorithms.map(
       (a) =>
-        `Digest realm="${this.options.realm}", nonce="${this.nonces.issue()}", algorithm=${a}, qop="auth-int"` +
+        `Digest realm="${this.options.realm}", nonce="${nonce}", algorithm=${a}, qop="auth-int"` +
         (stale ? ', stale=true' : ''),
     );
   }

@@ -10,7 +10,14 @@ import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
-import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
+import type {
+  BatchReplacement,
+  ConsumptionStore,
+  DeviceRange,
+  IntervalCheck,
+  IntervalSummary,
+} from './consumption-store.js';
+import { installReopenTriggers } from './sqlite-reopen.js';
 import { InProcessLeases, type DeviceLeases } from './device-leases.js';
 import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
@@ -39,6 +46,11 @@ export interface SqliteStoreOptions {
   log?: RetentionLog;
   /** storage.sqlite_check_on_start: PRAGMA quick_check on open, refusing a damaged file. */
   checkOnOpen?: boolean;
+  /**
+   * The sync period (sync.syncfreq, seconds): writes re-open recorded periods and replaced batches are
+   * logged (sqlite-reopen.ts). Unset (a meter's journal, tools): neither.
+   */
+  syncPeriodS?: number;
 }
 
 /** Logs nothing: retention of a store opened without a logger. */
@@ -90,6 +102,7 @@ export class SqliteStore implements ConsumptionStore {
           throw e;
         }
       }
+      if (this.options.syncPeriodS !== undefined) installReopenTriggers(db, this.options.syncPeriodS);
       this.db = db;
       this.stmts = this.prepare(db);
       const days = this.options.retentionDays ?? 0;
@@ -184,6 +197,16 @@ export class SqliteStore implements ConsumptionStore {
   async deleteBatch(k: BatchKey): Promise<boolean> {
     void this.handle; // throws when the store is not open
     return this.stmts.deleteBatch.run(k.device_id, k.ec_date, k.ec_time, k.start_us, k.end_us).changes > 0;
+  }
+
+  async readReplacements(after: number, limit: number): Promise<BatchReplacement[]> {
+    const db = this.handle;
+    // A store without the table (a journal, an older file opened read-only) has none.
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ec_replacement'").get();
+    if (!exists) return [];
+    return db
+      .prepare('SELECT * FROM ec_replacement WHERE id > ? ORDER BY id LIMIT ?')
+      .all(after, limit) as BatchReplacement[];
   }
 
   async writeIntervalCheck(check: IntervalCheck): Promise<void> {

@@ -19,6 +19,8 @@ import { testSyncOptions } from '../helpers/sync-options.js';
 const PERIOD_MIN = 10;
 const P = PERIOD_MIN * 60;
 const T0 = Date.UTC(2026, 3, 1) / 1000; // a period boundary
+/** A hello's watermark declaring everything journaled final (these meters write nothing more while they sync). */
+const EVERYTHING_FINAL = Date.UTC(2100, 0, 1) / 1000;
 
 type Frame = Record<string, unknown>;
 
@@ -58,7 +60,7 @@ class FakeMeter {
 
   async hello(devices: string[], retentionS: number, client = 'fake-meter'): Promise<void> {
     await this.connected;
-    await this.write({ type: 'hello', version: 1, devices, retention_s: retentionS, client });
+    await this.write({ type: 'hello', version: 1, devices, retention_s: retentionS, client, final: EVERYTHING_FINAL });
     await until(() => this.frames.some((f) => f.type === 'welcome'), 'welcome');
   }
 

@@ -28,6 +28,8 @@ const log = pino({ level: process.env.EC_TEST_LOG ?? 'silent' });
 const PERIOD_MIN = 10;
 const P = PERIOD_MIN * 60;
 const T0 = Date.UTC(2026, 3, 1) / 1000; // a period boundary
+/** A hello's watermark declaring everything journaled final (these meters write nothing more while they sync). */
+const EVERYTHING_FINAL = Date.UTC(2100, 0, 1) / 1000;
 const Y2030 = Date.UTC(2030, 0, 1) / 1000;
 const SECRET = 'victim-secret-0123456789abcdef';
 const ROGUE_SECRET = 'rogue-own-secret-0123456789abcd';
@@ -98,7 +100,15 @@ class RawPeer {
 
   hello(devices: string[], proofs?: Record<string, string>): void {
     this.socket.write(
-      JSON.stringify({ type: 'hello', version: 1, devices, retention_s: 3 * P, client: 'rogue', proofs }) + '\n',
+      JSON.stringify({
+        type: 'hello',
+        version: 1,
+        devices,
+        retention_s: 3 * P,
+        client: 'rogue',
+        proofs,
+        final: EVERYTHING_FINAL,
+      }) + '\n',
     );
   }
 
@@ -306,8 +316,9 @@ describe('sync trust: a hello proves the secret of every device it speaks for', 
     expect(report!.errors).to.deep.equal([]);
     const period = report!.periods.find((r) => r.from === T0);
     expect(period).to.include({ device: 'own-1', from: T0, status: 'mismatch-unresolved', repaired: 1 });
-    // 2 digest entries out of range, 3 summaries outside the minute or malformed, 8 batches unusable.
-    expect(period!.rejected).to.equal(2 * 2 + 3 + 8);
+    // 2 digest entries out of range (in each of the 3 digest answers: period, minutes, period again after the
+    // repair), 3 summaries outside the minute or malformed, 8 batches unusable.
+    expect(period!.rejected).to.equal(3 * 2 + 3 + 8);
     // The server asked for exactly the keys of the minute it lacks or holds otherwise.
     const asked = p.requests.filter((r) => r.type === 'batches').flatMap((r) => r.keys as Batch[]);
     expect(asked.map((k) => batchKeyString(k)).sort()).to.deep.equal(
