@@ -185,7 +185,12 @@ class IdempotentWriteRetryPolicy extends cassandra.policies.retry.RetryPolicy {
     info: cassandra.policies.retry.OperationInfo,
     consistency: cassandra.types.consistencies,
   ): cassandra.policies.retry.DecisionInfo {
-    return info.nbRetry > 0 ? this.rethrowResult() : this.retryResult(consistency, true);
+    // Retried at the statement's own consistency (undefined keeps it; the typings do not say so). For a
+    // lightweight transaction (ec_sync_lease) the level reported here is the serial one, which Cassandra
+    // refuses as the commit consistency of the retry.
+    void consistency;
+    const own = undefined as unknown as cassandra.types.consistencies;
+    return info.nbRetry > 0 ? this.rethrowResult() : this.retryResult(own, true);
   }
 }
 
