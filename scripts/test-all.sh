@@ -5,14 +5,19 @@
 #      it checks /metrics) when missing;
 #   2. creates the independent Cassandra reader (Python cassandra-driver in a venv, $EC_PYVENV,
 #      default ~/.cache/ec-server/pyvenv) when missing: the read-back cross-check uses it;
-#   3. starts a real single-node Apache Cassandra from Maven Central jars (scripts/cassandra/);
-#   4. runs every suite: test/unit, test/integration and test/full (sipp, Cassandra, the server as
-#      a process, outages), the Cassandra ones required (they fail instead of skipping), and the
+#   3. starts a local three-node Cassandra cluster (scripts/cassandra/cluster.sh: 127.0.0.2-4, RF 3),
+#      runs the cluster suites (test/full/cassandra-cluster-*.test.ts: a node and a receiver killed
+#      mid-stream, two receivers' registries; test/integration/sync-coordination.test.ts: two
+#      receivers' sync leases), required, then stops the cluster (when it started it), so that its
+#      three JVMs do not take CPU from the timing-sensitive suites after it;
+#   4. starts a real single-node Apache Cassandra from Maven Central jars (scripts/cassandra/);
+#   5. runs every other suite: test/unit, test/integration and test/full (sipp, Cassandra, the server
+#      as a process, outages), the Cassandra ones required (they fail instead of skipping), and the
 #      slow tests (EC_SLOW_TESTS=1: the packed tarball installed without dev dependencies);
-#   5. stops Cassandra (when it started it).
+#   6. stops Cassandra (when it started it).
 # `npm test` is the fast tier: unit and in-process integration, no sipp, no Cassandra, under a minute.
-# Assumes `npm install` (or `npm ci`) has run. EC_SKIP_CASSANDRA=1 runs without the node
-# (the Cassandra suites then report loudly that they were NOT run).
+# Assumes `npm install` (or `npm ci`) has run. EC_SKIP_CASSANDRA=1 runs without the node and the
+# cluster, EC_SKIP_CLUSTER=1 without the cluster (those suites then report loudly that they were NOT run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +59,34 @@ if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
     "$PYVENV/bin/pip" install -q 'cassandra-driver>=3.29,<4'
   fi
   export EC_PYVENV="$PYVENV"
+fi
+
+# Slow tests too (package-install.test.ts: npm pack, install with --omit=dev).
+export EC_SLOW_TESTS=1
+npm run -s build
+CLUSTER_SUITES=('dist/test/full/cassandra-cluster-*.test.js' 'dist/test/integration/sync-coordination.test.js')
+IGNORE=() # the suites already run with the cluster (mocha expands the globs)
+
+if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ] && [ "${EC_SKIP_CLUSTER:-0}" != "1" ]; then
+  t0=$SECONDS
+  cluster_started=0
+  if bash scripts/cassandra/cluster.sh status >/dev/null 2>&1; then
+    echo "[test-all] a Cassandra cluster is already running: using it, leaving it running"
+  else
+    cluster_started=1
+    trap 'bash scripts/cassandra/cluster.sh stop || true' EXIT
+  fi
+  bash scripts/cassandra/cluster.sh start
+  EC_REQUIRE_CLUSTER=1 npx mocha "${CLUSTER_SUITES[@]}"
+  if [ "$cluster_started" = 1 ]; then
+    bash scripts/cassandra/cluster.sh stop
+    trap - EXIT
+  fi
+  echo "[test-all] cluster suites (start, tests, stop) took $((SECONDS - t0)) s"
+  for suite in "${CLUSTER_SUITES[@]}"; do IGNORE+=(--ignore "$suite"); done
+fi
+
+if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
   # Stop the node at the end only when this run started it (on a shared machine another run may use it).
   if bash scripts/cassandra/cassandra.sh status >/dev/null 2>&1; then
     echo "[test-all] a Cassandra node is already running: using it, leaving it running"
@@ -65,7 +98,6 @@ if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
   export EC_REQUIRE_CASSANDRA=1
 fi
 
-# Slow tests too (package-install.test.ts: npm pack, install with --omit=dev).
-export EC_SLOW_TESTS=1
-npm run -s build
-npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/full/**/*.test.js'
+# The cluster suites ran above: not again (skipped, they say loudly here that they were NOT run).
+npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/full/**/*.test.js' \
+  "${IGNORE[@]}"

@@ -207,6 +207,7 @@ export async function startServer(
           maxConnections: config.sync.maxConnections,
           idleTimeoutS: config.sync.idleTimeoutS,
           maxPeriodsPerRound: config.sync.maxPeriodsPerRound,
+          leaseSeconds: config.sync.leaseSeconds,
           unwatermarkedLagS: config.sync.unwatermarkedLagS,
           now: options.now,
           schedule: options.syncSchedule,

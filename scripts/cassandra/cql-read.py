@@ -33,7 +33,8 @@ def ms(dt):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="contact point(s), comma-separated")
+    p.add_argument("--consistency", default="LOCAL_QUORUM", choices=["ONE", "LOCAL_QUORUM", "QUORUM", "ALL"])
     p.add_argument("--port", type=int, default=9042)
     p.add_argument("--local-dc", default="datacenter1")
     p.add_argument("--keyspace", required=True)
@@ -44,10 +45,10 @@ def main():
 
     profile = ExecutionProfile(
         load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=a.local_dc),
-        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        consistency_level=getattr(ConsistencyLevel, a.consistency),
         request_timeout=20,
     )
-    cluster = Cluster([a.host], port=a.port, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+    cluster = Cluster(a.host.split(","), port=a.port, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
     try:
         session = cluster.connect()
         # Every read names its partition (device_id, ec_date, ec_hour): no ALLOW FILTERING.

@@ -541,6 +541,17 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
       'wait for the next round. Bounds the work one hello can cause.',
   },
   {
+    key: 'sync.lease_seconds',
+    section: 'Synchronization',
+    default: '120',
+    kind: { type: 'int', min: 10, max: 86400 },
+    doc:
+      "Several receivers on one store: a receiver reconciles a device only while it holds the device's lease " +
+      '(Cassandra: a row taken with a lightweight transaction; SQLite: in process). The lease is renewed before ' +
+      'each period and ends by itself this many seconds later, e.g. when its receiver dies. Must exceed the time ' +
+      "one period's reconciliation takes.",
+  },
+  {
     key: 'sync.unwatermarked_lag',
     section: 'Synchronization',
     default: '86400',

@@ -63,6 +63,7 @@ export interface Config {
     /** Resolved: 0 in the file means twice the period. */
     idleTimeoutS: number;
     maxPeriodsPerRound: number;
+    leaseSeconds: number;
     unwatermarkedLagS: number;
     tls: boolean;
     tlsCertificate: string;
@@ -270,6 +271,7 @@ function build(raw: Map<string, RawValue>): Config {
       maxConnections: int('sync.max_connections'),
       idleTimeoutS: int('sync.idle_timeout') || 2 * 60 * int('sync.syncfreq'),
       maxPeriodsPerRound: int('sync.max_periods_per_round'),
+      leaseSeconds: int('sync.lease_seconds'),
       unwatermarkedLagS: int('sync.unwatermarked_lag'),
       tls: str('sync.tls') === 'true',
       tlsCertificate: str('sync.tls_certificate'),

@@ -44,6 +44,15 @@ export class DeviceRegistry {
   private readonly online = new Set<string>();
   /** Devices changed since the last flush. */
   private dirty = new Set<string>();
+  /**
+   * Several receivers on one store (it has readDevice): devices this registry has newly seen, or seen
+   * again after more than a flush interval, with the time until which their stored row (what another
+   * receiver wrote) is merged in before each write: two flush intervals, so that the last flush of the
+   * receiver the meter came from is in the store by then.
+   */
+  private readonly mergeUntil = new Map<string, number>();
+  /** Per device, the day and counts of the last row this registry wrote (what the store already has of them). */
+  private readonly written = new Map<string, { day: string; batches: number; samples: number }>();
   private flushTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
@@ -117,6 +126,8 @@ export class DeviceRegistry {
       const seen = Math.min(b.insert_time, now);
       today ??= utcDay(now);
       let r = this.devices.get(id);
+      if (this.store.readDevice && (!r || now - r.last_seen_ms > this.options.flushMs))
+        this.mergeUntil.set(id, now + 2 * this.options.flushMs);
       if (!r) {
         r = {
           device_id: id,
@@ -169,15 +180,47 @@ export class DeviceRegistry {
     if (this.dirty.size === 0) return;
     const ids = this.dirty;
     this.dirty = new Set();
-    // Copies: observe() keeps changing the live objects while the store writes.
-    const rows = [...ids].map((id) => ({ ...this.devices.get(id)! }));
     try {
+      await this.mergeStored([...ids].filter((id) => this.mergeUntil.has(id)));
+      // Copies: observe() keeps changing the live objects while the store writes.
+      const rows = [...ids].map((id) => ({ ...this.devices.get(id)! }));
       for (let i = 0; i < rows.length; i += PAGE) await this.store.upsertDevices(rows.slice(i, i + PAGE));
+      for (const r of rows)
+        this.written.set(r.device_id, { day: r.day, batches: r.batches_today, samples: r.samples_today });
       this.stats.flushes++;
     } catch (e) {
       for (const id of ids) this.dirty.add(id);
       this.stats.flushFailures++;
-      this.options.onFlushError?.(e, rows.length);
+      this.options.onFlushError?.(e, ids.size);
+    }
+  }
+
+  /**
+   * The meter of a device may have sent to another receiver meanwhile (failover): its stored row then
+   * holds what that receiver counted today. Adds to it what this registry counted since its own last
+   * write, and keeps the earlier first sighting. The store keeps the row of the latest sighting
+   * (CassandraStore.upsertDevices): when the stored one is later than ours, ours takes its last_seen,
+   * and of two rows written at the same time Cassandra keeps the greater values, the merged counts.
+   */
+  private async mergeStored(ids: string[]): Promise<void> {
+    const readDevice = this.store.readDevice?.bind(this.store);
+    if (!readDevice) return;
+    const now = this.now();
+    for (const id of ids) {
+      const stored = await readDevice(id);
+      const r = this.devices.get(id)!;
+      if (this.mergeUntil.get(id)! <= now) this.mergeUntil.delete(id);
+      if (!stored) continue;
+      r.first_seen_ms = Math.min(r.first_seen_ms, stored.first_seen_ms);
+      if (stored.last_seen_ms > r.last_seen_ms) {
+        r.last_seen_ms = stored.last_seen_ms;
+        r.last_seq = stored.last_seq;
+      }
+      if (stored.day !== r.day) continue;
+      const w = this.written.get(id);
+      const mine = w?.day === r.day ? w : { batches: 0, samples: 0 };
+      r.batches_today = stored.batches_today + r.batches_today - mine.batches;
+      r.samples_today = stored.samples_today + r.samples_today - mine.samples;
     }
   }
 

@@ -25,6 +25,7 @@ import type {
 } from './consumption-store.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { daySlices, type DaySlice } from './day-slices.js';
+import type { DeviceLeases } from './device-leases.js';
 import { isLateWrite, reopenedCheckKeys } from './sync-period-keys.js';
 
 /** What the schema text depends on. */
@@ -156,6 +157,14 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   batches_today  bigint,
   samples_today  bigint
 ) WITH comment = 'ec-server device registry, one partition per device'`,
+    // Written only with lightweight transactions (CassandraLeases); a lease lives LEASE_TTL at most, so
+    // its tombstones need not outlive an hour.
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_sync_lease (
+  name      text PRIMARY KEY,      -- what is leased: a device id (the sync service reconciling it)
+  owner     text,                  -- the receiver holding it (host, pid, random)
+  taken_ms  bigint
+) WITH gc_grace_seconds = 3600
+  AND comment = 'ec-server sync leases: one receiver reconciles a device at a time; rows expire by TTL'`,
   ];
 }
 
@@ -210,7 +219,12 @@ class IdempotentWriteRetryPolicy extends cassandra.policies.retry.RetryPolicy {
     info: cassandra.policies.retry.OperationInfo,
     consistency: cassandra.types.consistencies,
   ): cassandra.policies.retry.DecisionInfo {
-    return info.nbRetry > 0 ? this.rethrowResult() : this.retryResult(consistency, true);
+    // Retried at the statement's own consistency (undefined keeps it; the typings do not say so). For a
+    // lightweight transaction (ec_sync_lease) the level reported here is the serial one, which Cassandra
+    // refuses as the commit consistency of the retry.
+    void consistency;
+    const own = undefined as unknown as cassandra.types.consistencies;
+    return info.nbRetry > 0 ? this.rethrowResult() : this.retryResult(own, true);
   }
 }
 
@@ -233,6 +247,8 @@ export class CassandraStore implements ConsumptionStore {
   readonly pipelined = true;
   /** Writes in flight, adapted to the cluster's latency. */
   readonly writeLimit = new AdaptiveLimit({ ...WRITE_LIMIT, targetMs: WRITE_TARGET_MS });
+  /** Sync leases: a row per device, lightweight transactions, TTL (see CassandraLeases). */
+  readonly leases: DeviceLeases;
   private client: cassandra.Client | undefined;
   private readonly consistency: number;
   private readonly ttl: number;
@@ -259,6 +275,9 @@ export class CassandraStore implements ConsumptionStore {
     this.ttl = ttlSeconds(options.ttlDays);
     this.deadlineMs = 2 * options.requestTimeoutMs + 1000;
     this.q = cassandraStatements(options.keyspace);
+    this.leases = new CassandraLeases(options.keyspace, (cql, params, what) =>
+      this.run(cql, params, what, { serialConsistency: cassandra.types.consistencies.localSerial }),
+    );
   }
 
   get keyspace(): string {
@@ -330,6 +349,7 @@ export class CassandraStore implements ConsumptionStore {
       ec_checksum: ['device_id', 'ec_date'],
       ec_device_credential: ['device_id'],
       ec_rollup_minute: ['device_id', 'ec_date'],
+      ec_sync_lease: ['name'],
     } as const;
     for (const [name, partitionKey] of Object.entries(expect)) {
       const t = await client.metadata.getTable(ks, name);
@@ -607,25 +627,36 @@ export class CassandraStore implements ConsumptionStore {
     return true;
   }
 
-  /** Writes rows with the same adaptive limit as batches; one statement per device (its own partition). */
+  /**
+   * One statement per device (its own partition). Several receivers write these rows, each flushing
+   * what it saw, in any order: so the row's write time is its last_seen (in microseconds), not the
+   * time of the flush, and Cassandra's last-write-wins keeps the row of the latest sighting --
+   * last_seen never moves backwards, whichever receiver flushes last. first_seen_ms is written apart
+   * with the write time FIRST_SEEN_EPOCH_US - first_seen: there the earliest sighting wins.
+   */
   async upsertDevices(rows: readonly DeviceRecord[]): Promise<void> {
     void this.handle; // throws when the store is not open
-    await mapLimit(rows, READ_CONCURRENCY * 4, (r) =>
-      this.run(
-        this.q.upsertDevice,
-        [
-          r.device_id,
-          cassandra.types.Long.fromNumber(r.first_seen_ms),
-          cassandra.types.Long.fromNumber(r.last_seen_ms),
-          // unset rather than null: a null writes a tombstone
-          r.last_seq === null ? undefined : cassandra.types.Long.fromNumber(r.last_seq),
-          r.day,
-          cassandra.types.Long.fromNumber(r.batches_today),
-          cassandra.types.Long.fromNumber(r.samples_today),
-        ],
-        'write',
-      ),
-    );
+    const long = (n: number) => cassandra.types.Long.fromNumber(n);
+    await mapLimit(rows, READ_CONCURRENCY * 4, async (r) => {
+      const row = [
+        r.device_id,
+        long(r.last_seen_ms),
+        // unset rather than null: a null writes a tombstone
+        r.last_seq === null ? undefined : long(r.last_seq),
+        r.day,
+        long(r.batches_today),
+        long(r.samples_today),
+        long(r.last_seen_ms * 1000),
+      ];
+      await this.run(this.q.upsertDevice, row, 'write');
+      const firstSeenAt = FIRST_SEEN_EPOCH_US.subtract(long(r.first_seen_ms).multiply(1000));
+      await this.run(this.q.upsertFirstSeen, [firstSeenAt, long(r.first_seen_ms), r.device_id], 'write');
+    });
+  }
+
+  async readDevice(deviceId: string): Promise<DeviceRecord | undefined> {
+    const rs = await this.run(this.q.readDevice, [deviceId], 'read');
+    return rs.rows[0] ? toDevice(rs.rows[0]) : undefined;
   }
 
   /** Pages in token order: `after` continues from the token of that device's partition. */
@@ -634,21 +665,53 @@ export class CassandraStore implements ConsumptionStore {
       page.after === undefined
         ? await this.run(this.q.listDevices, [page.limit], 'read')
         : await this.run(this.q.listDevicesAfter, [page.after, page.limit], 'read');
-    return rs.rows.map((r) => ({
-      device_id: String(r.get('device_id')),
-      first_seen_ms: longNumber(r.get('first_seen_ms')),
-      last_seen_ms: longNumber(r.get('last_seen_ms')),
-      last_seq: r.get('last_seq') === null ? null : longNumber(r.get('last_seq')),
-      day: String(r.get('day')),
-      batches_today: longNumber(r.get('batches_today')),
-      samples_today: longNumber(r.get('samples_today')),
-    }));
+    return rs.rows.map(toDevice);
   }
 
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
     await client?.shutdown();
+  }
+}
+
+type RunCql = (cql: string, params: unknown[], what: string) => Promise<cassandra.types.ResultSet>;
+
+/**
+ * Leases as rows of ec_sync_lease, written only by lightweight transactions (Paxos at LOCAL_SERIAL,
+ * committed at the store's consistency): INSERT IF NOT EXISTS takes a free name, UPDATE/DELETE IF
+ * owner = me renew and release. Each write carries a TTL, so a dead owner's lease ends by itself.
+ * A lightweight transaction whose answer was lost may be retried by the driver (the statements are
+ * marked idempotent): a retried take finds the row already ours, which acquire counts as taken, and a
+ * retried renew or release finds the same owner; so retries are harmless.
+ */
+class CassandraLeases implements DeviceLeases {
+  private readonly q: { take: string; renew: string; release: string };
+
+  constructor(
+    ks: string,
+    private readonly run: RunCql,
+  ) {
+    this.q = {
+      take: `INSERT INTO ${ks}.ec_sync_lease (name, owner, taken_ms) VALUES (?, ?, ?) IF NOT EXISTS USING TTL ?`,
+      renew: `UPDATE ${ks}.ec_sync_lease USING TTL ? SET owner = ?, taken_ms = ? WHERE name = ? IF owner = ?`,
+      release: `DELETE FROM ${ks}.ec_sync_lease WHERE name = ? IF owner = ?`,
+    };
+  }
+
+  async acquire(name: string, owner: string, ttlS: number): Promise<boolean> {
+    const rs = await this.run(this.q.take, [name, owner, cassandra.types.Long.fromNumber(Date.now()), ttlS], 'lease');
+    if (rs.wasApplied()) return true;
+    return rs.first()?.get('owner') === owner && (await this.renew(name, owner, ttlS));
+  }
+
+  async renew(name: string, owner: string, ttlS: number): Promise<boolean> {
+    const now = cassandra.types.Long.fromNumber(Date.now());
+    return (await this.run(this.q.renew, [ttlS, owner, now, name, owner], 'lease')).wasApplied();
+  }
+
+  async release(name: string, owner: string): Promise<void> {
+    await this.run(this.q.release, [name, owner], 'lease');
   }
 }
 
@@ -756,7 +819,11 @@ export function cassandraStatements(ks: string) {
     // A full scan, paged: one partition per device, read only when the cache (re)loads.
     listCredentials: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential`,
     removeCredential: `DELETE FROM ${ks}.ec_device_credential WHERE device_id = ?`,
-    upsertDevice: `INSERT INTO ${ks}.ec_device (${DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    upsertDevice:
+      `INSERT INTO ${ks}.ec_device (device_id, last_seen_ms, last_seq, day, batches_today, samples_today) ` +
+      `VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+    upsertFirstSeen: `UPDATE ${ks}.ec_device USING TIMESTAMP ? SET first_seen_ms = ? WHERE device_id = ?`,
+    readDevice: `SELECT ${DEVICE_COLUMNS} FROM ${ks}.ec_device WHERE device_id = ?`,
     // Paged by partition token: the registry loads them all at start, `ec-server devices` lists them.
     listDevices: `SELECT ${DEVICE_COLUMNS} FROM ${ks}.ec_device LIMIT ?`,
     listDevicesAfter: `SELECT ${DEVICE_COLUMNS} FROM ${ks}.ec_device WHERE token(device_id) > token(?) LIMIT ?`,
@@ -764,8 +831,26 @@ export function cassandraStatements(ks: string) {
 }
 
 const ROLLUP_VALUES = 'samples, values_sum, values_min, values_max, max_at, seconds';
+/**
+ * Write times of first_seen_ms count down from here (2^62 us, year ~148,000): the earliest first
+ * sighting has the latest write time and wins. ec-server never deletes ec_device rows; a DELETE by
+ * hand must use USING TIMESTAMP above this to remove that cell.
+ */
+const FIRST_SEEN_EPOCH_US = cassandra.types.Long.fromString('4611686018427387904');
 const DEVICE_COLUMNS = 'device_id, first_seen_ms, last_seen_ms, last_seq, day, batches_today, samples_today';
 const CREDENTIAL_COLUMNS = 'device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms';
+
+function toDevice(r: Row): DeviceRecord {
+  return {
+    device_id: String(r.get('device_id')),
+    first_seen_ms: longNumber(r.get('first_seen_ms')),
+    last_seen_ms: longNumber(r.get('last_seen_ms')),
+    last_seq: r.get('last_seq') === null ? null : longNumber(r.get('last_seq')),
+    day: String(r.get('day')),
+    batches_today: longNumber(r.get('batches_today')),
+    samples_today: longNumber(r.get('samples_today')),
+  };
+}
 
 function toCredential(r: Row): DeviceCredential {
   return {

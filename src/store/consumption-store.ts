@@ -3,6 +3,7 @@ import type { IntervalSummary } from '../domain/interval-digest.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import type { BatchAggregate, Bucket } from '../domain/sample-stats.js';
+import type { DeviceLeases } from './device-leases.js';
 
 export type { IntervalSummary };
 
@@ -112,5 +113,15 @@ export interface ConsumptionStore {
    * page comes back short lists every row once. A store without the table yet (an older file) lists none.
    */
   listDevices(page: { limit: number; after?: string }): Promise<DeviceRecord[]>;
+  /**
+   * Optional, on stores several receivers write (Cassandra): one device's registry row, or undefined. The
+   * registry reads it before it writes a device it has newly (or again) seen, to add on what others counted.
+   */
+  readDevice?(deviceId: string): Promise<DeviceRecord | undefined>;
+  /**
+   * The sync leases shared by every receiver writing to this store (src/store/device-leases.ts): two
+   * receivers never reconcile the same device at the same time.
+   */
+  readonly leases: DeviceLeases;
   close(): Promise<void>;
 }

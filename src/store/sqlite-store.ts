@@ -35,6 +35,7 @@ import type {
   IntervalSummary,
 } from './consumption-store.js';
 import { installReopenTriggers } from './sqlite-reopen.js';
+import { InProcessLeases, type DeviceLeases } from './device-leases.js';
 import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
 
@@ -86,6 +87,8 @@ const SILENT: RetentionLog = { info: () => undefined, debug: () => undefined, er
  */
 export class SqliteStore implements ConsumptionStore {
   readonly backend = 'sqlite';
+  /** One process writes a database file: its sync leases live in memory. */
+  readonly leases: DeviceLeases = new InProcessLeases();
   protected db: Database.Database | undefined;
   private route: SqliteWriteRoute | undefined;
   private stmts!: ReturnType<SqliteStore['prepare']>;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
+import { hostname } from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
@@ -8,6 +9,7 @@ import type { DeviceCredential } from '../domain/device-credential.js';
 import { SyncProtocolError } from '../errors.js';
 import type { CheckStatus, ConsumptionStore, IntervalSummary } from '../store/consumption-store.js';
 import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
+import type { DeviceLeases } from '../store/device-leases.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
 import { peerText } from './peer-text.js';
 import { SyncConnection } from './sync-connection.js';
@@ -60,6 +62,13 @@ export interface SyncServiceOptions {
   /** Most periods reconciled per client in one round or catch-up (sync.max_periods_per_round). */
   maxPeriodsPerRound?: number;
   /**
+   * Seconds a device's sync lease lasts unless renewed (sync.lease_seconds); renewed before each period,
+   * so it must exceed the time one period's reconciliation takes. Default 120.
+   */
+  leaseSeconds?: number;
+  /** The leases to take (default: the store's, shared by every receiver of that store). */
+  leases?: DeviceLeases;
+  /**
    * For a meter that declares no watermark (an older one): its periods count as final only once they ended
    * this many seconds before the server clock (sync.unwatermarked_lag).
    */
@@ -72,6 +81,8 @@ export interface SyncServiceOptions {
     refuse(socket: tls.TLSSocket): string | undefined;
   };
 }
+
+const DEFAULT_LEASE_SECONDS = 120;
 
 /** sync.unwatermarked_lag's default. */
 export const DEFAULT_UNWATERMARKED_LAG_S = 86_400;
@@ -101,6 +112,8 @@ export interface RoundReport {
   clients: number;
   periods: PeriodResult[];
   errors: { device: string; error: string }[];
+  /** Devices left to the receiver that held their sync lease (it reconciles them). */
+  leased: string[];
   ms: number;
 }
 
@@ -124,7 +137,13 @@ export class SyncService {
     periods: { verified: 0, repaired: 0, 'mismatch-unresolved': 0, pending: 0 } as Record<CheckStatus, number>,
     batchesRepaired: 0,
     errors: 0,
+    /** Devices skipped because another receiver held their lease. */
+    leaseBusy: 0,
   };
+  /** This receiver as a lease owner: unique per process (a restarted receiver is a new owner). */
+  readonly leaseOwner = `${hostname()}/${process.pid}/${randomBytes(6).toString('hex')}`;
+  private readonly leases: DeviceLeases;
+  private readonly leaseS: number;
   /** Reconciliations running at once, rounds and catch-ups together (sync.concurrency). */
   private readonly slots: WorkSlots;
   private task: ScheduledTask | undefined;
@@ -139,6 +158,8 @@ export class SyncService {
   ) {
     this.now = o.now ?? (() => Date.now() / 1000);
     this.slots = new WorkSlots(Math.max(1, o.concurrency));
+    this.leases = o.leases ?? store.leases;
+    this.leaseS = o.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
   }
 
   /** Devices named by the hellos of the meters connected now. */
@@ -379,6 +400,7 @@ export class SyncService {
       clients: clients.length,
       periods: reports.flatMap((r) => r.periods),
       errors: reports.flatMap((r) => r.errors),
+      leased: reports.flatMap((r) => r.leased),
       ms: Date.now() - started,
     };
     const damaged = report.periods.filter((p) => p.status !== 'verified');
@@ -390,6 +412,7 @@ export class SyncService {
         repairedPeriods: damaged.length,
         batchesRepaired: damaged.reduce((n, p) => n + p.repaired, 0),
         errors: report.errors.length,
+        leased: report.leased.length,
         ms: report.ms,
       },
       'sync round done',
@@ -405,7 +428,7 @@ export class SyncService {
 
   private async reconcileNow(c: Client, why: string): Promise<RoundReport> {
     const started = Date.now();
-    const report: RoundReport = { clients: 1, periods: [], errors: [], ms: 0 };
+    const report: RoundReport = { clients: 1, periods: [], errors: [], leased: [], ms: 0 };
     const P = this.o.periodS;
     const lastEnd = Math.floor((this.now() - this.o.graceS) / P) * P;
     const firstStart = Math.floor((this.now() - c.retentionS) / P) * P + P;
@@ -426,49 +449,93 @@ export class SyncService {
         break;
       }
       try {
-        const done = await this.settledPeriods(device, firstStart, lastEnd);
-        const todo: number[] = [];
-        for (let t = firstStart; t + P <= lastEnd && todo.length < budget; t += P) if (!done.has(t)) todo.push(t);
-        if (todo.length > 1)
-          this.log.info({ device, periods: todo.length, why }, 'sync: reconciling unverified periods');
-        for (const t of todo) {
-          if (c.conn.closed) break;
-          budget--;
-          const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
-            // Data is never deleted on an anonymous peer's word.
-            deleteExtraneous: this.o.deleteExtraneous && c.proven.has(device),
-            fallbackFinal: () => c.helloFinal ?? this.now() - (this.o.unwatermarkedLagS ?? DEFAULT_UNWATERMARKED_LAG_S),
-            now: this.now,
-            log: this.log,
-          });
-          report.periods.push(r);
-          this.stats.periods[r.status]++;
-          // The periods after one the meter may still journal into are not final either: next round.
-          if (r.beyondFinal) break;
-          this.stats.batchesRepaired += r.repaired;
-          if (r.status !== 'verified')
-            this.log.info(
-              {
-                device,
-                from: new Date(t * 1000).toISOString(),
-                status: r.status,
-                repaired: r.repaired,
-                minutes: r.minutesDiffering,
-              },
-              'sync: period reconciled',
-            );
+        // Another receiver may hold this device's meter too (a meter connected to both, or moving):
+        // whoever takes the lease reconciles; the other leaves the device to it for this round.
+        if (!(await this.leases.acquire(device, this.leaseOwner, this.leaseS))) {
+          report.leased.push(device);
+          this.stats.leaseBusy++;
+          this.log.debug({ device, why }, 'sync: another receiver holds the device lease; skipped');
+          continue;
         }
       } catch (e) {
         report.errors.push({ device, error: (e as Error).message });
         this.stats.errors++;
-        this.log.warn(
-          { device, err: (e as Error).message, why },
-          'sync: reconciliation interrupted; the period stays pending',
-        );
+        this.log.warn({ device, err: (e as Error).message, why }, 'sync: device lease cannot be taken; skipped');
+        continue;
+      }
+      try {
+        budget = await this.reconcileDevice(c, device, peer, { firstStart, lastEnd, budget, why }, report);
+      } finally {
+        await this.leases.release(device, this.leaseOwner).catch((e: unknown) => {
+          // It expires by itself after sync.lease_seconds.
+          this.log.warn({ device, err: (e as Error).message }, 'sync: device lease not released');
+        });
       }
     }
     report.ms = Date.now() - started;
     return report;
+  }
+
+  /**
+   * One device's unsettled periods, holding its lease (renewed before each period after the first):
+   * what is settled is read only once the lease is held, so a period another receiver has just
+   * reconciled is not done again. Returns the period budget left.
+   */
+  private async reconcileDevice(
+    c: Client,
+    device: string,
+    peer: SyncPeer,
+    w: { firstStart: number; lastEnd: number; budget: number; why: string },
+    report: RoundReport,
+  ): Promise<number> {
+    const P = this.o.periodS;
+    let budget = w.budget;
+    try {
+      const done = await this.settledPeriods(device, w.firstStart, w.lastEnd);
+      const todo: number[] = [];
+      for (let t = w.firstStart; t + P <= w.lastEnd && todo.length < budget; t += P) if (!done.has(t)) todo.push(t);
+      if (todo.length > 1)
+        this.log.info({ device, periods: todo.length, why: w.why }, 'sync: reconciling unverified periods');
+      for (const [i, t] of todo.entries()) {
+        if (c.conn.closed) break;
+        if (i > 0 && !(await this.leases.renew(device, this.leaseOwner, this.leaseS))) {
+          this.log.warn({ device, why: w.why }, 'sync: device lease lost (expired); the rest waits for the next round');
+          break;
+        }
+        budget--;
+        const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
+          // Data is never deleted on an anonymous peer's word.
+          deleteExtraneous: this.o.deleteExtraneous && c.proven.has(device),
+          fallbackFinal: () => c.helloFinal ?? this.now() - (this.o.unwatermarkedLagS ?? DEFAULT_UNWATERMARKED_LAG_S),
+          now: this.now,
+          log: this.log,
+        });
+        report.periods.push(r);
+        this.stats.periods[r.status]++;
+        // The periods after one the meter may still journal into are not final either: next round.
+        if (r.beyondFinal) break;
+        this.stats.batchesRepaired += r.repaired;
+        if (r.status !== 'verified')
+          this.log.info(
+            {
+              device,
+              from: new Date(t * 1000).toISOString(),
+              status: r.status,
+              repaired: r.repaired,
+              minutes: r.minutesDiffering,
+            },
+            'sync: period reconciled',
+          );
+      }
+    } catch (e) {
+      report.errors.push({ device, error: (e as Error).message });
+      this.stats.errors++;
+      this.log.warn(
+        { device, err: (e as Error).message, why: w.why },
+        'sync: reconciliation interrupted; the period stays pending',
+      );
+    }
+    return budget;
   }
 
   /**

@@ -22,7 +22,7 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { CassandraStore } from '../../src/store/cassandra-store.js';
 import { storeContract, SYNC_PERIOD_S } from '../contract/store-contract.js';
 import { makeBatch } from '../helpers/batches.js';
-import { cassandraSh, dropKeyspace, HOST, missing, PORT, requireNode } from '../helpers/cassandra-node.js';
+import { cassandraSh, dropKeyspace, HOST, missing, PORT, requireNode, storeConfig } from '../helpers/cassandra-node.js';
 
 const run = promisify(execFile);
 const KEYSPACE = `ec_test_${randomBytes(4).toString('hex')}`;
@@ -34,20 +34,7 @@ const PYVENV = process.env.EC_PYVENV ?? join(homedir(), '.cache/ec-server/pyvenv
 const T0 = Date.UTC(2016, 8, 9, 15, 5, 5) / 1000;
 
 function config(overrides: Partial<CassandraConfig> = {}): CassandraConfig {
-  return {
-    hosts: [HOST],
-    port: PORT,
-    keyspace: KEYSPACE,
-    localDc: 'datacenter1',
-    replication: { class: 'SimpleStrategy', replication_factor: 1 },
-    username: '',
-    password: '',
-    consistency: 'LOCAL_QUORUM',
-    requestTimeoutMs: 2000,
-    ttlDays: 0,
-    createSchema: true,
-    ...overrides,
-  };
+  return storeConfig(KEYSPACE, overrides);
 }
 
 describe('cassandra backend (real node on 127.0.0.1:9042)', function () {

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import cassandra from 'cassandra-driver';
+import type { CassandraConfig } from '../../src/config/cassandra-options.js';
 import { REPO } from './server-process.js';
 
 /**
@@ -15,16 +16,43 @@ export const PORT = 9042;
 export const REQUIRED = Boolean(process.env.CI) || process.env.EC_REQUIRE_CASSANDRA === '1';
 export const CASSANDRA_SH = join(REPO, 'scripts/cassandra/cassandra.sh');
 
+/** A store configuration for tests: the single node, RF 1, LOCAL_QUORUM, no TTL; `overrides` win. */
+export function storeConfig(keyspace: string, overrides: Partial<CassandraConfig> = {}): CassandraConfig {
+  return {
+    hosts: [HOST],
+    port: PORT,
+    keyspace,
+    localDc: 'datacenter1',
+    replication: { class: 'SimpleStrategy', replication_factor: 1 },
+    username: '',
+    password: '',
+    consistency: 'LOCAL_QUORUM',
+    requestTimeoutMs: 2000,
+    ttlDays: 0,
+    createSchema: true,
+    ...overrides,
+  };
+}
+
 /** A real CQL round trip, not only an open port. */
-export async function nodeAnswers(timeoutMs = 8000): Promise<boolean> {
+export function nodeAnswers(timeoutMs = 8000): Promise<boolean> {
+  return cqlAnswers([`${HOST}:${PORT}`], timeoutMs);
+}
+
+/** A real CQL round trip through these contact points; `ok` may ask more of the connected client. */
+export async function cqlAnswers(
+  contactPoints: string[],
+  timeoutMs: number,
+  ok: (client: cassandra.Client) => boolean = () => true,
+): Promise<boolean> {
   const client = new cassandra.Client({
-    contactPoints: [`${HOST}:${PORT}`],
+    contactPoints,
     localDataCenter: 'datacenter1',
     socketOptions: { connectTimeout: 3000, readTimeout: 5000 },
   });
   let timer: NodeJS.Timeout | undefined;
   try {
-    const probe = client.execute('SELECT release_version FROM system.local').then(() => true);
+    const probe = client.execute('SELECT release_version FROM system.local').then(() => ok(client));
     const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
     return await Promise.race([probe, late]);
   } catch {

@@ -8,6 +8,7 @@ import { makeBatch } from '../helpers/batches.js';
 import { emptyAnswer, SyncPeer } from '../helpers/sync-peer.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { until } from '../helpers/until.js';
+import { testSyncOptions } from '../helpers/sync-options.js';
 
 /**
  * Bounds of the sync service against real sockets (issue 14, item 7): connection cap, idle
@@ -185,18 +186,7 @@ describe('sync bounds: peer text in the log', function () {
     await store.open();
     const service = new SyncService(
       store,
-      {
-        host: '127.0.0.1',
-        port: 0,
-        periodS: P,
-        graceS: 60,
-        auth: { realm: 'ec-server', required: false, credentials: { get: () => undefined } },
-        deleteExtraneous: false,
-        requestTimeoutMs: 1000,
-        concurrency: 1,
-        schedule: false,
-        now: () => T0,
-      },
+      testSyncOptions({ periodS: P, now: () => T0 }),
       pino({ level: 'info' }, sink),
     );
     const port = await service.listen();
