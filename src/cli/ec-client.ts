@@ -392,7 +392,8 @@ async function serversOf(
     return { sip: [{ host: sipHost, port: sipPort }], sync };
   }
   const spec = parse('server', args.server, 5060);
-  const sip = await lookup('server', spec, args.transport === 'udp' ? 'udp' : 'tcp', 'sip', 5060);
+  const streamed = args.transport === 'tcp' || args.transport === 'tls';
+  const sip = await lookup('server', spec, streamed ? 'tcp' : 'udp', 'sip', 5060);
   let sync: Endpoint[];
   if (args['sync-server'] !== undefined) {
     sync = await lookup('sync-server', parse('sync-server', args['sync-server'], syncPort), 'tcp', 'ec-sync', syncPort);

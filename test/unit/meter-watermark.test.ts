@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import pino from 'pino';
 import { Journal } from '../../src/client/journal.js';
 import { MeterClient } from '../../src/client/meter-client.js';
+import { FailoverSender } from '../../src/client/failover-sender.js';
 import type { SipSender } from '../../src/client/sip-sender.js';
 import { batchEpochSecond } from '../../src/domain/batch.js';
 import { makeBatch } from '../helpers/batches.js';
@@ -21,13 +22,14 @@ describe('meter watermark (MeterClient.final)', () => {
     await journal.open();
     // The SIP peer is not what is tested here: every request is answered 200 at once.
     const sender = {
+      endpoint: { host: '127.0.0.1', port: 5060 },
       requestUri: 'sip:ec@127.0.0.1',
       send: async () => ({ status: 200, reason: 'OK', headers: {}, transmissions: 1 }),
     } as unknown as SipSender;
     const observed: [number, number][] = [];
     const meter: MeterClient = new MeterClient(
       journal,
-      sender,
+      FailoverSender.of(sender),
       {
         source: { kind: 'batches', batches },
         loss: 0,
