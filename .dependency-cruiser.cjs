@@ -21,6 +21,7 @@ const LAYERS = {
   metrics: '^src/metrics/',
   http: '^src/http/',
   server: '^src/server\\.ts$',
+  web: '^src/web/',
   cli: '^src/cli/',
 };
 
@@ -41,8 +42,11 @@ const MAY_IMPORT = {
   client: ['sync', 'auth', 'protocol', 'store', 'config', 'shared'],
   // Prometheus metrics: read at scrape time from the stats objects of the layers below (types only).
   metrics: ['registry', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'shared'],
-  // The read-only HTTP endpoints (fastify): told what to serve by the server, they import nothing of ours.
+  // The read-only HTTP endpoints (fastify): told what to serve by the server, they import nothing of ours
+  // (the dashboard's scripts in web/ are served as files, not imported).
   http: ['shared'],
+  // The dashboard's browser scripts: they run in the page and talk to the server over HTTP only.
+  web: [],
   server: [
     'http',
     'metrics',
