@@ -116,8 +116,8 @@ function chartOptions(s: ChartSeries, width: number): uPlot.Options {
 function drawChart(s: ChartSeries): void {
   const data = [s.x, ...s.y] as uPlot.AlignedData;
   const width = Math.max(320, chartEl.clientWidth);
-  const sameShape = chart !== undefined && chart.series.length === s.y.length + 1;
-  if (chart && sameShape) {
+  // Same series (raw has one, rollups three): new data in place; otherwise a new chart.
+  if (chart?.series.length === s.y.length + 1) {
     chart.setData(data);
   } else {
     chart?.destroy();
@@ -305,7 +305,10 @@ byId<HTMLButtonElement>('sign-out').addEventListener('click', () => {
 let resizeTimer: number | undefined;
 window.addEventListener('resize', () => {
   clearTimeout(resizeTimer);
-  resizeTimer = window.setTimeout(() => chart?.setSize({ width: Math.max(320, chartEl.clientWidth), height: 320 }), 150);
+  resizeTimer = window.setTimeout(
+    () => chart?.setSize({ width: Math.max(320, chartEl.clientWidth), height: 320 }),
+    150,
+  );
 });
 if (device === '') caption.textContent = 'No device: open this page from the device list.';
 else void load();
