@@ -4,6 +4,7 @@ import uPlot from './vendor/uplot.js';
 import { ApiError, forgetToken, getJson } from './api.js';
 import {
   formatTime,
+  MAX_SPAN_MS,
   parseTime,
   stepFor,
   stripPlace,
@@ -242,6 +243,7 @@ function setRange(a: number, b: number): void {
     lo = mid - MIN_SPAN_MS / 2;
     hi = mid + MIN_SPAN_MS / 2;
   }
+  if (hi - lo > MAX_SPAN_MS) lo = hi - MAX_SPAN_MS;
   from = Math.round(lo);
   to = Math.round(hi);
   void load();

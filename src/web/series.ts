@@ -15,6 +15,9 @@ export const MAX_POINTS = 5000;
 /** Samples are loaded as they are (raw) up to this span: 2 minutes of a 1 kHz meter is 120,000 points. */
 export const RAW_MAX_SPAN_MS = 2 * 60_000;
 
+/** Widest span shown: the API's longest (366 days for 1h, 1d and the sync periods). */
+export const MAX_SPAN_MS = 366 * 86_400_000;
+
 /** The step for a zoom level: raw for short spans, then the finest rollup that keeps to MAX_POINTS buckets. */
 export function stepFor(spanMs: number): Step {
   if (spanMs <= RAW_MAX_SPAN_MS) return 'raw';
