@@ -17,6 +17,7 @@ const LAYERS = {
   sync: '^src/sync/',
   registry: '^src/registry/',
   report: '^src/report/',
+  query: '^src/query/',
   client: '^src/client/',
   metrics: '^src/metrics/',
   http: '^src/http/',
@@ -39,16 +40,20 @@ const MAY_IMPORT = {
   // The device registry: fed by the group commit (a callback, no import), written to and loaded from the store.
   registry: ['store', 'shared'],
   report: ['store', 'shared'],
+  // Consumption queries, daily statistics, export formats: read through the store.
+  query: ['store', 'shared'],
   client: ['sync', 'auth', 'protocol', 'store', 'config', 'shared'],
   // Prometheus metrics: read at scrape time from the stats objects of the layers below (types only).
   metrics: ['registry', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'shared'],
-  // The read-only HTTP endpoints (fastify): told what to serve by the server, they import nothing of ours
-  // (the dashboard's scripts in web/ are served as files, not imported).
-  http: ['shared'],
+  // The read-only HTTP endpoints (fastify): told what to serve by the server; they import only the query layer.
+  // The HTTP read API runs the query layer's queries and streams its formats. The dashboard's scripts in web/
+  // are served as files, not imported.
+  http: ['query', 'shared'],
   // The dashboard's browser scripts: they run in the page and talk to the server over HTTP only.
   web: [],
   server: [
     'http',
+    'query',
     'metrics',
     'registry',
     'transport',
@@ -62,6 +67,7 @@ const MAY_IMPORT = {
   ],
   cli: [
     'server',
+    'query',
     'client',
     'registry',
     'report',

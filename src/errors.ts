@@ -87,6 +87,10 @@ export const OTHER_ERRORS = {
   EC_SYNC_AUTH_FAILED: { status: undefined, reason: 'Sync hello not authenticated' },
   // Command line: bad usage of a CLI, or an operation it refuses (exit code 2).
   EC_USAGE: { status: undefined, reason: 'Bad usage' },
+  // HTTP read API (GET /api/devices/...): a 400 or 404 with {error: code, message}; ec-export exits 2.
+  EC_QUERY_BAD_PARAM: { status: undefined, reason: 'Bad query parameter' },
+  EC_QUERY_SPAN_TOO_LONG: { status: undefined, reason: 'Query span too long' },
+  EC_QUERY_UNKNOWN_DEVICE: { status: undefined, reason: 'Unknown device' },
 } as const;
 
 export type OtherErrorCode = keyof typeof OTHER_ERRORS;
@@ -166,6 +170,17 @@ export class SipDiscard extends EcError {
 export class UsageError extends EcError {
   constructor(message: string) {
     super('EC_USAGE', message);
+  }
+}
+
+/** A read query the HTTP API answers 400 (bad parameter, span too long) or 404 (unknown device). */
+export class QueryError extends EcError {
+  constructor(code: Extract<OtherErrorCode, `EC_QUERY_${string}`>, message: string) {
+    super(code, message);
+  }
+
+  get httpStatus(): number {
+    return this.code === 'EC_QUERY_UNKNOWN_DEVICE' ? 404 : 400;
   }
 }
 

@@ -6,6 +6,7 @@ import { DigestAuthenticator } from './auth/digest-authenticator.js';
 import { isLoopback } from './auth/loopback.js';
 import { ConfigError, EcError } from './errors.js';
 import { HttpServer } from './http/http-server.js';
+import { ConsumptionQuery } from './query/consumption-query.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { DeviceRegistry } from './registry/device-registry.js';
@@ -205,6 +206,7 @@ export async function startServer(
           },
           metrics: async () => ({ contentType: metrics.contentType, text: await metrics.metrics() }),
           devices: (q) => devices.list(q),
+          read: { query: new ConsumptionQuery(store), knows: (id) => devices.has(id) },
         },
         log,
       )
@@ -224,7 +226,8 @@ export async function startServer(
   if (http) {
     log.info(
       { address: config.http.listenAddr, port: httpPort, tokens: httpTokens.length },
-      `serving /metrics, /healthz, /readyz, /api/devices on http ${config.http.listenAddr}:${httpPort}`,
+      `serving /metrics, /healthz, /readyz, /api/devices[/:id/consumption|daily|sync] on http ` +
+        `${config.http.listenAddr}:${httpPort}`,
     );
   }
 

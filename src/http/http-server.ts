@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BearerTokens } from './bearer-tokens.js';
 import { isDashboardFile, registerDashboard } from './dashboard.js';
+import { registerReadApi, type ReadApiOptions } from './read-api.js';
 
 export interface HttpOptions {
   host: string;
@@ -14,6 +15,8 @@ export interface HttpOptions {
   metrics: () => Promise<{ contentType: string; text: string }>;
   /** GET /api/devices: a page of the device registry (behind the same tokens as /metrics). */
   devices?: (q: DevicesQuery) => unknown;
+  /** GET /api/devices/:id/consumption, /daily, /sync (read-api.ts), behind the same tokens. */
+  read?: ReadApiOptions;
 }
 
 export interface DevicesQuery {
@@ -99,6 +102,7 @@ export class HttpServer {
         return reply.type('application/json; charset=utf-8').send(JSON.stringify(devices(q)));
       });
     }
+    if (o.read) registerReadApi(this.app, o.read);
     this.app.setErrorHandler((err: { message?: string; statusCode?: number }, _req, reply) => {
       const status = err.statusCode ?? 500;
       if (status >= 500) log.warn({ err: err.message }, 'http request failed');

@@ -60,6 +60,11 @@ export class DeviceRegistry {
     return this.devices.size;
   }
 
+  /** Whether the device has ever been seen (stored rows included). */
+  has(device: string): boolean {
+    return this.devices.has(device);
+  }
+
   get onlineCount(): number {
     return this.online.size;
   }

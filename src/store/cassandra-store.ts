@@ -4,6 +4,7 @@ import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
+import { batchAggregate, type BatchAggregate } from '../domain/sample-stats.js';
 import { StoreUnavailableError } from '../errors.js';
 import type {
   ConsumptionStore,
@@ -342,6 +343,10 @@ export class CassandraStore implements ConsumptionStore {
       ...toSummary(r),
       ec_consumption_values: String(r.get('ec_consumption_values')),
     }));
+  }
+
+  async readBatchAggregates(range: DeviceRange): Promise<BatchAggregate[]> {
+    return (await this.readBatches(range)).map(batchAggregate);
   }
 
   async readSummaries(range: DeviceRange): Promise<BatchSummary[]> {

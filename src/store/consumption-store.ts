@@ -3,6 +3,7 @@ import type { IntervalSummary } from '../domain/interval-digest.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
+import type { BatchAggregate } from '../domain/sample-stats.js';
 
 export type { IntervalSummary };
 
@@ -61,6 +62,11 @@ export interface ConsumptionStore {
   readonly pipelined?: boolean;
   /** Batches of one device in [from, to), ordered by key. */
   readBatches(range: DeviceRange): Promise<Batch[]>;
+  /**
+   * Per batch of one device in [from, to), in key order: its key and the count, sum, min and max of its
+   * records (domain/sample-stats.ts). What consumption queries add up instead of the samples.
+   */
+  readBatchAggregates(range: DeviceRange): Promise<BatchAggregate[]>;
   /** Same as readBatches without the values: cheap to compare. */
   readSummaries(range: DeviceRange): Promise<BatchSummary[]>;
   /** Per-interval counts and digests over [from, to); intervals with no batch are omitted. */

@@ -11,6 +11,7 @@ import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
+import { batchAggregate, type BatchAggregate } from '../domain/sample-stats.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
 import { daySlices } from './day-slices.js';
@@ -180,6 +181,19 @@ export class SqliteStore implements ConsumptionStore {
     );
     for (const r of rows) r.ec_consumption_values = decodeValues(r.ec_consumption_values);
     return rows as Batch[];
+  }
+
+  async readBatchAggregates(range: DeviceRange): Promise<BatchAggregate[]> {
+    // Row by row (iterate): only one batch's records are in memory at a time.
+    const out: BatchAggregate[] = [];
+    this.sliced(range, (s) => {
+      for (const r of this.stmts.readBatches.iterate(range.device_id, s.ec_date, s.fromTime, s.toTime)) {
+        const row = r as StoredBatch;
+        out.push(batchAggregate({ ...row, ec_consumption_values: decodeValues(row.ec_consumption_values) }));
+      }
+      return [];
+    });
+    return out;
   }
 
   async readSummaries(range: DeviceRange): Promise<BatchSummary[]> {

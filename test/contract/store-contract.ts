@@ -13,6 +13,25 @@ export interface ContractTarget {
   device(): string;
 }
 
+/** A batch's aggregate computed here, without the code under test. */
+function directAggregate(b: Batch) {
+  const recs = b.ec_consumption_values.split(';').map((r) => r.split(',').map(Number) as [number, number]);
+  const values = recs.map(([, v]) => v);
+  const max = Math.max(...values);
+  return {
+    device_id: b.device_id,
+    ec_date: b.ec_date,
+    ec_time: b.ec_time,
+    start_us: b.start_us,
+    end_us: b.end_us,
+    count: recs.length,
+    sum: values.reduce((a, v) => a + v, 0),
+    min: Math.min(...values),
+    max,
+    max_us: recs.find(([, v]) => v === max)![0],
+  };
+}
+
 // 2016-09-09T15:05:05Z, the second of the protocol's example vector.
 const T0 = Date.UTC(2016, 8, 9, 15, 5, 5) / 1000;
 
@@ -113,6 +132,15 @@ export function storeContract(name: string, target: ContractTarget): void {
         error = e;
       }
       expect(error).to.be.instanceOf(RangeError);
+    });
+
+    it('batch aggregates: key plus count, sum, min, max (and where the max is) of each batch, in key order', async () => {
+      const dev = target.device();
+      const bs = [makeBatch(dev, T0, 7, 0, 2), makeBatch(dev, T0, 3, 600_000, 3), makeBatch(dev, T0 + 2, 1000, 0, 4)];
+      await store.upsertBatches(bs);
+      const got = await store.readBatchAggregates({ device_id: dev, from: T0, to: T0 + 3 });
+      expect(got).to.deep.equal(bs.map(directAggregate));
+      expect(await store.readBatchAggregates({ device_id: dev, from: T0 + 1, to: T0 + 2 })).to.deep.equal([]);
     });
 
     it('summaries equal the batches without values', async () => {
