@@ -80,6 +80,17 @@ function drawGaps(u: uPlot): void {
   ctx.restore();
 }
 
+/** Time axis labels in UTC, 24-hour, as fine as the tick spacing; the date under the first tick and at midnight. */
+function timeLabels(_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
+  return splits.map((ms, i) => {
+    const iso = new Date(ms).toISOString();
+    const date = iso.slice(0, 10);
+    if (incr >= DAY) return date;
+    const time = incr >= 60_000 ? iso.slice(11, 16) : incr >= 1000 ? iso.slice(11, 19) : iso.slice(11, 23);
+    return i === 0 || iso.slice(11, 23) === '00:00:00.000' ? `${time}\n${date}` : time;
+  });
+}
+
 function chartOptions(s: ChartSeries, width: number): uPlot.Options {
   const lines: uPlot.Series[] =
     s.step === 'raw'
@@ -95,8 +106,11 @@ function chartOptions(s: ChartSeries, width: number): uPlot.Options {
     ms: 1,
     tzDate: (ts) => uPlot.tzDate(new Date(ts), 'Etc/UTC'),
     scales: { x: { time: true, range: () => [from, to] } },
-    series: [{ label: 'time (UTC)' }, ...lines.map((l) => ({ ...l, spanGaps: false }))],
-    axes: [{}, { label: s.step === 'raw' ? 'value' : `per ${s.step}`, size: 70 }],
+    series: [
+      { label: 'time (UTC)', value: (_u, v) => (v === null ? '--' : formatTime(v)) },
+      ...lines.map((l) => ({ ...l, spanGaps: false })),
+    ],
+    axes: [{ values: timeLabels, space: 70 }, { label: s.step === 'raw' ? 'value' : `per ${s.step}`, size: 70 }],
     cursor: { drag: { x: true, y: false }, bind: { dblclick: () => () => null } },
     hooks: {
       drawClear: [drawGaps],

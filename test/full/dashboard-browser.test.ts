@@ -16,10 +16,11 @@ import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 /**
  * Issue 16, must show 1: Debian's chromium, headless, drives the dashboard of a real ec-server (real sockets,
- * SQLite file, bearer token required) fed by the reference meter with a known pattern: the device is listed
- * online with today's totals; the chart's points equal the data, per second and, zoomed in, sample by sample;
- * a minute left out on purpose is a break in the line; batches the meter "lost" are breaks until a sync round
- * repairs them, after which the sync strip shows the period repaired.
+ * SQLite file, bearer token required) fed by the reference meter with a known pattern over two sync periods:
+ * the device is listed online with today's totals; the chart's points equal the data, per second and, zoomed
+ * in, sample by sample; a minute left out on purpose is a break in the line; batches the meter "lost" in the
+ * first period are breaks until a sync round repairs them, after which the sync strip shows the first period
+ * repaired and the second (nothing lost) verified.
  */
 
 const CHROMIUM = process.env.EC_CHROMIUM ?? '/usr/bin/chromium';
@@ -28,7 +29,7 @@ const DEVICE = 'dash-meter-01';
 const PERIOD_MIN = 10;
 const P = PERIOD_MIN * 60;
 const T0 = Date.UTC(2026, 3, 1, 0, 0, 0) / 1000; // a period boundary
-/** The minute left out on purpose: seconds [GAP_FROM, GAP_TO) of the period never exist, not even in the journal. */
+/** The minute left out on purpose: seconds [GAP_FROM, GAP_TO) never exist, not even in the meter's journal. */
 const GAP_FROM = 240;
 const GAP_TO = 300;
 /** Samples per batch (one batch a second): every 100 ms. */
@@ -39,9 +40,10 @@ const value = (s: number, k: number) => 10 + (s % 50) + k / 10;
 /** Its mean over second s. */
 const meanOf = (s: number) => 10 + (s % 50) + (PER_SECOND - 1) / 20;
 
-function patternBatches(): Batch[] {
+/** The pattern's batches of seconds [fromS, toS), without the minute left out. */
+function patternBatches(fromS: number, toS: number): Batch[] {
   const out: Batch[] = [];
-  for (let s = 0; s < P; s++) {
+  for (let s = fromS; s < toS; s++) {
     if (s >= GAP_FROM && s < GAP_TO) continue;
     const records = Array.from({ length: PER_SECOND }, (_, k) => `${k * 100_000},${value(s, k).toFixed(3)}`);
     out.push(toBatch(DEVICE, T0 + s, records));
@@ -84,34 +86,40 @@ describe('dashboard in a real browser: device list, chart values and gaps, sync 
     await journal.open();
     sync = new SyncClient(
       journal,
-      { host: '127.0.0.1', port: server.syncPort!, devices: [DEVICE], retentionS: 900 },
+      { host: '127.0.0.1', port: server.syncPort!, devices: [DEVICE], retentionS: 3600 },
       log,
     );
     await sync.connect();
     await Promise.all(server.sync!.catchUps);
     const sender = new SipSender({ host: '127.0.0.1', port: server.port, transport: 'auto', from: DEVICE }, log);
     await sender.start();
-    const meter = new MeterClient(
-      journal,
-      sender,
-      {
-        source: { kind: 'batches', batches: patternBatches() },
-        loss: 0.03,
-        corrupt: 0,
-        window: 16,
-        maxAttempts: 3,
-        retentionS: 900,
-        random: seeded(16),
-        onFault: (_kind, b) => lost.push(b),
-      },
-      log,
-    );
-    const stats = await meter.run();
+    // The first period loses 3 % of its batches (journaled, never sent: sync repairs them), the second none.
+    for (const [fromS, toS, loss] of [
+      [0, P, 0.03],
+      [P, 2 * P, 0],
+    ] as const) {
+      const meter = new MeterClient(
+        journal,
+        sender,
+        {
+          source: { kind: 'batches', batches: patternBatches(fromS, toS) },
+          loss,
+          corrupt: 0,
+          window: 16,
+          maxAttempts: 3,
+          retentionS: 3600,
+          random: seeded(16),
+          onFault: (_kind, b) => lost.push(b),
+        },
+        log,
+      );
+      const stats = await meter.run();
+      expect(stats.failed).to.equal(0);
+      acked += stats.acked;
+    }
     sender.close();
-    acked = stats.acked;
-    expect(stats.failed).to.equal(0);
     expect(lost.length, 'the meter lost some batches on purpose').to.be.greaterThan(3);
-    expect(acked).to.equal(P - (GAP_TO - GAP_FROM) - lost.length);
+    expect(acked).to.equal(2 * P - (GAP_TO - GAP_FROM) - lost.length);
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     page.on('pageerror', (e) => console.error('    page error:', e.message));
@@ -163,7 +171,7 @@ describe('dashboard in a real browser: device list, chart values and gaps, sync 
   });
 
   it('before sync: the chart (1s step) shows the data; the minute left out and lost batches are breaks', async () => {
-    const s = await openDevice(0, P);
+    const s = await openDevice(0, 2 * P);
     expect(s.step).to.equal('1s');
     const [x, mean] = await chartData();
     const points = x!.flatMap((t, i) => (mean![i] === null ? [] : [[t!, mean![i]!] as const]));
@@ -177,17 +185,21 @@ describe('dashboard in a real browser: device list, chart values and gaps, sync 
   });
 
   it('after a sync round: lost batches back, only the injected gap left, the strip shows repaired', async () => {
-    now = T0 + P + 61;
+    now = T0 + 2 * P + 61;
     const round = await server.sync!.runRound();
     expect(round.errors).to.deep.equal([]);
-    expect(round.periods.map((p) => [p.from, p.status])).to.deep.include([T0, 'repaired']);
-    const s = await openDevice(0, P);
+    // (The round also checks the empty period before T0, within the meter's retention.)
+    expect(round.periods.filter((p) => p.from >= T0).map((p) => [p.from, p.status])).to.deep.equal([
+      [T0, 'repaired'],
+      [T0 + P, 'verified'],
+    ]);
+    const s = await openDevice(0, 2 * P);
     const [x, mean, min, max] = await chartData();
     expect(s.gaps).to.deep.equal([[(T0 + GAP_FROM) * 1000, (T0 + GAP_TO) * 1000]]);
     expect(mean!.filter((v) => v === null)).to.have.length(1);
     expect(x![mean!.indexOf(null)]).to.equal((T0 + GAP_FROM) * 1000);
     const seconds = x!.filter((_, i) => mean![i] !== null).map((t) => (t! - T0 * 1000) / 1000);
-    const expected = Array.from({ length: P }, (_, i) => i).filter((i) => i < GAP_FROM || i >= GAP_TO);
+    const expected = Array.from({ length: 2 * P }, (_, i) => i).filter((i) => i < GAP_FROM || i >= GAP_TO);
     expect(seconds).to.deep.equal(expected);
     seconds.forEach((sec) => {
       const i = x!.indexOf((T0 + sec) * 1000);
@@ -196,11 +208,17 @@ describe('dashboard in a real browser: device list, chart values and gaps, sync 
       expect(max![i], `max of second ${sec}`).to.be.closeTo(value(sec, PER_SECOND - 1), 1e-9);
     });
     expect(await page.getAttribute('#chart-figure', 'data-gaps')).to.equal('1');
-    const repaired = page.locator('#sync-strip li[data-status="repaired"]');
-    expect(await repaired.count()).to.be.greaterThan(0);
-    const starts = (await repaired.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-start'))))).sort();
-    expect(starts[0]).to.equal(T0 * 1000);
-    expect(await repaired.first().textContent()).to.include('repaired');
+    // The strip: one segment per period, in order, each named for assistive technology too.
+    const strip = await page
+      .locator('#sync-strip li')
+      .evaluateAll((els) =>
+        els.map((e) => [e.getAttribute('data-status'), Number(e.getAttribute('data-start')), e.textContent]),
+      );
+    expect(strip.map(([status, start]) => [status, start])).to.deep.equal([
+      ['repaired', T0 * 1000],
+      ['verified', (T0 + P) * 1000],
+    ]);
+    expect(strip[0]![2]).to.match(/^2026-04-01T00:00:00Z to 2026-04-01T00:10:00Z: repaired$/);
     const png = await page.screenshot({ fullPage: true });
     expect(png.subarray(1, 4).toString()).to.equal('PNG');
     // EC_UPDATE_SCREENSHOTS=1 refreshes the README's picture; other runs leave the working tree alone.
@@ -233,5 +251,22 @@ describe('dashboard in a real browser: device list, chart values and gaps, sync 
       const ms = t - T0 * 1000;
       expect(y, `sample at ${t}`).to.be.closeTo(value(Math.floor(ms / 1000), (ms % 1000) / 100), 1e-9);
     }
+  });
+
+  it('a range typed in the form loads raw samples with the minute left out as one break', async () => {
+    await openDevice(0, P);
+    await page.getByRole('textbox', { name: 'From (UTC)' }).fill('2026-04-01T00:03:50Z');
+    await page.getByRole('textbox', { name: 'To (UTC)' }).fill(String((T0 + 310) * 1000));
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.waitForSelector('#chart-figure[data-state="ready"][data-load="2"]');
+    const s = await shownSeries();
+    expect(s.step).to.equal('raw');
+    expect(s.gaps).to.deep.equal([[(T0 + GAP_FROM) * 1000 - 100, (T0 + GAP_TO) * 1000]]);
+    const [x, v] = await chartData();
+    expect(v!.filter((y) => y === null)).to.have.length(1);
+    expect(x!.filter((_, i) => v![i] !== null)).to.have.length(20 * PER_SECOND);
+    expect(await page.locator('#gap-list li').allTextContents()).to.deep.equal([
+      'no data from 2026-04-01T00:03:59.900Z to 2026-04-01T00:05:00Z',
+    ]);
   });
 });
