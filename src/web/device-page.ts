@@ -110,7 +110,10 @@ function chartOptions(s: ChartSeries, width: number): uPlot.Options {
       { label: 'time (UTC)', value: (_u, v) => (v === null ? '--' : formatTime(v)) },
       ...lines.map((l) => ({ ...l, spanGaps: false })),
     ],
-    axes: [{ values: timeLabels, space: 70 }, { label: s.step === 'raw' ? 'value' : `per ${s.step}`, size: 70 }],
+    axes: [
+      { values: timeLabels, space: 70 },
+      { label: s.step === 'raw' ? 'value' : `per ${s.step}`, size: 70 },
+    ],
     cursor: { drag: { x: true, y: false }, bind: { dblclick: () => () => null } },
     hooks: {
       drawClear: [drawGaps],
