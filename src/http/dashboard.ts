@@ -10,8 +10,8 @@ export const DASHBOARD_PREFIX = '/dashboard/';
 
 /** The dashboard's scripts: src/web/*.ts compiled by tsc beside this module (dist/src/web). */
 const SCRIPTS_DIR = fileURLToPath(new URL('../web/', import.meta.url));
-/** Its pages and style sheet, not compiled: src/web/ in the package (dist/src/http -> ../../../src/web). */
-const PAGES_DIR = join(SCRIPTS_DIR, '../../../src/web');
+/** Its pages and style sheet, not compiled: web/ at the package's root (dist/src/web -> ../../../web). */
+const PAGES_DIR = join(SCRIPTS_DIR, '../../../web');
 /** What the dashboard serves from those folders (and / for index.html); anything else (source maps, .ts) is a 404. */
 const SERVED = /(\.(html|js|css)|\/)$/;
 
