@@ -15,7 +15,7 @@ import { percentile } from './lib/util.mjs';
 
 const { cassandraSchemaStatements, cassandraStatements, cassandraUpsertParams } =
   await import('../dist/src/store/cassandra-store.js');
-const { parseBatchBody } = await import('../dist/src/protocol/batch-body.js');
+const { parseBatchBody } = await import('../dist/src/domain/batch-body.js');
 
 const { values: a } = parseArgs({
   options: {

@@ -2,8 +2,8 @@
 // @ts-check
 // CPU per request of the receive path alone, without sockets or disk: small-UDP datagrams (as
 // bench/sipp/small-udp.xml sends them) go through decodeDatagram -> TransactionLayer ->
-// SipHandler -> GroupCommitter, whose store only packs each group the way the SQLite writer thread
-// gets it (packReceived: the bodies are parsed in that thread) and resolves. Answers go to a link
+// SipHandler -> GroupCommitter, whose ingest sink only packs each group the way the SQLite writer
+// thread gets it (packReceived: the bodies are parsed in that thread) and resolves. Answers go to a link
 // that drops them. A quick, low-noise loop for trying changes to the hot path before a real sipp
 // run confirms them.
 //
@@ -66,13 +66,15 @@ function datagram(n, run, session) {
 
 const log = pino({ level: 'warn' });
 let serializedBytes = 0;
-const store = {
-  async writeReceived(received) {
+const sink = {
+  pipelined: false,
+  async write(received) {
     serializedBytes += packReceived(received).length;
     return { rejected: [], gaps: [] };
   },
+  async close() {},
 };
-const committer = new GroupCommitter(store, {
+const committer = new GroupCommitter(sink, {
   maxBatches: 500,
   maxBytes: 2 * 1024 * 1024,
   maxQueued: 1e6,

@@ -9,6 +9,7 @@ import { HttpServer } from './http/http-server.js';
 import { ConsumptionQuery } from './query/consumption-query.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { GroupCommitter } from './ingest/group-commit.js';
+import { openIngestSink } from './ingest/open-sink.js';
 import { DeviceRegistry } from './registry/device-registry.js';
 import { SipHandler } from './ingest/sip-handler.js';
 import { SourceRateLimit } from './protocol/source-rate-limit.js';
@@ -78,7 +79,13 @@ export async function startServer(
     throw e;
   }
   const metrics = new ServerMetrics();
-  const committer = new GroupCommitter(store, {
+  // Closed with the store (a SQLite store routes its writes to the sink's thread and closes it first).
+  const sink = await openIngestSink(store, {
+    writer: config.storage.sqliteWriter,
+    bounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
+    maxFutureS: config.ingest.maxFutureS,
+  });
+  const committer = new GroupCommitter(sink, {
     maxBatches: config.storage.commitMaxBatches,
     maxBytes: config.storage.commitMaxBytes,
     maxQueued: config.storage.maxQueuedBatches,
@@ -94,7 +101,6 @@ export async function startServer(
     onCommit: metrics.observeCommit,
     onStored: devices.observe,
     onSequenceGap: ([device, seq, expected]) => log.info({ device, seq, expected }, 'batch sequence gap'),
-    maxFutureS: config.ingest.maxFutureS,
   });
   const credentials = new CredentialCache(
     store,

@@ -13,7 +13,8 @@ import { records } from '../sipp/generate.mjs';
 import { percentile } from './util.mjs';
 
 const { SqliteStore } = await import('../../dist/src/store/sqlite-store.js');
-const { parseBatchBody } = await import('../../dist/src/protocol/batch-body.js');
+const { openIngestSink } = await import('../../dist/src/ingest/open-sink.js');
+const { parseBatchBody } = await import('../../dist/src/domain/batch-body.js');
 
 /**
  * The server's SQLite writer mode (storage.sqlite_writer: 'thread' commits in a worker thread,
@@ -43,13 +44,10 @@ export async function storeBaseline({ dir, nRecords, seconds, groupSize = 500, s
   mkdirSync(dir, { recursive: true });
   // The server's record-list compression too (storage.sqlite_compression; the store's default is the server's).
   const compression = process.env.EC_STORAGE_SQLITE_COMPRESSION || undefined;
-  const store = new SqliteStore({
-    dir,
-    synchronous,
-    ...(writer ? { writer } : {}),
-    ...(compression ? { compression } : {}),
-  });
+  const store = new SqliteStore({ dir, synchronous, ...(compression ? { compression } : {}) });
   await store.open();
+  // As the server opens it: with the writer thread, the store's writes go to the ingest sink's thread.
+  await openIngestSink(store, { writer: writer ?? 'thread', bounds: { maxBatches: 2000, maxBytes: 2 << 20 } });
   const t = template(nRecords);
   let rows = 0;
   let busyNs = 0n;

@@ -1,6 +1,6 @@
 import type { Config } from '../config/load-config.js';
 import { credentialFor, generateSecret } from '../domain/device-credential.js';
-import { isValidDeviceId } from '../protocol/batch-body.js';
+import { isValidDeviceId } from '../domain/batch-body.js';
 import { createStore } from '../store/open-store.js';
 
 export const DEVICE_ACTIONS = ['add', 'list', 'rotate', 'remove'] as const;

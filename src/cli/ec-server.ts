@@ -10,7 +10,7 @@ import { DEVICE_ACTIONS, deviceCommand, type DeviceAction } from './device-comma
 import { devicesCommand } from './devices-command.js';
 import { VERSION } from '../version.js';
 import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
-import { SERVER_NODE_FLAGS, semiSpaceMbInEffect } from './node-flags.js';
+import { SERVER_NODE_FLAGS, semiSpaceMbInEffect, sizeWorkerYoungGeneration } from './node-flags.js';
 
 /** `ec-server`: runs the ingestion server in the foreground (use nohup, pm2 or systemd to detach). */
 export async function main(argv = hideBin(process.argv)): Promise<void> {
@@ -163,6 +163,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     );
   }
 
+  sizeWorkerYoungGeneration();
   let server;
   try {
     server = await startServer(loaded.config, log);

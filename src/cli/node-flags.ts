@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+
 /**
  * V8 flags ec-server is meant to run with. They must be given to `node` itself (V8 sizes its heap
  * when the process starts; `v8.setFlagsFromString` later has no effect on it), so they are
@@ -15,6 +17,22 @@
  */
 export const SEMI_SPACE_MB = 64;
 export const SERVER_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB}`];
+
+/** Largest semi-space of the young generation of the server's worker threads (the SQLite writer thread). */
+export const WORKER_SEMI_SPACE_MB = 8;
+
+/**
+ * Sizes the young generation of worker threads started from now on; the event loop's, created
+ * long before, stays as it is (V8 reads the flag when it creates an isolate). Without it the writer
+ * thread's would grow to the event loop's SEMI_SPACE_MB (128 MiB of new space): its objects live for
+ * one transaction, and the larger young generation cost only RSS (~+125 MB in a small-UDP soak).
+ * A flag and not a Worker's resourceLimits: V8 flags are per process, and this one overrides them.
+ * Called once by `ec-server start`, where the process is configured, before the server starts
+ * its threads (measured: new space 16 MiB in the thread, 128 MiB on the event loop).
+ */
+export function sizeWorkerYoungGeneration(): void {
+  v8.setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`);
+}
 
 /**
  * The semi-space size this process was started with, in MiB, from node's own arguments or

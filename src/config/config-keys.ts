@@ -200,8 +200,8 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: 'thread',
     kind: { type: 'enum', values: ['thread', 'inline'] },
     doc:
-      'Where the server commits SQLite writes: a writer thread (fsync off the event loop) or inline on ' +
-      'the event loop.',
+      'Where the server parses received batches and commits SQLite writes (the ingest sink): a writer ' +
+      'thread (parsing and fsync off the event loop) or inline on the event loop.',
   },
   {
     key: 'storage.sqlite_compression',

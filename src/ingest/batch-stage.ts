@@ -1,7 +1,7 @@
 import type { Batch } from '../domain/batch.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { SipRequestError } from '../errors.js';
-import { parseBatchBody } from '../protocol/batch-body.js';
+import { parseBatchBody } from '../domain/batch-body.js';
 import { FutureBound } from './future-bound.js';
 import { checkIntegrity } from './integrity-headers.js';
 import { SequenceTracker } from './sequence-tracker.js';

@@ -1,8 +1,7 @@
 import type { ReceivedBatch, ReceivedReport, SequenceGap } from '../domain/received-batch.js';
 import { SipRequestError, StoreUnavailableError } from '../errors.js';
-import type { ConsumptionStore } from '../store/consumption-store.js';
-import { BatchStage } from './batch-stage.js';
 import { CommitWaitEstimator } from './commit-wait.js';
+import type { IngestSink } from './ingest-sink.js';
 
 interface Waiting {
   batch: ReceivedBatch;
@@ -13,10 +12,10 @@ interface Waiting {
 }
 
 export interface GroupCommitOptions {
-  /** Most batches per store call (one transaction in SQLite). */
+  /** Most batches per sink write (one transaction in SQLite). */
   maxBatches: number;
   /**
-   * Most bytes of values per store call (always at least one batch). A 500-batch commit of
+   * Most bytes of values per sink write (always at least one batch). A 500-batch commit of
    * 17-kB batches took 60-100 ms; whatever arrived meanwhile waited for it and then for its own.
    */
   maxBytes?: number;
@@ -44,17 +43,15 @@ export interface GroupCommitOptions {
   /** Called after each successful commit with its duration in seconds and its batches (the metrics' histograms). */
   onCommit?: (seconds: number, batches: number) => void;
   /**
-   * Called after each successful commit with its batches and the store's report: the batches not in
+   * Called after each successful commit with its batches and the sink's report: the batches not in
    * report.rejected are durable (the device registry counts them, without a read of the store).
    */
   onStored?: (batches: readonly ReceivedBatch[], report: ReceivedReport) => void;
   /** Called for each X-EC-Seq gap found while parsing (the server logs it; sync repairs it). */
   onSequenceGap?: (gap: SequenceGap) => void;
-  /** ingest.max_future_seconds, for stores parsed here (the SQLite writer thread checks its own). */
-  maxFutureS?: number;
 }
 
-/** Most groups a pipelined store holds at once; beyond it batches wait here and form larger groups. */
+/** Most groups a pipelined sink holds at once; beyond it batches wait here and form larger groups. */
 const PIPELINE_DEPTH = 8;
 
 /** Overload refusals are reported at most this often. */
@@ -71,18 +68,16 @@ function weight(b: ReceivedBatch): number {
 /**
  * Group commit: batches submitted while a write is in progress are written together in the next
  * one. Each submit() resolves only after the write holding its batch has resolved, i.e. once the
- * batch is durable, so that the caller may answer 200. Bodies are parsed and checked as part of
- * the write (ingest/batch-stage.ts): a bad one rejects its submit() with the SipRequestError that
- * answers it, and the rest of its group is written.
+ * batch is durable, so that the caller may answer 200. Bodies are parsed and checked by the sink
+ * as part of the write (ingest-sink.ts): a bad one rejects its submit() with the SipRequestError
+ * that answers it, and the rest of its group is written.
  */
 export class GroupCommitter {
   private queue: Waiting[] = [];
-  /** Groups handed to the store, not yet resolved, and the batches they hold. */
+  /** Groups handed to the sink, not yet resolved, and the batches they hold. */
   private readonly writes = new Set<Promise<void>>();
   private inFlightBatches = 0;
   private scheduled = false;
-  /** Parses groups for stores that do not do it where they write (no writeReceived). */
-  private readonly stage: BatchStage;
   /** Bytes held by queued batches and the batches being written. */
   private bytes = 0;
   private readonly wait: CommitWaitEstimator;
@@ -107,14 +102,13 @@ export class GroupCommitter {
   };
 
   constructor(
-    private readonly store: ConsumptionStore,
+    private readonly sink: IngestSink,
     private readonly options: GroupCommitOptions,
   ) {
-    this.stage = new BatchStage({ maxFutureS: options.maxFutureS });
     this.wait = new CommitWaitEstimator(options.maxWaitMs ?? 0);
   }
 
-  /** Batches not yet committed: waiting here or handed to the store. */
+  /** Batches not yet committed: waiting here or handed to the sink. */
   get queued(): number {
     return this.queue.length + this.inFlightBatches;
   }
@@ -177,11 +171,11 @@ export class GroupCommitter {
   }
 
   /**
-   * Groups handed to the store and not yet resolved: one at a time, or up to PIPELINE_DEPTH for a
-   * pipelined store, which then merges the ones that wait into one transaction.
+   * Groups handed to the sink and not yet resolved: one at a time, or up to PIPELINE_DEPTH for a
+   * pipelined sink, which then merges the ones that wait into one transaction.
    */
   private get maxInFlight(): number {
-    return this.store.pipelined ? PIPELINE_DEPTH : 1;
+    return this.sink.pipelined ? PIPELINE_DEPTH : 1;
   }
 
   private schedule(): void {
@@ -218,7 +212,7 @@ export class GroupCommitter {
     const started = performance.now();
     this.wait.groupStarted(started, this.queue.length + this.inFlightBatches);
     try {
-      const report = await this.write(group.map((w) => w.batch));
+      const report = await this.sink.write(group.map((w) => w.batch));
       const elapsed = performance.now() - started;
       const ms = Math.round(elapsed);
       this.stats.maxCommitMs = Math.max(this.stats.maxCommitMs, ms);
@@ -271,17 +265,5 @@ export class GroupCommitter {
     const gaps = report?.gaps ?? [];
     this.stats.sequenceGaps += gaps.length;
     for (const gap of gaps) this.options.onSequenceGap?.(gap);
-  }
-
-  private async write(received: ReceivedBatch[]): Promise<ReceivedReport> {
-    if (this.store.writeReceived) return this.store.writeReceived(received);
-    const { batches, report } = this.stage.run(received);
-    try {
-      if (batches.length > 0) await this.store.upsertBatches(batches);
-    } catch (e) {
-      const message = String((e as Error)?.message ?? e);
-      throw new StoreUnavailableError(message, e instanceof StoreUnavailableError ? e.cause : e, report);
-    }
-    return report;
   }
 }

@@ -1,6 +1,6 @@
 import { SipRequestError } from '../errors.js';
 import type { ReceivedBatch } from '../domain/received-batch.js';
-import type { ParsedBatch } from '../protocol/batch-body.js';
+import type { ParsedBatch } from '../domain/batch-body.js';
 
 /**
  * Optional integrity headers of better clients (docs/protocol.md):

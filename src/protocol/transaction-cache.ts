@@ -1,4 +1,4 @@
-import { detachedCopy } from './detached-string.js';
+import { detachedCopy } from '../latin1.js';
 import type { SipRequest } from './sip-request.js';
 
 /** In progress: retransmissions are absorbed (RFC 3261 17.2.2, Trying state). */

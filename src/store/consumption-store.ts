@@ -2,7 +2,6 @@ import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { IntervalSummary } from '../domain/interval-digest.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
-import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import type { BatchAggregate } from '../domain/sample-stats.js';
 
 export type { IntervalSummary };
@@ -46,20 +45,12 @@ export interface ConsumptionStore {
   /** Writes all batches; resolves only once they are durable. Rejects with StoreUnavailableError. */
   upsertBatches(batches: readonly Batch[]): Promise<void>;
   /**
-   * Optional: parses and checks received batches (ingest/batch-stage.ts) where the store writes,
-   * then writes the good ones in one transaction; resolves once they are durable, with the ones it
-   * rejected. A store that writes on a thread of its own offers it so that the parsing happens
-   * there too, off the event loop; without it the group commit parses on the event loop and calls
-   * upsertBatches.
+   * True when writes may be issued before earlier ones have resolved, the store applying them in
+   * the order they were issued (Cassandra's statements carry client-side timestamps taken in that
+   * order; a SQLite store whose writes go to the writer thread queues them there). The ingest sink
+   * then hands over each group at once instead of waiting.
    */
-  writeReceived?(received: readonly ReceivedBatch[]): Promise<ReceivedReport>;
-  /**
-   * Optional: true when writes may be issued before earlier ones have resolved, the store applying
-   * them in the order they were issued (the SQLite writer thread queues them and merges what waits
-   * into one transaction; Cassandra's statements carry client-side timestamps taken in that order).
-   * The group commit then hands over each group at once instead of waiting.
-   */
-  readonly pipelined?: boolean;
+  readonly pipelined: boolean;
   /** Batches of one device in [from, to), ordered by key. */
   readBatches(range: DeviceRange): Promise<Batch[]>;
   /**

@@ -6,9 +6,10 @@ import type { ConsumptionStore } from './consumption-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
 /**
- * The configured backend, not yet opened. `ingest` (the server) commits SQLite writes in a writer
- * thread. `read` (ec-test and other tools that only read) never creates anything: the SQLite file
- * is opened read-only and must exist, and a Cassandra keyspace or table is not created. `write`
+ * The configured backend, not yet opened. `ingest` (the server) runs retention and checks the file
+ * at start; its SQLite writes go where the ingest sink routes them (ingest/open-sink.ts). `read`
+ * (ec-test and other tools that only read) never creates anything: the SQLite file is opened
+ * read-only and must exist, and a Cassandra keyspace or table is not created. `write`
  * (`ec-server device`): writes on the calling thread, creating the store when missing.
  */
 export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = 'read'): ConsumptionStore {
@@ -17,13 +18,10 @@ export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = '
       return new SqliteStore({
         dir: resolve(config.storage.path),
         synchronous: config.storage.sqliteSynchronous,
-        writer: use === 'ingest' ? config.storage.sqliteWriter : 'inline',
         readOnly: use === 'read',
-        commitBounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
         compression: config.storage.sqliteCompression,
         retentionDays: use === 'ingest' ? config.storage.retentionDays : 0,
         log: use === 'ingest' ? createLogger(config.log.level) : undefined,
-        maxFutureS: config.ingest.maxFutureS,
         // The server checks at start; tools that read (ec-test) do not pay for it on every run.
         checkOnOpen: use === 'ingest' && config.storage.sqliteCheckOnStart,
       });

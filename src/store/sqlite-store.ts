@@ -4,12 +4,10 @@ import type Database from 'better-sqlite3';
 import { DEVICE_UPSERT, openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
 import { SqliteRetention, type RetentionLog } from './sqlite-retention.js';
 import { assertNotDamaged } from './sqlite-quick-check.js';
-import { SqliteWriter } from './sqlite-writer.js';
-import type { TransactionBounds } from './writer-backlog.js';
+import type { SqliteWriteRoute, SqliteWriteSettings } from './sqlite-batch-writer.js';
 import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
-import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { batchAggregate, type BatchAggregate } from '../domain/sample-stats.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
@@ -31,13 +29,6 @@ export interface SqliteStoreOptions {
   /** Data directory; the database file is created inside it. ':memory:' for throwaway tests. */
   dir: string;
   synchronous: 'FULL' | 'NORMAL';
-  /**
-   * 'thread' (the server's default): batch writes commit in a writer thread, so fsync never
-   * blocks the event loop. 'inline': on the calling thread (journals, tools).
-   */
-  writer?: 'thread' | 'inline';
-  /** The writer thread's transaction bounds (storage.commit_max_batches / commit_max_bytes). */
-  commitBounds?: TransactionBounds;
   /** storage.sqlite_compression (default 'deflate'): how new rows keep large record lists (stored-values.ts). */
   compression?: ValuesCompression;
   /** For tools that only read (ec-test): the file must exist and is opened read-only; writes fail. */
@@ -46,8 +37,6 @@ export interface SqliteStoreOptions {
   retentionDays?: number;
   /** Where retention passes are logged. */
   log?: RetentionLog;
-  /** ingest.max_future_seconds, checked where the writer thread parses received batches. */
-  maxFutureS?: number;
   /** storage.sqlite_check_on_start: PRAGMA quick_check on open, refusing a damaged file. */
   checkOnOpen?: boolean;
 }
@@ -55,18 +44,17 @@ export interface SqliteStoreOptions {
 /** Logs nothing: retention of a store opened without a logger. */
 const SILENT: RetentionLog = { info: () => undefined, debug: () => undefined, error: () => undefined };
 
-/** The server's defaults (config-keys.ts), for stores opened without a config. */
-const DEFAULT_BOUNDS: TransactionBounds = { maxBatches: 2000, maxBytes: 2 * 1024 * 1024 };
-
 /**
  * The embedded default store: one SQLite file in WAL mode. better-sqlite3 is synchronous, so each
  * call finishes its work before returning; a resolved upsertBatches has committed (and with
- * synchronous=FULL, fsynced) its whole transaction.
+ * synchronous=FULL, fsynced) its whole transaction. The server's writes go through a writer thread
+ * that owns the write connection (routeWritesTo; ingest/worker-sink.ts), so fsync never blocks the
+ * event loop; this connection then serves the reads.
  */
 export class SqliteStore implements ConsumptionStore {
   readonly backend = 'sqlite';
   protected db: Database.Database | undefined;
-  private writer: SqliteWriter | undefined;
+  private route: SqliteWriteRoute | undefined;
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** The retention passes, when storage.retention_days > 0. */
   retention: SqliteRetention | undefined;
@@ -102,20 +90,6 @@ export class SqliteStore implements ConsumptionStore {
       }
       this.db = db;
       this.stmts = this.prepare(db);
-      if (this.options.writer === 'thread' && this.options.dir !== ':memory:') {
-        const writer = new SqliteWriter(
-          this.file,
-          this.options.synchronous,
-          this.options.commitBounds ?? DEFAULT_BOUNDS,
-          this.compression,
-          this.options.maxFutureS,
-        );
-        this.writer = writer;
-        // Start the thread now: a failure to open shows at start-up, not at the first batch.
-        await writer.write([]);
-        this.writeReceived = (received) => writer.ingest(received);
-        this.pipelined = true;
-      }
       const days = this.options.retentionDays ?? 0;
       if (days > 0) {
         this.retention = new SqliteRetention(db, days, this.options.log ?? SILENT);
@@ -149,6 +123,24 @@ export class SqliteStore implements ConsumptionStore {
     return this.options.compression ?? 'deflate';
   }
 
+  /**
+   * How another thread opens this file to write it; undefined when it cannot (in memory, read-only,
+   * not open).
+   */
+  get writeSettings(): SqliteWriteSettings | undefined {
+    if (!this.db || this.options.readOnly || this.options.dir === ':memory:') return undefined;
+    return { file: this.file, synchronous: this.options.synchronous, compression: this.compression };
+  }
+
+  /**
+   * From now on batch and registry writes go to `route` (another thread's write connection), in
+   * order with what it writes itself. close() closes the route first.
+   */
+  routeWritesTo(route: SqliteWriteRoute): void {
+    this.route = route;
+    this.pipelined = true;
+  }
+
   private get handle(): Database.Database {
     if (!this.db) throw new StoreUnavailableError('SQLite store is not open');
     return this.db;
@@ -156,7 +148,7 @@ export class SqliteStore implements ConsumptionStore {
 
   async upsertBatches(batches: readonly Batch[]): Promise<void> {
     void this.handle; // throws when the store is not open
-    if (this.writer) return this.writer.write(batches);
+    if (this.route) return this.route.upsertBatches(batches);
     try {
       this.stmts.upsertMany(batches);
     } catch (e) {
@@ -164,15 +156,8 @@ export class SqliteStore implements ConsumptionStore {
     }
   }
 
-  /** Only with the writer thread (see ConsumptionStore): inline, the group commit parses and calls upsertBatches. */
-  writeReceived?: (received: readonly ReceivedBatch[]) => Promise<ReceivedReport>;
-  /** With the writer thread: writes queue in the thread's inbox and apply in order. */
+  /** With a write route: writes queue in the writer thread's inbox and apply in order. */
   pipelined = false;
-
-  /** Transactions the writer thread has finished (0 inline): shows how many requests it merged. */
-  get writerTransactions(): number {
-    return this.writer?.transactions ?? 0;
-  }
 
   async readBatches(range: DeviceRange): Promise<Batch[]> {
     const rows = this.sliced(
@@ -258,7 +243,7 @@ export class SqliteStore implements ConsumptionStore {
   async upsertDevices(rows: readonly DeviceRecord[]): Promise<void> {
     const db = this.handle;
     if (rows.length === 0) return;
-    if (this.writer) return this.writer.devices(rows);
+    if (this.route) return this.route.upsertDevices(rows);
     try {
       const stmt = db.prepare(DEVICE_UPSERT);
       db.transaction(() => {
@@ -293,9 +278,8 @@ export class SqliteStore implements ConsumptionStore {
   async close(): Promise<void> {
     this.retention?.stop();
     this.retention = undefined;
-    await this.writer?.close();
-    this.writer = undefined;
-    this.writeReceived = undefined;
+    await this.route?.close();
+    this.route = undefined;
     this.pipelined = false;
     this.db?.close();
     this.db = undefined;

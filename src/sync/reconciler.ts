@@ -7,7 +7,7 @@ import {
   type Batch,
   type BatchKey,
 } from '../domain/batch.js';
-import { parseBatchBody } from '../protocol/batch-body.js';
+import { parseBatchBody } from '../domain/batch-body.js';
 import type { CheckStatus, ConsumptionStore, IntervalCheck, IntervalSummary } from '../store/consumption-store.js';
 import { peerText } from './peer-text.js';
 import { MAX_BATCHES_PER_REQUEST, type WireBatch, type WireSummary } from './sync-protocol.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { SipDiscard, SipRequestError, SyncProtocolError } from '../../src/errors.js';
-import { parseBatchBody } from '../../src/protocol/batch-body.js';
+import { parseBatchBody } from '../../src/domain/batch-body.js';
 import { decodeDatagram } from '../../src/protocol/datagram-decoder.js';
 import { RejectedRequest, type Decoded, type Limits } from '../../src/protocol/sip-request.js';
 import { TcpFramer } from '../../src/protocol/tcp-framer.js';

@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Batch } from '../../src/domain/batch.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
+import { InlineIngestSink } from '../../src/ingest/ingest-sink.js';
+import { openIngestSink } from '../../src/ingest/open-sink.js';
+import type { WorkerIngestSink } from '../../src/ingest/worker-sink.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { SipRequestError, StoreUnavailableError } from '../../src/errors.js';
 import { makeBatch, receivedOf } from '../helpers/batches.js';
@@ -22,7 +25,7 @@ describe('group commit (real SQLite file)', () => {
   let store: CountingStore;
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ec-group-'));
-    store = new CountingStore({ dir, synchronous: 'FULL', writer: 'inline' });
+    store = new CountingStore({ dir, synchronous: 'FULL' });
     await store.open();
   });
   afterEach(async () => {
@@ -31,14 +34,18 @@ describe('group commit (real SQLite file)', () => {
   });
 
   it('puts everything that arrives during a commit into the next one, up to commit_max_batches', async () => {
-    const c = new GroupCommitter(store, { maxBatches: 50, maxQueued: 10_000, maxQueuedBytes: 1 << 30 });
+    const c = new GroupCommitter(new InlineIngestSink(store), {
+      maxBatches: 50,
+      maxQueued: 10_000,
+      maxQueuedBytes: 1 << 30,
+    });
     await Promise.all(Array.from({ length: 120 }, (_, i) => c.submit(receivedOf(makeBatch('d1', 1_700_000_000 + i)))));
     expect(store.groups).to.deep.equal([50, 50, 20]);
     expect(c.stats).to.include({ commits: 3, batches: 120 });
   });
 
   it('keeps a transaction under commit_max_bytes (but always commits at least one batch)', async () => {
-    const c = new GroupCommitter(store, {
+    const c = new GroupCommitter(new InlineIngestSink(store), {
       maxBatches: 500,
       maxBytes: 100_000,
       maxQueued: 10_000,
@@ -54,18 +61,17 @@ describe('group commit (real SQLite file)', () => {
     expect((await store.readBatches({ device_id: 'huge', from: 1_700_001_000, to: 1_700_001_001 })).length).to.equal(1);
   });
 
-  // The same group through both places a body can be parsed: the writer thread (writeReceived) and
-  // the event loop (stores without it; here the inline SQLite writer).
+  // The same group through both ingest sinks, both places a body can be parsed: the writer thread and
+  // the event loop (any store; here SQLite).
   for (const writer of ['thread', 'inline'] as const) {
     // Each bad batch is rejected with the error naming its problem.
     it(`${writer} writer: stores a group's good batches, rejects each bad one, reports sequence gaps`, async () => {
-      const own = new SqliteStore({ dir: join(dir, writer), synchronous: 'FULL', writer });
+      const own = new SqliteStore({ dir: join(dir, writer), synchronous: 'FULL' });
       await own.open();
-      expect(typeof own.writeReceived, 'writeReceived only with the writer thread').to.equal(
-        writer === 'thread' ? 'function' : 'undefined',
-      );
+      const sink = await openIngestSink(own, { writer, bounds: { maxBatches: 2000, maxBytes: 1 << 30 } });
+      expect(sink.constructor.name).to.equal(writer === 'thread' ? 'WorkerIngestSink' : 'InlineIngestSink');
       const gaps: unknown[] = [];
-      const c = new GroupCommitter(own, {
+      const c = new GroupCommitter(sink, {
         maxBatches: 500,
         maxQueued: 10_000,
         maxQueuedBytes: 1 << 30,
@@ -128,26 +134,25 @@ describe('group commit (real SQLite file)', () => {
   }
 
   /**
-   * A writer-thread store kept busy by a large write (~1 s), so that what the test hands it next
-   * waits in the thread's inbox. `transactions()`: the thread's transactions since the busy write
-   * was posted (the busy one included).
+   * A store whose writes go to the writer thread, kept busy by a large write (~1 s), so that what the
+   * test hands the thread next waits in its inbox. `transactions()`: the thread's transactions since
+   * the busy write was posted (the busy one included).
    */
   async function whileWriterBusy(
     name: string,
-    body: (own: SqliteStore, T: number, transactions: () => number) => Promise<void>,
+    body: (own: SqliteStore, sink: WorkerIngestSink, T: number, transactions: () => number) => Promise<void>,
   ): Promise<void> {
-    const own = new SqliteStore({
-      dir: join(dir, name),
-      synchronous: 'FULL',
-      writer: 'thread',
-      commitBounds: { maxBatches: 2000, maxBytes: 1 << 30 },
-    });
+    const own = new SqliteStore({ dir: join(dir, name), synchronous: 'FULL' });
     await own.open();
+    const sink = (await openIngestSink(own, {
+      writer: 'thread',
+      bounds: { maxBatches: 2000, maxBytes: 1 << 30 },
+    })) as WorkerIngestSink;
     try {
       const T = 1_700_000_000;
       const busy = own.upsertBatches(Array.from({ length: 3000 }, (_, i) => makeBatch(`busy-${i}`, T, 1000)));
-      const before = own.writerTransactions;
-      await body(own, T, () => own.writerTransactions - before);
+      const before = sink.transactions;
+      await body(own, sink, T, () => sink.transactions - before);
       await busy;
     } finally {
       await own.close();
@@ -156,14 +161,14 @@ describe('group commit (real SQLite file)', () => {
 
   it('writer thread: groups handed over mid-commit apply in order, the waiting ones in one commit', async function () {
     this.timeout(30_000);
-    await whileWriterBusy('pipelined', async (own, T, transactions) => {
+    await whileWriterBusy('pipelined', async (own, sink, T, transactions) => {
       expect(own.pipelined).to.equal(true);
       // Each group holds the same key with other values: in call order, the last one must win.
       const groups = Array.from({ length: 20 }, (_, i) => [
         receivedOf(makeBatch('same', T, 3, 0, i + 1)),
         receivedOf(makeBatch(`g${i}`, T)),
       ]);
-      const reports = await Promise.all(groups.map((g) => own.writeReceived!(g)));
+      const reports = await Promise.all(groups.map((g) => sink.write(g)));
       expect(reports.every((r) => r.rejected.length === 0)).to.equal(true);
       // The busy write alone (a write of stored batches is never merged), then the 20 groups in one.
       expect(transactions()).to.equal(2);
@@ -177,10 +182,10 @@ describe('group commit (real SQLite file)', () => {
   // Groups handed over during a commit merge into one transaction; each bad batch still gets its own 400.
   it('writer thread through the group commit: merged groups, a 400 for each bad batch', async function () {
     this.timeout(30_000);
-    await whileWriterBusy('merged', async (own, T, transactions) => {
+    await whileWriterBusy('merged', async (own, sink, T, transactions) => {
       // What the device registry is told after each commit: per batch, its records when stored, 0 when refused.
       const told = new Map<string, number>();
-      const c = new GroupCommitter(own, {
+      const c = new GroupCommitter(sink, {
         maxBatches: 2000,
         maxQueued: 10_000,
         maxQueuedBytes: 1 << 30,
@@ -223,11 +228,11 @@ describe('group commit (real SQLite file)', () => {
   });
 
   it('a failed write answers 503 for good batches, still 400 for bad ones, and reports sequence gaps', async () => {
-    const closed = new SqliteStore({ dir: join(dir, 'closed'), synchronous: 'FULL', writer: 'inline' });
+    const closed = new SqliteStore({ dir: join(dir, 'closed'), synchronous: 'FULL' });
     await closed.open();
     await closed.close(); // every write now fails: the store is not open
     const gaps: unknown[] = [];
-    const c = new GroupCommitter(closed, {
+    const c = new GroupCommitter(new InlineIngestSink(closed), {
       maxBatches: 500,
       maxQueued: 10_000,
       maxQueuedBytes: 1 << 30,

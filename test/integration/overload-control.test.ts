@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Batch } from '../../src/domain/batch.js';
 import { SipRequestError } from '../../src/errors.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
+import { InlineIngestSink } from '../../src/ingest/ingest-sink.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { makeBatch, receivedOf } from '../helpers/batches.js';
 
@@ -49,10 +50,10 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ec-overload-'));
     // NORMAL: the commit time under test is the injected delay, not this disk's fsync.
-    store = new SlowStore({ dir, synchronous: 'NORMAL', writer: 'inline' });
+    store = new SlowStore({ dir, synchronous: 'NORMAL' });
     await store.open();
     reports = [];
-    committer = new GroupCommitter(store, {
+    committer = new GroupCommitter(new InlineIngestSink(store), {
       maxBatches: 10,
       maxQueued: 100_000,
       maxQueuedBytes: 1 << 30,
@@ -152,7 +153,7 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
   });
 
   it('is off with ingest.max_wait_ms=0: only the queue bounds apply', async () => {
-    const off = new GroupCommitter(store, {
+    const off = new GroupCommitter(new InlineIngestSink(store), {
       maxBatches: 10,
       maxQueued: 100_000,
       maxQueuedBytes: 1 << 30,

@@ -9,6 +9,7 @@ import { createStore } from '../../src/store/open-store.js';
 import { isLegacyConsumptionTable } from '../../src/store/sqlite-schema.js';
 import { SQLITE_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
 import { makeBatch } from '../helpers/batches.js';
+import { sqliteStore } from '../helpers/sqlite-writer.js';
 import { runBin } from '../helpers/server-process.js';
 import { storeContract } from '../contract/store-contract.js';
 
@@ -24,7 +25,7 @@ for (const writer of ['inline', 'thread'] as const) {
   storeContract(`sqlite (writer ${writer})`, {
     create: ({ same }) => {
       if (!same) n++;
-      return new SqliteStore({ dir: join(dir, `s${n}`), synchronous: 'FULL', writer });
+      return sqliteStore({ dir: join(dir, `s${n}`), synchronous: 'FULL', writer });
     },
     device: () => `dev-${++devices}`,
   });
@@ -47,7 +48,7 @@ describe('sqlite table layout', () => {
   };
 
   it('a new file: ec_consumption is a rowid table whose key is a unique index', async () => {
-    const store = new SqliteStore({ dir: join(dir, 'layout-new'), synchronous: 'FULL', writer: 'thread' });
+    const store = sqliteStore({ dir: join(dir, 'layout-new'), synchronous: 'FULL', writer: 'thread' });
     await store.open();
     await store.upsertBatches([makeBatch('lay-1', T0)]);
     await store.close();
@@ -87,7 +88,7 @@ describe('sqlite table layout', () => {
     const old = makeBatch('lay-2', T0, 3, 0, 1);
     const { sub, file } = legacyFile('layout-legacy', [old]);
 
-    const store = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread' });
+    const store = sqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread' });
     await store.open();
     expect(
       (await store.readBatches({ device_id: 'lay-2', from: T0, to: T0 + 1 })).map((b) => b.values_checksum),
@@ -127,7 +128,7 @@ describe('sqlite table layout', () => {
     expect(again.stdout).to.match(/already has the current layout; nothing to do/);
 
     // The converted file is a normal store: a batch with an existing key replaces its row.
-    const store = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread' });
+    const store = sqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread' });
     await store.open();
     const replacement = {
       ...makeBatch('up-1', T0, 3, 0, 2),
@@ -176,7 +177,7 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
     it(`deflate (default, writer ${writer}): big record lists become smaller BLOBs, small ones stay TEXT`, async () => {
       const large = makeBatch('z-large', T0, 1000, 0, 9);
       const small = makeBatch('z-small', T0, 10);
-      const store = new SqliteStore({ dir: join(dir, `z-${writer}`), synchronous: 'FULL', writer });
+      const store = sqliteStore({ dir: join(dir, `z-${writer}`), synchronous: 'FULL', writer });
       await store.open();
       await store.upsertBatches([large, small]);
       const back = [
@@ -223,11 +224,11 @@ describe('sqlite record-list compression (storage.sqlite_compression)', () => {
     const sub = join(dir, 'z-mixed');
     const plain = makeBatch('z-plain', T0, 1000, 0, 1);
     const packed = makeBatch('z-packed', T0, 1000, 0, 2);
-    const off = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread', compression: 'none' });
+    const off = sqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread', compression: 'none' });
     await off.open();
     await off.upsertBatches([plain]);
     await off.close();
-    const on = new SqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread', compression: 'deflate' });
+    const on = sqliteStore({ dir: sub, synchronous: 'FULL', writer: 'thread', compression: 'deflate' });
     await on.open();
     await on.upsertBatches([packed]);
     await on.close();

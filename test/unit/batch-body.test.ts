@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SipRequestError } from '../../src/errors.js';
-import { parseBatchBody } from '../../src/protocol/batch-body.js';
+import { parseBatchBody } from '../../src/domain/batch-body.js';
 
 /** The vectors of docs/protocol.md; change both together. */
 describe('batch body (seed text format)', () => {

@@ -38,7 +38,7 @@ describe('device registry (fake clock, real SQLite store)', () => {
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ec-registry-'));
-    store = new SqliteStore({ dir, synchronous: 'FULL', writer: 'inline' });
+    store = new SqliteStore({ dir, synchronous: 'FULL' });
     await store.open();
     now = T0 * 1000;
     offline = [];

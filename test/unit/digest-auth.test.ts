@@ -111,7 +111,7 @@ describe('digest authentication: the authenticator over a real store', () => {
   const body = (device: string) => Buffer.from(`${device}|20260101000000|0,1.5;500000,2.5`, 'latin1');
 
   before(async () => {
-    store = new SqliteStore({ dir: ':memory:', synchronous: 'FULL', writer: 'inline' });
+    store = new SqliteStore({ dir: ':memory:', synchronous: 'FULL' });
     await store.open();
     await store.putCredential(credentialFor('m1', 'ec-server', 'secret-1', Date.now()));
     await store.putCredential(credentialFor('m2', 'ec-server', 'secret-2', Date.now()));

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseBatchBody } from '../../src/protocol/batch-body.js';
+import { parseBatchBody } from '../../src/domain/batch-body.js';
 import { decodeDatagram } from '../../src/protocol/datagram-decoder.js';
 import { SipDiscard, SipRequestError } from '../../src/errors.js';
 import { TcpFramer } from '../../src/protocol/tcp-framer.js';

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { Journal } from '../../src/client/journal.js';
 import { ha1 } from '../../src/domain/device-credential.js';
 import { digestLine } from '../../src/domain/interval-digest.js';
-import { parseBatchBody } from '../../src/protocol/batch-body.js';
+import { parseBatchBody } from '../../src/domain/batch-body.js';
 import type { ConsumptionStore } from '../../src/store/consumption-store.js';
 import { helloProof, proofMatches } from '../../src/sync/sync-protocol.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { groupsForTransaction } from '../../src/store/writer-backlog.js';
+import { groupsForTransaction } from '../../src/ingest/writer-backlog.js';
 
 /** How the SQLite writer thread merges the groups waiting in its inbox into one transaction. */
 describe('writer backlog: groups per transaction', () => {

@@ -1,7 +1,7 @@
-import { isValidDeviceId } from '../domain/device-id.js';
+import { isValidDeviceId } from './device-id.js';
 import { SipRequestError } from '../errors.js';
-import { compactToEpochSecond, recordsChecksum, type Batch } from '../domain/batch.js';
-import { detachedCopy } from './detached-string.js';
+import { compactToEpochSecond, recordsChecksum, type Batch } from './batch.js';
+import { detachedCopy } from '../latin1.js';
 
 /**
  * Parser of the original clients' text body (Content-Type text/plain):

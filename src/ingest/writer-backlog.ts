@@ -1,7 +1,7 @@
 /**
  * How the SQLite writer thread groups what waits in its inbox into transactions. The event loop
  * hands over each group as soon as it has one, without waiting for the previous commit (see
- * ConsumptionStore.pipelined); the thread then writes everything that arrived during a commit in
+ * IngestSink.pipelined); the thread then writes everything that arrived during a commit in
  * the next one, within the same bounds a group commit has on the event loop. The thread never
  * waits for the event loop between commits, which under load (a busy event loop answers the
  * thread's replies late) left it idle for part of every cycle.
