@@ -1,6 +1,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { ConfigError, EcError, UsageError } from '../errors.js';
+import { ConfigError, EcError, QueryError, UsageError } from '../errors.js';
 import { backupStore } from './backup-store.js';
 import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
@@ -8,6 +8,7 @@ import { cassandraSchemaCql } from '../store/cassandra-store.js';
 import { upgradeStore } from './upgrade-store.js';
 import { DEVICE_ACTIONS, deviceCommand, type DeviceAction } from './device-command.js';
 import { devicesCommand } from './devices-command.js';
+import { dailyCommand } from './daily-command.js';
 import { VERSION } from '../version.js';
 import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
 import { SERVER_NODE_FLAGS, semiSpaceMbInEffect, sizeWorkerYoungGeneration } from './node-flags.js';
@@ -60,6 +61,17 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         (y) =>
           y
             .option('offline', { type: 'boolean', default: false, describe: 'only the devices offline' })
+            .option('json', { type: 'boolean', default: false, describe: 'JSON for machines' }),
+      )
+      .command(
+        'daily',
+        "one device's statistics per UTC day: total, mean, peak and when, min, samples, coverage (share of " +
+          'seconds with data), sync status; read from the store',
+        (y) =>
+          y
+            .option('i', { alias: 'device', type: 'string', demandOption: true, describe: 'device id' })
+            .option('from', { type: 'string', describe: 'first day: epoch ms or ISO-8601 UTC (default: 7 days ago)' })
+            .option('to', { type: 'string', describe: 'end (exclusive, widened to a whole day; default: now)' })
             .option('json', { type: 'boolean', default: false, describe: 'JSON for machines' }),
       )
       .example('$0 --config config/config.properties', 'run with the shipped config (embedded SQLite store)')
@@ -130,6 +142,18 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     } catch (e) {
       process.stderr.write(`ec-server: ${e instanceof EcError ? e.message : String(e)}\n`);
       process.exit(e instanceof ConfigError ? 2 : 1);
+    }
+    return;
+  }
+  if (args._[0] === 'daily') {
+    const a = args as unknown as { i: string; from?: string; to?: string; json: boolean };
+    try {
+      const result = await dailyCommand(loaded.config, { device: a.i, from: a.from, to: a.to, json: a.json });
+      process.stdout.write(result.out);
+      process.stderr.write(`ec-server: ${result.note}\n`);
+    } catch (e) {
+      process.stderr.write(`ec-server: ${e instanceof EcError ? e.message : String(e)}\n`);
+      process.exit(e instanceof ConfigError || e instanceof QueryError ? 2 : 1);
     }
     return;
   }

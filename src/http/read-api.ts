@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { QueryError } from '../errors.js';
 import type { ConsumptionQuery } from '../query/consumption-query.js';
-import { bucketsJson, bucketsText, CONTENT_TYPES, negotiate, rawJson, rawText } from '../query/formats.js';
+import { bucketsJson, consumptionText, CONTENT_TYPES, negotiate, rawJson } from '../query/formats.js';
 import {
   consumptionParams,
   dayParams,
@@ -54,14 +54,12 @@ export function registerReadApi(app: FastifyInstance, o: ReadApiOptions): void {
       const p = consumptionParams(req.params.id, req.query);
       device(req);
       reply.type(CONTENT_TYPES[format]);
-      if (p.step === 'raw') {
-        const chunks = o.query.raw(p.device, p.from, p.to);
-        if (format === 'json') return reply.send(JSON.stringify(await rawJson(p, chunks)));
-        return reply.send(Readable.from(rawText(format, chunks)));
-      }
-      const chunks = o.query.buckets(p.device, p.step, p.from, p.to);
-      if (format === 'json') return reply.send(JSON.stringify(await bucketsJson(p, chunks)));
-      return reply.send(Readable.from(bucketsText(format, chunks)));
+      if (format !== 'json') return reply.send(Readable.from(consumptionText(format, p, o.query)));
+      const answer =
+        p.step === 'raw'
+          ? await rawJson(p, o.query.raw(p.device, p.from, p.to))
+          : await bucketsJson(p, o.query.buckets(p.device, p.step, p.from, p.to));
+      return reply.send(JSON.stringify(answer));
     }),
   );
 

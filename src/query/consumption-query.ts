@@ -1,10 +1,11 @@
 import { batchEpochSecond } from '../domain/batch.js';
 import { coarsen, emptyBucket, addBucket, forEachRecord, secondBuckets, type Bucket } from '../domain/sample-stats.js';
 import type { CheckStatus, ConsumptionStore, IntervalCheck } from '../store/consumption-store.js';
+import { FINAL_STATUSES } from '../store/minute-rollups.js';
 import { DAY_MS, STEP_MS, type Step } from './query-params.js';
 
-/** Seconds of batches read at a time for raw samples: a minute of a 1 kHz meter is ~1 MB of record text. */
-const RAW_CHUNK_S = 60;
+/** Seconds of batches read at a time for raw samples: 10 s of a 1 kHz meter is ~170 kB of record text. */
+const RAW_CHUNK_S = 10;
 /** Seconds of batch aggregates read at a time (one small row per batch). */
 const AGGREGATE_CHUNK_S = 3600;
 
@@ -138,13 +139,49 @@ export class ConsumptionQuery {
     return secondBuckets(await this.store.readBatchAggregates({ device_id: device, from, to }));
   }
 
-  /** Per-minute buckets of [from, to) (epoch seconds, within one day). */
+  /**
+   * Per-minute buckets of [from, to) (epoch seconds, minute aligned, within one day): the minute rollups of
+   * periods sync has verified or repaired, and for the other minutes (the open period, unchecked ones) the
+   * batches' aggregates added up on the fly. A rollup row without such a check (written just before a crash)
+   * is not used.
+   */
   private async minutes(device: string, from: number, to: number): Promise<Bucket[]> {
-    const out: Bucket[] = [];
-    for (let s = from; s < to; s += AGGREGATE_CHUNK_S) {
-      out.push(...coarsen(await this.seconds(device, s, Math.min(to, s + AGGREGATE_CHUNK_S)), 60_000));
+    const range = { device_id: device, from, to };
+    const dayStart = from - (from % 86_400);
+    const checks = await this.store.readIntervalChecks({ device_id: device, from: dayStart, to });
+    const final = new Set<number>();
+    for (const c of checks) {
+      if (!FINAL_STATUSES.has(c.status)) continue;
+      const start = batchEpochSecond(c);
+      for (let m = start; m < start + c.interval_seconds; m += 60) final.add(m);
     }
+    const rolled = new Map<number, Bucket>();
+    if (final.size > 0) {
+      for (const r of await this.store.readMinuteRollups(range)) if (final.has(r.t / 1000)) rolled.set(r.t / 1000, r);
+    }
+    const out: Bucket[] = [];
+    let open: number | undefined;
+    const flush = async (end: number) => {
+      for (let s = open!; s < end; s += AGGREGATE_CHUNK_S)
+        out.push(...(await this.fromBatches(device, s, Math.min(end, s + AGGREGATE_CHUNK_S))));
+      open = undefined;
+    };
+    for (let m = from; m < to; m += 60) {
+      const r = rolled.get(m);
+      if (r === undefined) {
+        open ??= m;
+        continue;
+      }
+      if (open !== undefined) await flush(m);
+      if (r.count > 0) out.push(r);
+    }
+    if (open !== undefined) await flush(to);
     return out;
+  }
+
+  /** Per-minute buckets of [from, to) added up from the batches' aggregates. */
+  private async fromBatches(device: string, from: number, to: number): Promise<Bucket[]> {
+    return coarsen(await this.seconds(device, from, to), 60_000);
   }
 }
 

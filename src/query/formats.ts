@@ -1,6 +1,6 @@
 import type { Bucket } from '../domain/sample-stats.js';
-import type { RawChunk } from './consumption-query.js';
-import type { ConsumptionParams } from './query-params.js';
+import type { ConsumptionQuery, RawChunk } from './consumption-query.js';
+import type { ConsumptionParams, Step } from './query-params.js';
 
 /**
  * The formats of consumption data, shared by the HTTP API and ec-export: columnar JSON (built whole: the
@@ -60,38 +60,48 @@ export async function rawJson(p: ConsumptionParams, chunks: AsyncIterable<RawChu
   return { device: p.device, step: 'raw', from: p.from, to: p.to, t, value };
 }
 
-/** CSV (header row, then one row per bucket) or JSON Lines, one string per chunk read. */
-export async function* bucketsText(format: 'csv' | 'jsonl', chunks: AsyncIterable<Bucket[]>): AsyncGenerator<string> {
-  if (format === 'csv') yield `${BUCKET_COLUMNS.join(',')}\n`;
-  for await (const chunk of chunks) {
-    let s = '';
-    for (const b of chunk) {
-      const mean = b.sum / b.count;
-      s +=
-        format === 'csv'
-          ? `${b.t},${b.count},${cell(b.sum)},${cell(b.min)},${cell(b.max)},${cell(mean)}\n`
-          : jsonLine(b);
-    }
-    if (s) yield s;
-  }
+/** The header row of a CSV export ('' for JSON Lines). */
+export function header(format: 'csv' | 'jsonl', step: Step): string {
+  if (format === 'jsonl') return '';
+  return `${(step === 'raw' ? RAW_COLUMNS : BUCKET_COLUMNS).join(',')}\n`;
 }
 
-function jsonLine(b: Bucket): string {
-  const mean = num(b.sum / b.count);
-  return `${JSON.stringify({ t: b.t, count: b.count, sum: num(b.sum), min: num(b.min), max: num(b.max), mean })}\n`;
+/** Buckets as CSV rows or JSON Lines. */
+export function bucketLines(format: 'csv' | 'jsonl', chunk: readonly Bucket[]): string {
+  let s = '';
+  for (const b of chunk) {
+    const mean = b.sum / b.count;
+    s +=
+      format === 'csv'
+        ? `${b.t},${b.count},${cell(b.sum)},${cell(b.min)},${cell(b.max)},${cell(mean)}\n`
+        : `${JSON.stringify(jsonBucket(b, mean))}\n`;
+  }
+  return s;
 }
 
-/** CSV (header `t,value`) or JSON Lines of raw samples, one string per chunk read. */
-export async function* rawText(format: 'csv' | 'jsonl', chunks: AsyncIterable<RawChunk>): AsyncGenerator<string> {
-  if (format === 'csv') yield `${RAW_COLUMNS.join(',')}\n`;
-  for await (const c of chunks) {
-    let s = '';
-    for (let i = 0; i < c.t.length; i++) {
-      const v = c.value[i]!;
-      s += format === 'csv' ? `${c.t[i]},${cell(v)}\n` : `{"t":${c.t[i]},"value":${JSON.stringify(num(v))}}\n`;
-    }
-    yield s;
+function jsonBucket(b: Bucket, mean: number) {
+  return { t: b.t, count: b.count, sum: num(b.sum), min: num(b.min), max: num(b.max), mean: num(mean) };
+}
+
+/** Raw samples as CSV rows or JSON Lines. */
+export function rawLines(format: 'csv' | 'jsonl', c: RawChunk): string {
+  let s = '';
+  for (let i = 0; i < c.t.length; i++) {
+    const v = c.value[i]!;
+    s += format === 'csv' ? `${c.t[i]},${cell(v)}\n` : `{"t":${c.t[i]},"value":${JSON.stringify(num(v))}}\n`;
   }
+  return s;
+}
+
+/** The text of a consumption query in CSV or JSON Lines, one string per chunk read (for streaming). */
+export async function* consumptionText(
+  format: 'csv' | 'jsonl',
+  p: ConsumptionParams,
+  q: ConsumptionQuery,
+): AsyncGenerator<string> {
+  yield header(format, p.step);
+  if (p.step === 'raw') for await (const c of q.raw(p.device, p.from, p.to)) yield rawLines(format, c);
+  else for await (const c of q.buckets(p.device, p.step, p.from, p.to)) yield bucketLines(format, c);
 }
 
 /** The format an Accept header asks for (?format= wins): CSV, JSON Lines, else JSON. */

@@ -2,9 +2,17 @@ import cassandra from 'cassandra-driver';
 import { keyspaceProblem, replicationCql, type CassandraConfig } from '../config/cassandra-options.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
-import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+import { batchEpochSecond, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
-import { batchAggregate, type BatchAggregate } from '../domain/sample-stats.js';
+import { batchAggregate, type BatchAggregate, type Bucket } from '../domain/sample-stats.js';
+import {
+  bucketOfRow,
+  FINAL_STATUSES,
+  minuteBounds,
+  minuteRollups,
+  rollupRow,
+  type RollupRow,
+} from './minute-rollups.js';
 import { StoreUnavailableError } from '../errors.js';
 import type {
   ConsumptionStore,
@@ -101,6 +109,20 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
 ) WITH CLUSTERING ORDER BY (ec_time ASC, interval_seconds ASC)
   AND default_time_to_live = ${ttl}
   AND comment = 'ec-server sync check results, one partition per device and UTC day'`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_rollup_minute (
+  device_id   text,
+  ec_date     text,              -- YYYYMMDD, UTC
+  ec_minute   text,              -- hhmm, UTC
+  samples     bigint,
+  values_sum  double,
+  values_min  double,            -- unset in an empty minute
+  values_max  double,
+  max_at      double,            -- epoch ms of the first sample holding values_max
+  seconds     int,               -- seconds of the minute holding data
+  PRIMARY KEY ((device_id, ec_date), ec_minute)
+) WITH CLUSTERING ORDER BY (ec_minute ASC)
+  AND default_time_to_live = ${ttl}
+  AND comment = 'ec-server minute rollups of verified periods, one partition per device and UTC day (<= 1,440 rows)'`,
     `CREATE TABLE IF NOT EXISTS ${ks}.ec_device_credential (
   device_id   text PRIMARY KEY,
   realm       text,
@@ -261,6 +283,7 @@ export class CassandraStore implements ConsumptionStore {
       ec_consumption: ['device_id', 'ec_date', 'ec_hour'],
       ec_checksum: ['device_id', 'ec_date'],
       ec_device_credential: ['device_id'],
+      ec_rollup_minute: ['device_id', 'ec_date'],
     } as const;
     for (const [name, partitionKey] of Object.entries(expect)) {
       const t = await client.metadata.getTable(ks, name);
@@ -378,7 +401,12 @@ export class CassandraStore implements ConsumptionStore {
     return true;
   }
 
+  /** A verified or repaired period's minute rollups are written first: a failure in between leaves them unused. */
   async writeIntervalCheck(c: IntervalCheck): Promise<void> {
+    if (FINAL_STATUSES.has(c.status)) {
+      const from = batchEpochSecond(c);
+      await this.finaliseRollups({ device_id: c.device_id, from, to: from + c.interval_seconds });
+    }
     await this.run(
       this.q.writeCheck,
       [
@@ -394,6 +422,39 @@ export class CassandraStore implements ConsumptionStore {
         this.ttl,
       ],
       'write',
+    );
+  }
+
+  async finaliseRollups(range: DeviceRange): Promise<number> {
+    const rollups = minuteRollups(await this.readBatchAggregates(range), range.from, range.to);
+    await mapLimit(rollups, READ_CONCURRENCY * 4, (b) => {
+      const r = rollupRow(b);
+      // unset rather than null: a null writes a tombstone
+      const opt = (v: number | null) => v ?? undefined;
+      const key: unknown[] = [range.device_id, r.ec_date, r.ec_minute, cassandra.types.Long.fromNumber(r.samples)];
+      const params = [...key, r.values_sum, opt(r.values_min), opt(r.values_max), opt(r.max_at), r.seconds, this.ttl];
+      return this.run(this.q.upsertRollup, params, 'write');
+    });
+    return rollups.length;
+  }
+
+  async readMinuteRollups(range: DeviceRange): Promise<Bucket[]> {
+    void this.handle; // throws when the store is not open
+    const parts = await mapLimit(daySlices(range), READ_CONCURRENCY, (s) => {
+      const { lo, hi } = minuteBounds(s);
+      return this.all(this.q.readRollups, [range.device_id, s.ec_date, lo, hi], FETCH_SUMMARIES, 'read');
+    });
+    return parts.flat().map((r) =>
+      bucketOfRow({
+        ec_date: String(r.get('ec_date')),
+        ec_minute: String(r.get('ec_minute')),
+        samples: longNumber(r.get('samples')),
+        values_sum: Number(r.get('values_sum')),
+        values_min: r.get('values_min') as number | null,
+        values_max: r.get('values_max') as number | null,
+        max_at: r.get('max_at') as number | null,
+        seconds: Number(r.get('seconds')),
+      } satisfies RollupRow),
     );
   }
 
@@ -531,6 +592,12 @@ export function cassandraStatements(ks: string) {
     readChecks:
       `SELECT ${CHECK_COLUMNS} FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ` +
       `ec_time >= ? AND ec_time < ?`,
+    upsertRollup:
+      `INSERT INTO ${ks}.ec_rollup_minute (device_id, ec_date, ec_minute, ${ROLLUP_VALUES}) ` +
+      `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
+    readRollups:
+      `SELECT ec_date, ec_minute, ${ROLLUP_VALUES} FROM ${ks}.ec_rollup_minute ` +
+      `WHERE device_id = ? AND ec_date = ? AND ec_minute >= ? AND ec_minute < ?`,
     putCredential: `INSERT INTO ${ks}.ec_device_credential (${CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
     readCredential: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential WHERE device_id = ?`,
     // A full scan, paged: one partition per device, read only when the cache (re)loads.
@@ -543,6 +610,7 @@ export function cassandraStatements(ks: string) {
   };
 }
 
+const ROLLUP_VALUES = 'samples, values_sum, values_min, values_max, max_at, seconds';
 const DEVICE_COLUMNS = 'device_id, first_seen_ms, last_seen_ms, last_seq, day, batches_today, samples_today';
 const CREDENTIAL_COLUMNS = 'device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms';
 

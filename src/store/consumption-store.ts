@@ -2,7 +2,7 @@ import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
 import type { IntervalSummary } from '../domain/interval-digest.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
-import type { BatchAggregate } from '../domain/sample-stats.js';
+import type { BatchAggregate, Bucket } from '../domain/sample-stats.js';
 
 export type { IntervalSummary };
 
@@ -64,8 +64,18 @@ export interface ConsumptionStore {
   intervalSummaries(range: DeviceRange, intervalSeconds: number): Promise<IntervalSummary[]>;
   /** Removes one batch; resolves true when it existed. */
   deleteBatch(key: BatchKey): Promise<boolean>;
-  /** Upserts a sync result for one interval. */
+  /**
+   * Upserts a sync result for one interval. A verified or repaired one first finalises the interval's
+   * minute rollups (finaliseRollups), so a repair that changed the data after an earlier rollup updates it.
+   */
   writeIntervalCheck(check: IntervalCheck): Promise<void>;
+  /**
+   * Writes the minute rollups (store/minute-rollups.ts) of every minute of [from, to) (minute aligned, empty
+   * minutes included) from the stored batches' aggregates, replacing earlier ones; resolves with the minutes.
+   */
+  finaliseRollups(range: DeviceRange): Promise<number>;
+  /** Rollup rows of the minutes starting in [from, to), ascending; empty minutes have count 0. */
+  readMinuteRollups(range: DeviceRange): Promise<Bucket[]>;
   /** Sync results of one device whose interval starts in [from, to). */
   readIntervalChecks(range: DeviceRange): Promise<IntervalCheck[]>;
   /** Adds or replaces a device's credential (`ec-server device add|rotate`). */

@@ -55,6 +55,18 @@ CREATE TABLE IF NOT EXISTS ec_device_credential (
   created_ms  INTEGER NOT NULL,
   updated_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ec_rollup_minute (
+  device_id   TEXT    NOT NULL,
+  ec_date     TEXT    NOT NULL,
+  ec_minute   TEXT    NOT NULL,
+  samples     INTEGER NOT NULL,
+  values_sum  REAL    NOT NULL,
+  values_min  REAL,
+  values_max  REAL,
+  max_at      REAL,
+  seconds     INTEGER NOT NULL,
+  PRIMARY KEY (device_id, ec_date, ec_minute)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ec_device (
   device_id      TEXT    NOT NULL PRIMARY KEY,
   first_seen_ms  INTEGER NOT NULL,
@@ -65,6 +77,12 @@ CREATE TABLE IF NOT EXISTS ec_device (
   samples_today  INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
+
+/** Upserts rows of ec_rollup_minute (minute-rollups.ts), by name. */
+export const ROLLUP_UPSERT =
+  'INSERT OR REPLACE INTO ec_rollup_minute (device_id, ec_date, ec_minute, samples, values_sum, values_min, ' +
+  'values_max, max_at, seconds) VALUES (@device_id, @ec_date, @ec_minute, @samples, @values_sum, @values_min, ' +
+  '@values_max, @max_at, @seconds)';
 
 /** Upserts rows of ec_device (the device registry), by name. */
 export const DEVICE_UPSERT =

@@ -1,15 +1,29 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { DEVICE_UPSERT, openDatabase, openDatabaseReadOnly, preparePositionalUpsert } from './sqlite-schema.js';
+import {
+  DEVICE_UPSERT,
+  ROLLUP_UPSERT,
+  openDatabase,
+  openDatabaseReadOnly,
+  preparePositionalUpsert,
+} from './sqlite-schema.js';
 import { SqliteRetention, type RetentionLog } from './sqlite-retention.js';
 import { assertNotDamaged } from './sqlite-quick-check.js';
 import type { SqliteWriteRoute, SqliteWriteSettings } from './sqlite-batch-writer.js';
-import type { Batch, BatchKey, BatchSummary } from '../domain/batch.js';
+import { batchEpochSecond, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
-import { batchAggregate, type BatchAggregate } from '../domain/sample-stats.js';
+import { batchAggregate, type BatchAggregate, type Bucket } from '../domain/sample-stats.js';
+import {
+  bucketOfRow,
+  FINAL_STATUSES,
+  minuteBounds,
+  minuteRollups,
+  rollupRow,
+  type RollupRow,
+} from './minute-rollups.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
 import { daySlices } from './day-slices.js';
@@ -197,9 +211,42 @@ export class SqliteStore implements ConsumptionStore {
     return this.stmts.deleteBatch.run(k.device_id, k.ec_date, k.ec_time, k.start_us, k.end_us).changes > 0;
   }
 
+  /** A verified or repaired period's minute rollups are written first: a crash in between leaves them unused. */
   async writeIntervalCheck(check: IntervalCheck): Promise<void> {
     void this.handle; // throws when the store is not open
+    if (FINAL_STATUSES.has(check.status)) {
+      const from = batchEpochSecond(check);
+      await this.finaliseRollups({ device_id: check.device_id, from, to: from + check.interval_seconds });
+    }
     this.stmts.writeCheck.run(check);
+  }
+
+  async finaliseRollups(range: DeviceRange): Promise<number> {
+    const db = this.handle;
+    const rows = minuteRollups(await this.readBatchAggregates(range), range.from, range.to).map((b) => ({
+      device_id: range.device_id,
+      ...rollupRow(b),
+    }));
+    const stmt = db.prepare(ROLLUP_UPSERT);
+    db.transaction(() => {
+      for (const r of rows) stmt.run(r);
+    })();
+    return rows.length;
+  }
+
+  async readMinuteRollups(range: DeviceRange): Promise<Bucket[]> {
+    const db = this.handle;
+    // A file from before rollups, opened read-only (ec-export), has no such table: nothing is final there.
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ec_rollup_minute'").get();
+    if (!exists) return [];
+    const stmt = db.prepare(
+      'SELECT * FROM ec_rollup_minute WHERE device_id = ? AND ec_date = ? AND ec_minute >= ? AND ec_minute < ? ' +
+        'ORDER BY ec_minute',
+    );
+    return this.sliced(range, (s) => {
+      const { lo, hi } = minuteBounds(s);
+      return (stmt.all(range.device_id, s.ec_date, lo, hi) as RollupRow[]).map(bucketOfRow);
+    });
   }
 
   /**

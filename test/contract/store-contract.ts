@@ -5,12 +5,15 @@ import type { DeviceRecord } from '../../src/domain/device-record.js';
 import { summarizeIntervals } from '../../src/domain/interval-digest.js';
 import type { ConsumptionStore, IntervalCheck } from '../../src/store/consumption-store.js';
 import { makeBatch } from '../helpers/batches.js';
+import { queryContract } from './query-contract.js';
 
 export interface ContractTarget {
   /** A fresh, unopened store. Each call may return a store over the same data (reopen) when `same` is true. */
   create(opts: { same: boolean }): ConsumptionStore | Promise<ConsumptionStore>;
   /** A device id no other test uses (backends may keep data between tests). */
   device(): string;
+  /** Runs of the query property (a remote backend takes longer per run). */
+  propertyRuns?: number;
 }
 
 /** A batch's aggregate computed here, without the code under test. */
@@ -134,7 +137,7 @@ export function storeContract(name: string, target: ContractTarget): void {
       expect(error).to.be.instanceOf(RangeError);
     });
 
-    it('batch aggregates: key plus count, sum, min, max (and where the max is) of each batch, in key order', async () => {
+    it('batch aggregates: key, count, sum, min, max (and where the max is) of each batch, in key order', async () => {
       const dev = target.device();
       const bs = [makeBatch(dev, T0, 7, 0, 2), makeBatch(dev, T0, 3, 600_000, 3), makeBatch(dev, T0 + 2, 1000, 0, 4)];
       await store.upsertBatches(bs);
@@ -288,5 +291,11 @@ export function storeContract(name: string, target: ContractTarget): void {
       const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 1 });
       expect(rows.map(strip)).to.deep.equal([b]);
     });
+
+    queryContract(
+      () => store,
+      () => target.device(),
+      target.propertyRuns ?? 40,
+    );
   });
 }

@@ -65,6 +65,7 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
   storeContract('cassandra', {
     create: () => new CassandraStore(config()),
     device,
+    propertyRuns: 15,
   });
 
   describe('cassandra specifics', () => {

@@ -176,7 +176,7 @@ describe('ec-server process', function () {
     expect(r.stderr).to.match(/Unknown argument: frobnicate/);
   });
 
-  for (const bin of ['ec-server', 'ec-test', 'ec-client']) {
+  for (const bin of ['ec-server', 'ec-test', 'ec-client', 'ec-export']) {
     it(`${bin} --help and --version`, async () => {
       const help = await runBin(bin, ['--help']);
       expect(help.code).to.equal(0);

@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { batchEpochSecond, type Batch } from '../../src/domain/batch.js';
 
 /** Every sample of some batches: time (epoch ms) and value, parsed here without the code under test. */
@@ -40,21 +41,27 @@ export function directBuckets(batches: readonly Batch[], stepMs: number, from: n
   return out;
 }
 
-/** Columnar form (the API's), sums rounded to 9 significant digits: sums in another order differ in the last bits. */
+/** Columnar form (the API's). */
 export function columns(buckets: readonly DirectBucket[]): Record<string, number[]> {
-  const r = (x: number) => Number(x.toPrecision(9));
   return {
     t: buckets.map((b) => b.t),
     count: buckets.map((b) => b.count),
-    sum: buckets.map((b) => r(b.sum)),
+    sum: buckets.map((b) => b.sum),
     min: buckets.map((b) => b.min),
     max: buckets.map((b) => b.max),
-    mean: buckets.map((b) => r(b.mean)),
+    mean: buckets.map((b) => b.mean),
   };
 }
 
-/** The API's columnar answer in the same form. */
-export function answerColumns(a: Record<string, number[]>): Record<string, number[]> {
-  const r = (x: number) => Number(x.toPrecision(9));
-  return { t: a.t!, count: a.count!, sum: a.sum!.map(r), min: a.min!, max: a.max!, mean: a.mean!.map(r) };
+/**
+ * Sums added in another order differ in their last bits (near 0, relatively by much): sums and means are
+ * compared within 1e-6 (test values carry at most 3 decimals), every other column exactly.
+ */
+export function expectSameColumns(got: Record<string, unknown>, want: Record<string, number[]>, what = ''): void {
+  for (const k of ['t', 'count', 'min', 'max']) expect(got[k], `${what} ${k}`).to.deep.equal(want[k]);
+  for (const k of ['sum', 'mean']) {
+    const g = got[k] as number[];
+    expect(g.length, `${what} ${k}`).to.equal(want[k]!.length);
+    g.forEach((v, i) => expect(v, `${what} ${k}[${i}]`).to.be.closeTo(want[k]![i]!, 1e-6));
+  }
 }
