@@ -97,13 +97,26 @@ function render(): void {
     '.';
 }
 
+let timer: number | undefined;
+
 async function refresh(): Promise<void> {
   try {
     await load();
     render();
   } catch (e) {
     status.textContent = `Could not load the devices: ${e instanceof ApiError ? e.message : String(e)}`;
+    // No token given: stop asking every REFRESH_MS; "Forget token" or a reload asks again.
+    if (e instanceof ApiError && e.status === 401) stopRefreshing();
   }
+}
+
+function startRefreshing(): void {
+  timer ??= window.setInterval(() => void refresh(), REFRESH_MS);
+}
+
+function stopRefreshing(): void {
+  clearInterval(timer);
+  timer = undefined;
 }
 
 search.addEventListener('input', render);
@@ -111,7 +124,8 @@ stateSelect.addEventListener('change', render);
 byId<HTMLFormElement>('filters').addEventListener('submit', (e) => e.preventDefault());
 byId<HTMLButtonElement>('sign-out').addEventListener('click', () => {
   forgetToken();
+  startRefreshing();
   void refresh();
 });
+startRefreshing();
 void refresh();
-setInterval(() => void refresh(), REFRESH_MS);
