@@ -269,4 +269,31 @@ describe('dashboard in a real browser: device list, chart values and gaps, sync 
       'no data from 2026-04-01T00:03:59.900Z to 2026-04-01T00:05:00Z',
     ]);
   });
+
+  it('zooming out loads 1m buckets (finalised by the sync round): per minute the values of its seconds', async () => {
+    await openDevice(0, 2 * P);
+    // 20 min -> 40 -> 80 (still 1s: 4,800 buckets) -> 160 min: over 5,000 s, so 1m.
+    for (let load = 2; load <= 4; load++) {
+      await page.getByRole('button', { name: 'Zoom out' }).click();
+      await page.waitForSelector(`#chart-figure[data-state="ready"][data-load="${load}"]`);
+    }
+    const s = await shownSeries();
+    expect(s.step).to.equal('1m');
+    const [x, mean, min, max] = await chartData();
+    const minutes = x!.flatMap((t, i) => (mean![i] === null ? [] : [(t! - T0 * 1000) / 60_000]));
+    // Minutes 0-19 but the one left out (4), which is the only break.
+    expect(minutes).to.deep.equal(Array.from({ length: 20 }, (_, m) => m).filter((m) => m !== GAP_FROM / 60));
+    expect(s.gaps).to.deep.equal([[(T0 + GAP_FROM) * 1000, (T0 + GAP_TO) * 1000]]);
+    for (const m of minutes) {
+      const i = x!.indexOf(T0 * 1000 + m * 60_000);
+      const secs = Array.from({ length: 60 }, (_, k) => m * 60 + k);
+      const expectedMean = secs.reduce((a, sec) => a + meanOf(sec), 0) / 60;
+      expect(mean![i], `mean of minute ${m}`).to.be.closeTo(expectedMean, 1e-9);
+      expect(min![i], `min of minute ${m}`).to.be.closeTo(Math.min(...secs.map((sec) => value(sec, 0))), 1e-9);
+      expect(max![i], `max of minute ${m}`).to.be.closeTo(
+        Math.max(...secs.map((sec) => value(sec, PER_SECOND - 1))),
+        1e-9,
+      );
+    }
+  });
 });
