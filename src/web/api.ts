@@ -34,10 +34,39 @@ let pageToken: string | null = storedToken();
 /** One dialog at a time: concurrent 401s wait for the same answer. */
 let asking: Promise<string | null> | undefined;
 
-/** Asks for a token with the page's <dialog id="token-dialog">; null when cancelled. */
+/** The token dialog, added to the page the first time it is needed (a modal <dialog>: focus kept inside). */
+function tokenDialog(): HTMLDialogElement {
+  const existing = document.getElementById('token-dialog');
+  if (existing) return existing as HTMLDialogElement;
+  const el = (tag: string, attrs: Record<string, string> = {}, text = ''): HTMLElement => {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    e.textContent = text;
+    return e;
+  };
+  const dialog = el('dialog', { id: 'token-dialog', 'aria-labelledby': 'token-title' }) as HTMLDialogElement;
+  const form = el('form', { method: 'dialog' });
+  const actions = el('div', { class: 'actions' });
+  actions.append(
+    el('button', { type: 'submit' }, 'Use token'),
+    el('button', { type: 'button', id: 'token-cancel' }, 'Cancel'),
+  );
+  form.append(
+    el('h2', { id: 'token-title' }, 'Bearer token'),
+    el('p', { id: 'token-reason' }),
+    el('label', { for: 'token-input' }, 'Token'),
+    el('input', { id: 'token-input', type: 'password', autocomplete: 'off', required: '' }),
+    actions,
+  );
+  dialog.append(form);
+  document.body.append(dialog);
+  return dialog;
+}
+
+/** Asks for a token with the token dialog; null when cancelled. */
 function askToken(reason: string): Promise<string | null> {
   return (asking ??= new Promise<string | null>((resolve) => {
-    const dialog = document.getElementById('token-dialog') as HTMLDialogElement;
+    const dialog = tokenDialog();
     const form = dialog.querySelector('form')!;
     const input = dialog.querySelector<HTMLInputElement>('#token-input')!;
     const why = dialog.querySelector<HTMLElement>('#token-reason')!;
