@@ -31,9 +31,10 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       )
       .command(
         'upgrade-store',
-        'convert an embedded store made by a development build from before 0.1.0 (ec_consumption WITHOUT ROWID) ' +
-          'to the current, faster table layout, in one transaction (best with the server stopped: meanwhile its ' +
-          'commits wait, and meters may get 503 and resend)',
+        'bring a store to the current schema: add the per-batch aggregate columns and the rollup table (SQLite ' +
+          'and Cassandra), and convert an embedded store made by a development build from before 0.1.0 ' +
+          '(ec_consumption WITHOUT ROWID) to the current, faster table layout, in one transaction (best with the ' +
+          'server stopped: meanwhile its commits wait, and meters may get 503 and resend)',
       )
       .command(
         'backup <dest>',
@@ -115,7 +116,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     return;
   }
   if (args._[0] === 'upgrade-store') {
-    const result = upgradeStore(loaded.config);
+    const result = await upgradeStore(loaded.config);
     (result.ok ? process.stdout : process.stderr).write(`ec-server: ${result.message}\n`);
     if (!result.ok) process.exit(result.exitCode);
     return;

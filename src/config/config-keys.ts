@@ -214,6 +214,16 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
       'either way, whatever the setting was when they were written.',
   },
   {
+    key: 'storage.aggregates',
+    section: 'Storage',
+    default: 'true',
+    kind: { type: 'enum', values: ['true', 'false'] },
+    doc:
+      "Store each batch's sample count, sum, min and max (and when the max occurs) with its row, computed where " +
+      'the body is parsed, so consumption queries and minute rollups add up rows instead of samples (both ' +
+      'backends). false leaves them out (queries then read the records).',
+  },
+  {
     key: 'storage.retention_days',
     section: 'Storage',
     default: '0',

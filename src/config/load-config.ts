@@ -38,6 +38,7 @@ export interface Config {
     sqliteSynchronous: 'FULL' | 'NORMAL';
     sqliteWriter: 'thread' | 'inline';
     sqliteCompression: 'deflate' | 'none';
+    aggregates: boolean;
     /** Embedded store: days kept before today (UTC); 0 keeps everything. */
     retentionDays: number;
     sqliteCheckOnStart: boolean;
@@ -216,6 +217,7 @@ function build(raw: Map<string, RawValue>): Config {
       sqliteSynchronous: str('storage.sqlite_synchronous') as Config['storage']['sqliteSynchronous'],
       sqliteWriter: str('storage.sqlite_writer') as Config['storage']['sqliteWriter'],
       sqliteCompression: str('storage.sqlite_compression') as Config['storage']['sqliteCompression'],
+      aggregates: str('storage.aggregates') === 'true',
       retentionDays: int('storage.retention_days'),
       sqliteCheckOnStart: str('storage.sqlite_check_on_start') === 'true',
     },

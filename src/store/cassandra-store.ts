@@ -4,7 +4,7 @@ import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import { batchEpochSecond, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
-import { batchAggregate, type BatchAggregate, type Bucket } from '../domain/sample-stats.js';
+import { batchAggregate, valueStats, type BatchAggregate, type Bucket } from '../domain/sample-stats.js';
 import {
   bucketOfRow,
   FINAL_STATUSES,
@@ -55,7 +55,13 @@ const CONSUMPTION_COLUMNS = [
   'values_checksum',
   'batch_seq',
   'insert_time',
+  'values_sum',
+  'values_min',
+  'values_max',
+  'values_max_us',
 ] as const;
+/** Per-batch aggregates (domain/sample-stats.ts), added to tables from before them by open() or upgrade-store. */
+const AGGREGATE_COLUMNS = { values_sum: 'double', values_min: 'double', values_max: 'double', values_max_us: 'int' };
 const SUMMARY_COLUMNS =
   'device_id, ec_date, ec_time, start_us, end_us, values_count, values_checksum, batch_seq, insert_time';
 const CHECK_COLUMNS =
@@ -89,6 +95,10 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   values_checksum       text,      -- lowercase hex MD5 (docs/protocol.md)
   batch_seq             bigint,    -- X-EC-Seq, when the client sent one
   insert_time           timestamp,
+  values_sum            double,    -- the records' sum, min, max and the max's us offset (storage.aggregates)
+  values_min            double,
+  values_max            double,
+  values_max_us         int,
   PRIMARY KEY ((device_id, ec_date, ec_hour), ec_time, start_us, end_us)
 ) WITH CLUSTERING ORDER BY (ec_time ASC, start_us ASC, end_us ASC)
   AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', ` +
@@ -224,7 +234,14 @@ export class CassandraStore implements ConsumptionStore {
   private readonly deadlineMs: number;
   private readonly q: ReturnType<typeof cassandraStatements>;
 
-  constructor(private readonly options: CassandraConfig) {
+  private readonly aggregates: boolean;
+
+  constructor(
+    private readonly options: CassandraConfig,
+    /** storage.aggregates (default true): each batch's count/sum/min/max written with its row. */
+    extra: { aggregates?: boolean } = {},
+  ) {
+    this.aggregates = extra.aggregates ?? true;
     const problem = keyspaceProblem(options.keyspace);
     if (problem) throw new RangeError(`keyspace ${JSON.stringify(options.keyspace)} ${problem}`);
     this.consistency = consistencyCode(options.consistency);
@@ -258,14 +275,16 @@ export class CassandraStore implements ConsumptionStore {
       pooling: { heartBeatInterval: 10_000 },
     });
     client.on('hostRemove', closeRemovedHostPool);
+    let added: string[] = [];
     try {
       await withDeadline(client.connect(), o.requestTimeoutMs * 2 + 5000, 'connect');
       if (o.createSchema) {
         for (const cql of cassandraSchemaStatements(o)) {
           await client.execute(cql, [], { prepare: false, readTimeout: Math.max(o.requestTimeoutMs, 20_000) });
         }
+        added = await addAggregateColumns(client, o.keyspace, o.requestTimeoutMs);
       }
-      await this.checkSchema(client);
+      await this.checkSchema(client, added);
     } catch (e) {
       await client.shutdown().catch(() => undefined);
       throw unavailable(e, `cannot open Cassandra store (${o.hosts.join(',')}:${o.port}, keyspace ${o.keyspace})`);
@@ -274,7 +293,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   /** Refuses tables of another layout (e.g. the original device-only partitioning) before any write. */
-  private async checkSchema(client: cassandra.Client): Promise<void> {
+  private async checkSchema(client: cassandra.Client, justAdded: readonly string[]): Promise<void> {
     const ks = this.options.keyspace;
     const hint = this.options.createSchema
       ? ''
@@ -289,6 +308,15 @@ export class CassandraStore implements ConsumptionStore {
       const t = await client.metadata.getTable(ks, name);
       if (!t) throw new StoreUnavailableError(`table ${ks}.${name} does not exist${hint}`);
       const got = t.partitionKeys.map((c) => c.name);
+      // Columns added a moment ago may not show in the driver's cached metadata yet.
+      const missing = Object.keys(AGGREGATE_COLUMNS).filter(
+        (c) => !justAdded.includes(c) && !t.columns.some((k) => k.name === c),
+      );
+      if (name === 'ec_consumption' && missing.length > 0) {
+        throw new StoreUnavailableError(
+          `table ${ks}.ec_consumption lacks ${missing.join(', ')}: run \`ec-server upgrade-store\` (docs/storage.md)`,
+        );
+      }
       if (got.join(',') !== partitionKey.join(',')) {
         throw new StoreUnavailableError(
           `table ${ks}.${name} is partitioned by (${got.join(', ')}), expected (${partitionKey.join(', ')}); ` +
@@ -358,7 +386,7 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   private upsert(b: Batch): Promise<unknown> {
-    return this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl), 'write');
+    return this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl, this.aggregates), 'write');
   }
 
   async readBatches(range: DeviceRange): Promise<Batch[]> {
@@ -368,8 +396,18 @@ export class CassandraStore implements ConsumptionStore {
     }));
   }
 
+  /** From the aggregate columns; an hour holding a row without them (older, or aggregates off) is read whole. */
   async readBatchAggregates(range: DeviceRange): Promise<BatchAggregate[]> {
-    return (await this.readBatches(range)).map(batchAggregate);
+    const parts = await mapLimit(hourSlices(range), READ_CONCURRENCY, async (s) => {
+      const key = [range.device_id, s.ec_date, s.ec_hour, s.fromTime, s.toTime];
+      const rows = await this.all(this.q.readAggregates, key, FETCH_SUMMARIES, 'read');
+      if (rows.every((r) => r.get('values_sum') !== null)) return rows.map(toAggregate);
+      const full = await this.all(this.q.readBatches, key, FETCH_BATCHES, 'read');
+      return full.map((r) =>
+        batchAggregate({ ...toSummary(r), ec_consumption_values: String(r.get('ec_consumption_values')) }),
+      );
+    });
+    return parts.flat();
   }
 
   async readSummaries(range: DeviceRange): Promise<BatchSummary[]> {
@@ -558,7 +596,10 @@ function closeRemovedHostPool(host: unknown): void {
 }
 
 /** The bound values of the upsert statement for one batch (exported for bench/cassandra-raw.mjs). */
-export function cassandraUpsertParams(b: Batch, ttl: number): unknown[] {
+export function cassandraUpsertParams(b: Batch, ttl: number, aggregates = true): unknown[] {
+  // unset rather than null where there is nothing (a null writes a tombstone)
+  const a = aggregates ? valueStats(b.ec_consumption_values) : undefined;
+  const has = a !== undefined && a.count > 0;
   return [
     b.device_id,
     b.ec_date,
@@ -572,8 +613,41 @@ export function cassandraUpsertParams(b: Batch, ttl: number): unknown[] {
     // unset rather than null: a null would write a cell tombstone into every row without a seq
     b.batch_seq === null ? undefined : cassandra.types.Long.fromNumber(b.batch_seq),
     new Date(b.insert_time),
+    has ? a.sum : undefined,
+    has ? a.min : undefined,
+    has ? a.max : undefined,
+    has ? a.max_us : undefined,
     ttl,
   ];
+}
+
+/** Adds the aggregate columns to an ec_consumption from before them; resolves with the ones added. */
+export async function addAggregateColumns(client: cassandra.Client, ks: string, timeoutMs: number): Promise<string[]> {
+  const t = await client.metadata.getTable(ks, 'ec_consumption');
+  if (!t) return [];
+  const added = Object.entries(AGGREGATE_COLUMNS).filter(([c]) => !t.columns.some((k) => k.name === c));
+  for (const [c, type] of added) {
+    await client.execute(`ALTER TABLE ${ks}.ec_consumption ADD ${c} ${type}`, [], {
+      prepare: false,
+      readTimeout: Math.max(timeoutMs, 20_000),
+    });
+  }
+  return added.map(([c]) => c);
+}
+
+function toAggregate(r: Row): BatchAggregate {
+  return {
+    device_id: String(r.get('device_id')),
+    ec_date: String(r.get('ec_date')),
+    ec_time: String(r.get('ec_time')),
+    start_us: String(r.get('start_us')),
+    end_us: String(r.get('end_us')),
+    count: Number(r.get('values_count')),
+    sum: Number(r.get('values_sum')),
+    min: Number(r.get('values_min')),
+    max: Number(r.get('values_max')),
+    max_us: Number(r.get('values_max_us')),
+  };
 }
 
 /** The CQL the store runs (exported for bench/cassandra-raw.mjs, which measures the same insert). */
@@ -586,6 +660,10 @@ export function cassandraStatements(ks: string) {
       `(${CONSUMPTION_COLUMNS.map(() => '?').join(', ')}) USING TTL ?`,
     readBatches: `SELECT ${SUMMARY_COLUMNS}, ec_consumption_values FROM ${ks}.ec_consumption WHERE ${hourRange}`,
     readSummaries: `SELECT ${SUMMARY_COLUMNS} FROM ${ks}.ec_consumption WHERE ${hourRange}`,
+    readAggregates:
+      `SELECT device_id, ec_date, ec_time, start_us, end_us, values_count, ` +
+      `${Object.keys(AGGREGATE_COLUMNS).join(', ')} ` +
+      `FROM ${ks}.ec_consumption WHERE ${hourRange}`,
     exists: `SELECT values_count FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     deleteBatch: `DELETE FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     writeCheck: `INSERT INTO ${ks}.ec_checksum (${CHECK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,

@@ -20,12 +20,15 @@ export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = '
         synchronous: config.storage.sqliteSynchronous,
         readOnly: use === 'read',
         compression: config.storage.sqliteCompression,
+        aggregates: config.storage.aggregates,
         retentionDays: use === 'ingest' ? config.storage.retentionDays : 0,
         log: use === 'ingest' ? createLogger(config.log.level) : undefined,
         // The server checks at start; tools that read (ec-test) do not pay for it on every run.
         checkOnOpen: use === 'ingest' && config.storage.sqliteCheckOnStart,
       });
     case 'cassandra':
-      return new CassandraStore(use === 'read' ? { ...config.cassandra, createSchema: false } : config.cassandra);
+      return new CassandraStore(use === 'read' ? { ...config.cassandra, createSchema: false } : config.cassandra, {
+        aggregates: config.storage.aggregates,
+      });
   }
 }

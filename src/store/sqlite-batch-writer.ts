@@ -8,6 +8,8 @@ export interface SqliteWriteSettings {
   file: string;
   synchronous: 'FULL' | 'NORMAL';
   compression: ValuesCompression;
+  /** storage.aggregates: write each batch's count/sum/min/max with its row (default true). */
+  aggregates?: boolean;
 }
 
 /**
@@ -21,7 +23,7 @@ export class SqliteBatchWriter {
 
   constructor(settings: SqliteWriteSettings) {
     this.db = openDatabase(settings.file, settings.synchronous);
-    this.upsert = preparePositionalUpsert(this.db, settings.compression);
+    this.upsert = preparePositionalUpsert(this.db, settings.compression, settings.aggregates ?? true);
     const deviceUpsert = this.db.prepare(DEVICE_UPSERT);
     this.upsertDevices = this.db.transaction((rows: readonly DeviceRecord[]) => {
       for (const r of rows) deviceUpsert.run(r);

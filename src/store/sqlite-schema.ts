@@ -4,6 +4,7 @@ import { ConfigError } from '../errors.js';
 import type { Batch } from '../domain/batch.js';
 import { ROW_COLUMNS, rowOf, unpackBatches, type BatchRow } from './batch-rows.js';
 import { encodeValues, type ValuesCompression } from './stored-values.js';
+import { valueStats } from '../domain/sample-stats.js';
 
 /** ec_consumption's columns in the current layout (the upgrade builds a second table from them). */
 const CONSUMPTION_COLUMNS = `(
@@ -16,8 +17,37 @@ const CONSUMPTION_COLUMNS = `(
   values_count          INTEGER NOT NULL,
   values_checksum       TEXT    NOT NULL,
   batch_seq             INTEGER,
-  insert_time           INTEGER NOT NULL
+  insert_time           INTEGER NOT NULL,
+  values_sum            REAL,
+  values_min            REAL,
+  values_max            REAL,
+  values_max_us         INTEGER
 )`;
+
+/**
+ * Per-batch aggregates of the records (domain/sample-stats.ts), written with the row when storage.aggregates is
+ * on; NULL in rows written before they existed or with it off (queries then add up the records themselves).
+ */
+export const AGGREGATE_COLUMNS = ['values_sum', 'values_min', 'values_max', 'values_max_us'] as const;
+
+/** Adds the aggregate columns to an ec_consumption from before them (ALTER TABLE ADD COLUMN: no rewrite). */
+export function addAggregateColumns(db: Database.Database): string[] {
+  const have = new Set(
+    (db.prepare('PRAGMA table_info(ec_consumption)').all() as { name: string }[]).map((c) => c.name),
+  );
+  const added = AGGREGATE_COLUMNS.filter((c) => !have.has(c));
+  for (const c of added)
+    db.exec(`ALTER TABLE ec_consumption ADD COLUMN ${c} ${c === 'values_max_us' ? 'INTEGER' : 'REAL'}`);
+  return added;
+}
+
+/** Whether ec_consumption has the aggregate columns (a file from before them, opened read-only, may not). */
+export function hasAggregateColumns(db: Database.Database): boolean {
+  const have = new Set(
+    (db.prepare('PRAGMA table_info(ec_consumption)').all() as { name: string }[]).map((c) => c.name),
+  );
+  return AGGREGATE_COLUMNS.every((c) => have.has(c));
+}
 
 /**
  * Tables mirror the original Cassandra ones; the key is (device, date, time, start_us, end_us).
@@ -122,6 +152,7 @@ export function openDatabase(file: string, synchronous: 'FULL' | 'NORMAL'): Data
   db.pragma(`synchronous = ${synchronous}`);
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  addAggregateColumns(db);
   if (!isLegacyConsumptionTable(db)) db.exec(CONSUMPTION_KEY_INDEX);
   return db;
 }
@@ -135,13 +166,24 @@ export function openDatabase(file: string, synchronous: 'FULL' | 'NORMAL'): Data
 export function preparePositionalUpsert(
   db: Database.Database,
   compression: ValuesCompression,
+  aggregates = true,
 ): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
+  const columns = [...ROW_COLUMNS, ...AGGREGATE_COLUMNS];
   const upsert = db.prepare(
-    `INSERT OR REPLACE INTO ec_consumption (${ROW_COLUMNS.join(', ')}) VALUES ` +
-      `(${ROW_COLUMNS.map(() => '?').join(', ')})`,
+    `INSERT OR REPLACE INTO ec_consumption (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
   );
-  const run = (r: BatchRow): void =>
-    void upsert.run(r[0], r[1], r[2], r[3], r[4], encodeValues(r[5], compression), r[6], r[7], r[8], r[9]);
+  // The aggregates come from the record list in hand, just before its row is written (where the body was parsed).
+  const run = (r: BatchRow): void => {
+    const a = aggregates ? valueStats(r[5]) : undefined;
+    const has = a !== undefined && a.count > 0;
+    void upsert.run(
+      ...[r[0], r[1], r[2], r[3], r[4], encodeValues(r[5], compression), r[6], r[7], r[8], r[9]],
+      has ? a.sum : null,
+      has ? a.min : null,
+      has ? a.max : null,
+      has ? a.max_us : null,
+    );
+  };
   return {
     packed: db.transaction((packed: string) => unpackBatches(packed, run)),
     batches: db.transaction((batches: readonly Batch[]) => {
@@ -158,7 +200,8 @@ export function preparePositionalUpsert(
  */
 export function upgradeConsumptionTable(db: Database.Database): number | null {
   if (!isLegacyConsumptionTable(db)) return null;
-  const columns = ROW_COLUMNS.join(', ');
+  addAggregateColumns(db);
+  const columns = [...ROW_COLUMNS, ...AGGREGATE_COLUMNS].join(', ');
   return db
     .transaction(() => {
       db.exec(`CREATE TABLE ec_consumption_upgrade ${CONSUMPTION_COLUMNS}`);

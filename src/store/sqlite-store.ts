@@ -4,6 +4,8 @@ import type Database from 'better-sqlite3';
 import {
   DEVICE_UPSERT,
   ROLLUP_UPSERT,
+  AGGREGATE_COLUMNS,
+  hasAggregateColumns,
   openDatabase,
   openDatabaseReadOnly,
   preparePositionalUpsert,
@@ -45,6 +47,8 @@ export interface SqliteStoreOptions {
   synchronous: 'FULL' | 'NORMAL';
   /** storage.sqlite_compression (default 'deflate'): how new rows keep large record lists (stored-values.ts). */
   compression?: ValuesCompression;
+  /** storage.aggregates (default true): each batch's count/sum/min/max stored with its row (queries read those). */
+  aggregates?: boolean;
   /** For tools that only read (ec-test): the file must exist and is opened read-only; writes fail. */
   readOnly?: boolean;
   /** storage.retention_days: > 0 deletes older days in the background while open (sqlite-retention.ts). */
@@ -116,9 +120,19 @@ export class SqliteStore implements ConsumptionStore {
 
   private prepare(db: Database.Database) {
     return {
-      upsertMany: preparePositionalUpsert(db, this.compression).batches,
-      readBatches: db.prepare(`SELECT * FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
+      upsertMany: preparePositionalUpsert(db, this.compression, this.options.aggregates ?? true).batches,
+      readBatches: db.prepare(
+        `SELECT ${SUMMARY_COLUMNS}, ec_consumption_values FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`,
+      ),
       readSummaries: db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM ec_consumption WHERE ${RANGE_WHERE} ${KEY_ORDER}`),
+      // The record list only where a row lacks its aggregates; undefined on a read-only file from before them.
+      readAggregates: hasAggregateColumns(db)
+        ? db.prepare(
+            `SELECT ${SUMMARY_COLUMNS}, ${AGGREGATE_COLUMNS.join(', ')}, CASE WHEN values_sum IS NULL THEN ` +
+              'ec_consumption_values END AS ec_consumption_values FROM ec_consumption ' +
+              `WHERE ${RANGE_WHERE} ${KEY_ORDER}`,
+          )
+        : undefined,
       deleteBatch: db.prepare(
         'DELETE FROM ec_consumption WHERE device_id = ? AND ec_date = ? AND ec_time = ? AND start_us = ? AND ' +
           'end_us = ?',
@@ -143,7 +157,12 @@ export class SqliteStore implements ConsumptionStore {
    */
   get writeSettings(): SqliteWriteSettings | undefined {
     if (!this.db || this.options.readOnly || this.options.dir === ':memory:') return undefined;
-    return { file: this.file, synchronous: this.options.synchronous, compression: this.compression };
+    return {
+      file: this.file,
+      synchronous: this.options.synchronous,
+      compression: this.compression,
+      aggregates: this.options.aggregates ?? true,
+    };
   }
 
   /**
@@ -183,12 +202,22 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async readBatchAggregates(range: DeviceRange): Promise<BatchAggregate[]> {
-    // Row by row (iterate): only one batch's records are in memory at a time.
+    // Row by row (iterate): the records of a row without aggregates (written before them, or with
+    // storage.aggregates off) are read and added up here, one batch at a time.
     const out: BatchAggregate[] = [];
+    const stmt = this.stmts.readAggregates ?? this.stmts.readBatches;
     this.sliced(range, (s) => {
-      for (const r of this.stmts.readBatches.iterate(range.device_id, s.ec_date, s.fromTime, s.toTime)) {
-        const row = r as StoredBatch;
-        out.push(batchAggregate({ ...row, ec_consumption_values: decodeValues(row.ec_consumption_values) }));
+      for (const r of stmt.iterate(range.device_id, s.ec_date, s.fromTime, s.toTime)) {
+        const row = r as StoredBatch & { values_sum?: number | null; values_min: number; values_max: number } & {
+          values_max_us: number;
+        };
+        if (row.values_sum === null || row.values_sum === undefined) {
+          out.push(batchAggregate({ ...row, ec_consumption_values: decodeValues(row.ec_consumption_values) }));
+          continue;
+        }
+        const { device_id, ec_date, ec_time, start_us, end_us } = row;
+        const [sum, min, max, max_us] = [row.values_sum, row.values_min, row.values_max, row.values_max_us];
+        out.push({ device_id, ec_date, ec_time, start_us, end_us, count: row.values_count, sum, min, max, max_us });
       }
       return [];
     });

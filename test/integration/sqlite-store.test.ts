@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { batchAggregate } from '../../src/domain/sample-stats.js';
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/load-config.js';
 import { createStore } from '../../src/store/open-store.js';
@@ -121,7 +122,10 @@ describe('sqlite table layout', () => {
     expect(isLegacyConsumptionTable(db)).to.equal(false);
     db.close();
     expect(indexes(file)).to.deep.equal(['ec_consumption_key']);
-    expect(allRows(file)).to.deep.equal(before);
+    expect(r.stdout).to.match(/aggregate columns added/);
+    // The same rows, with empty aggregate columns (queries add up their records).
+    const noAggregates = { values_sum: null, values_min: null, values_max: null, values_max_us: null };
+    expect(allRows(file)).to.deep.equal(before.map((row) => ({ ...(row as object), ...noAggregates })));
 
     const again = await runBin('ec-server', ['upgrade-store', '--data-dir', sub]);
     expect(again.code, again.stderr).to.equal(0);
@@ -137,6 +141,14 @@ describe('sqlite table layout', () => {
     };
     await store.upsertBatches([replacement]);
     const rows = await store.readBatches({ device_id: 'up-1', from: T0, to: T0 + 2 });
+    // The new row has its aggregates stored, the older one gets them from its records: the same answer.
+    const aggregates = await store.readBatchAggregates({ device_id: 'up-1', from: T0, to: T0 + 2 });
+    expect(aggregates).to.deep.equal([replacement, batches[1]!].map(batchAggregate));
+    expect(allRows(file).map((row) => (row as { values_sum: number | null }).values_sum === null)).to.deep.equal([
+      false,
+      true,
+      true,
+    ]);
     await store.close();
     expect(rows.map((b) => b.values_checksum)).to.deep.equal([
       replacement.values_checksum,
@@ -144,14 +156,21 @@ describe('sqlite table layout', () => {
     ]);
   });
 
-  it('ec-server upgrade-store never creates a store (no file: exit 1), refuses another backend (exit 2)', async () => {
+  it('ec-server upgrade-store never creates a store (no file: exit 1); an unreachable Cassandra: exit 1', async () => {
     const missing = join(dir, 'layout-none');
     const r = await runBin('ec-server', ['upgrade-store', '--data-dir', missing]);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.include(join(missing, SQLITE_FILE)).and.include('no embedded store');
-    const cassandra = await runBin('ec-server', ['upgrade-store', '--storage', 'cassandra']);
-    expect(cassandra.code).to.equal(2);
-    expect(cassandra.stderr).to.include('storage.backend is cassandra');
+    // Port 1: nothing listens there (the shared node on 9042 is not touched).
+    const cassandra = await runBin('ec-server', [
+      'upgrade-store',
+      '--storage',
+      'cassandra',
+      '--set',
+      'cassandra.port=1',
+    ]);
+    expect(cassandra.code).to.equal(1);
+    expect(cassandra.stderr).to.include('cannot open Cassandra store');
   });
 });
 
