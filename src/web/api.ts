@@ -4,13 +4,18 @@
 
 const TOKEN_KEY = 'ec-server.token';
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+/**
+ * A failed API call: an Error with the HTTP status. (Not a subclass of Error: the server's errors all derive
+ * from src/errors.ts's EcError, which this browser code does not import.)
+ */
+export type ApiError = Error & { status: number };
+
+export function apiError(status: number, message: string): ApiError {
+  return Object.assign(new Error(message), { status });
+}
+
+export function isApiError(e: unknown): e is ApiError {
+  return e instanceof Error && typeof (e as Partial<ApiError>).status === 'number';
 }
 
 function storedToken(): string | null {
@@ -114,12 +119,12 @@ export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T>
           ? 'This server requires a bearer token (http.tokens).'
           : 'The token was refused. Enter another one.',
       );
-      if (token === null) throw new ApiError(401, 'a bearer token is required');
+      if (token === null) throw apiError(401, 'a bearer token is required');
       pageToken = token;
       storeToken(token);
       continue;
     }
-    if (!res.ok) throw new ApiError(res.status, await errorText(res));
+    if (!res.ok) throw apiError(res.status, await errorText(res));
     return (await res.json()) as T;
   }
 }

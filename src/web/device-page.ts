@@ -1,7 +1,7 @@
 // The device page (device.html?id=ID&from=&to=): a zoomable consumption chart that loads the step fitting the
 // zoom (series.ts), gaps drawn as breaks over a hatched band, the per-period sync strip and the daily table.
 import uPlot from './vendor/uplot.js';
-import { ApiError, forgetToken, getJson } from './api.js';
+import { forgetToken, getJson, isApiError } from './api.js';
 import {
   formatTime,
   MAX_SPAN_MS,
@@ -248,7 +248,7 @@ async function load(): Promise<void> {
   } catch (e) {
     if (abort.signal.aborted) return;
     figure.dataset.state = 'error';
-    caption.textContent = `Could not load the data: ${e instanceof ApiError ? e.message : String(e)}`;
+    caption.textContent = `Could not load the data: ${isApiError(e) ? e.message : String(e)}`;
   }
 }
 

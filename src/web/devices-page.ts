@@ -1,6 +1,6 @@
 // The device list (index.html): every device of the registry (GET /api/devices, all pages), filtered as you
 // type, refreshed every REFRESH_MS.
-import { ApiError, forgetToken, getJson } from './api.js';
+import { forgetToken, getJson, isApiError } from './api.js';
 import { formatTime } from './series.js';
 
 interface ListedDevice {
@@ -104,9 +104,9 @@ async function refresh(): Promise<void> {
     await load();
     render();
   } catch (e) {
-    status.textContent = `Could not load the devices: ${e instanceof ApiError ? e.message : String(e)}`;
+    status.textContent = `Could not load the devices: ${isApiError(e) ? e.message : String(e)}`;
     // No token given: stop asking every REFRESH_MS; "Forget token" or a reload asks again.
-    if (e instanceof ApiError && e.status === 401) stopRefreshing();
+    if (isApiError(e) && e.status === 401) stopRefreshing();
   }
 }
 
