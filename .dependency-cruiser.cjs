@@ -8,7 +8,8 @@
 
 /** @type {Record<string, string>} layer -> path pattern (relative to the repository root) */
 const LAYERS = {
-  shared: '^src/(domain/|errors\\.ts$|latin1\\.ts$|log\\.ts$|version\\.ts$|types/)',
+  // util/: small data structures with no knowledge of the project (two-generation map, work slots).
+  shared: '^src/(domain/|util/|errors\\.ts$|latin1\\.ts$|log\\.ts$|version\\.ts$|types/)',
   config: '^src/config/',
   protocol: '^src/protocol/',
   store: '^src/store/',

@@ -4,7 +4,7 @@
 // synchronous=FULL) under the same closed-loop sipp load with and without credentials, alternated
 // in one run (the machine is shared: only ratios measured side by side mean anything).
 //
-//   npm run bench:auth [-- --rounds R] [-- --calls C] [-- --concurrency L] [-- --cpu-prof DIR]
+//   npm run bench:auth [-- --rounds R] [-- --calls C] [-- --concurrency L] [-- --cpu-prof DIR] [-- --pin]
 //
 // Load: 2 sipp processes, each one meter (device) running C/2 calls of 100 MESSAGEs (10 records,
 // ~200-byte body), L calls at a time per process. Authenticated: each call answers one 401 and
@@ -42,6 +42,9 @@ const PROCS = 2;
 const WORK = join(BENCH_DIR, '.work', 'auth-ratio');
 const profileAt = process.argv.indexOf('--cpu-prof');
 const PROFILE_DIR = profileAt > 0 ? process.argv[profileAt + 1] : undefined;
+// --pin: the server (all its threads) on CPU 0, the sipp processes on CPU 1, so that the server is the limit and
+// the ratio says what the server's work costs, not what the whole machine (sipp's MD5 included) costs.
+const PIN = process.argv.includes('--pin');
 
 /** One injection row per call: a second of its own, so that no two batches share a key. */
 function injection(file, device, firstSecond, calls) {
@@ -62,7 +65,9 @@ function sipp(port, scenario, inf, calls, auth) {
     ...(auth ? ['-au', auth.device, '-ap', auth.secret] : []),
   ];
   return new Promise((resolve, reject) => {
-    const child = spawn('sipp', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = PIN
+      ? spawn('taskset', ['-c', '1', 'sipp', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('sipp', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -97,6 +102,7 @@ async function round(kind, r) {
     extraArgs:
       kind === 'auth' ? ['--set', 'security.require_auth=true', '--set', 'security.digest_algorithms=MD5,SHA-256'] : [],
   });
+  if (PIN) execFileSync('taskset', ['-a', '-p', '-c', '0', String(server.pid)], { stdio: 'ignore' });
   const perProc = Math.floor(CALLS / PROCS);
   const infs = devices.map((d, i) => {
     const f = join(dataDir, `${d}.csv`);
@@ -142,7 +148,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 log(
   `auth-ratio: ${ROUNDS} rounds x (plain, auth), ${CALLS} calls x ${MESSAGES_PER_CALL} MESSAGEs, ` +
-    `${PROCS} sipp x ${CONCURRENCY} calls`,
+    `${PROCS} sipp x ${CONCURRENCY} calls${PIN ? ', server pinned to CPU 0, sipp to CPU 1' : ''}`,
 );
 const results = [];
 let lost = false;

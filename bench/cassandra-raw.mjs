@@ -5,7 +5,11 @@
 // and prints inserts/s and latency percentiles. Every insert has its own key (device per worker,
 // one second per insert), as in the small-UDP bench. It needs `npm run build` and a node:
 //
-//   node bench/cassandra-raw.mjs --concurrency 16,64,256,1024 --seconds 10 [--records 5]
+//   node bench/cassandra-raw.mjs --concurrency 16,64,256,1024 --seconds 10 [--records 5] [--late]
+//
+// --late: each insert as the store makes a write into a sync period that has ended (a "late" write,
+// sync-period-keys.ts): read the stored row, insert, then write the two re-open marks (ec_checksum);
+// compare its rate with a run without --late (live writes pay nothing of that).
 //
 // The keyspace (ec_rawbench by default) is dropped at the end.
 import cassandra from 'cassandra-driver';
@@ -26,6 +30,7 @@ const { values: a } = parseArgs({
     port: { type: 'string', default: '9042' },
     keyspace: { type: 'string', default: 'ec_rawbench' },
     consistency: { type: 'string', default: 'localQuorum' },
+    late: { type: 'boolean', default: false },
   },
 });
 const levels = a.concurrency.split(',').map(Number);
@@ -46,7 +51,18 @@ for (const cql of cassandraSchemaStatements({
 })) {
   await client.execute(cql, [], { prepare: false, readTimeout: 60_000 });
 }
-const insert = cassandraStatements(ks).upsert;
+const statements = cassandraStatements(ks);
+const insert = statements.upsert;
+const { reopenedCheckKeys } = await import('../dist/src/store/sync-period-keys.js');
+
+/** One write: the insert alone, or with --late what CassandraStore.upsertLate does around it. */
+async function write(batch) {
+  if (!a.late) return client.execute(insert, cassandraUpsertParams(batch, 0));
+  const key = [batch.device_id, batch.ec_date, batch.ec_time.slice(0, 2), batch.ec_time, batch.start_us, batch.end_us];
+  await client.execute(statements.stored, key);
+  await client.execute(insert, cassandraUpsertParams(batch, 0));
+  await Promise.all(reopenedCheckKeys(batch, 1800).map((k) => client.execute(statements.reopenCheck, [0, ...k])));
+}
 const T0 = Date.UTC(2026, 0, 1) / 1000;
 /** A row as the server stores it: the small-UDP body parsed by the server's own parser. */
 const template = parseBatchBody(`raw|20260101000000|${records(Number(a.records)).join(';')}`);
@@ -67,10 +83,9 @@ async function level(concurrency, run) {
         batch_seq: i,
         insert_time: Date.now(),
       };
-      const params = cassandraUpsertParams(batch, 0);
       const t = performance.now();
       try {
-        await client.execute(insert, params);
+        await write(batch);
         latencies.push(performance.now() - t);
       } catch {
         errors++;

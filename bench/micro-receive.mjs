@@ -21,7 +21,7 @@ import { TransactionLayer } from '../dist/src/protocol/transaction-layer.js';
 import { KEY_INDEX } from '../dist/src/config/config-keys.js';
 import { SipHandler } from '../dist/src/ingest/sip-handler.js';
 import { GroupCommitter } from '../dist/src/ingest/group-commit.js';
-import { packReceived } from '../dist/src/store/batch-rows.js';
+import { packReceived } from '../dist/src/ingest/received-packing.js';
 import { CredentialCache } from '../dist/src/auth/credential-cache.js';
 import { DigestAuthenticator } from '../dist/src/auth/digest-authenticator.js';
 import { DigestSession } from '../dist/src/client/digest-session.js';

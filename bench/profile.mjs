@@ -119,7 +119,8 @@ function printMemory(file) {
 
 /** Rough buckets of self time: what part of the pipeline a function belongs to. */
 function category(fn) {
-  if (/node:internal\/worker|sqlite-writer\.js/.test(fn)) return 'hand-off to the SQLite writer thread (postMessage)';
+  if (/node:internal\/worker|sink-thread\.js|worker-sink\.js/.test(fn))
+    return 'hand-off to the SQLite writer thread (postMessage)';
   if (/better-sqlite3|store\/sqlite-(store|schema|writer-worker)/.test(fn))
     return 'SQLite insert + commit (better-sqlite3, native, incl. fsync)';
   if (/node:dgram|udp-transport/.test(fn)) return 'UDP socket I/O';

@@ -8,11 +8,12 @@ import { ConfigError, EcError } from './errors.js';
 import { HttpServer } from './http/http-server.js';
 import { ConsumptionQuery } from './query/consumption-query.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
+import { ReplacementWatch } from './ingest/replacement-watch.js';
 import { GroupCommitter } from './ingest/group-commit.js';
 import { openIngestSink } from './ingest/open-sink.js';
 import { DeviceRegistry } from './registry/device-registry.js';
 import { SipHandler } from './ingest/sip-handler.js';
-import { SourceRateLimit } from './protocol/source-rate-limit.js';
+import { RateLimit } from './protocol/rate-limit.js';
 import { TransactionLayer } from './protocol/transaction-layer.js';
 import type { ConsumptionStore } from './store/consumption-store.js';
 import { createStore } from './store/open-store.js';
@@ -39,6 +40,8 @@ export interface RunningServer {
   devices: DeviceRegistry;
   /** The server's Prometheus registry and commit histograms. */
   metrics: ServerMetrics;
+  /** Acknowledged batches replaced with other values, counted and logged. */
+  replacements: ReplacementWatch;
   /** Stop accepting, answer what is in progress, close the store. */
   stop(): Promise<void>;
 }
@@ -80,11 +83,17 @@ export async function startServer(
   }
   const metrics = new ServerMetrics();
   // Closed with the store (a SQLite store routes its writes to the sink's thread and closes it first).
-  const sink = await openIngestSink(store, {
-    writer: config.storage.sqliteWriter,
-    bounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
-    maxFutureS: config.ingest.maxFutureS,
-  });
+  let sink;
+  try {
+    sink = await openIngestSink(store, {
+      writer: config.storage.sqliteWriter,
+      bounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
+      maxFutureS: config.ingest.maxFutureS,
+    });
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const committer = new GroupCommitter(sink, {
     maxBatches: config.storage.commitMaxBatches,
     maxBytes: config.storage.commitMaxBytes,
@@ -125,9 +134,15 @@ export async function startServer(
     },
     credentials,
   );
-  const handler = new SipHandler(committer, { retryAfterS: config.sip.retryAfterS, authenticator }, log);
+  const { deviceRateLimit: perDevice, deviceRateLimitBurst } = config.sip;
+  const deviceRateLimit = perDevice > 0 ? new RateLimit(perDevice, deviceRateLimitBurst) : undefined;
+  const handler = new SipHandler(
+    committer,
+    { retryAfterS: config.sip.retryAfterS, authenticator, deviceRateLimit },
+    log,
+  );
   const rateLimit =
-    config.sip.rateLimit > 0 ? new SourceRateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
+    config.sip.rateLimit > 0 ? new RateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
   const layer = new TransactionLayer(
     handler,
     { cacheSize: config.sip.transactionCacheSize, cacheBytes: config.sip.transactionCacheBytes },
@@ -174,6 +189,7 @@ export async function startServer(
           maxConnections: config.sync.maxConnections,
           idleTimeoutS: config.sync.idleTimeoutS,
           maxPeriodsPerRound: config.sync.maxPeriodsPerRound,
+          unwatermarkedLagS: config.sync.unwatermarkedLagS,
           now: options.now,
           schedule: options.syncSchedule,
         },
@@ -197,7 +213,21 @@ export async function startServer(
 
   let stopping: Promise<void> | undefined;
   const storeUp = () => storeAnswers(store);
-  metrics.watch({ layer, handler, committer, authenticator, credentials, tcp, sync, storeUp, registry: devices });
+  // Acknowledged batches replaced with other values: counted and logged (the store notes them as it writes).
+  const replacements = new ReplacementWatch(store, log);
+  await replacements.start();
+  metrics.watch({
+    layer,
+    handler,
+    committer,
+    authenticator,
+    credentials,
+    tcp,
+    sync,
+    storeUp,
+    registry: devices,
+    replacements,
+  });
   devices.start();
   // Started after SIP is bound: /readyz answering 200 means SIP is listening.
   const http = config.http.enabled
@@ -226,6 +256,7 @@ export async function startServer(
     await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
     credentials.stop();
     await devices.stop();
+    await replacements.stop();
     await store.close();
     throw e;
   }
@@ -245,12 +276,27 @@ export async function startServer(
       await Promise.all([udp?.close(), tcp?.close(), sync?.close(), http?.close()]);
       await committer.drain();
       await devices.stop();
+      await replacements.stop();
       await store.close();
-      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused };
+      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused, deviceRateLimited: deviceRateLimit?.refused };
       log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
     })());
 
-  return { port, address, store, committer, layer, tcp, sync, syncPort, httpPort, devices, metrics, stop };
+  return {
+    port,
+    address,
+    store,
+    committer,
+    layer,
+    tcp,
+    sync,
+    syncPort,
+    httpPort,
+    devices,
+    metrics,
+    replacements,
+    stop,
+  };
 }
 
 /** How long /readyz and ec_store_up wait for the store's answer. */

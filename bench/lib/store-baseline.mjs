@@ -31,6 +31,17 @@ export async function serverWriterMode() {
   }
 }
 
+/** The server's sync period (sync.syncfreq's default, seconds); undefined for builds without the key. */
+const SERVER_SYNC_PERIOD_S = await (async () => {
+  try {
+    const { KEY_INDEX } = await import('../../dist/src/config/config-keys.js');
+    const minutes = Number(KEY_INDEX?.get('sync.syncfreq')?.default);
+    return minutes > 0 ? minutes * 60 : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
 function template(nRecords) {
   return parseBatchBody(`rawX-0|20240101000000|${records(nRecords).join(';')}`);
 }
@@ -39,12 +50,26 @@ function template(nRecords) {
  * Inserts rows of nRecords records for about seconds (in groups of groupSize) into a fresh store in
  * dir; returns rows/s and samples/s over the time spent inside upsertBatches, plus commit latencies.
  */
-export async function storeBaseline({ dir, nRecords, seconds, groupSize = 500, synchronous = 'FULL', writer }) {
+export async function storeBaseline({
+  dir,
+  nRecords,
+  seconds,
+  groupSize = 500,
+  synchronous = 'FULL',
+  writer,
+  syncPeriodS = SERVER_SYNC_PERIOD_S,
+}) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   // The server's record-list compression too (storage.sqlite_compression; the store's default is the server's).
   const compression = process.env.EC_STORAGE_SQLITE_COMPRESSION || undefined;
-  const store = new SqliteStore({ dir, synchronous, ...(compression ? { compression } : {}) });
+  // The server's sync period too: writes re-open recorded periods in the write's transaction (sqlite-reopen.ts).
+  const store = new SqliteStore({
+    dir,
+    synchronous,
+    ...(compression ? { compression } : {}),
+    ...(syncPeriodS ? { syncPeriodS } : {}),
+  });
   await store.open();
   // As the server opens it: with the writer thread, the store's writes go to the ingest sink's thread.
   await openIngestSink(store, { writer: writer ?? 'thread', bounds: { maxBatches: 2000, maxBytes: 2 << 20 } });
@@ -86,6 +111,7 @@ export async function storeBaseline({ dir, nRecords, seconds, groupSize = 500, s
     groupSize,
     synchronous,
     writer: writer ?? 'inline (build without storage.sqlite_writer)',
+    syncPeriodS: syncPeriodS ?? null,
     rows,
     seconds: busyS,
     wallSeconds: wallS,

@@ -34,7 +34,7 @@ export function parseCredentials(value: string): Credentials | undefined {
  * What the authenticator reads of an Authorization value, in fixed fields: the same scanner and
  * the same answers as parseCredentials (undefined for the same values, a repeated parameter
  * included), without a Map, its entries, nor a lowercased copy of each name. On sipp's 9-parameter
- * value, sliced from a head as the server has it (node 20): 1.03 us with parseCredentials, 0.75 here.
+ * value, sliced from a head as the server has it, a quarter cheaper (docs/performance.md, digest).
  */
 export interface DigestCredentials {
   scheme: string;
@@ -133,7 +133,7 @@ function scanCredentials(
   let nextBackslash = -1;
   for (;;) {
     // skipSpace only where there is a space: meters (sipp among them) send none, and the calls
-    // were a third of this function's time (0.64 of 0.95 us per sipp value, node 20, now ~0.45).
+    // were a third of this function's time (docs/performance.md, Figures behind the code).
     if (isSpace(s.charCodeAt(i))) i = skipSpace(s, i);
     const nameStart = i;
     while (i < s.length && isIn(TOKEN, s.charCodeAt(i))) i++;

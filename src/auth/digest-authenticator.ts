@@ -105,8 +105,8 @@ export class DigestAuthenticator {
     if (credential?.realm !== this.options.realm || !ha1) {
       throw this.challenge('EC_AUTH_FAILED', `wrong credentials for ${printable(user)}`);
     }
-    // One-shot crypto.hash over each concatenated input: 0.47-0.59 us per MD5 of these sizes, where
-    // createHash().update() per piece took 1.04 us and a latin1 copy into a scratch Buffer 0.75 us.
+    // One-shot crypto.hash over each concatenated input: cheaper than createHash().update() per piece
+    // or a latin1 copy into a scratch Buffer (docs/performance.md, digest authentication's cost).
     const ha2 = digestHex(algorithm, `${req.method}:${uri}:${digestHex(algorithm, req.body)}`);
     const expected = digestHex(algorithm, `${ha1}:${nonce}:${nc}:${cnonce}:auth-int:${ha2}`);
     if (!sameHex(expected, response))
@@ -158,11 +158,16 @@ export class DigestAuthenticator {
     return { kind: 'anonymous' };
   }
 
-  /** The WWW-Authenticate values of a 401: one per offered algorithm, each with a fresh nonce. */
+  /**
+   * The WWW-Authenticate values of a 401: one per offered algorithm, all with the same fresh nonce (a
+   * nonce does not depend on the algorithm, and nonce counts are kept per device and nonce whichever
+   * the meter picks); one HMAC per 401 rather than one per algorithm matters under a flood.
+   */
   challenges(stale: boolean): string[] {
+    const nonce = this.nonces.issue();
     return this.options.algorithms.map(
       (a) =>
-        `Digest realm="${this.options.realm}", nonce="${this.nonces.issue()}", algorithm=${a}, qop="auth-int"` +
+        `Digest realm="${this.options.realm}", nonce="${nonce}", algorithm=${a}, qop="auth-int"` +
         (stale ? ', stale=true' : ''),
     );
   }
@@ -183,7 +188,7 @@ function normalizeAlgorithm(a: string): DigestAlgorithm | undefined {
 /**
  * got.toLowerCase() === expected for a lowercase hex `expected`, in time that depends on neither's
  * content (every character is compared; no early exit), without the two Buffers and the lowercased
- * copy that timingSafeEqual needed (0.25 us, now 0.11). Folding A-Z alone is exact: no other
+ * copy that timingSafeEqual needed (half the time: docs/performance.md). Folding A-Z alone is exact: no other
  * character lowercases to [0-9a-f], and the code units are compared whole, not truncated to bytes.
  */
 function sameHex(expected: string, got: string): boolean {

@@ -61,7 +61,8 @@ export class NonceCounts {
     const w = this.windows.get(k);
     if (!w) {
       if (issuedMs <= this.forgottenUpToMs) return 'forgotten';
-      this.windows.set(k, { max: nc, lo: 1, hi: 0, issuedMs });
+      // Detached when kept: the key is built from slices of the request head, which it would keep alive.
+      this.windows.set(detachedCopy(k), { max: nc, lo: 1, hi: 0, issuedMs });
       this.evict();
       return 'fresh';
     }
@@ -95,8 +96,8 @@ export class NonceCounts {
 
 /** The key of (device, nonce) for issuedAtKey and useKey. */
 export function nonceCountKey(device: string, nonce: string): string {
-  // Detached: slices of the request head would otherwise keep each whole head alive in the map.
-  return detachedCopy(`${device}\u0000${nonce}`);
+  // Not copied here: only the first use of a (device, nonce) stores its key, and useKey detaches it then.
+  return `${device}\u0000${nonce}`;
 }
 
 /** Moves the window up by n (the bits of older counts move to higher positions). */

@@ -180,16 +180,6 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   await sender.start();
   const retentionS = Math.round(args['retention-hours'] * 3600);
   const secrets = readSecrets(args.secret, args.secrets, allDevices);
-  const sync = args.sync
-    ? new SyncClient(
-        journal,
-        { host: config.sync.ip, port: config.sync.port, devices: allDevices, retentionS, reconnect: true, secrets },
-        log,
-      )
-    : undefined;
-  if (sync)
-    await sync.connect().catch((e: Error) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
-
   let random = Math.random;
   if (args.seed !== undefined) {
     let s = args.seed >>> 0;
@@ -213,6 +203,25 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     },
     log,
   );
+  const sync = args.sync
+    ? new SyncClient(
+        journal,
+        {
+          host: config.sync.ip,
+          port: config.sync.port,
+          devices: allDevices,
+          retentionS,
+          reconnect: true,
+          secrets,
+          // A replay (--csv, --start) holds the watermark at what it has still to journal.
+          final: () => meter.final(),
+        },
+        log,
+      )
+    : undefined;
+  if (sync)
+    await sync.connect().catch((e: Error) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
+
   let stopping = false;
   const stop = () => {
     if (stopping) process.exit(1);

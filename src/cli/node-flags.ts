@@ -11,9 +11,8 @@ import v8 from 'node:v8';
  * committed, a few milliseconds later. With V8's default 16 MiB semi-space a scavenge runs every
  * ~0.1 s under 25k MESSAGE/s and finds all the requests still waiting for the commit alive, so it
  * copies them (and promotes many to the old generation, which costs a mark-compact later). With 64
- * MiB scavenges are four times rarer and copy the same few ms of requests. Measured with the bench
- * (small UDP, quick mode, same machine, back to back): 21,150 MESSAGE/s sustained without the
- * flag, 25,350 with it; 128 MiB was no better and costs more RSS (docs/performance.md).
+ * MiB scavenges are four times rarer and copy the same few ms of requests; 128 MiB was no better
+ * and costs more RSS (measured: docs/performance.md, Figures behind the code).
  */
 export const SEMI_SPACE_MB = 64;
 export const SERVER_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${SEMI_SPACE_MB}`];
@@ -25,10 +24,9 @@ export const WORKER_SEMI_SPACE_MB = 8;
  * Sizes the young generation of worker threads started from now on; the event loop's, created
  * long before, stays as it is (V8 reads the flag when it creates an isolate). Without it the writer
  * thread's would grow to the event loop's SEMI_SPACE_MB (128 MiB of new space): its objects live for
- * one transaction, and the larger young generation cost only RSS (~+125 MB in a small-UDP soak).
- * A flag and not a Worker's resourceLimits: V8 flags are per process, and this one overrides them.
- * Called once by `ec-server start`, where the process is configured, before the server starts
- * its threads (measured: new space 16 MiB in the thread, 128 MiB on the event loop).
+ * one transaction, and the larger young generation cost only RSS (docs/storage.md). A flag and
+ * not a Worker's resourceLimits: V8 flags are per process, and this one overrides them. Called
+ * once by `ec-server start`, where the process is configured, before the server starts its threads.
  */
 export function sizeWorkerYoungGeneration(): void {
   v8.setFlagsFromString(`--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`);

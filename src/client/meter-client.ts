@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Batch } from '../domain/batch.js';
+import { batchEpochSecond, type Batch } from '../domain/batch.js';
 import type { Journal } from './journal.js';
 import { corrupt, generateBatches, type GeneratorOptions } from './readings.js';
 import { DigestSession } from './digest-session.js';
@@ -57,15 +57,35 @@ export class MeterClient {
   };
   private readonly seq = new Map<string, number>();
   private readonly sessions = new Map<string, DigestSession>();
-  private inFlight = new Set<Promise<void>>();
+  /** Deliveries in flight, with the epoch second of their batch (the watermark stays at or before it). */
+  private inFlight = new Map<Promise<void>, number>();
   private stopped = false;
+  /** The watermark (see final()); the next group's lowest second is journaled only after it is set lower. */
+  private watermark: number;
+  /** What the watermark becomes once the group being journaled is (set by groups() as it yields). */
+  private watermarkAfterGroup = Infinity;
 
   constructor(
     private readonly journal: Journal,
     private readonly sender: SipSender,
     private readonly o: MeterOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const s = o.source;
+    this.watermark = s.kind === 'generate' ? s.start : lowestSecond(s.batches, 0);
+  }
+
+  /**
+   * The epoch second before which this meter will journal (or send) nothing more (Infinity once it is
+   * done): a replay of a past hour holds it at the lowest second it has still to journal or has in flight,
+   * so that sync does not record periods the replay is still filling (docs/sync-protocol.md, watermark).
+   */
+  final(): number {
+    // A batch still on its way is a write to come too: a late corrupted copy must not land in a recorded period.
+    let low = this.stopped ? Infinity : this.watermark;
+    for (const second of this.inFlight.values()) low = Math.min(low, second);
+    return low;
+  }
 
   stop(): void {
     this.stopped = true;
@@ -77,6 +97,7 @@ export class MeterClient {
       for (const b of group) b.batch_seq = this.nextSeq(b.device_id);
       // Journal BEFORE sending: whatever happens on the wire, sync can still recover it.
       await this.journal.upsertBatches(group);
+      this.watermark = this.watermarkAfterGroup;
       this.stats.generated += group.length;
       for (const b of group) {
         const r = this.o.random ?? Math.random;
@@ -91,20 +112,28 @@ export class MeterClient {
           this.stats.corrupted++;
           this.o.onFault?.('corrupted', b);
         }
-        while (this.inFlight.size >= this.o.window) await Promise.race(this.inFlight);
+        while (this.inFlight.size >= this.o.window) await Promise.race(this.inFlight.keys());
         const p = this.deliver(wire).finally(() => this.inFlight.delete(p));
-        this.inFlight.add(p);
+        this.inFlight.set(p, batchEpochSecond(b));
       }
       this.o.onProgress?.(this.stats);
     }
-    await Promise.all(this.inFlight);
+    this.watermark = Infinity;
+    await Promise.all(this.inFlight.keys());
     return this.stats;
   }
 
   private async *groups(): AsyncGenerator<Batch[]> {
     const s = this.o.source;
     if (s.kind === 'batches') {
-      for (let i = 0; i < s.batches.length; i += 100) yield s.batches.slice(i, i + 100);
+      // A replay's batches may come in any order: the watermark stays at the lowest second still to come.
+      const suffixLowest = new Array<number>(s.batches.length + 1).fill(Infinity);
+      for (let i = s.batches.length - 1; i >= 0; i--)
+        suffixLowest[i] = Math.min(suffixLowest[i + 1]!, batchEpochSecond(s.batches[i]!));
+      for (let i = 0; i < s.batches.length; i += 100) {
+        this.watermarkAfterGroup = suffixLowest[Math.min(i + 100, s.batches.length)]!;
+        yield s.batches.slice(i, i + 100);
+      }
       return;
     }
     for (let t = s.start; s.seconds === 0 || t < s.start + s.seconds; t++) {
@@ -114,6 +143,7 @@ export class MeterClient {
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       }
       if ((t - s.start) % 60 === 59) this.journal.prune(t - this.o.retentionS);
+      this.watermarkAfterGroup = t + 1;
       yield s.devices.flatMap((d) => generateBatches(d, t, s));
       if (this.stopped) return;
     }
@@ -176,4 +206,11 @@ export class MeterClient {
 function challengesOf(headers: Record<string, unknown>): string[] {
   const v = headers['www-authenticate'];
   return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
+}
+
+/** The lowest epoch second of batches[from..] (Infinity when none). */
+function lowestSecond(batches: readonly Batch[], from: number): number {
+  let low = Infinity;
+  for (let i = from; i < batches.length; i++) low = Math.min(low, batchEpochSecond(batches[i]!));
+  return low;
 }

@@ -23,6 +23,13 @@ export interface SyncClientOptions {
   reconnect?: boolean;
   /** Device -> secret (`ec-server device add`): the hello proves each one it has (docs/sync-protocol.md). */
   secrets?: ReadonlyMap<string, string>;
+  /**
+   * The watermark: the epoch second before which nothing more will be journaled, for any of the devices
+   * (a meter replaying a past hour keeps it before what it still journals: MeterClient.final). Sent with the
+   * hello and every digest answer; the server records a period only when it ends at or before it. Default:
+   * the clock (nothing journals into the past).
+   */
+  final?: () => number;
 }
 
 export interface SyncClientStats {
@@ -130,6 +137,7 @@ export class SyncClient {
       devices: this.o.devices,
       retention_s: this.o.retentionS,
       client: 'ec-client',
+      final: this.final(),
       ...(Object.keys(proofs).length ? { proofs } : {}),
     });
   }
@@ -137,12 +145,16 @@ export class SyncClient {
   private async answer(r: SyncRequest): Promise<SyncMessage> {
     if (!this.o.devices.includes(r.device)) throw new Error(`device ${r.device} is not journaled here`);
     switch (r.type) {
-      case 'digest':
+      case 'digest': {
+        // Taken before reading: what is journaled after the read lies at or after this watermark.
+        const final = this.final();
         return {
           id: r.id,
           type: 'digest',
           intervals: await this.journal.intervalSummaries({ device_id: r.device, from: r.from, to: r.to }, r.interval),
+          final,
         };
+      }
       case 'summaries': {
         const list = await this.journal.readSummaries({ device_id: r.device, from: r.from, to: r.to });
         return {
@@ -167,6 +179,12 @@ export class SyncClient {
       default:
         throw new Error(`unknown request ${(r as { type: string }).type}`);
     }
+  }
+
+  /** The watermark now, a whole epoch second never past the clock. */
+  private final(): number {
+    const clock = Math.floor(Date.now() / 1000);
+    return Math.min(clock, Math.floor(this.o.final?.() ?? clock));
   }
 
   private async readKeys(device: string, keys: BatchKey[]): Promise<WireBatch[]> {

@@ -144,6 +144,24 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     kind: { type: 'int', min: 1, max: 10000000 },
     doc: 'Requests one source address may send at once before sip.rate_limit applies (the size of its bucket).',
   },
+  {
+    key: 'sip.device_rate_limit',
+    section: 'SIP',
+    default: '0',
+    kind: { type: 'int', min: 0, max: 10000000 },
+    doc:
+      'MESSAGEs per second one authenticated device may send (token bucket, checked after authentication: a ' +
+      "forged device id cannot use up a real meter's bucket); over it: 503 with Retry-After, nothing stored. " +
+      '0 = off (the default: a meter catching up after an outage sends as fast as it is answered, and the ' +
+      'storage.max_queued_* bounds already protect the server). Anonymous MESSAGEs: sip.rate_limit only.',
+  },
+  {
+    key: 'sip.device_rate_limit_burst',
+    section: 'SIP',
+    default: '100',
+    kind: { type: 'int', min: 1, max: 10000000 },
+    doc: 'MESSAGEs one device may send at once before sip.device_rate_limit applies (the size of its bucket).',
+  },
 
   {
     key: 'storage.backend',
@@ -442,6 +460,16 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     doc:
       'Most periods reconciled for one meter in one round or catch-up (all its devices together); the rest ' +
       'wait for the next round. Bounds the work one hello can cause.',
+  },
+  {
+    key: 'sync.unwatermarked_lag',
+    section: 'Synchronization',
+    default: '86400',
+    kind: { type: 'int', min: 0, max: 2678400 },
+    doc:
+      'Seconds: for a meter that declares no watermark (what it will journal nothing more before; older ' +
+      'meters), a period counts as final, and may be recorded verified or repaired, only once it ended this ' +
+      'long before the server clock. Later periods are still repaired but stay pending.',
   },
 
   {

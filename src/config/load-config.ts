@@ -27,6 +27,9 @@ export interface Config {
     /** Requests per second per source address; 0 = off. */
     rateLimit: number;
     rateLimitBurst: number;
+    /** MESSAGEs per second per authenticated device; 0 = off. */
+    deviceRateLimit: number;
+    deviceRateLimitBurst: number;
   };
   storage: {
     backend: 'sqlite' | 'cassandra';
@@ -58,6 +61,7 @@ export interface Config {
     /** Resolved: 0 in the file means twice the period. */
     idleTimeoutS: number;
     maxPeriodsPerRound: number;
+    unwatermarkedLagS: number;
   };
   security: {
     requireAuth: boolean;
@@ -206,6 +210,8 @@ function build(raw: Map<string, RawValue>): Config {
       retryAfterS: int('sip.retry_after'),
       rateLimit: int('sip.rate_limit'),
       rateLimitBurst: int('sip.rate_limit_burst'),
+      deviceRateLimit: int('sip.device_rate_limit'),
+      deviceRateLimitBurst: int('sip.device_rate_limit_burst'),
     },
     storage: {
       backend: str('storage.backend') as Config['storage']['backend'],
@@ -235,6 +241,7 @@ function build(raw: Map<string, RawValue>): Config {
       maxConnections: int('sync.max_connections'),
       idleTimeoutS: int('sync.idle_timeout') || 2 * 60 * int('sync.syncfreq'),
       maxPeriodsPerRound: int('sync.max_periods_per_round'),
+      unwatermarkedLagS: int('sync.unwatermarked_lag'),
     },
     security: {
       requireAuth: str('security.require_auth') === 'true',

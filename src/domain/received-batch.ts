@@ -15,6 +15,15 @@ export interface ReceivedBatch {
   insert_time: number;
 }
 
+/**
+ * Memory a received batch holds, roughly: its body plus the fixed fields. The one measure of a
+ * batch's size for the group commit's bounds and the writer thread's (storage.commit_max_bytes,
+ * storage.max_queued_bytes).
+ */
+export function batchWeight(b: ReceivedBatch): number {
+  return b.body.length + 200;
+}
+
 // What writing a group did (rejections, sequence gaps) is declared beside the error that carries it when
 // the write fails (StoreUnavailableError.report), so that errors.ts imports nothing; re-exported here.
 export type { ReceivedReport, Rejection, SequenceGap } from '../errors.js';

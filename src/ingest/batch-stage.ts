@@ -9,10 +9,9 @@ import { SequenceTracker } from './sequence-tracker.js';
 /**
  * From received batches to rows: parses each body, checks the integrity headers against it and
  * notes sequence gaps. It runs where a group is written, just before the transaction: in the
- * SQLite writer thread (sqlite-writer-worker.ts), or on the event loop for stores without one.
- * Moving it off the event loop took ~20% of the event loop's time per small batch under load
- * (body grammar, MD5, the sequence map, the batch object), the event loop being what bounded
- * small-UDP throughput.
+ * SQLite writer thread (WorkerIngestSink, sqlite-sink-work.ts), or on the event loop (InlineIngestSink).
+ * Off the event loop, it no longer costs the event loop a large share of its time per small batch
+ * (body grammar, MD5, the sequence map, the batch object: docs/storage.md, Where bodies are parsed).
  */
 export class BatchStage {
   private readonly sequences = new SequenceTracker(100_000);

@@ -1,11 +1,11 @@
-import type { ReceivedBatch, ReceivedReport, SequenceGap } from '../domain/received-batch.js';
+import { batchWeight, type ReceivedBatch, type ReceivedReport, type SequenceGap } from '../domain/received-batch.js';
 import { SipRequestError, StoreUnavailableError } from '../errors.js';
 import { CommitWaitEstimator } from './commit-wait.js';
 import type { IngestSink } from './ingest-sink.js';
 
 interface Waiting {
   batch: ReceivedBatch;
-  /** weight(batch), computed once on submit. */
+  /** batchWeight(batch), computed once on submit. */
   bytes: number;
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -15,8 +15,8 @@ export interface GroupCommitOptions {
   /** Most batches per sink write (one transaction in SQLite). */
   maxBatches: number;
   /**
-   * Most bytes of values per sink write (always at least one batch). A 500-batch commit of
-   * 17-kB batches took 60-100 ms; whatever arrived meanwhile waited for it and then for its own.
+   * Most bytes of values per sink write (always at least one batch). A commit of hundreds of large
+   * batches takes tens of ms (docs/storage.md); whatever arrived meanwhile waited for it and then for its own.
    */
   maxBytes?: number;
   /** Most batches waiting; beyond it submit() refuses at once (503) instead of queueing without bound. */
@@ -59,11 +59,6 @@ export const OVERLOAD_REPORT_MS = 1000;
 
 /** A commit slower than this is reported: UDP clients retransmit after 500 ms (T1). */
 export const SLOW_COMMIT_MS = 1000;
-
-/** Memory a queued batch holds, roughly: its body plus the fixed fields. */
-function weight(b: ReceivedBatch): number {
-  return b.body.length + 200;
-}
 
 /**
  * Group commit: batches submitted while a write is in progress are written together in the next
@@ -124,7 +119,7 @@ export class GroupCommitter {
   }
 
   submit(batch: ReceivedBatch): Promise<void> {
-    const w = weight(batch);
+    const w = batchWeight(batch);
     const refusal = this.overload(w);
     if (refusal) {
       this.stats.overloaded++;

@@ -4,7 +4,8 @@ import { readLatin1 } from '../latin1.js';
 import type { SipRequest } from '../protocol/sip-request.js';
 import type { ResponseSpec } from '../protocol/sip-response.js';
 import type { Outcome } from '../protocol/transaction-layer.js';
-import type { DigestAuthenticator } from '../auth/digest-authenticator.js';
+import type { AuthVerdict, DigestAuthenticator } from '../auth/digest-authenticator.js';
+import type { RateLimit } from '../protocol/rate-limit.js';
 import type { GroupCommitter } from './group-commit.js';
 
 export const ALLOW = 'MESSAGE, OPTIONS';
@@ -36,6 +37,12 @@ export interface HandlerOptions {
   retryAfterS: number;
   /** Digest authentication of MESSAGEs; without it every MESSAGE is taken as anonymous. */
   authenticator?: DigestAuthenticator;
+  /**
+   * MESSAGEs per second per authenticated device (sip.device_rate_limit). Keyed by the identity the digest
+   * proved, after the nonce count was accepted: a forged device id or a replayed request never takes a
+   * token from the real meter's bucket. Anonymous MESSAGEs name a device nobody proved: not counted here.
+   */
+  deviceRateLimit?: RateLimit;
 }
 
 /**
@@ -117,7 +124,17 @@ export class SipHandler {
     if (auth) {
       const verdict = auth.verify({ method: req.method, authorization: header(req, 'authorization'), body: req.body });
       // A credential not in memory yet is looked up in the store first (credential-cache.ts).
-      if (verdict instanceof Promise) return verdict.then(() => this.submit(req), this.answerError);
+      if (verdict instanceof Promise) return verdict.then((v) => this.admit(req, v), this.answerError);
+      return this.admit(req, verdict);
+    }
+    return this.submit(req);
+  }
+
+  /** Submits an authenticated (or accepted anonymous) MESSAGE unless its device is over its rate. */
+  private admit(req: SipRequest, verdict: AuthVerdict): Promise<ResponseSpec> {
+    const limit = this.options.deviceRateLimit;
+    if (limit && verdict.kind === 'authenticated' && !limit.take(verdict.device)) {
+      throw new SipRequestError('EC_DEVICE_RATE_LIMITED', `over ${limit.ratePerS} MESSAGEs/s for this device`);
     }
     return this.submit(req);
   }

@@ -1,17 +1,19 @@
+import type { Batch } from '../domain/batch.js';
 import type { DeviceRecord } from '../domain/device-record.js';
-import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
-import { unpackReceived } from '../store/batch-rows.js';
+import { batchWeight, type ReceivedBatch, type ReceivedReport } from '../domain/received-batch.js';
 import { SqliteBatchWriter, type SqliteWriteSettings } from '../store/sqlite-batch-writer.js';
 import { BatchStage } from './batch-stage.js';
+import { unpackReceived } from './received-packing.js';
 import type { ThreadWork } from './sink-thread.js';
 import { groupsForTransaction, type TransactionBounds } from './writer-backlog.js';
 
 /**
- * write: batches packed by packBatches; ingest: received batches packed by packReceived (the
- * thread parses and checks them, and reports the ones it did not store). Both store/batch-rows.ts.
+ * write: parsed batches (the store's own writes: sync repairs; rare, so cloned as they are);
+ * ingest: received batches packed by packReceived (received-packing.ts; the thread parses and
+ * checks them, and reports the ones it did not store).
  */
 export type SinkRequest =
-  | { type: 'write'; id: number; packed: string }
+  | { type: 'write'; id: number; batches: readonly Batch[] }
   | { type: 'ingest'; id: number; packed: ArrayBuffer }
   | { type: 'devices'; id: number; rows: readonly DeviceRecord[] };
 
@@ -36,7 +38,7 @@ export function createWork(options: SqliteSinkOptions): ThreadWork<SinkRequest> 
   return {
     next(waiting) {
       const m = waiting[0]!;
-      if (m.type === 'write') return { take: 1, write: () => writer.packed(m.packed) };
+      if (m.type === 'write') return { take: 1, write: () => writer.batches(m.batches) };
       if (m.type === 'devices') return { take: 1, write: () => writer.devices(m.rows) };
       let n = 0;
       while (n < waiting.length && waiting[n]!.type === 'ingest') n++;
@@ -57,7 +59,7 @@ export function createWork(options: SqliteSinkOptions): ThreadWork<SinkRequest> 
 function unpacked(m: Ingest): Ingest {
   if (!m.received) {
     m.received = unpackReceived(Buffer.from(m.packed));
-    m.bytes = m.received.reduce((s, r) => s + r.body.length + 200, 0);
+    m.bytes = m.received.reduce((s, r) => s + batchWeight(r), 0);
   }
   return m;
 }

@@ -1,9 +1,9 @@
 import type { Batch } from '../domain/batch.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import type { ReceivedBatch, ReceivedReport } from '../domain/received-batch.js';
-import { packBatches, packReceived } from '../store/batch-rows.js';
 import type { SqliteWriteRoute } from '../store/sqlite-batch-writer.js';
 import type { IngestSink } from './ingest-sink.js';
+import { packReceived } from './received-packing.js';
 import { SinkThread } from './sink-thread.js';
 import type { SinkRequest, SqliteSinkOptions } from './sqlite-sink-work.js';
 
@@ -34,9 +34,7 @@ export class WorkerIngestSink implements IngestSink, SqliteWriteRoute {
   }
 
   upsertBatches(batches: readonly Batch[]): Promise<void> {
-    return this.thread
-      .post<SinkRequest>((id) => ({ type: 'write', id, packed: packBatches(batches) }))
-      .then(() => undefined);
+    return this.thread.post<SinkRequest>((id) => ({ type: 'write', id, batches })).then(() => undefined);
   }
 
   /** Registry rows, in a transaction of their own, in order with the batch writes. */

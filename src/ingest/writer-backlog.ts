@@ -9,7 +9,7 @@
 export interface TransactionBounds {
   /** storage.commit_max_batches */
   maxBatches: number;
-  /** storage.commit_max_bytes, counted as the group commit counts it (body + 200 per batch). */
+  /** storage.commit_max_bytes, counted as the group commit counts it (batchWeight). */
   maxBytes: number;
 }
 

@@ -23,6 +23,8 @@ export interface MetricSources {
   registry: DeviceRegistry;
   /** Whether the store answers a read now (the same probe as /readyz). */
   storeUp: () => Promise<boolean>;
+  /** Acknowledged batches replaced with other values since the start (ingest/replacement-watch.ts). */
+  replacements: { readonly count: number };
 }
 
 /** Commit durations, seconds: SQLite commits take ms, a stalled store seconds (SIP's T1 is 0.5 s). */
@@ -202,6 +204,13 @@ export class ServerMetrics {
       'ec_sip_tcp_request_timeouts_total',
       'SIP TCP connections closed in the middle of a request (sip.tcp_request_timeout).',
       () => tcp?.stats.requestTimeouts ?? 0,
+    );
+
+    counter(
+      'ec_batches_replaced_total',
+      'Acknowledged batches replaced with other values (SIP or sync repairs of corrupted ones); each re-opens its ' +
+        'sync period.',
+      () => s.replacements.count,
     );
 
     const sync = s.sync;

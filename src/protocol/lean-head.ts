@@ -19,8 +19,8 @@ const BEYOND_LATIN1 = /[^\x00-\xff]/;
 /**
  * Whether the head holds a CR or LF that is not part of a CRLF (the general parser refuses it
  * with a 400): what /\r(?!\n)|(?<!\r)\n/ finds, by indexOf hops that only move forward (linear).
- * 0.14 us on a 400-byte head and 0.16 with an Authorization (630 bytes), where the regex took 0.25
- * and 0.37 (node 20): it was the lean parser's largest per-head cost that grows with the head.
+ * The regex was the lean parser's largest per-head cost that grows with the head (figures:
+ * docs/performance.md, digest authentication's cost).
  */
 function hasBareCrOrLf(head: string): boolean {
   for (let i = head.indexOf('\r'); i >= 0; i = head.indexOf('\r', i + 2)) {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { SipRequestError } from '../errors.js';
 import { RejectedRequest, type Decoded, type SipRequest } from './sip-request.js';
-import type { SourceRateLimit } from './source-rate-limit.js';
+import type { RateLimit } from './rate-limit.js';
 import { serializeResponse, type ResponseSpec, type Source } from './sip-response.js';
 import { PENDING, TransactionCache, transactionKey } from './transaction-cache.js';
 import { validateRequest } from './validate-request.js';
@@ -60,7 +60,7 @@ export class TransactionLayer {
     options: { cacheSize: number; cacheBytes?: number; ttlMs?: number },
     private readonly log: Logger,
     /** Per-source-address limit of new requests (retransmissions answered from the cache are free). */
-    readonly rateLimit?: SourceRateLimit,
+    readonly rateLimit?: RateLimit,
   ) {
     this.cache = new TransactionCache(options.cacheSize, options.ttlMs ?? 32_000, Date.now, options.cacheBytes);
   }
@@ -112,8 +112,8 @@ export class TransactionLayer {
     let outcome: Outcome;
     try {
       validateRequest(req);
-      // Per source address only: a limit per device needs the authenticated device id (not yet
-      // available here); it belongs after authentication, keyed by that id.
+      // Per source address; the per-device limit needs the authenticated device id and is checked after
+      // authentication (ingest/sip-handler.ts).
       if (this.rateLimit && req.method !== 'ACK' && !this.rateLimit.take(link.remote.address)) {
         throw new SipRequestError(
           'EC_SIP_RATE_LIMITED',
@@ -152,7 +152,11 @@ export class TransactionLayer {
       return;
     }
     const data = this.respond(req, spec, link);
-    if (key !== undefined) this.cache.complete(key, data);
+    if (key === undefined) return;
+    // A 401 changed nothing: a retransmission may as well get a fresh challenge. Not keeping it spares the
+    // cache (and the heap: entries live 32 s, long enough to be promoted) a flood of unauthenticated requests.
+    if (spec.status === 401) this.cache.abandon(key);
+    else this.cache.complete(key, data);
   }
 
   private respond(req: SipRequest, spec: ResponseSpec, link: Link): Buffer {

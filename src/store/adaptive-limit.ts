@@ -3,9 +3,9 @@
  * come back within a target latency.
  *
  * Why adapt: a Cassandra node acknowledging only after an fsync of its commit log takes more writes
- * per fsync the more it is given (measured on one local node: ~3,800 inserts/s at 64 in flight,
- * ~5,400-8,700 at 256, ~6,700-7,000 at 1,024), but past its capacity more concurrency only queues
- * inside the node: the same throughput, each write slower (p50 135 ms at 1,024). A fixed number is
+ * per fsync the more it is given, but past its capacity more concurrency only queues inside the
+ * node: the same throughput, each write slower (measured: docs/performance.md, Figures behind the
+ * code). A fixed number is
  * right for one cluster only. So the limit grows while a round of writes (as many as the limit)
  * that used every slot came back under the target on average, and shrinks by a fifth when a round
  * was slower. The target is well under ingest.max_wait_ms (250 ms by default), which bounds the

@@ -14,7 +14,9 @@ import {
   type RollupRow,
 } from './minute-rollups.js';
 import { StoreUnavailableError } from '../errors.js';
+import { mapLimit } from '../util/work-slots.js';
 import type {
+  BatchReplacement,
   ConsumptionStore,
   DeviceRange,
   IntervalCheck,
@@ -23,6 +25,7 @@ import type {
 } from './consumption-store.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { daySlices, type DaySlice } from './day-slices.js';
+import { isLateWrite, reopenedCheckKeys } from './sync-period-keys.js';
 
 /** What the schema text depends on. */
 export type CassandraSchemaOptions = Pick<CassandraConfig, 'keyspace' | 'replication' | 'ttlDays'>;
@@ -39,6 +42,8 @@ const READ_CONCURRENCY = 4;
 /** Rows per page. A full row carries ~16 KB of values at 1000 samples/s: 500 rows stay near 8 MB a page. */
 const FETCH_BATCHES = 500;
 const FETCH_SUMMARIES = 5000;
+/** Replacements kept in memory for readReplacements (the server's watch reads them within seconds). */
+const REPLACEMENTS_KEPT = 10_000;
 /** Reconnection to a node marked down: 250 ms, 500 ms, 1 s, 2 s, then every 4 s. */
 const RECONNECT_BASE_MS = 250;
 const RECONNECT_MAX_MS = 4000;
@@ -115,6 +120,7 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   check_time       timestamp,
   check_times      int,
   status           text,           -- pending | verified | repaired | mismatch-unresolved
+  reopened         boolean,        -- written by a later write into the interval: pending while newer than status
   PRIMARY KEY ((device_id, ec_date), ec_time, interval_seconds)
 ) WITH CLUSTERING ORDER BY (ec_time ASC, interval_seconds ASC)
   AND default_time_to_live = ${ttl}
@@ -234,10 +240,15 @@ export class CassandraStore implements ConsumptionStore {
   private readonly deadlineMs: number;
   private readonly q: ReturnType<typeof cassandraStatements>;
 
+  /** Replaced batches seen by this process's late writes (readReplacements), the newest REPLACEMENTS_KEPT. */
+  private readonly replacements: BatchReplacement[] = [];
+  private replacementSeq = 0;
   private readonly aggregates: boolean;
 
   constructor(
     private readonly options: CassandraConfig,
+    /** The sync period (sync.syncfreq, seconds): late writes re-open recorded periods. Unset: they do not. */
+    private readonly syncPeriodS?: number,
     /** storage.aggregates (default true): each batch's count/sum/min/max written with its row. */
     extra: { aggregates?: boolean } = {},
   ) {
@@ -285,11 +296,27 @@ export class CassandraStore implements ConsumptionStore {
         added = await addAggregateColumns(client, o.keyspace, o.requestTimeoutMs);
       }
       await this.checkSchema(client, added);
+      await this.addReopenedColumn(client);
     } catch (e) {
       await client.shutdown().catch(() => undefined);
       throw unavailable(e, `cannot open Cassandra store (${o.hosts.join(',')}:${o.port}, keyspace ${o.keyspace})`);
     }
     this.client = client;
+  }
+
+  /**
+   * Keyspaces created before sync periods could be re-opened lack ec_checksum.reopened: added when the
+   * store may create schema, otherwise the operator is told the statement to run.
+   */
+  private async addReopenedColumn(client: cassandra.Client): Promise<void> {
+    const ks = this.options.keyspace;
+    const t = await client.metadata.getTable(ks, 'ec_checksum');
+    if (!t || t.columnsByName.reopened) return;
+    const cql = `ALTER TABLE ${ks}.ec_checksum ADD reopened boolean`;
+    if (!this.options.createSchema) {
+      throw new StoreUnavailableError(`table ${ks}.ec_checksum lacks the column reopened: run \`${cql}\``);
+    }
+    await client.execute(cql, [], { prepare: false, readTimeout: Math.max(this.options.requestTimeoutMs, 20_000) });
   }
 
   /** Refuses tables of another layout (e.g. the original device-only partitioning) before any write. */
@@ -386,7 +413,47 @@ export class CassandraStore implements ConsumptionStore {
   }
 
   private upsert(b: Batch): Promise<unknown> {
+    const P = this.syncPeriodS;
+    if (P !== undefined && isLateWrite(b, P, Date.now() / 1000)) return this.upsertLate(b, P);
     return this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl, this.aggregates), 'write');
+  }
+
+  /**
+   * A write into a period a sync round may have recorded: the stored row is read first (one read, only
+   * for such writes), so that a retransmission re-opens nothing and a replacement with other values is
+   * noted. The re-open marks are written after the row: a round that reads the row after our mark was
+   * overwritten by its record sees the new values (the reconciler reads its digest again after a record).
+   */
+  private async upsertLate(b: Batch, periodS: number): Promise<void> {
+    const key = [b.device_id, b.ec_date, b.ec_time.slice(0, 2), b.ec_time, b.start_us, b.end_us];
+    const old = (await this.run(this.q.stored, key, 'read')).rows[0];
+    const oldCount = old ? Number(old.get('values_count')) : undefined;
+    const oldChecksum = old ? String(old.get('values_checksum')) : undefined;
+    await this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl, this.aggregates), 'write');
+    if (oldCount === b.values_count && oldChecksum === b.values_checksum) return;
+    if (old) {
+      this.replacements.push({
+        id: ++this.replacementSeq,
+        device_id: b.device_id,
+        ec_date: b.ec_date,
+        ec_time: b.ec_time,
+        start_us: b.start_us,
+        end_us: b.end_us,
+        old_count: oldCount!,
+        old_checksum: oldChecksum!,
+        new_count: b.values_count,
+        new_checksum: b.values_checksum,
+        replaced_ms: Date.now(),
+      });
+      if (this.replacements.length > REPLACEMENTS_KEPT) this.replacements.shift();
+    }
+    await Promise.all(
+      reopenedCheckKeys(b, periodS).map((k) => this.run(this.q.reopenCheck, [this.ttl, ...k], 'write')),
+    );
+  }
+
+  async readReplacements(after: number, limit: number): Promise<BatchReplacement[]> {
+    return this.replacements.filter((r) => r.id > after).slice(0, limit);
   }
 
   async readBatches(range: DeviceRange): Promise<Batch[]> {
@@ -501,17 +568,21 @@ export class CassandraStore implements ConsumptionStore {
     const parts = await mapLimit(daySlices(range), READ_CONCURRENCY, (s) =>
       this.all(this.q.readChecks, [range.device_id, s.ec_date, s.fromTime, s.toTime], FETCH_SUMMARIES, 'read'),
     );
-    return parts.flat().map((r) => ({
-      device_id: String(r.get('device_id')),
-      ec_date: String(r.get('ec_date')),
-      ec_time: String(r.get('ec_time')),
-      interval_seconds: Number(r.get('interval_seconds')),
-      values_count: Number(r.get('values_count')),
-      values_checksum: String(r.get('values_checksum')),
-      check_time: timestampMs(r.get('check_time')),
-      check_times: Number(r.get('check_times')),
-      status: String(r.get('status')) as CheckStatus,
-    }));
+    // A check older than its re-open mark reads as pending.
+    return parts
+      .flat()
+      .filter(isCheck)
+      .map((r) => ({
+        device_id: String(r.get('device_id')),
+        ec_date: String(r.get('ec_date')),
+        ec_time: String(r.get('ec_time')),
+        interval_seconds: Number(r.get('interval_seconds')),
+        values_count: Number(r.get('values_count')),
+        values_checksum: String(r.get('values_checksum')),
+        check_time: timestampMs(r.get('check_time')),
+        check_times: Number(r.get('check_times')),
+        status: reopenedSince(r) ? 'pending' : (String(r.get('status')) as CheckStatus),
+      }));
   }
 
   async putCredential(c: DeviceCredential): Promise<void> {
@@ -668,8 +739,12 @@ export function cassandraStatements(ks: string) {
     deleteBatch: `DELETE FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     writeCheck: `INSERT INTO ${ks}.ec_checksum (${CHECK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
     readChecks:
-      `SELECT ${CHECK_COLUMNS} FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ` +
-      `ec_time >= ? AND ec_time < ?`,
+      `SELECT ${CHECK_COLUMNS}, WRITETIME(status) AS status_written, WRITETIME(reopened) AS reopened_written ` +
+      `FROM ${ks}.ec_checksum WHERE device_id = ? AND ec_date = ? AND ec_time >= ? AND ec_time < ?`,
+    reopenCheck:
+      `UPDATE ${ks}.ec_checksum USING TTL ? SET reopened = true WHERE device_id = ? AND ec_date = ? AND ` +
+      `ec_time = ? AND interval_seconds = ?`,
+    stored: `SELECT values_count, values_checksum FROM ${ks}.ec_consumption WHERE ${keyWhere}`,
     upsertRollup:
       `INSERT INTO ${ks}.ec_rollup_minute (device_id, ec_date, ec_minute, ${ROLLUP_VALUES}) ` +
       `VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
@@ -722,6 +797,20 @@ function toSummary(r: Row): BatchSummary {
   };
 }
 
+/** A row with a status: one holding only a re-open mark (never checked) is no check. */
+function isCheck(r: Row): boolean {
+  return r.get('status') !== null && r.get('status') !== undefined;
+}
+
+/** A verified or repaired check whose re-open mark was written after it (cell timestamps): pending again. */
+function reopenedSince(r: Row): boolean {
+  const status = String(r.get('status'));
+  if (status !== 'verified' && status !== 'repaired') return false;
+  const reopened = r.get('reopened_written') as cassandra.types.Long | null;
+  const written = r.get('status_written') as cassandra.types.Long | null;
+  return reopened !== null && reopened !== undefined && (written === null || reopened.greaterThan(written));
+}
+
 function timestampMs(v: unknown): number {
   return v instanceof Date ? v.getTime() : Number(v);
 }
@@ -766,27 +855,4 @@ function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     timer = setTimeout(() => reject(new StoreUnavailableError(`Cassandra ${what}: no answer within ${ms} ms`)), ms);
   });
   return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Runs fn over items with at most `limit` in flight, results in item order. After the first
- * failure no new item starts; it rejects with that failure once the ones in flight have settled.
- */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (!failure && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]!);
-      } catch (e) {
-        failure ??= { error: e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-  return results;
 }

@@ -33,6 +33,17 @@ export interface IntervalCheck {
   status: CheckStatus;
 }
 
+/** A stored batch replaced by a write with other values (item 8 of issue 14: counted and logged). */
+export interface BatchReplacement extends BatchKey {
+  /** Increasing per store: readReplacements pages with the last one seen. */
+  id: number;
+  old_count: number;
+  old_checksum: string;
+  new_count: number;
+  new_checksum: string;
+  replaced_ms: number;
+}
+
 /**
  * The storage contract every backend implements (SQLite embedded, Cassandra) and that
  * test/contract/store-contract.ts checks. All writes are idempotent upserts keyed by
@@ -64,6 +75,13 @@ export interface ConsumptionStore {
   intervalSummaries(range: DeviceRange, intervalSeconds: number): Promise<IntervalSummary[]>;
   /** Removes one batch; resolves true when it existed. */
   deleteBatch(key: BatchKey): Promise<boolean>;
+  /**
+   * Replacements of stored batches by writes with other values, with id > `after` (oldest first, at most
+   * `limit`). Such a write also re-opens its sync period: the period's and its minute's check rows, when
+   * verified or repaired, read as pending afterwards (so does any write that is not identical to the
+   * stored row). A store opened without `syncPeriodS` (a meter's journal, a tool) tracks neither.
+   */
+  readReplacements(after: number, limit: number): Promise<BatchReplacement[]>;
   /**
    * Upserts a sync result for one interval. A verified or repaired one first finalises the interval's
    * minute rollups (finaliseRollups), so a repair that changed the data after an earlier rollup updates it.

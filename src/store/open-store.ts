@@ -25,10 +25,17 @@ export function createStore(config: Config, use: 'ingest' | 'read' | 'write' = '
         log: use === 'ingest' ? createLogger(config.log.level) : undefined,
         // The server checks at start; tools that read (ec-test) do not pay for it on every run.
         checkOnOpen: use === 'ingest' && config.storage.sqliteCheckOnStart,
+        // The server (re)creates the re-open trigger for its sync period; the trigger stays in the file, so a
+        // tool opening it to write (`ec-server device`) leaves it as the server made it.
+        syncPeriodS: use === 'ingest' ? config.sync.freqMinutes * 60 : undefined,
       });
     case 'cassandra':
-      return new CassandraStore(use === 'read' ? { ...config.cassandra, createSchema: false } : config.cassandra, {
-        aggregates: config.storage.aggregates,
-      });
+      return use === 'read'
+        ? new CassandraStore({ ...config.cassandra, createSchema: false }, undefined, {
+            aggregates: config.storage.aggregates,
+          })
+        : new CassandraStore(config.cassandra, use === 'ingest' ? config.sync.freqMinutes * 60 : undefined, {
+            aggregates: config.storage.aggregates,
+          });
   }
 }

@@ -34,11 +34,6 @@ export class SqliteBatchWriter {
     this.upsert.batches(batches);
   }
 
-  /** Batches packed by packBatches (batch-rows.ts). */
-  packed(packed: string): void {
-    this.upsert.packed(packed);
-  }
-
   devices(rows: readonly DeviceRecord[]): void {
     this.upsertDevices(rows);
   }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../errors.js';
 import type { Batch } from '../domain/batch.js';
-import { ROW_COLUMNS, rowOf, unpackBatches, type BatchRow } from './batch-rows.js';
+import { ROW_COLUMNS, rowOf, type BatchRow } from './batch-rows.js';
 import { encodeValues, type ValuesCompression } from './stored-values.js';
 import { valueStats } from '../domain/sample-stats.js';
 
@@ -55,9 +55,7 @@ export function hasAggregateColumns(db: Database.Database): boolean {
  * ec_consumption is a rowid table with the key as a UNIQUE index, not a WITHOUT ROWID table
  * clustered on the key: its rows are 0.3-17 kB (SQLite advises WITHOUT ROWID only for rows under
  * ~1/20 of a page), and inserting them in key order across many devices dirtied a leaf page per row
- * and slowed down as the file grew. Measured here with synchronous=FULL, 90 s of 17-kB batches of
- * 1,540 devices: WITHOUT ROWID 4,957 -> 3,143 rows/s as the file reached 5 GB; rowid + unique index
- * 10,062 -> 5,518 rows/s at 8.6 GB; 10-record rows of 100,000 devices: 20,891 vs 36,197 rows/s.
+ * and slowed down as the file grew (measured: docs/storage.md).
  * INSERT OR REPLACE keeps the same meaning (a batch with an existing key replaces that row).
  * Files created with the older WITHOUT ROWID table keep it, without the index (its primary key is
  * the same key): every query works on both layouts. `ec-server upgrade-store` converts such a file
@@ -159,15 +157,14 @@ export function openDatabase(file: string, synchronous: 'FULL' | 'NORMAL'): Data
 
 /**
  * One transaction of idempotent upserts: it commits (and with FULL, fsyncs) as a whole or not at
- * all. Rows are bound by position (which spares better-sqlite3 a lookup per named parameter), for
- * batches packed by packBatches (`packed`) or given as objects (`batches`: the writer thread's
- * parsed batches, and the inline store), and their record lists encoded on the way (stored-values.ts).
+ * all. Rows are bound by position (which spares better-sqlite3 a lookup per named parameter), and
+ * their record lists encoded on the way (stored-values.ts).
  */
 export function preparePositionalUpsert(
   db: Database.Database,
   compression: ValuesCompression,
   aggregates = true,
-): { packed: (packed: string) => void; batches: (batches: readonly Batch[]) => void } {
+): { batches: (batches: readonly Batch[]) => void } {
   const columns = [...ROW_COLUMNS, ...AGGREGATE_COLUMNS];
   const upsert = db.prepare(
     `INSERT OR REPLACE INTO ec_consumption (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
@@ -185,7 +182,6 @@ export function preparePositionalUpsert(
     );
   };
   return {
-    packed: db.transaction((packed: string) => unpackBatches(packed, run)),
     batches: db.transaction((batches: readonly Batch[]) => {
       for (const b of batches) run(rowOf(b));
     }),

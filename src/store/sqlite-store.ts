@@ -27,11 +27,21 @@ import {
   type RollupRow,
 } from './minute-rollups.js';
 import { ConfigError, StoreUnavailableError } from '../errors.js';
-import type { ConsumptionStore, DeviceRange, IntervalCheck, IntervalSummary } from './consumption-store.js';
+import type {
+  BatchReplacement,
+  ConsumptionStore,
+  DeviceRange,
+  IntervalCheck,
+  IntervalSummary,
+} from './consumption-store.js';
+import { installReopenTriggers } from './sqlite-reopen.js';
 import { daySlices } from './day-slices.js';
 import { decodeValues, type ValuesCompression } from './stored-values.js';
 
 export const SQLITE_FILE = 'ec-server.sqlite';
+
+/** Seconds of batch aggregates finaliseRollups reads at a time (600 rows at one batch per second). */
+const FINALISE_CHUNK_S = 600;
 
 /** A row as SQLite returns it: the record list as TEXT or as a deflated BLOB (stored-values.ts). */
 type StoredBatch = Omit<Batch, 'ec_consumption_values'> & { ec_consumption_values: string | Uint8Array };
@@ -57,6 +67,11 @@ export interface SqliteStoreOptions {
   log?: RetentionLog;
   /** storage.sqlite_check_on_start: PRAGMA quick_check on open, refusing a damaged file. */
   checkOnOpen?: boolean;
+  /**
+   * The sync period (sync.syncfreq, seconds): writes re-open recorded periods and replaced batches are
+   * logged (sqlite-reopen.ts). Unset (a meter's journal, tools): neither.
+   */
+  syncPeriodS?: number;
 }
 
 /** Logs nothing: retention of a store opened without a logger. */
@@ -106,6 +121,7 @@ export class SqliteStore implements ConsumptionStore {
           throw e;
         }
       }
+      if (this.options.syncPeriodS !== undefined) installReopenTriggers(db, this.options.syncPeriodS);
       this.db = db;
       this.stmts = this.prepare(db);
       const days = this.options.retentionDays ?? 0;
@@ -240,6 +256,16 @@ export class SqliteStore implements ConsumptionStore {
     return this.stmts.deleteBatch.run(k.device_id, k.ec_date, k.ec_time, k.start_us, k.end_us).changes > 0;
   }
 
+  async readReplacements(after: number, limit: number): Promise<BatchReplacement[]> {
+    const db = this.handle;
+    // A store without the table (a journal, an older file opened read-only) has none.
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ec_replacement'").get();
+    if (!exists) return [];
+    return db
+      .prepare('SELECT * FROM ec_replacement WHERE id > ? ORDER BY id LIMIT ?')
+      .all(after, limit) as BatchReplacement[];
+  }
+
   /** A verified or repaired period's minute rollups are written first: a crash in between leaves them unused. */
   async writeIntervalCheck(check: IntervalCheck): Promise<void> {
     void this.handle; // throws when the store is not open
@@ -252,7 +278,15 @@ export class SqliteStore implements ConsumptionStore {
 
   async finaliseRollups(range: DeviceRange): Promise<number> {
     const db = this.handle;
-    const rows = minuteRollups(await this.readBatchAggregates(range), range.from, range.to).map((b) => ({
+    // Ten minutes of batches per synchronous read, the event loop free in between (an hour of a 1 kHz
+    // meter is 3,600 rows).
+    const aggregates: BatchAggregate[] = [];
+    for (let s = range.from; s < range.to; s += FINALISE_CHUNK_S) {
+      if (s > range.from) await new Promise((r) => setImmediate(r));
+      const to = Math.min(range.to, s + FINALISE_CHUNK_S);
+      aggregates.push(...(await this.readBatchAggregates({ device_id: range.device_id, from: s, to })));
+    }
+    const rows = minuteRollups(aggregates, range.from, range.to).map((b) => ({
       device_id: range.device_id,
       ...rollupRow(b),
     }));

@@ -9,9 +9,8 @@ import { readLatin1 } from '../latin1.js';
  * existed) reads the same, and so does one written with it on after the setting is turned off.
  *
  * Why: at fleet load the disk, not the CPU, was the limit over 10 minutes (~40 kB written per
- * 17-kB batch: WAL plus checkpoint, plus the key index). Measured on bench bodies of 1000 records:
- * 17.0 kB -> 7.1 kB (2.4x) in ~115 us; random 4-decimal readings 2.2x; inflate ~30-70 us. Level 1
- * is most of level 6's ratio (2.31x vs 2.22x on random readings) at a fifth of the time.
+ * 17-kB batch: WAL plus checkpoint, plus the key index). Level 1 keeps most of level 6's ratio
+ * at a fifth of the time (measured: docs/performance.md, Figures behind the code).
  */
 export type ValuesCompression = 'deflate' | 'none';
 
@@ -25,7 +24,7 @@ export const COMPRESS_MIN_CHARS = 1024;
  * What to bind for `values`: a deflated BLOB when compression is on, the list is long, it is ASCII
  * and deflating saves space. Record lists that passed the body grammar are ASCII; the check keeps
  * any other string a caller stores intact (a char above 0xff would not survive latin1 bytes). The
- * UTF-8 length count costs ~0.2 us for a 17-kB list (V8's one-byte fast path), deflate ~115 us.
+ * UTF-8 length count is negligible next to deflate (V8's one-byte fast path).
  */
 export function encodeValues(values: string, compression: ValuesCompression): string | Buffer {
   if (compression === 'none' || values.length < COMPRESS_MIN_CHARS) return values;

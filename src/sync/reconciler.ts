@@ -14,9 +14,19 @@ import { MAX_BATCHES_PER_REQUEST, type WireBatch, type WireSummary } from './syn
 
 /** What the server can ask of a client about one device (implemented over a SyncConnection). */
 export interface SyncPeer {
-  digest(device: string, from: number, to: number, interval: number): Promise<IntervalSummary[]>;
+  digest(device: string, from: number, to: number, interval: number): Promise<DigestAnswer>;
   summaries(device: string, from: number, to: number): Promise<WireSummary[]>;
   batches(device: string, keys: BatchKey[]): Promise<WireBatch[]>;
+}
+
+/** A digest answer: the intervals, and the meter's watermark when it sends one (docs/sync-protocol.md). */
+export interface DigestAnswer {
+  intervals: IntervalSummary[];
+  /**
+   * Epoch second before which the meter will journal nothing more (what it declares final); undefined when
+   * the meter does not say (an older meter).
+   */
+  final?: number;
 }
 
 export interface PeriodResult {
@@ -38,10 +48,20 @@ export interface PeriodResult {
   rejected: number;
   /** Exchanges made with the client for this period. */
   exchanges: number;
+  /**
+   * The period ends after the meter's watermark: it may still journal into it, so nothing was compared or
+   * recorded (status 'pending'); the periods after it are not final either.
+   */
+  beyondFinal: boolean;
 }
 
 export interface ReconcileOptions {
   deleteExtraneous: boolean;
+  /**
+   * The watermark to use when the meter's answers carry none: its hello's, or for a meter that sends none
+   * at all, the server's clock minus sync.unwatermarked_lag.
+   */
+  fallbackFinal: () => number;
   now: () => number;
   log: Logger;
 }
@@ -79,6 +99,7 @@ export async function reconcilePeriod(
     deleted: 0,
     rejected: 0,
     exchanges: 0,
+    beyondFinal: false,
   };
   // What the client says is only believed within what it was asked: everything else is dropped.
   const reject = (what: string, item: unknown) => {
@@ -87,8 +108,19 @@ export async function reconcilePeriod(
       o.log.warn({ device, from, what, item: peerText(JSON.stringify(item)) }, 'sync: client answer dropped');
     }
   };
-  const theirDigests = async (interval: number) =>
-    byStart(inRange(await peer.digest(device, from, to, interval), from, to, interval, reject));
+  // The meter's watermark: the lowest it declared during this check (a replay started meanwhile lowers it).
+  let final = Infinity;
+  let declared = true;
+  const theirDigests = async (interval: number) => {
+    const answer = await peer.digest(device, from, to, interval);
+    const f = (answer as { final?: unknown }).final;
+    if (typeof f === 'number' && Number.isSafeInteger(f)) final = Math.min(final, f);
+    else {
+      declared = false;
+      final = Math.min(final, o.fallbackFinal());
+    }
+    return byStart(inRange(answer.intervals, from, to, interval, reject));
+  };
   const previous = await store.readIntervalChecks(range);
   const timesOf = (start: number, interval: number) => {
     const p = epochSecondToParts(start);
@@ -108,12 +140,43 @@ export async function reconcilePeriod(
       check_times: timesOf(start, interval) + 1,
       status,
     } satisfies IntervalCheck);
+  const previousMinutes = previous
+    .filter((c) => c.interval_seconds === MINUTE)
+    .map((c) => compactToEpochSecond(c.ec_date + c.ec_time));
+  /**
+   * Records the period, then reads it again: a write that landed after our comparison may have re-opened
+   * the period before this record replaced its row, so a period whose data changed meanwhile stays pending.
+   */
+  const recordPeriod = async (ours: IntervalSummary | undefined, status: CheckStatus): Promise<CheckStatus> => {
+    await record(from, period, ours, status);
+    if (status !== 'verified' && status !== 'repaired') return status;
+    const [now] = await store.intervalSummaries(range, period);
+    if (sameInterval(now, ours)) return status;
+    await record(from, period, now, 'pending');
+    return 'pending';
+  };
 
   result.exchanges++;
   const theirPeriod = (await theirDigests(period)).get(from);
+  if (to > final && declared) {
+    // The meter may still journal into this period (a replay, a catch-up after an outage): not final yet.
+    // (A meter without a watermark is still repaired, but its period is recorded pending.)
+    result.status = 'pending';
+    result.beyondFinal = true;
+    return result;
+  }
   const [ourPeriod] = await store.intervalSummaries(range, period);
   if (sameInterval(theirPeriod, ourPeriod)) {
-    await record(from, period, ourPeriod, 'verified');
+    // Minute rows of an earlier check (a repair, a re-open) must agree with this one.
+    const stale = previous.filter((c) => c.interval_seconds === MINUTE && c.status !== 'verified');
+    if (stale.length) {
+      const ourMinutes = byStart(await store.intervalSummaries(range, MINUTE));
+      for (const c of stale) {
+        const m = compactToEpochSecond(c.ec_date + c.ec_time);
+        await record(m, MINUTE, ourMinutes.get(m), to <= final ? 'verified' : 'pending');
+      }
+    }
+    result.status = await recordPeriod(ourPeriod, to <= final ? 'verified' : 'pending');
     return result;
   }
   await record(from, period, ourPeriod, 'pending');
@@ -167,22 +230,29 @@ export async function reconcilePeriod(
     );
   }
 
-  // Verify again, minute by minute, against what the client said.
+  // Ask the meter once more: its journal may have changed while we repaired (and its watermark with it).
+  result.exchanges++;
+  const theirPeriodNow = (await theirDigests(period)).get(from);
+  const [ourPeriodAfter] = await store.intervalSummaries(range, period);
+  const equalNow = sameInterval(theirPeriodNow, ourPeriodAfter);
+  // Settled: still final, and the meter's journal did not change meanwhile (or we now hold exactly it).
+  const settled = to <= final && (equalNow || sameInterval(theirPeriodNow, theirPeriod));
+
+  // Verify again, minute by minute, against what the client said; every minute row of the period is
+  // rewritten so that all of them agree with this check.
   const after = byStart(await store.intervalSummaries(range, MINUTE));
-  let unresolved = 0;
-  for (let m = from; m < to; m += MINUTE) {
+  const minutes = new Set([...theirMinutes.keys(), ...after.keys(), ...ourMinutes.keys(), ...previousMinutes]);
+  for (const m of [...minutes].sort((a, b) => a - b)) {
     const theirs = theirMinutes.get(m);
     const ours = after.get(m);
-    if (!theirs && !ours) continue;
     // Extraneous batches that are kept leave their minute unresolved: the server holds more than the meter.
-    const ok = sameInterval(theirs, ours);
-    const status: CheckStatus = !differing.includes(m) ? 'verified' : ok ? 'repaired' : 'mismatch-unresolved';
-    if (status === 'mismatch-unresolved') unresolved++;
+    const ok = equalNow || sameInterval(theirs, ours);
+    let status: CheckStatus = !differing.includes(m) ? 'verified' : ok ? 'repaired' : 'mismatch-unresolved';
+    if (!settled) status = 'pending';
     await record(m, MINUTE, ours, status);
   }
-  const [ourPeriodAfter] = await store.intervalSummaries(range, period);
-  result.status = unresolved > 0 ? 'mismatch-unresolved' : 'repaired';
-  await record(from, period, ourPeriodAfter, result.status);
+  const status: CheckStatus = !settled ? 'pending' : equalNow ? 'repaired' : 'mismatch-unresolved';
+  result.status = await recordPeriod(ourPeriodAfter, status);
   return result;
 }
 

@@ -22,6 +22,8 @@ export interface Hello {
   client?: string;
   /** Per device: helloProof() over the challenge's nonce. A device without one is unproven. */
   proofs?: Record<string, string>;
+  /** The meter's watermark at the hello (see DigestResponse.final). */
+  final?: number;
 }
 /** The server's first frame: what the hello's proofs are computed over. */
 export interface Challenge {
@@ -71,7 +73,16 @@ export type WireBatch = Pick<
 
 /** Client -> server responses. */
 export type SyncResponse =
-  | { id: number; type: 'digest'; intervals: IntervalSummary[] }
+  | {
+      id: number;
+      type: 'digest';
+      intervals: IntervalSummary[];
+      /**
+       * The meter's watermark: the epoch second before which it will journal nothing more, for any of its
+       * devices (what it declares final). The server records a period only when it ends at or before it.
+       */
+      final?: number;
+    }
   | { id: number; type: 'summaries'; summaries: WireSummary[] }
   | { id: number; type: 'batches'; batches: WireBatch[] };
 

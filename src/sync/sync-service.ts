@@ -10,7 +10,7 @@ import { MAX_RANGE_SECONDS } from '../store/consumption-store.js';
 import { reconcilePeriod, type PeriodResult, type SyncPeer } from './reconciler.js';
 import { peerText } from './peer-text.js';
 import { SyncConnection } from './sync-connection.js';
-import { WorkSlots } from './work-slots.js';
+import { WorkSlots } from '../util/work-slots.js';
 import {
   isDeviceList,
   proofMatches,
@@ -58,7 +58,15 @@ export interface SyncServiceOptions {
   idleTimeoutS?: number;
   /** Most periods reconciled per client in one round or catch-up (sync.max_periods_per_round). */
   maxPeriodsPerRound?: number;
+  /**
+   * For a meter that declares no watermark (an older one): its periods count as final only once they ended
+   * this many seconds before the server clock (sync.unwatermarked_lag).
+   */
+  unwatermarkedLagS?: number;
 }
+
+/** sync.unwatermarked_lag's default. */
+export const DEFAULT_UNWATERMARKED_LAG_S = 86_400;
 
 /** Catch-ups kept for tests to await; older ones are dropped (every hello adds one). */
 const CATCH_UPS_KEPT = 100;
@@ -69,6 +77,8 @@ interface Client {
   retentionS: number;
   /** Devices whose secret the hello proved; only theirs may lose data the meter does not know. */
   proven: Set<string>;
+  /** The hello's watermark (epoch second), for answers that carry none; undefined: the meter sends none. */
+  helloFinal: number | undefined;
   /** Reconciliations of one client run one after another. */
   queue: Promise<unknown>;
   /**
@@ -251,7 +261,16 @@ export class SyncService {
     if (conn.closed) return;
     const retentionS =
       Number.isFinite(m.retention_s) && m.retention_s > 0 ? Math.min(m.retention_s, 31 * 86_400) : 86_400;
-    const c: Client = { conn, devices: m.devices, retentionS, proven, queue: Promise.resolve(), nextDevice: 0 };
+    const helloFinal = Number.isSafeInteger(m.final) ? m.final : undefined;
+    const c: Client = {
+      conn,
+      devices: m.devices,
+      retentionS,
+      proven,
+      helloFinal,
+      queue: Promise.resolve(),
+      nextDevice: 0,
+    };
     set(c);
     this.clients.add(c);
     conn.send({ type: 'welcome', version: SYNC_PROTOCOL_VERSION, period_s: this.o.periodS, proven: proven.size });
@@ -366,11 +385,14 @@ export class SyncService {
           const r = await reconcilePeriod(this.store, peer, device, t, t + P, {
             // Data is never deleted on an anonymous peer's word.
             deleteExtraneous: this.o.deleteExtraneous && c.proven.has(device),
+            fallbackFinal: () => c.helloFinal ?? this.now() - (this.o.unwatermarkedLagS ?? DEFAULT_UNWATERMARKED_LAG_S),
             now: this.now,
             log: this.log,
           });
           report.periods.push(r);
           this.stats.periods[r.status]++;
+          // The periods after one the meter may still journal into are not final either: next round.
+          if (r.beyondFinal) break;
           this.stats.batchesRepaired += r.repaired;
           if (r.status !== 'verified')
             this.log.info(
@@ -434,8 +456,13 @@ export class SyncService {
 
 /** The SyncPeer a reconciliation talks to, over one client connection. Answers are shape-checked. */
 function peerOver(conn: SyncConnection): SyncPeer {
-  const list = async <T>(request: Parameters<SyncConnection['request']>[0], field: string): Promise<T[]> => {
+  const list = async <T>(
+    request: Parameters<SyncConnection['request']>[0],
+    field: string,
+    also?: (answer: Record<string, unknown>) => void,
+  ): Promise<T[]> => {
     const answer = (await conn.request(request)) as unknown as Record<string, unknown>;
+    also?.(answer);
     const value = answer[field];
     if (answer.type !== request.type || !Array.isArray(value)) {
       throw new SyncProtocolError('EC_SYNC_BAD_ANSWER', `answer to ${request.type} lacks the ${field} list`);
@@ -443,8 +470,17 @@ function peerOver(conn: SyncConnection): SyncPeer {
     return value as T[];
   };
   return {
-    digest: (device, from, to, interval) =>
-      list<IntervalSummary>({ type: 'digest', device, from, to, interval }, 'intervals'),
+    digest: async (device, from, to, interval) => {
+      let final: unknown;
+      const intervals = await list<IntervalSummary>(
+        { type: 'digest', device, from, to, interval },
+        'intervals',
+        (a) => {
+          final = a.final;
+        },
+      );
+      return { intervals, ...(typeof final === 'number' ? { final } : {}) };
+    },
     summaries: (device, from, to) => list<WireSummary>({ type: 'summaries', device, from, to }, 'summaries'),
     batches: (device, keys: BatchKey[]) => list<WireBatch>({ type: 'batches', device, keys }, 'batches'),
   };

@@ -8,7 +8,10 @@ import { makeBatch } from '../helpers/batches.js';
 import { queryContract } from './query-contract.js';
 
 export interface ContractTarget {
-  /** A fresh, unopened store. Each call may return a store over the same data (reopen) when `same` is true. */
+  /**
+   * A fresh, unopened store. Each call may return a store over the same data (reopen) when `same` is true.
+   * Stores are opened with a sync period of SYNC_PERIOD_S (writes re-open recorded periods).
+   */
   create(opts: { same: boolean }): ConsumptionStore | Promise<ConsumptionStore>;
   /** A device id no other test uses (backends may keep data between tests). */
   device(): string;
@@ -37,6 +40,9 @@ function directAggregate(b: Batch) {
 
 // 2016-09-09T15:05:05Z, the second of the protocol's example vector.
 const T0 = Date.UTC(2016, 8, 9, 15, 5, 5) / 1000;
+
+/** The sync period the contract's stores are opened with (10 minutes: T0 lies in the one of 15:00). */
+export const SYNC_PERIOD_S = 600;
 
 /**
  * THE store contract: every backend runs exactly this suite (the aedes-persistence pattern).
@@ -212,6 +218,93 @@ export function storeContract(name: string, target: ContractTarget): void {
       expect(got.map((c) => ({ ...c, check_time: Number(c.check_time) }))).to.deep.equal([
         { ...check, check_times: 2, status: 'repaired' },
       ]);
+    });
+
+    describe('re-opening recorded sync periods', () => {
+      const checkAt = (dev: string, ec_time: string, interval_seconds: number, status: IntervalCheck['status']) =>
+        store.writeIntervalCheck({
+          device_id: dev,
+          ec_date: '20160909',
+          ec_time,
+          interval_seconds,
+          values_count: 3,
+          values_checksum: 'd41d8cd98f00b204e9800998ecf8427e',
+          check_time: 1_700_000_000_000,
+          check_times: 1,
+          status,
+        });
+      const statuses = async (dev: string) =>
+        (await store.readIntervalChecks({ device_id: dev, from: T0 - 305, to: T0 + 295 })).map(
+          (c) => `${c.ec_time}/${c.interval_seconds} ${c.status}`,
+        );
+      const replacedOf = async (dev: string) =>
+        (await store.readReplacements(0, 100_000)).filter((r) => r.device_id === dev);
+
+      it('a write with other values re-opens the period and its minute, and is noted as a replacement', async () => {
+        const dev = target.device();
+        const b = makeBatch(dev, T0, 3, 0, 1);
+        await store.upsertBatches([b]);
+        await checkAt(dev, '150000', SYNC_PERIOD_S, 'verified');
+        await checkAt(dev, '150500', 60, 'repaired');
+        await checkAt(dev, '150600', 60, 'verified');
+        // The same row again (a retransmission, a replay): nothing re-opened, nothing noted.
+        await store.upsertBatches([{ ...b, insert_time: b.insert_time + 1000 }]);
+        expect(await statuses(dev)).to.deep.equal(['150000/600 verified', '150500/60 repaired', '150600/60 verified']);
+        expect(await replacedOf(dev)).to.deep.equal([]);
+
+        const other = makeBatch(dev, T0, 3, 0, 2);
+        expect(other.values_checksum).to.not.equal(b.values_checksum);
+        await store.upsertBatches([other]);
+        expect(await statuses(dev)).to.deep.equal(['150000/600 pending', '150500/60 pending', '150600/60 verified']);
+        const replaced = await replacedOf(dev);
+        expect(replaced.map(({ id: _id, replaced_ms: _ms, ...r }) => r)).to.deep.equal([
+          {
+            device_id: dev,
+            ec_date: b.ec_date,
+            ec_time: b.ec_time,
+            start_us: b.start_us,
+            end_us: b.end_us,
+            old_count: b.values_count,
+            old_checksum: b.values_checksum,
+            new_count: other.values_count,
+            new_checksum: other.values_checksum,
+          },
+        ]);
+        expect(replaced[0]!.replaced_ms).to.be.closeTo(Date.now(), 60_000);
+        // Paging: nothing after the last one seen.
+        expect(await store.readReplacements(replaced[0]!.id, 10)).to.satisfy((l: { device_id: string }[]) =>
+          l.every((r) => r.device_id !== dev),
+        );
+      });
+
+      it('a new batch re-opens its minute and period; a later check counts again; unresolved stays', async () => {
+        const dev = target.device();
+        await checkAt(dev, '150000', SYNC_PERIOD_S, 'verified');
+        await checkAt(dev, '150500', 60, 'mismatch-unresolved');
+        await checkAt(dev, '150600', 60, 'verified');
+        await store.upsertBatches([makeBatch(dev, T0 + 60, 3, 0, 1)]); // 15:06:05
+        expect(await statuses(dev)).to.deep.equal([
+          '150000/600 pending',
+          '150500/60 mismatch-unresolved',
+          '150600/60 pending',
+        ]);
+        expect(await replacedOf(dev)).to.deep.equal([]);
+        // The next check's record stands (until the next write).
+        await checkAt(dev, '150000', SYNC_PERIOD_S, 'verified');
+        await checkAt(dev, '150600', 60, 'verified');
+        expect(await statuses(dev)).to.deep.equal([
+          '150000/600 verified',
+          '150500/60 mismatch-unresolved',
+          '150600/60 verified',
+        ]);
+        // A write into another period (15:10) re-opens nothing here.
+        await store.upsertBatches([makeBatch(dev, T0 + 300, 3, 0, 1)]);
+        expect(await statuses(dev)).to.deep.equal([
+          '150000/600 verified',
+          '150500/60 mismatch-unresolved',
+          '150600/60 verified',
+        ]);
+      });
     });
 
     it('a write of 1,000 batches in one call is all there afterwards', async () => {

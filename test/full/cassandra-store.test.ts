@@ -20,7 +20,7 @@ import type { CassandraConfig } from '../../src/config/cassandra-options.js';
 import type { Batch } from '../../src/domain/batch.js';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { CassandraStore } from '../../src/store/cassandra-store.js';
-import { storeContract } from '../contract/store-contract.js';
+import { storeContract, SYNC_PERIOD_S } from '../contract/store-contract.js';
 import { makeBatch } from '../helpers/batches.js';
 import { cassandraSh, dropKeyspace, HOST, missing, PORT, requireNode } from '../helpers/cassandra-node.js';
 
@@ -63,7 +63,7 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
   after(() => dropKeyspace(KEYSPACE));
 
   storeContract('cassandra', {
-    create: () => new CassandraStore(config()),
+    create: () => new CassandraStore(config(), SYNC_PERIOD_S),
     device,
     propertyRuns: 15,
   });

@@ -1,6 +1,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { expect } from 'chai';
+import { DigestSession } from '../../src/client/digest-session.js';
+import { credentialFor } from '../../src/domain/device-credential.js';
 import { bodyOf, makeBatch } from '../helpers/batches.js';
 import { buildMessage, parseResponse, tcpExchange, UdpPeer, type ParsedResponse } from '../helpers/sip-client.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -274,6 +276,105 @@ describe('abuse bounds: transaction cache in bytes', function () {
         expect(server.layer.stats.requests).to.equal(answered + 1);
       } finally {
         peer.close();
+      }
+    },
+  );
+});
+
+describe('abuse bounds: per-device rate limit (after authentication)', function () {
+  this.timeout(30_000);
+  const SECRET_A = 'secret-of-device-a-0123456789';
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      'security.require_auth': 'true',
+      'sip.device_rate_limit': '1',
+      'sip.device_rate_limit_burst': '3',
+      'sip.retry_after': '7',
+    });
+    const realm = server.config.security.realm;
+    await server.store.putCredential(credentialFor('dev-a', realm, SECRET_A, Date.now()));
+    await server.store.putCredential(credentialFor('dev-b', realm, 'secret-of-device-b-0123456789', Date.now()));
+  });
+  after(async () => {
+    await server?.cleanup();
+  });
+
+  /** Sends one datagram from `peer` and returns its answer (the peer's next response). */
+  async function ask(peer: UdpPeer, data: string): Promise<ParsedResponse> {
+    const n = peer.responses.length;
+    peer.send(server.port, data);
+    await peer.waitFor(n + 1);
+    expect(peer.responses.length, 'answered').to.equal(n + 1);
+    return peer.responses[n]!;
+  }
+
+  /** A meter's session with a challenge taken from a real 401. */
+  async function session(peer: UdpPeer, device: string, secret: string): Promise<DigestSession> {
+    const s = new DigestSession(device, secret);
+    const first = await ask(peer, buildMessage({ port: server.port, body: bodyOf(makeBatch(device, T0 - 60)) }));
+    expect(first.status).to.equal(401);
+    expect(s.accept([first.headers['www-authenticate']!])).to.equal(true);
+    return s;
+  }
+
+  const uri = () => `sip:ec@127.0.0.1:${server.port}`;
+  function signed(s: DigestSession, body: string, branch?: string): string {
+    const authorization = s.authorize('MESSAGE', uri(), body)!;
+    return buildMessage({ port: server.port, body, branch, extraHeaders: [`Authorization: ${authorization}`] });
+  }
+  const stored = async (device: string, second: number) =>
+    (await server.store.readBatches({ device_id: device, from: second, to: second + 1 })).length;
+
+  it(
+    'forged and replayed requests naming a device take none of its tokens; over the limit: 503 with ' +
+      'Retry-After, nothing stored, counted in the metrics; an accepted batch resent is still 200; other ' +
+      'devices are not affected',
+    async () => {
+      const meter = new UdpPeer();
+      const attacker = new UdpPeer();
+      try {
+        const a = await session(meter, 'dev-a', SECRET_A);
+        const first = signed(a, bodyOf(makeBatch('dev-a', T0)), 'z9hG4bK-dev-a-first');
+        expect((await ask(meter, first)).status).to.equal(200);
+
+        // An attacker names dev-a: a wrong secret, no credentials, and the captured first request
+        // replayed under new branches. None of it may cost dev-a a token.
+        const forger = await session(attacker, 'dev-a', 'not-the-secret');
+        for (let i = 0; i < 10; i++) {
+          const forged = await ask(attacker, signed(forger, bodyOf(makeBatch('dev-a', T0 + 100 + i))));
+          expect(forged.status).to.equal(401);
+          const replay = first.replace('z9hG4bK-dev-a-first', `z9hG4bK-replay-${i}`);
+          expect((await ask(attacker, replay)).status).to.equal(401);
+          const bare = buildMessage({ port: server.port, body: bodyOf(makeBatch('dev-a', T0 + 200 + i)) });
+          expect((await ask(attacker, bare)).status).to.equal(401);
+        }
+        expect(server.layer.stats.responses.udp.MESSAGE[503] ?? 0).to.equal(0);
+
+        // dev-a still has the rest of its burst (2 tokens, plus one a second since), then is refused.
+        const answers: ParsedResponse[] = [];
+        for (let i = 1; i <= 8; i++) answers.push(await ask(meter, signed(a, bodyOf(makeBatch('dev-a', T0 + i)))));
+        expect(answers.slice(0, 2).map((r) => r.status)).to.deep.equal([200, 200]);
+        const refused = answers.filter((r) => r.status === 503);
+        expect(refused.length).to.be.greaterThan(0);
+        expect(refused.length + answers.filter((r) => r.status === 200).length).to.equal(8);
+        expect(refused[0]!.reason).to.equal('Device rate limit exceeded: over 1 MESSAGEs/s for this device');
+        expect(refused[0]!.headers['retry-after']).to.equal('7');
+        for (let i = 1; i <= 8; i++) {
+          expect(await stored('dev-a', T0 + i), `batch ${i}`).to.equal(answers[i - 1]!.status === 200 ? 1 : 0);
+        }
+        expect(await stored('dev-a', T0 + 100), 'forged').to.equal(0);
+        const metrics = await server.metrics.metrics();
+        expect(metrics).to.include(`ec_sip_unavailable_total{reason="EC_DEVICE_RATE_LIMITED"} ${refused.length}`);
+
+        // The accepted first batch's retransmission is answered from its transaction: 200, not charged.
+        expect((await ask(meter, first)).status).to.equal(200);
+        // Another device, same address: a bucket of its own.
+        const b = await session(meter, 'dev-b', 'secret-of-device-b-0123456789');
+        expect((await ask(meter, signed(b, bodyOf(makeBatch('dev-b', T0))))).status).to.equal(200);
+      } finally {
+        meter.close();
+        attacker.close();
       }
     },
   );

@@ -12,7 +12,7 @@ import { SQLITE_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
 import { makeBatch } from '../helpers/batches.js';
 import { sqliteStore } from '../helpers/sqlite-writer.js';
 import { runBin } from '../helpers/server-process.js';
-import { storeContract } from '../contract/store-contract.js';
+import { storeContract, SYNC_PERIOD_S } from '../contract/store-contract.js';
 
 let dir = '';
 let n = 0;
@@ -26,7 +26,7 @@ for (const writer of ['inline', 'thread'] as const) {
   storeContract(`sqlite (writer ${writer})`, {
     create: ({ same }) => {
       if (!same) n++;
-      return sqliteStore({ dir: join(dir, `s${n}`), synchronous: 'FULL', writer });
+      return sqliteStore({ dir: join(dir, `s${n}`), synchronous: 'FULL', writer, syncPeriodS: SYNC_PERIOD_S });
     },
     device: () => `dev-${++devices}`,
   });

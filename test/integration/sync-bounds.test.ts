@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import pino from 'pino';
@@ -6,6 +5,7 @@ import { PEER_TEXT_MAX } from '../../src/sync/peer-text.js';
 import { SyncService } from '../../src/sync/sync-service.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { makeBatch } from '../helpers/batches.js';
+import { emptyAnswer, SyncPeer } from '../helpers/sync-peer.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { until } from '../helpers/until.js';
 
@@ -18,67 +18,28 @@ import { until } from '../helpers/until.js';
 const PERIOD_MIN = 10;
 const P = PERIOD_MIN * 60;
 const T0 = Date.UTC(2026, 3, 1) / 1000; // a period boundary
-
-type Frame = Record<string, unknown>;
+/** A hello's watermark declaring everything journaled final (these meters write nothing more while they sync). */
+const EVERYTHING_FINAL = Date.UTC(2100, 0, 1) / 1000;
 
 /**
  * A meter of the test's making on a real socket: says hello (unless told not to), answers every
- * request with empty lists (a journal with nothing in it), records what it was asked.
+ * request with empty lists (a journal with nothing in it), or with an error; records what it was asked.
  */
-class FakeMeter {
-  readonly socket: net.Socket;
-  readonly frames: Frame[] = [];
-  readonly requests: Frame[] = [];
-  ended = false;
-  closed = false;
-  private buf = '';
-  private readonly connected: Promise<void>;
-
-  constructor(
-    port: number,
-    private readonly options: { allowHalfOpen?: boolean; answerWithError?: string } = {},
-  ) {
-    this.socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
-    this.connected = new Promise((r) => this.socket.once('connect', () => r()));
-    this.socket.on('error', () => undefined);
-    this.socket.on('end', () => (this.ended = true));
-    this.socket.on('close', () => (this.closed = true));
-    this.socket.on('data', (d) => {
-      this.buf += d.toString();
-      let nl;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const f = JSON.parse(this.buf.slice(0, nl)) as Frame;
-        this.buf = this.buf.slice(nl + 1);
-        this.frames.push(f);
-        if (typeof f.id === 'number') this.answer(f);
-      }
-    });
+class FakeMeter extends SyncPeer {
+  constructor(port: number, options: { allowHalfOpen?: boolean; answerWithError?: string } = {}) {
+    const { answerWithError } = options;
+    super(
+      port,
+      answerWithError === undefined
+        ? emptyAnswer
+        : () => ({ type: 'error', code: 'EC_SYNC_CLIENT_FAILED', message: answerWithError }),
+      options,
+    );
   }
 
   async hello(devices: string[], retentionS: number, client = 'fake-meter'): Promise<void> {
-    await this.connected;
-    await this.write({ type: 'hello', version: 1, devices, retention_s: retentionS, client });
+    await this.write({ type: 'hello', version: 1, devices, retention_s: retentionS, client, final: EVERYTHING_FINAL });
     await until(() => this.frames.some((f) => f.type === 'welcome'), 'welcome');
-  }
-
-  async write(f: Frame | string): Promise<void> {
-    await this.connected;
-    this.socket.write(typeof f === 'string' ? f : JSON.stringify(f) + '\n');
-  }
-
-  private answer(f: Frame): void {
-    this.requests.push(f);
-    if (this.options.answerWithError !== undefined) {
-      const e = { id: f.id, type: 'error', code: 'EC_SYNC_CLIENT_FAILED', message: this.options.answerWithError };
-      this.socket.write(JSON.stringify(e) + '\n');
-      return;
-    }
-    const field = f.type === 'digest' ? 'intervals' : f.type === 'summaries' ? 'summaries' : 'batches';
-    this.socket.write(JSON.stringify({ id: f.id, type: f.type, [field]: [] }) + '\n');
-  }
-
-  errorCodes(): unknown[] {
-    return this.frames.filter((f) => f.type === 'error').map((f) => f.code);
   }
 }
 

@@ -1,6 +1,5 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -13,6 +12,7 @@ import type { ConsumptionStore } from '../../src/store/consumption-store.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { SyncService, type SyncAuth } from '../../src/sync/sync-service.js';
 import { makeBatch } from '../helpers/batches.js';
+import { SyncPeer, type Frame } from '../helpers/sync-peer.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { until } from '../helpers/until.js';
 
@@ -28,11 +28,11 @@ const log = pino({ level: process.env.EC_TEST_LOG ?? 'silent' });
 const PERIOD_MIN = 10;
 const P = PERIOD_MIN * 60;
 const T0 = Date.UTC(2026, 3, 1) / 1000; // a period boundary
+/** A hello's watermark declaring everything journaled final (these meters write nothing more while they sync). */
+const EVERYTHING_FINAL = Date.UTC(2100, 0, 1) / 1000;
 const Y2030 = Date.UTC(2030, 0, 1) / 1000;
 const SECRET = 'victim-secret-0123456789abcdef';
 const ROGUE_SECRET = 'rogue-own-secret-0123456789abcd';
-
-type Frame = Record<string, unknown>;
 
 /** The proof as docs/sync-protocol.md defines it, computed here independently of src/. */
 function proof(device: string, realm: string, secret: string, nonce: string): string {
@@ -59,33 +59,9 @@ function wire(b: Batch): Frame {
  * A peer of the test's making on a raw socket: records every frame, answers every request with
  * what `answer` returns (by default: forgeries that would overwrite, add and delete data).
  */
-class RawPeer {
-  readonly socket: net.Socket;
-  readonly frames: Frame[] = [];
-  readonly requests: Frame[] = [];
-  closed = false;
-  private buf = '';
-
-  constructor(
-    port: number,
-    private readonly answer: (request: Frame) => Frame = forgeEverything,
-  ) {
-    this.socket = net.connect(port, '127.0.0.1');
-    this.socket.on('error', () => undefined);
-    this.socket.on('close', () => (this.closed = true));
-    this.socket.on('data', (d) => {
-      this.buf += d.toString();
-      let nl;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const f = JSON.parse(this.buf.slice(0, nl)) as Frame;
-        this.buf = this.buf.slice(nl + 1);
-        this.frames.push(f);
-        if (typeof f.id === 'number') {
-          this.requests.push(f);
-          this.socket.write(JSON.stringify({ id: f.id, type: f.type, ...this.answer(f) }) + '\n');
-        }
-      }
-    });
+class RawPeer extends SyncPeer {
+  constructor(port: number, answer: (request: Frame) => Frame = forgeEverything) {
+    super(port, (r) => ({ type: r.type, ...answer(r) }));
   }
 
   async challenge(): Promise<{ nonce: string; realm: string }> {
@@ -98,7 +74,15 @@ class RawPeer {
 
   hello(devices: string[], proofs?: Record<string, string>): void {
     this.socket.write(
-      JSON.stringify({ type: 'hello', version: 1, devices, retention_s: 3 * P, client: 'rogue', proofs }) + '\n',
+      JSON.stringify({
+        type: 'hello',
+        version: 1,
+        devices,
+        retention_s: 3 * P,
+        client: 'rogue',
+        proofs,
+        final: EVERYTHING_FINAL,
+      }) + '\n',
     );
   }
 
@@ -306,8 +290,9 @@ describe('sync trust: a hello proves the secret of every device it speaks for', 
     expect(report!.errors).to.deep.equal([]);
     const period = report!.periods.find((r) => r.from === T0);
     expect(period).to.include({ device: 'own-1', from: T0, status: 'mismatch-unresolved', repaired: 1 });
-    // 2 digest entries out of range, 3 summaries outside the minute or malformed, 8 batches unusable.
-    expect(period!.rejected).to.equal(2 * 2 + 3 + 8);
+    // 2 digest entries out of range (in each of the 3 digest answers: period, minutes, period again after the
+    // repair), 3 summaries outside the minute or malformed, 8 batches unusable.
+    expect(period!.rejected).to.equal(3 * 2 + 3 + 8);
     // The server asked for exactly the keys of the minute it lacks or holds otherwise.
     const asked = p.requests.filter((r) => r.type === 'batches').flatMap((r) => r.keys as Batch[]);
     expect(asked.map((k) => batchKeyString(k)).sort()).to.deep.equal(

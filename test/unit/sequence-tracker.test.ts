@@ -10,7 +10,6 @@ describe('sequence tracker (X-EC-Seq gaps)', () => {
     expect(t.observe('d1', 4)).to.equal(undefined); // late arrival: not a new gap
     expect(t.observe('d1', 5)).to.equal(undefined); // retransmission
     expect(t.observe('d1', 6)).to.equal(undefined);
-    expect(t.gaps).to.equal(1);
   });
 
   it('one forged huge X-EC-Seq does not silence later gaps: far below the highest is a restart', () => {
@@ -40,12 +39,12 @@ describe('sequence tracker (X-EC-Seq gaps)', () => {
     expect(t.observe('d1', 4)).to.deep.equal({ expected: 3 });
   });
 
-  it('stays within its bound under a stream of new devices, and keeps the devices still sending', () => {
+  // The bound itself: two-generation-map.test.ts.
+  it('under a stream of new devices, keeps the devices still sending', () => {
     const t = new SequenceTracker(1000);
     for (let i = 0; i < 50_000; i++) {
       t.observe(`new-${i}`, 1);
       if (i % 100 === 0) t.observe('steady', i / 100 + 1);
-      expect(t.size).to.be.at.most(1000);
     }
     // 'steady' was seen every 100 devices: never forgotten, so never a false gap.
     expect(t.observe('steady', 501)).to.equal(undefined);

@@ -22,3 +22,28 @@ export class WorkSlots {
     }
   }
 }
+
+/**
+ * Runs fn over items with at most `limit` in flight (through WorkSlots), results in item order.
+ * After the first failure no new item starts; it rejects with that failure once the ones in flight
+ * have settled.
+ */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const slots = new WorkSlots(limit);
+  const results = new Array<R>(items.length);
+  let failure: { error: unknown } | undefined;
+  await Promise.all(
+    items.map((item, i) =>
+      slots.run(async () => {
+        if (failure) return;
+        try {
+          results[i] = await fn(item);
+        } catch (e) {
+          failure ??= { error: e };
+        }
+      }),
+    ),
+  );
+  if (failure) throw failure.error;
+  return results;
+}
