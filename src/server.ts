@@ -4,6 +4,7 @@ import type { Config } from './config/load-config.js';
 import { CredentialCache } from './auth/credential-cache.js';
 import { DigestAuthenticator } from './auth/digest-authenticator.js';
 import { isLoopback } from './auth/loopback.js';
+import { sipTls, syncTls } from './config/tls-options.js';
 import { ConfigError, EcError } from './errors.js';
 import { HttpServer } from './http/http-server.js';
 import { ConsumptionQuery } from './query/consumption-query.js';
@@ -30,6 +31,10 @@ export interface RunningServer {
   layer: TransactionLayer;
   /** The TCP transport, when sip.transports has tcp. */
   tcp: TcpTransport | undefined;
+  /** SIP over TLS, when tls.certificate and tls.key are set. */
+  tls: TcpTransport | undefined;
+  /** The SIP TLS port actually bound (differs from config when sip.tls_port=0). */
+  tlsPort: number | undefined;
   /** The sync service, when sync.enabled. */
   sync: SyncService | undefined;
   /** Port of the sync service (differs from config when sync.port=0). */
@@ -40,6 +45,11 @@ export interface RunningServer {
   devices: DeviceRegistry;
   /** The server's Prometheus registry and commit histograms. */
   metrics: ServerMetrics;
+  /**
+   * Reads the certificate files again (SIGHUP): new TLS connections use them, established ones keep theirs. A file
+   * that cannot be used throws (ConfigError naming key and file) and the certificates in use stay.
+   */
+  reloadTls(): void;
   /** Acknowledged batches replaced with other values, counted and logged. */
   replacements: ReplacementWatch;
   /** Stop accepting, answer what is in progress, close the store. */
@@ -48,7 +58,7 @@ export interface RunningServer {
 
 /**
  * Wires the layers together, socket to store, data flowing one way:
- * transport (udp/tcp) -> protocol (framing, transactions) -> ingest (handler, group commit) -> store.
+ * transport (udp/tcp/tls) -> protocol (framing, transactions) -> ingest (handler, group commit) -> store.
  */
 export interface ServerOptions {
   /** Epoch seconds for the sync service (tests run simulated time). */
@@ -65,6 +75,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   // Before anything is opened: a configuration that would expose /metrics without a token is refused.
   const httpTokens = config.http.enabled ? httpTokensChecked(config, log) : [];
+  // Certificates are read (and checked against their keys) before anything is opened too.
+  const sipTlsServing = sipTls(config);
+  const syncTlsServing = syncTls(config);
   await store.open();
   const devices = new DeviceRegistry(store, {
     offlineAfterMs: config.devices.offlineAfterS * 1000,
@@ -151,25 +164,30 @@ export async function startServer(
   );
   const limits = { maxHeaderBytes: config.sip.maxHeaderBytes, maxBodyBytes: config.sip.maxBodyBytes };
   const udp = config.sip.transports.includes('udp') ? new UdpTransport(layer, limits, log) : undefined;
-  const tcp = config.sip.transports.includes('tcp')
-    ? new TcpTransport(
-        layer,
-        limits,
-        {
-          idleTimeoutS: config.sip.tcpIdleTimeoutS,
-          maxConnections: config.sip.tcpMaxConnections,
-          maxConnectionsPerSource: config.sip.tcpMaxConnectionsPerSource,
-          requestTimeoutS: config.sip.tcpRequestTimeoutS,
-          maxUnsentBytes: config.sip.tcpMaxUnsentBytes,
-        },
-        log,
-      )
+  // TLS is TCP behind a handshake: the same framing, bounds and transaction path.
+  const streamOptions = {
+    idleTimeoutS: config.sip.tcpIdleTimeoutS,
+    maxConnections: config.sip.tcpMaxConnections,
+    maxConnectionsPerSource: config.sip.tcpMaxConnectionsPerSource,
+    requestTimeoutS: config.sip.tcpRequestTimeoutS,
+    maxUnsentBytes: config.sip.tcpMaxUnsentBytes,
+  };
+  const tcp = config.sip.transports.includes('tcp') ? new TcpTransport(layer, limits, streamOptions, log) : undefined;
+  const tls = sipTlsServing
+    ? new TcpTransport(layer, limits, { ...streamOptions, tls: sipTlsServing }, log)
     : undefined;
 
   const address = config.sip.listenAddr;
   let port: number;
+  let tlsPort: number | undefined;
   try {
     port = await bindBoth(address, config.sip.port, udp, tcp);
+    tlsPort = tls
+      ? await listenOrExplain('tls', address, config.sip.tlsPort, (p) => tls.listen(address, p)).catch(async (e) => {
+          await Promise.all([udp?.close(), tcp?.close()]);
+          throw e;
+        })
+      : undefined;
   } catch (e) {
     await store.close();
     throw e;
@@ -192,6 +210,7 @@ export async function startServer(
           unwatermarkedLagS: config.sync.unwatermarkedLagS,
           now: options.now,
           schedule: options.syncSchedule,
+          tls: syncTlsServing,
         },
         log,
       )
@@ -202,7 +221,7 @@ export async function startServer(
       ? await listenOrExplain('sync tcp', config.sync.ip, config.sync.port, () => sync.listen())
       : undefined;
   } catch (e) {
-    await Promise.all([udp?.close(), tcp?.close()]);
+    await Promise.all([udp?.close(), tcp?.close(), tls?.close()]);
     await store.close();
     throw e;
   }
@@ -210,6 +229,12 @@ export async function startServer(
     { address, port, transports: config.sip.transports, backend: store.backend },
     `listening for SIP on ${config.sip.transports.join('+')} ${address}:${port}`,
   );
+  if (tls) {
+    log.info(
+      { address, port: tlsPort, clientCertificates: config.tls.clientCertificates },
+      `listening for SIP on tls ${address}:${tlsPort}`,
+    );
+  }
 
   let stopping: Promise<void> | undefined;
   const storeUp = () => storeAnswers(store);
@@ -223,6 +248,7 @@ export async function startServer(
     authenticator,
     credentials,
     tcp,
+    tls,
     sync,
     storeUp,
     registry: devices,
@@ -253,7 +279,7 @@ export async function startServer(
       ? await listenOrExplain('http tcp', config.http.listenAddr, config.http.port, () => http.listen())
       : undefined;
   } catch (e) {
-    await Promise.all([udp?.close(), tcp?.close(), sync?.close()]);
+    await Promise.all([udp?.close(), tcp?.close(), tls?.close(), sync?.close()]);
     credentials.stop();
     await devices.stop();
     await replacements.stop();
@@ -273,22 +299,38 @@ export async function startServer(
       log.info('stopping: new batches are answered 503, batches in progress are finished');
       handler.stopping = true;
       credentials.stop();
-      await Promise.all([udp?.close(), tcp?.close(), sync?.close(), http?.close()]);
+      await Promise.all([udp?.close(), tcp?.close(), tls?.close(), sync?.close(), http?.close()]);
       await committer.drain();
       await devices.stop();
       await replacements.stop();
       await store.close();
-      const bounds = { tcp: tcp?.stats, rateLimited: rateLimit?.refused, deviceRateLimited: deviceRateLimit?.refused };
+      const bounds = {
+        tcp: tcp?.stats,
+        tls: tls?.stats,
+        rateLimited: rateLimit?.refused,
+        deviceRateLimited: deviceRateLimit?.refused,
+      };
       log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
     })());
 
+  const reloadTls = (): void => {
+    // Both read and checked before either is switched: a bad file changes nothing.
+    const sipNow = tls ? sipTls(config) : undefined;
+    const syncNow = sync ? syncTls(config) : undefined;
+    if (sipNow) tls?.setSecureContext(sipNow.options);
+    if (syncNow) sync?.setSecureContext(syncNow.options);
+  };
+
   return {
+    reloadTls,
     port,
     address,
     store,
     committer,
     layer,
     tcp,
+    tls,
+    tlsPort,
     sync,
     syncPort,
     httpPort,

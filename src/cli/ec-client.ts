@@ -6,6 +6,7 @@ import { Journal } from '../client/journal.js';
 import { MeterClient, type Source } from '../client/meter-client.js';
 import { readCsvBatches } from '../client/readings.js';
 import { SipSender } from '../client/sip-sender.js';
+import type { ClientTls } from '../client/stream-socket.js';
 import { SyncClient } from '../client/sync-client.js';
 import { compactToEpochSecond } from '../domain/batch.js';
 import { ConfigError } from '../errors.js';
@@ -26,7 +27,12 @@ interface ClientArgs extends ConfigArgs {
   journal: string;
   'retention-hours': number;
   window: number;
-  transport: 'auto' | 'udp' | 'tcp';
+  transport: 'auto' | 'udp' | 'tcp' | 'tls';
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+  'sync-tls'?: boolean;
   sync: boolean;
   linger: number;
   seed?: number;
@@ -101,9 +107,27 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       })
       .option('window', { type: 'number', default: 64, describe: 'Requests in flight at once' })
       .option('transport', {
-        choices: ['auto', 'udp', 'tcp'] as const,
+        choices: ['auto', 'udp', 'tcp', 'tls'] as const,
         default: 'auto' as const,
-        describe: 'auto: UDP up to 1300 bytes, TCP above (RFC 3261 18.1.1)',
+        describe:
+          'auto: UDP up to 1300 bytes, TCP above (RFC 3261 18.1.1); tls: every MESSAGE over TLS to sip.tls_port, ' +
+          'the server certificate verified (see --ca)',
+      })
+      .option('ca', {
+        type: 'string',
+        describe:
+          'PEM file of the CA that signs the server certificate (TLS); default: the system CAs. A server whose ' +
+          'certificate does not verify, or does not name the server address (see --servername), is refused',
+      })
+      .option('servername', {
+        type: 'string',
+        describe: 'Name the server certificate must carry (TLS); default: the server address (sip.public_addr)',
+      })
+      .option('cert', { type: 'string', describe: 'PEM file of a client certificate (TLS), with --key' })
+      .option('key', { type: 'string', describe: 'PEM file of the private key of --cert' })
+      .option('sync-tls', {
+        type: 'boolean',
+        describe: 'Connect to the sync service over TLS (default: sync.tls of the config), verified like SIP',
       })
       .option('sync', {
         type: 'boolean',
@@ -125,6 +149,10 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       })
       .option('seed', { type: 'number', describe: 'Seed of the fault-injection random numbers (reproducible runs)' })
       .example('$0 --devices 10 --duration 600', '10 meters, 1000 samples/s each, in real time for 10 minutes')
+      .example(
+        '$0 --transport tls --ca ca.crt --sync-tls',
+        'over TLS (SIP to sip.tls_port, and sync), trusting the server certificate only if ca.crt signed it',
+      )
       .example(
         '$0 --start 20260101000000 --duration 600 --loss 0.05 --corrupt 0.01 --linger 120',
         'simulated 10 minutes as fast as possible, with faults for sync to repair',
@@ -171,10 +199,19 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       };
   const allDevices = source.kind === 'batches' ? [...new Set(source.batches.map((b) => b.device_id))] : devices;
 
+  const clientTls = readClientTls(args);
+  const syncTls = (args['sync-tls'] ?? config.sync.tls) ? clientTls : undefined;
   const journal = new Journal(resolve(args.journal));
   await journal.open();
+  const tls = args.transport === 'tls';
   const sender = new SipSender(
-    { host: config.sip.publicAddr, port: config.sip.port, transport: args.transport, from: allDevices[0]! },
+    {
+      host: config.sip.publicAddr,
+      port: tls ? config.sip.tlsPort : config.sip.port,
+      transport: args.transport,
+      tls: tls ? clientTls : undefined,
+      from: allDevices[0]!,
+    },
     log,
   );
   await sender.start();
@@ -215,6 +252,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
           secrets,
           // A replay (--csv, --start) holds the watermark at what it has still to journal.
           final: () => meter.final(),
+          tls: syncTls,
         },
         log,
       )
@@ -255,6 +293,25 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       `${stats.lost}, corrupted (injected) ${stats.corrupted}, repaired by sync ${summary.repaired}\n`,
   );
   process.exitCode = stats.failed > 0 ? 1 : 0;
+}
+
+/** --ca, --cert, --key, --servername: the TLS settings of SIP and sync; a file that cannot be read is bad usage. */
+function readClientTls(args: ClientArgs): ClientTls {
+  if ((args.cert === undefined) !== (args.key === undefined)) usageExit('--cert and --key go together');
+  const read = (option: string, path: string | undefined): string | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      usageExit(`--${option} ${path}: cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+  };
+  return {
+    ca: read('ca', args.ca),
+    cert: read('cert', args.cert),
+    key: read('key', args.key),
+    servername: args.servername,
+  };
 }
 
 /** --secret (every device) and --secrets FILE ("device secret" per line; # comments) as one map. */

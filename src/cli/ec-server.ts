@@ -221,7 +221,18 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     void server.sync.runRound().catch((err) => log.error({ err }, 'sync round failed'));
   });
   // A closed terminal must not stop an unattended server (Node does not keep nohup's SIG_IGN).
-  process.on('SIGHUP', () => log.info('SIGHUP ignored: restart the server to apply config changes'));
+  // SIGHUP: certificate rotation without a restart; other config changes need one.
+  process.on('SIGHUP', () => {
+    if (!server.tls && !server.sync?.tls) {
+      return log.info('SIGHUP ignored: restart the server to apply config changes');
+    }
+    try {
+      server.reloadTls();
+      log.info('SIGHUP: TLS certificates read again (new connections use them; other config changes need a restart)');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'SIGHUP: TLS certificates not reloaded, the ones in use stay');
+    }
+  });
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }

@@ -1,7 +1,8 @@
 import dgram from 'node:dgram';
-import net from 'node:net';
+import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { connectStream, type ClientTls } from './stream-socket.js';
 import { parseHeadGeneral } from '../protocol/general-head.js';
 import { findHeadEnd } from '../protocol/head-scan.js';
 
@@ -11,8 +12,10 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 export interface SenderOptions {
   host: string;
   port: number;
-  /** auto: UDP unless the request exceeds 1300 bytes (RFC 3261 18.1.1), then TCP. */
-  transport: 'auto' | 'udp' | 'tcp';
+  /** auto: UDP unless the request exceeds 1300 bytes (RFC 3261 18.1.1), then TCP; tls: every request over TLS. */
+  transport: 'auto' | 'udp' | 'tcp' | 'tls';
+  /** With transport tls: how the server is verified (and the client certificate, if any). */
+  tls?: ClientTls;
   /** RFC 3261 timers (ms): T1 RTT estimate, T2 cap of the non-INVITE retransmit interval. */
   t1Ms?: number;
   t2Ms?: number;
@@ -62,7 +65,7 @@ export class SipSender {
   }
 
   async start(): Promise<void> {
-    if (this.o.transport !== 'tcp') {
+    if (this.o.transport !== 'tcp' && this.o.transport !== 'tls') {
       const udp = dgram.createSocket('udp4');
       await new Promise<void>((r) => udp.bind(0, '0.0.0.0', () => r()));
       udp.on('message', (m) => this.onResponse(m));
@@ -79,10 +82,12 @@ export class SipSender {
   /** Sends one MESSAGE; resolves with the final response (or 408 after Timer F). */
   send(body: string, headers: Record<string, string>): Promise<SendResult> {
     const useTcp =
-      this.o.transport === 'tcp' || (this.o.transport === 'auto' && Buffer.byteLength(body) + 600 > UDP_SIZE_LIMIT);
+      this.o.transport === 'tcp' ||
+      this.o.transport === 'tls' ||
+      (this.o.transport === 'auto' && Buffer.byteLength(body) + 600 > UDP_SIZE_LIMIT);
     // Unpredictable: a branch someone could guess could be used to spoil the request's transaction.
     const branch = `z9hG4bK${this.tagBase}${(++this.seq).toString(36)}${randomBytes(4).toString('hex')}`;
-    const proto = useTcp ? 'TCP' : 'UDP';
+    const proto = this.streamProto(useTcp);
     const local = useTcp ? '127.0.0.1' : `127.0.0.1:${this.udp!.address().port}`;
     const lines = [
       `MESSAGE ${this.requestUri} SIP/2.0`,
@@ -131,12 +136,23 @@ export class SipSender {
     });
   }
 
+  /** The Via transport: UDP, or the stream's (TCP, or TLS when every request goes over TLS). */
+  private streamProto(stream: boolean): 'UDP' | 'TCP' | 'TLS' {
+    if (!stream) return 'UDP';
+    return this.o.transport === 'tls' ? 'TLS' : 'TCP';
+  }
+
   private writeTcp(data: Buffer): void {
     if (!this.tcp || this.tcp.destroyed) {
-      const s = net.connect(this.o.port, this.o.host);
+      const s = connectStream(this.o.host, this.o.port, this.o.transport === 'tls' ? (this.o.tls ?? {}) : undefined);
       s.setNoDelay(true);
       s.on('data', (d) => this.onTcpData(d));
-      s.on('error', (e) => this.log.debug({ err: e.message }, 'TCP error'));
+      // An unverified server certificate shows up here (warn: the operator must see why nothing is acknowledged).
+      s.on('error', (e) =>
+        this.o.transport === 'tls'
+          ? this.log.warn({ err: e.message, code: (e as NodeJS.ErrnoException).code }, 'TLS error')
+          : this.log.debug({ err: e.message }, 'TCP error'),
+      );
       s.on('close', () => {
         if (this.tcp !== s) return;
         this.tcp = undefined;
@@ -151,7 +167,7 @@ export class SipSender {
 
   private resendTcp(): void {
     for (const p of this.pending.values()) {
-      if (p.data.includes('SIP/2.0/TCP')) {
+      if (p.data.includes(`SIP/2.0/${this.streamProto(true)}`)) {
         p.transmissions++;
         this.writeTcp(p.data);
       }

@@ -1,10 +1,10 @@
-import net from 'node:net';
 import type { Logger } from 'pino';
 import { batchKeyString, compactToEpochSecond, type BatchKey } from '../domain/batch.js';
 import { ha1 } from '../domain/device-credential.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
 import { peerText } from '../sync/peer-text.js';
 import { SyncConnection } from '../sync/sync-connection.js';
+import { connectStream, type ClientTls } from './stream-socket.js';
 import {
   helloProof,
   SYNC_PROTOCOL_VERSION,
@@ -30,6 +30,8 @@ export interface SyncClientOptions {
    * the clock (nothing journals into the past).
    */
   final?: () => number;
+  /** Connect over TLS (the server has sync.tls=true), verifying the server certificate. */
+  tls?: ClientTls;
 }
 
 export interface SyncClientStats {
@@ -77,7 +79,7 @@ export class SyncClient {
    */
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(this.o.port, this.o.host);
+      const socket = connectStream(this.o.host, this.o.port, this.o.tls);
       socket.setNoDelay(true);
       const conn = new SyncConnection(socket, (m) => void this.onMessage(conn, m));
       this.welcomed = resolve;

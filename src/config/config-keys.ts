@@ -105,6 +105,15 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
       'the server stops reading its requests; reading resumes once they drain.',
   },
   {
+    key: 'sip.tls_port',
+    section: 'SIP',
+    default: '5061',
+    kind: port,
+    doc:
+      'SIP over TLS port (TCP), listening when tls.certificate and tls.key are set; the same framing, bounds ' +
+      '(sip.tcp_*) and handling as TCP (0 = pick a free port, for tests).',
+  },
+  {
     key: 'sip.transaction_cache_size',
     section: 'SIP',
     default: '65536',
@@ -161,6 +170,53 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: '100',
     kind: { type: 'int', min: 1, max: 10000000 },
     doc: 'MESSAGEs one device may send at once before sip.device_rate_limit applies (the size of its bucket).',
+  },
+
+  {
+    key: 'tls.certificate',
+    section: 'TLS',
+    default: '',
+    kind: { type: 'string' },
+    doc:
+      'PEM file of the server certificate (SIP over TLS on sip.tls_port, and sync when sync.tls=true); empty = ' +
+      'no TLS. Read at start: a file that cannot be read, or does not match tls.key, stops the start.',
+  },
+  {
+    key: 'tls.key',
+    section: 'TLS',
+    default: '',
+    kind: { type: 'string' },
+    doc: 'PEM file of the private key of tls.certificate (keep it readable by the server only).',
+  },
+  {
+    key: 'tls.ca',
+    section: 'TLS',
+    default: '',
+    kind: { type: 'string' },
+    doc: 'PEM file of intermediate CA certificates sent after tls.certificate (the chain); empty = none.',
+  },
+  {
+    key: 'tls.client_certificates',
+    section: 'TLS',
+    default: 'none',
+    kind: { type: 'enum', values: ['none', 'request', 'require'] },
+    doc:
+      'Client certificates: none; request (asked for; a connection without one is accepted, one whose ' +
+      'certificate tls.client_ca did not sign is closed); require (a connection without a valid one is closed).',
+  },
+  {
+    key: 'tls.client_ca',
+    section: 'TLS',
+    default: '',
+    kind: { type: 'string' },
+    doc: 'PEM file of the CAs that sign client certificates (required unless tls.client_certificates=none).',
+  },
+  {
+    key: 'tls.handshake_timeout',
+    section: 'TLS',
+    default: '10',
+    kind: { type: 'int', min: 1, max: 300 },
+    doc: 'Seconds a TLS connection may take to complete its handshake before it is closed (SIP and sync).',
   },
 
   {
@@ -402,6 +458,29 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: 'true',
     kind: { type: 'enum', values: ['true', 'false'] },
     doc: 'Run the sync service inside ec-server.',
+  },
+  {
+    key: 'sync.tls',
+    section: 'Synchronization',
+    default: 'false',
+    kind: { type: 'enum', values: ['true', 'false'] },
+    doc:
+      'Serve sync over TLS only (on sync.port), with sync.tls_certificate or else tls.certificate; the ' +
+      'tls.client_certificates policy applies as on SIP.',
+  },
+  {
+    key: 'sync.tls_certificate',
+    section: 'Synchronization',
+    default: '',
+    kind: { type: 'string' },
+    doc: 'PEM certificate file for sync over TLS; empty = tls.certificate (and tls.key, tls.ca).',
+  },
+  {
+    key: 'sync.tls_key',
+    section: 'Synchronization',
+    default: '',
+    kind: { type: 'string' },
+    doc: 'PEM private key file of sync.tls_certificate (required with it).',
   },
   {
     key: 'sync.grace_seconds',

@@ -30,7 +30,9 @@ export interface Config {
     /** MESSAGEs per second per authenticated device; 0 = off. */
     deviceRateLimit: number;
     deviceRateLimitBurst: number;
+    tlsPort: number;
   };
+  tls: TlsConfig;
   storage: {
     backend: 'sqlite' | 'cassandra';
     path: string;
@@ -62,6 +64,9 @@ export interface Config {
     idleTimeoutS: number;
     maxPeriodsPerRound: number;
     unwatermarkedLagS: number;
+    tls: boolean;
+    tlsCertificate: string;
+    tlsKey: string;
   };
   security: {
     requireAuth: boolean;
@@ -86,6 +91,18 @@ export interface Config {
     flushS: number;
   };
   log: { level: string };
+}
+
+/** TLS file paths as configured (read when the server starts, see tls-options.ts). */
+export interface TlsConfig {
+  certificate: string;
+  key: string;
+  ca: string;
+  clientCertificates: 'none' | 'request' | 'require';
+  clientCa: string;
+  handshakeTimeoutS: number;
+  /** Where each tls.* and sync.tls* value came from: an error reading a file names it and its key. */
+  origins: Record<string, string>;
 }
 
 export interface LoadedConfig {
@@ -212,6 +229,18 @@ function build(raw: Map<string, RawValue>): Config {
       rateLimitBurst: int('sip.rate_limit_burst'),
       deviceRateLimit: int('sip.device_rate_limit'),
       deviceRateLimitBurst: int('sip.device_rate_limit_burst'),
+      tlsPort: int('sip.tls_port'),
+    },
+    tls: {
+      certificate: str('tls.certificate'),
+      key: str('tls.key'),
+      ca: str('tls.ca'),
+      clientCertificates: str('tls.client_certificates') as TlsConfig['clientCertificates'],
+      clientCa: str('tls.client_ca'),
+      handshakeTimeoutS: int('tls.handshake_timeout'),
+      origins: Object.fromEntries(
+        [...raw].filter(([k]) => k.startsWith('tls.') || k.startsWith('sync.tls')).map(([k, v]) => [k, v.origin]),
+      ),
     },
     storage: {
       backend: str('storage.backend') as Config['storage']['backend'],
@@ -242,6 +271,9 @@ function build(raw: Map<string, RawValue>): Config {
       idleTimeoutS: int('sync.idle_timeout') || 2 * 60 * int('sync.syncfreq'),
       maxPeriodsPerRound: int('sync.max_periods_per_round'),
       unwatermarkedLagS: int('sync.unwatermarked_lag'),
+      tls: str('sync.tls') === 'true',
+      tlsCertificate: str('sync.tls_certificate'),
+      tlsKey: str('sync.tls_key'),
     },
     security: {
       requireAuth: str('security.require_auth') === 'true',

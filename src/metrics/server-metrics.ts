@@ -18,6 +18,8 @@ export interface MetricSources {
   /** Devices with credentials (the credential cache). */
   credentials: { readonly size: number };
   tcp: TcpTransport | undefined;
+  /** SIP over TLS (a TcpTransport serving TLS). */
+  tls: TcpTransport | undefined;
   sync: SyncService | undefined;
   /** The device registry: devices online and offline, offline transitions. */
   registry: DeviceRegistry;
@@ -206,6 +208,19 @@ export class ServerMetrics {
       () => tcp?.stats.requestTimeouts ?? 0,
     );
 
+    const tls = s.tls;
+    gauge('ec_sip_tls_connections', 'Open SIP TLS connections (handshake completed).', () => tls?.connections ?? 0);
+    counter(
+      'ec_sip_tls_handshake_failures_total',
+      'SIP TLS connections closed before they could send a request: handshake failed or timed out ' +
+        '(tls.handshake_timeout), client certificate refused.',
+      () => tls?.stats.handshakeFailures ?? 0,
+    );
+    counter(
+      'ec_sip_tls_refused_total',
+      'SIP TLS connections closed at once for sip.tcp_max_connections_per_source.',
+      () => tls?.stats.refusedPerSource ?? 0,
+    );
     counter(
       'ec_batches_replaced_total',
       'Acknowledged batches replaced with other values (SIP or sync repairs of corrupted ones); each re-opens its ' +

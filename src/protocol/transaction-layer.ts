@@ -8,7 +8,7 @@ import { validateRequest } from './validate-request.js';
 
 /** The way back to the peer a request came from; owned by a transport. */
 export interface Link {
-  transport: 'udp' | 'tcp';
+  transport: 'udp' | 'tcp' | 'tls';
   remote: Source;
   send(data: Buffer): void;
 }
@@ -50,7 +50,11 @@ export class TransactionLayer {
   private readonly tagPrefix = Math.random().toString(36).slice(2, 8);
   readonly stats: TransactionStats = {
     requests: 0,
-    responses: { udp: { MESSAGE: {}, OPTIONS: {}, other: {} }, tcp: { MESSAGE: {}, OPTIONS: {}, other: {} } },
+    responses: {
+      udp: { MESSAGE: {}, OPTIONS: {}, other: {} },
+      tcp: { MESSAGE: {}, OPTIONS: {}, other: {} },
+      tls: { MESSAGE: {}, OPTIONS: {}, other: {} },
+    },
     retransmissions: 0,
     discarded: 0,
   };

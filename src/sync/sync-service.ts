@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
 import { compactToEpochSecond, type BatchKey } from '../domain/batch.js';
@@ -63,6 +64,13 @@ export interface SyncServiceOptions {
    * this many seconds before the server clock (sync.unwatermarked_lag).
    */
   unwatermarkedLagS?: number;
+  /** Serve sync over TLS only (sync.tls): built from config by config/tls-options.ts. */
+  tls?: {
+    options: tls.TlsOptions;
+    handshakeTimeoutMs: number;
+    /** Why an established connection must be closed (a client certificate that did not verify), or undefined. */
+    refuse(socket: tls.TLSSocket): string | undefined;
+  };
 }
 
 /** sync.unwatermarked_lag's default. */
@@ -105,8 +113,11 @@ export class SyncService {
   private readonly clients = new Set<Client>();
   /** Every open connection, welcomed or not (the connection cap counts them all). */
   private readonly sockets = new Set<net.Socket>();
+  /** Every accepted TCP connection, TLS handshakes in progress included (the cap counts these over TLS). */
+  private readonly raw = new Set<net.Socket>();
   /** Connections refused at the cap (sync.max_connections) so far. */
   refusedConnections = 0;
+
   /** For the metrics: rounds run, periods reconciled by result, batches fetched, reconciliations interrupted. */
   readonly stats = {
     rounds: 0,
@@ -137,13 +148,23 @@ export class SyncService {
     return n;
   }
 
+  /** Whether sync is served over TLS. */
+  get tls(): boolean {
+    return this.o.tls !== undefined;
+  }
+
+  /** Over TLS: new connections use these certificate settings; established ones keep theirs. */
+  setSecureContext(options: tls.TlsOptions): void {
+    if (this.server instanceof tls.Server) this.server.setSecureContext(options);
+  }
+
   /** Open connections, welcomed or not. */
   get openConnections(): number {
     return this.sockets.size;
   }
 
   async listen(): Promise<number> {
-    const server = net.createServer((s) => this.onConnection(s));
+    const server: net.Server = this.o.tls ? this.tlsServer(this.o.tls) : net.createServer((s) => this.onConnection(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.o.port, this.o.host, () => {
@@ -157,9 +178,40 @@ export class SyncService {
     const port = (server.address() as net.AddressInfo).port;
     this.log.info(
       { host: this.o.host, port, periodS: this.o.periodS },
-      `sync service listening on tcp ${this.o.host}:${port}`,
+      `sync service listening on ${this.o.tls ? 'tls' : 'tcp'} ${this.o.host}:${port}`,
     );
     return port;
+  }
+
+  /**
+   * Sync over TLS: connections are capped from their first TCP byte (a peer that never completes a handshake holds
+   * a slot until tls.handshake_timeout, never longer); over the cap they are closed without an error frame, which
+   * could only be sent after a handshake.
+   */
+  private tlsServer(t: NonNullable<SyncServiceOptions['tls']>): tls.Server {
+    const server = tls.createServer({ ...t.options, handshakeTimeout: t.handshakeTimeoutMs });
+    const max = this.o.maxConnections ?? Infinity;
+    server.on('connection', (raw: net.Socket) => {
+      if (this.raw.size >= max) {
+        this.refusedConnections++;
+        raw.destroy();
+        return;
+      }
+      this.raw.add(raw);
+      raw.on('close', () => this.raw.delete(raw));
+    });
+    server.on('secureConnection', (s: tls.TLSSocket) => {
+      const why = t.refuse(s);
+      if (why === undefined) return this.onConnection(s);
+      this.log.debug({ remote: s.remoteAddress, why }, 'sync TLS connection refused');
+      s.destroy();
+    });
+    server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+      this.log.debug({ err: err.message, remote: s.remoteAddress }, 'sync TLS handshake failed');
+      // Node reports a handshake timeout here but leaves the socket open: closing it is ours to do.
+      s.destroy();
+    });
+    return server;
   }
 
   private startSchedule(): void {
@@ -448,6 +500,10 @@ export class SyncService {
     // Connections that never said hello are not clients: destroy them, there is nothing to finish.
     const welcomed = new Set([...this.clients].map((c) => c.conn.socket));
     for (const s of this.sockets) if (!welcomed.has(s)) s.destroy();
+    // TLS handshakes in progress: nothing to finish either; welcomed connections get a second to close.
+    setTimeout(() => {
+      for (const s of this.raw) s.destroy();
+    }, 1000).unref();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((r) => server.close(() => r()));

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Limits } from '../protocol/sip-request.js';
 import { TcpFramer } from '../protocol/tcp-framer.js';
@@ -16,6 +17,16 @@ export interface TcpOptions {
   maxUnsentBytes?: number;
   /** Requests in progress per connection before we stop reading from it (backpressure). */
   maxInflightPerConnection?: number;
+  /** Serve TLS instead of plain TCP: the same framing and bounds, behind a handshake with a deadline. */
+  tls?: TlsServing;
+}
+
+/** A TLS listener's settings (built from config by config/tls-options.ts). */
+export interface TlsServing {
+  options: tls.TlsOptions;
+  handshakeTimeoutMs: number;
+  /** Why an established connection must be closed (a client certificate that did not verify), or undefined. */
+  refuse(socket: tls.TLSSocket): string | undefined;
 }
 
 /** Per connection: its framer and what it costs in memory. */
@@ -25,7 +36,7 @@ interface Conn {
 }
 
 /**
- * Owns the TCP listener and connections. Each connection has its own framer (bounded buffer);
+ * Owns the TCP (or TLS) listener and connections. Each connection has its own framer (bounded buffer);
  * pipelined requests are processed concurrently and answered as each completes. A connection
  * that can no longer be framed is answered (when possible) and closed once its earlier
  * requests have been answered.
@@ -35,13 +46,25 @@ interface Conn {
  * minute would hold a slot and up to a whole partial body forever); reading stops while more
  * than maxUnsentBytes of responses wait for a peer that does not read them (else pipelined
  * requests queue responses without limit); and one address may hold maxConnectionsPerSource.
+ *
+ * Over TLS the same holds for the decrypted stream; the per-address cap counts connections from their first TCP
+ * byte, and a handshake must complete within its own deadline, so that no one holds a slot without speaking TLS.
  */
 export class TcpTransport {
   private server: net.Server | undefined;
   private readonly conns = new Set<Conn>();
   private readonly perSource: ConnectionsPerSource;
   /** How often each bound acted (for the stopped line and tests). */
-  readonly stats = { refusedPerSource: 0, requestTimeouts: 0, unsentPauses: 0 };
+  readonly stats = { refusedPerSource: 0, requestTimeouts: 0, unsentPauses: 0, handshakeFailures: 0 };
+  /** The Link label, metrics and logs: tcp or tls. */
+  readonly transport: 'tcp' | 'tls';
+  /** Every accepted TCP connection, TLS handshakes in progress included (closed with the transport). */
+  private readonly raw = new Set<net.Socket>();
+  /**
+   * TLS connections whose handshake has not completed, by remote address and port: one that closes while still
+   * here failed (timeout, bad handshake, refused certificate, peer gone) and is counted once.
+   */
+  private readonly handshaking = new Map<string, net.Socket>();
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -50,10 +73,26 @@ export class TcpTransport {
     private readonly log: Logger,
   ) {
     this.perSource = new ConnectionsPerSource(options.maxConnectionsPerSource ?? 0);
+    this.transport = options.tls ? 'tls' : 'tcp';
   }
 
   async listen(address: string, port: number): Promise<number> {
-    const server = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
+    const t = this.options.tls;
+    const server: net.Server = t
+      ? tls.createServer({ ...t.options, noDelay: true, handshakeTimeout: t.handshakeTimeoutMs })
+      : net.createServer({ noDelay: true });
+    // Registered before 'secureConnection' can fire (and, over plain TCP, before onConnection below).
+    server.on('connection', (s: net.Socket) => this.admit(s));
+    if (t) {
+      server.on('secureConnection', (s: tls.TLSSocket) => this.onSecureConnection(s, t));
+      server.on('tlsClientError', (err: Error, s: tls.TLSSocket) => {
+        this.log.debug({ err: err.message, remote: s.remoteAddress }, 'TLS handshake failed');
+        // Node reports a handshake timeout here but leaves the socket open: closing it is ours to do.
+        s.destroy();
+      });
+    } else {
+      server.on('connection', (s: net.Socket) => this.onConnection(s));
+    }
     server.maxConnections = this.options.maxConnections;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -62,9 +101,14 @@ export class TcpTransport {
         resolve();
       });
     });
-    server.on('error', (err) => this.log.warn({ err: err.message }, 'TCP server error'));
+    server.on('error', (err) => this.log.warn({ err: err.message }, `${this.transport.toUpperCase()} server error`));
     this.server = server;
     return (server.address() as net.AddressInfo).port;
+  }
+
+  /** TLS: new connections use these certificate settings; established ones keep theirs (certificate rotation). */
+  setSecureContext(options: tls.TlsOptions): void {
+    if (this.server instanceof tls.Server) this.server.setSecureContext(options);
   }
 
   /** Open connections. */
@@ -79,15 +123,43 @@ export class TcpTransport {
     return n;
   }
 
-  private onConnection(socket: net.Socket): void {
-    const remote = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
-    if (!this.perSource.tryAdd(remote.address)) {
+  /** Every TCP connection, before any byte is read (and before any TLS handshake): the per-address cap. */
+  private admit(socket: net.Socket): void {
+    const address = socket.remoteAddress ?? '';
+    if (!this.perSource.tryAdd(address)) {
       // Nothing was read, so there is no request to answer: the connection is simply refused.
       this.stats.refusedPerSource++;
-      this.log.debug({ remote }, 'TCP connection refused: too many from this address');
+      this.log.debug(
+        { remote: address },
+        `${this.transport.toUpperCase()} connection refused: too many from this address`,
+      );
       socket.destroy();
       return;
     }
+    this.raw.add(socket);
+    const key = remoteKey(socket);
+    if (this.options.tls) this.handshaking.set(key, socket);
+    socket.on('close', () => {
+      this.raw.delete(socket);
+      this.perSource.remove(address);
+      if (this.handshaking.get(key) !== socket) return;
+      this.handshaking.delete(key);
+      this.stats.handshakeFailures++;
+    });
+  }
+
+  private onSecureConnection(socket: tls.TLSSocket, t: TlsServing): void {
+    this.handshaking.delete(remoteKey(socket));
+    const why = t.refuse(socket);
+    if (why === undefined) return this.onConnection(socket);
+    this.stats.handshakeFailures++;
+    this.log.debug({ remote: socket.remoteAddress, why }, 'TLS connection refused');
+    socket.destroy();
+  }
+
+  private onConnection(socket: net.Socket): void {
+    if (socket.destroyed) return; // refused by admit()
+    const remote = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
     const conn: Conn = { socket, framer: new TcpFramer(this.limits) };
     this.conns.add(conn);
     const { framer } = conn;
@@ -120,7 +192,7 @@ export class TcpTransport {
       deadline.update(framer.midMessage, false);
     };
     const link: Link = {
-      transport: 'tcp',
+      transport: this.transport,
       remote,
       send: (data) => {
         if (socket.destroyed || !socket.writable) return;
@@ -140,7 +212,6 @@ export class TcpTransport {
     socket.on('close', () => {
       deadline.clear();
       this.conns.delete(conn);
-      this.perSource.remove(remote.address);
     });
     socket.on('data', (chunk) => {
       if (closing) return;
@@ -189,9 +260,15 @@ export class TcpTransport {
     for (const c of this.conns) c.socket.end();
     setTimeout(() => {
       for (const c of this.conns) c.socket.destroy();
+      for (const s of this.raw) s.destroy(); // handshakes still in progress
     }, 1000).unref();
     await closed;
   }
+}
+
+/** A connection's remote address and port: the same for a TLS socket and the TCP socket it wraps. */
+function remoteKey(s: net.Socket): string {
+  return `${s.remoteAddress}|${s.remotePort}`;
 }
 
 /**

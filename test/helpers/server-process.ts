@@ -84,3 +84,19 @@ export function waitForOutput(server: ServerProcess, pattern: RegExp): Promise<R
 export function runBin(name: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<ProcessResult> {
   return runProcess(process.execPath, [BIN(name), ...args], { cwd: REPO, env: { ...process.env, ...env } });
 }
+
+/** A bin running in the background: everything it writes (stdout and stderr), and its exit code once it exits. */
+export interface RunningBin {
+  output(): string;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function startBin(name: string, args: string[]): RunningBin {
+  const child = spawn(process.execPath, [BIN(name), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { output: () => out, exited, kill: (signal = 'SIGTERM') => child.kill(signal) };
+}

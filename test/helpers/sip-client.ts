@@ -11,7 +11,7 @@ export interface MessageOptions {
   contentType?: string | null;
   extraHeaders?: string[];
   method?: string;
-  transport?: 'UDP' | 'TCP';
+  transport?: 'UDP' | 'TCP' | 'TLS';
 }
 
 /** A MESSAGE as a seed-compatible meter would send it. */
