@@ -24,6 +24,7 @@ const LAYERS = {
   metrics: '^src/metrics/',
   http: '^src/http/',
   server: '^src/server\\.ts$',
+  web: '^src/web/',
   cli: '^src/cli/',
 };
 
@@ -47,8 +48,11 @@ const MAY_IMPORT = {
   // Prometheus metrics: read at scrape time from the stats objects of the layers below (types only).
   metrics: ['registry', 'transport', 'ingest', 'sync', 'auth', 'protocol', 'store', 'shared'],
   // The read-only HTTP endpoints (fastify): told what to serve by the server; they import only the query layer.
-  // The HTTP read API runs the query layer's queries and streams its formats.
+  // The HTTP read API runs the query layer's queries and streams its formats. The dashboard's scripts in web/
+  // are served as files, not imported.
   http: ['query', 'shared'],
+  // The dashboard's browser scripts: they run in the page and talk to the server over HTTP only.
+  web: [],
   server: [
     'http',
     'query',

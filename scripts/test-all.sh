@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The full test tier, as CI runs it (`npm run test:full`), on a fresh Debian machine (run as root,
 # or with sudo for apt):
-#   1. installs the real SIP peer (sipp, Debian package sip-tester) and promtool (Debian package prometheus:
-#      it checks /metrics) when missing;
+#   1. installs the real SIP peer (sipp, Debian package sip-tester), promtool (Debian package prometheus:
+#      it checks /metrics) and chromium (Debian package chromium: the dashboard's browser test) when missing;
 #   2. creates the independent Cassandra reader (Python cassandra-driver in a venv, $EC_PYVENV,
 #      default ~/.cache/ec-server/pyvenv) when missing: the read-back cross-check uses it;
 #   3. starts a local three-node Cassandra cluster (scripts/cassandra/cluster.sh: 127.0.0.2-4, RF 3),
@@ -45,6 +45,17 @@ fi
 
 # The /metrics test fails instead of skipping when promtool is missing.
 export EC_REQUIRE_PROMTOOL=1
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "[test-all] installing chromium (Debian package chromium: the dashboard's browser test)"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+/usr/bin/chromium --version 2>/dev/null || true
+# The dashboard test (playwright-core driving /usr/bin/chromium, no browser download) fails instead of skipping
+# when chromium is missing.
+export EC_REQUIRE_CHROMIUM=1
 
 if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
   PYVENV="${EC_PYVENV:-$HOME/.cache/ec-server/pyvenv}"

@@ -290,7 +290,7 @@ export async function startServer(
   if (http) {
     log.info(
       { address: config.http.listenAddr, port: httpPort, tokens: httpTokens.length },
-      `serving /metrics, /healthz, /readyz, /api/devices[/:id/consumption|daily|sync] on http ` +
+      `serving /metrics, /healthz, /readyz, /api/devices[/:id/consumption|daily|sync], /dashboard/ on http ` +
         `${config.http.listenAddr}:${httpPort}`,
     );
   }

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { BearerTokens } from './bearer-tokens.js';
+import { isDashboardFile, registerDashboard } from './dashboard.js';
 import { registerReadApi, type ReadApiOptions } from './read-api.js';
 
 export interface HttpOptions {
@@ -54,7 +55,8 @@ const OPEN_ROUTES = new Set(['/healthz', '/readyz']);
 /**
  * The read-only HTTP endpoints (fastify): /healthz (the process answers), /readyz (it serves and its store
  * answers), /metrics (Prometheus text format) and /api/devices (the device registry, JSON), both behind a
- * bearer token when tokens are configured.
+ * bearer token when tokens are configured, and the web dashboard under /dashboard/ (its files are open; the
+ * API calls it makes carry the token).
  */
 export class HttpServer {
   private readonly app: FastifyInstance;
@@ -68,7 +70,8 @@ export class HttpServer {
     // No request logging: scrapes every few seconds would drown the log.
     this.app = Fastify({ logger: false, return503OnClosing: true, bodyLimit: 1024 });
     this.app.addHook('onRequest', async (req, reply) => {
-      if (tokens.empty || OPEN_ROUTES.has(req.url.split('?')[0]!)) return;
+      const path = req.url.split('?')[0]!;
+      if (tokens.empty || OPEN_ROUTES.has(path) || isDashboardFile(path)) return;
       if (!tokens.accepts(req.headers.authorization)) {
         await reply
           .code(401)
@@ -89,6 +92,8 @@ export class HttpServer {
       const { contentType, text } = await o.metrics();
       return reply.type(contentType).send(text);
     });
+    // The dashboard's pages and scripts (no data in them); they call the API below with the token.
+    void this.app.register(registerDashboard);
     const devices = o.devices;
     if (devices) {
       this.app.get('/api/devices', async (req, reply) => {

@@ -49,6 +49,11 @@ describe('package install: the packed tarball, without dev dependencies (slow)',
       'deploy/ec-server.service',
       'deploy/ec-server.logrotate',
       'docs/operations.md',
+      'dist/src/http/dashboard.js',
+      'dist/src/web/device-page.js',
+      'web/index.html',
+      'web/device.html',
+      'web/dashboard.css',
       'CHANGELOG.md',
       'README.md',
       'package.json',
@@ -88,6 +93,13 @@ describe('package install: the packed tarball, without dev dependencies (slow)',
         const body = 'pkgmeter|20260301100000|0,1.5;500000,2.5';
         const response = await udpRequest(server.port, buildMessage({ port: server.port, body }), 10_000);
         expect(response?.status, server.output()).to.equal(200);
+        // The dashboard's pages, scripts and uPlot come from the installed package and its dependencies.
+        const httpPort = /"port":(\d+),"tokens":\d+,"msg":"serving /.exec(server.output())?.[1];
+        expect(httpPort, server.output()).to.be.a('string');
+        for (const path of ['/dashboard/', '/dashboard/device-page.js', '/dashboard/vendor/uplot.js']) {
+          const r = await fetch(`http://127.0.0.1:${httpPort}${path}`);
+          expect(r.status, path).to.equal(200);
+        }
       } finally {
         server.child.kill('SIGTERM');
       }
