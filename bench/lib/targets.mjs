@@ -21,7 +21,10 @@ function serverNodeFlags() {
 
 /** Spawns `node args` and waits until it answers a SIP OPTIONS probe on port (or throws). */
 async function spawnNodeTarget(name, args, port, timeoutMs) {
-  const proc = spawnKept(process.execPath, args, { cwd: REPO });
+  // Each server's sync and HTTP listeners on ports of their own (0: the kernel picks), so that a
+  // server still closing, or one another run left, cannot make the next one fail with EADDRINUSE.
+  const env = { ...process.env, EC_SYNC_PORT: '0', EC_HTTP_PORT: '0' };
+  const proc = spawnKept(process.execPath, args, { cwd: REPO, env });
   const ready = await Promise.race([waitSipReady(port, timeoutMs), proc.exited.then(() => false)]);
   if (!ready) {
     proc.child.kill('SIGKILL');
