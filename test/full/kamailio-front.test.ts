@@ -141,7 +141,7 @@ describe('Kamailio dispatcher front: digest authentication over two receivers @f
   const storedOn = async (r: TestServer, device: string, from: number, to: number) =>
     (await r.store.readSummaries({ device_id: device, from, to })).length;
 
-  it('one challenge, then batches in calls of their own on both receivers: all 200, none challenged again', async () => {
+  it('one challenge, then calls of their own on both receivers: all 200, none challenged again', async () => {
     const device = 'kam-auth-1';
     const t0 = FIRST + 10_000;
     const uri = `sip:ec@127.0.0.1:${front!.port}`;
@@ -170,7 +170,7 @@ describe('Kamailio dispatcher front: digest authentication over two receivers @f
     for (const n of perReceiver) expect(n).to.be.at.least(5);
   });
 
-  it('sipp answers the challenge through the front (MD5, auth-int): 30 meters-calls x 20 batches, all stored', async () => {
+  it('sipp answers the challenge through the front (MD5, auth-int): 30 calls x 20 batches, all stored', async () => {
     const device = 'kam-auth-2';
     const t0 = FIRST + 20_000;
     const calls = 30;
