@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -15,15 +15,18 @@ function missingTool(command: string): void {
     throw new Error(`${command} is required (EC_REQUIRE_DEPLOY_TOOLS=1)`);
 }
 
+/** The file's text; '' while the shell has not created it yet (a throw in the poll would be uncaught). */
+const textOf = (file: string) => (existsSync(file) ? readFileSync(file, 'latin1') : '');
+
 /** Resolves once `file` holds text matching `pattern` (checked whenever the file changes). */
 function fileMatches(file: string, pattern: RegExp, timeoutMs = 15_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       clearInterval(poll);
-      reject(new Error(`${file} never matched ${pattern}:\n${readFileSync(file, 'latin1')}`));
+      reject(new Error(`${file} never matched ${pattern}:\n${textOf(file)}`));
     }, timeoutMs);
     const poll = setInterval(() => {
-      const text = readFileSync(file, 'latin1');
+      const text = textOf(file);
       if (!pattern.test(text)) return;
       clearInterval(poll);
       clearTimeout(timer);
