@@ -128,7 +128,7 @@ export async function benchClient(t) {
     localDataCenter: 'datacenter1',
     socketOptions: { readTimeout: 20_000 },
     queryOptions: {
-      consistency: cassandra.types.consistencies[consistencyName(CONSISTENCY)],
+      consistency: consistencyCode(CONSISTENCY),
       prepare: true,
       isIdempotent: true,
     },
@@ -144,9 +144,12 @@ export async function benchClient(t) {
   return client;
 }
 
-/** LOCAL_QUORUM -> localQuorum (the driver's name). */
-function consistencyName(c) {
-  return c.toLowerCase().replace(/_([a-z])/g, (_, x) => x.toUpperCase());
+/** LOCAL_QUORUM -> the driver's code (its name there: localQuorum). */
+function consistencyCode(c) {
+  const name = c.replaceAll('_', '').toLowerCase();
+  const hit = Object.entries(cassandra.types.consistencies).find(([k]) => k.toLowerCase() === name);
+  if (!hit) throw new Error(`unknown consistency ${c}`);
+  return Number(hit[1]);
 }
 
 /** Empties the tables a step writes (rows, check rows, devices), so that a count is that step's. */

@@ -81,8 +81,8 @@ export async function runSipp(opts) {
   const children = [];
   let scenarioFile = join(SIPP_DIR, opts.scenario);
   if (opts.stamp) {
-    mkdirSync(opts.workDir, { recursive: true });
-    const copy = join(opts.workDir, opts.scenario);
+    mkdirSync(join(opts.workDir, 'scenario'), { recursive: true });
+    const copy = join(opts.workDir, 'scenario', opts.scenario);
     writeFileSync(
       copy,
       readFileSync(scenarioFile, 'latin1').replaceAll(`|${SCENARIO_STAMP}|`, `|${opts.stamp}|`),
