@@ -897,8 +897,9 @@ function summarize(report) {
       ffTxt,
     ]);
   }
-  let text = table(header, rows);
-  let markdown = markdownTable(header, rows);
+  // (no rows: only Cassandra targets ran, their table follows)
+  let text = rows.length ? table(header, rows) : '';
+  let markdown = rows.length ? markdownTable(header, rows) : '';
   const soakRows = [];
   for (const sc of SCENARIOS) {
     const s = report.scenarios[sc.id]?.soak;
