@@ -33,7 +33,8 @@ async function keysOf(store: ConsumptionStore, device: string, from: number, to:
 }
 
 for (const transport of ['udp', 'tcp'] as const)
-  describe(`meter failover between two receivers (${transport})`, function () {
+  // @full: mostly waiting for timers (Timer F, the pool's backoff, sync rounds): 10-15 s per transport.
+  describe(`meter failover between two receivers (${transport}) @full`, function () {
     this.timeout(120_000);
     let now = T0;
     const clock = () => now;
@@ -41,6 +42,8 @@ for (const transport of ['udp', 'tcp'] as const)
     let b: TestServer;
     let dir: string;
     const config = { 'sync.syncfreq': '10', 'sync.grace_seconds': '60', 'sync.request_timeout': '5' };
+    /** What a test opened, closed after it even when it failed (a meter left running keeps mocha alive). */
+    let closers: (() => unknown)[] = [];
 
     beforeEach(async () => {
       now = T0;
@@ -49,6 +52,7 @@ for (const transport of ['udp', 'tcp'] as const)
       b = await startTestServer(config, { now: clock });
     });
     afterEach(async () => {
+      for (const close of closers.splice(0).reverse()) await close();
       await a?.cleanup();
       await b.cleanup();
       rmSync(dir, { recursive: true, force: true });
@@ -58,6 +62,7 @@ for (const transport of ['udp', 'tcp'] as const)
       const first = a!;
       const journal = new Journal(join(dir, 'journal'));
       await journal.open();
+      closers.push(() => journal.close());
       const poolOptions = { retryMs: 1000, maxRetryMs: 4000, quickRetryMs: 200 };
       const syncPool = new ServerPool(
         [
@@ -71,13 +76,16 @@ for (const transport of ['udp', 'tcp'] as const)
         { host: '', port: 0, pool: syncPool, devices: DEVICES, retentionS: 3600, reconnect: true },
         log,
       );
+      closers.push(() => sync.close());
       await sync.connect();
       const sipEndpoints: Endpoint[] = [
         { host: '127.0.0.1', port: first.port },
         { host: '127.0.0.1', port: b.port },
       ];
-      // T1 = 20 ms: a UDP request to a dead receiver times out (Timer F, 64*T1) in 1.3 s instead of 32 s.
-      const sender = FailoverSender.create(sipEndpoints, { transport, from: DEVICES[0]!, t1Ms: 20 }, log, poolOptions);
+      // T1 = 50 ms: a UDP request to a dead receiver times out (Timer F, 64*T1) in 3.2 s instead of 32 s. (20 ms
+      // was too short for a live receiver on a loaded machine: requests to it ran out of attempts.)
+      const sender = FailoverSender.create(sipEndpoints, { transport, from: DEVICES[0]!, t1Ms: 50 }, log, poolOptions);
+      closers.push(() => sender.close());
       await sender.start();
       let stopping: Promise<void> | undefined;
       let ackedBeforeStop = 0;
@@ -167,9 +175,6 @@ for (const transport of ['udp', 'tcp'] as const)
         (await keysOf(journal, DEVICES[0]!, T0 + P, T0 + P + 60)).at(-1),
       );
       expect(sender.pool.down()).to.deep.equal([]);
-      sender.close();
-      sync.close();
-      await journal.close();
     });
   });
 
@@ -215,13 +220,13 @@ describe('ec-client --server DOMAIN follows its SRV records (--srv-refresh; proc
     };
     const dns = await startTestDns(records);
     try {
-      // In real time: 10 batches/s for 8 s, so that the lookups every second see the change mid-stream.
-      const N = 80;
+      // In real time: 20 batches/s for 3 s, so that the lookups every second see the change mid-stream.
+      const N = 60;
       const from = Math.floor(Date.now() / 1000) - 1;
       const to = from + 60;
       const running = runBin('ec-client', [
         ...['--config', '/dev/null', '--dns-server', dns.address, '--no-sync', '--device', 'dns-meter'],
-        ...['--rate', '100', '--batch-ms', '100', '--duration', String(N / 10), '--srv-refresh', '1'],
+        ...['--rate', '100', '--batch-ms', '50', '--duration', String(N / 20), '--srv-refresh', '1'],
         ...['--journal', join(before.dir, 'journal'), '--server', 'moving.test'],
       ]);
       for (let waited = 0; (await keysOf(before.store, 'dns-meter', from, to)).length < 10; waited += 50) {

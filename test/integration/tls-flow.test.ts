@@ -27,7 +27,8 @@ function compact(sec: number): string {
  * too (the sync port speaks nothing else); one round repairs every damaged batch; afterwards the server's store
  * equals the meter's journal, and ec-test reports no gap and every minute verified or repaired.
  */
-describe('the whole flow over TLS: ec-client with loss and corruption, a sync round, ec-test', function () {
+// @full: a real ec-client process streams 600 s of batches (about 20 s): the full tier's kind of test.
+describe('the whole flow over TLS: ec-client with loss and corruption, a sync round, ec-test @full', function () {
   this.timeout(90_000);
   const T0 = Date.UTC(2026, 6, 1) / 1000;
   const SECONDS = 600;
