@@ -43,7 +43,7 @@ for (const transport of ['udp', 'tcp'] as const)
     let dir: string;
     const config = { 'sync.syncfreq': '10', 'sync.grace_seconds': '60', 'sync.request_timeout': '5' };
     /** What a test opened, closed after it even when it failed (a meter left running keeps mocha alive). */
-    let closers: (() => unknown)[] = [];
+    const closers: (() => unknown)[] = [];
 
     beforeEach(async () => {
       now = T0;
