@@ -1,6 +1,5 @@
 import { hash } from 'node:crypto';
-import { writeLatin1 } from '../latin1.js';
-import { statsRewritingSeparators, valueStats, type ValueStats } from './value-stats.js';
+import { recordBytes, scanRecordBytes, valueStats, type ValueStats } from './value-stats.js';
 
 /**
  * One consumption batch as stored: the row of `ec_consumption`.
@@ -49,7 +48,7 @@ export function recordsChecksum(recordsAsSent: string): string {
   if (!isAscii(recordsAsSent)) return hash('md5', recordsAsSent.replaceAll(';', '\n'), 'hex');
   // Same bytes as hashing replaceAll(';', '\n'), at half the cost on 1000-record batches (the
   // string copy and its UTF-8 encoding were a third of the receive loop's time for large batches).
-  const bytes = latin1Scratch(recordsAsSent);
+  const bytes = (scratch = recordBytes(recordsAsSent, scratch, true));
   for (let i = bytes.indexOf(SEMICOLON, 0); i >= 0 && i < n; i = bytes.indexOf(SEMICOLON, i + 1)) bytes[i] = NEWLINE;
   return hash('md5', bytes.subarray(0, n), 'hex');
 }
@@ -61,8 +60,8 @@ export function recordsChecksum(recordsAsSent: string): string {
 export function recordsChecksumWithStats(recordsAsSent: string): { checksum: string; stats: ValueStats } {
   const n = recordsAsSent.length;
   if (!isAscii(recordsAsSent)) return { checksum: recordsChecksum(recordsAsSent), stats: valueStats(recordsAsSent) };
-  const bytes = latin1Scratch(recordsAsSent);
-  const stats = statsRewritingSeparators(bytes, n, recordsAsSent);
+  const bytes = (scratch = recordBytes(recordsAsSent, scratch, true));
+  const stats = scanRecordBytes(bytes, n, recordsAsSent); // also rewrites each ';' to '\n', as the checksum wants
   return { checksum: hash('md5', bytes.subarray(0, n), 'hex'), stats };
 }
 
@@ -70,19 +69,10 @@ function isAscii(s: string): boolean {
   return Buffer.byteLength(s, 'utf8') === s.length;
 }
 
-/** s's latin1 bytes at scratch[0..n), and a 0 at scratch[n] (the end mark statsRewritingSeparators needs). */
-function latin1Scratch(s: string): Buffer {
-  const n = s.length;
-  if (scratch.length <= n) scratch = Buffer.allocUnsafe(Math.max(n + 1, 2 * scratch.length));
-  writeLatin1(scratch, s, 0);
-  scratch[n] = 0;
-  return scratch;
-}
-
 const SEMICOLON = 0x3b;
 const NEWLINE = 0x0a;
 /** Reused between calls: the hash is computed synchronously, nothing keeps a reference to it. */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+let scratch: Buffer = Buffer.allocUnsafe(64 * 1024);
 
 /** Epoch seconds (UTC) of a batch's second. */
 export function batchEpochSecond(b: Pick<Batch, 'ec_date' | 'ec_time'>): number {

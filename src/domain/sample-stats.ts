@@ -1,7 +1,7 @@
 import { batchEpochSecond, type Batch, type BatchKey } from './batch.js';
 import { valueStats, type ValueStats } from './value-stats.js';
 
-export { forEachRecord, valueStats, type ValueStats } from './value-stats.js';
+export { readRecords, valueStats, type RecordColumns, type ValueStats } from './value-stats.js';
 
 /** A batch's key with the statistics of its records: what consumption queries add up, never the samples. */
 export type BatchAggregate = BatchKey & ValueStats;

@@ -1,3 +1,5 @@
+import { writeLatin1 } from '../latin1.js';
+
 /**
  * Single-pass readers of a record list (`us,value;us,value...`, as the body grammar accepted it): the
  * per-batch statistics that ingest stores with each batch, and the samples that raw queries return.
@@ -30,78 +32,50 @@ const MINUS = 45;
 const PLUS = 43;
 const NEWLINE = 10;
 
+/** Where readRecords appends each record's µs offset and value, in order. */
+export interface RecordColumns {
+  us: number[];
+  value: number[];
+}
+
 /**
- * Calls `fn` for each record of a record list, in order: one pass over its characters. Every read is
- * bounds-checked (charCodeAt past the end is NaN, which deoptimises the loop).
+ * The statistics of a record list (count 0, min/max NaN when it holds no record), and, given `into`, each of
+ * its records appended there: one pass over its latin1 bytes.
  */
-export function forEachRecord(records: string, fn: (us: number, value: number) => void): void {
-  const n = records.length;
-  let i = 0;
-  while (i < n) {
-    let us = 0;
-    let c = records.charCodeAt(i);
-    const usStart = i;
-    while (c >= DIGIT_0 && c <= DIGIT_9) {
-      us = us * 10 + (c - DIGIT_0);
-      c = ++i < n ? records.charCodeAt(i) : 0;
-    }
-    if (c !== COMMA || i === usStart) {
-      const semi = records.indexOf(';', i);
-      i = semi < 0 ? n : semi + 1;
-      continue;
-    }
-    const start = ++i;
-    c = i < n ? records.charCodeAt(i) : 0;
-    const negative = c === MINUS;
-    if (negative || c === PLUS) c = ++i < n ? records.charCodeAt(i) : 0;
-    let mantissa = 0;
-    let digits = 0;
-    let fraction = 0;
-    let dot = false;
-    for (;;) {
-      if (c >= DIGIT_0 && c <= DIGIT_9) {
-        mantissa = mantissa * 10 + (c - DIGIT_0);
-        digits++;
-        if (dot) fraction++;
-      } else if (c === DOT && !dot) dot = true;
-      else break;
-      c = ++i < n ? records.charCodeAt(i) : 0;
-    }
-    let end = i;
-    if (c !== SEMICOLON && i < n) {
-      const semi = records.indexOf(';', i);
-      end = semi < 0 ? n : semi;
-    }
-    if (end === i && digits > 0 && digits <= 15 && fraction <= 22) {
-      const v = mantissa / POW10[fraction]!;
-      fn(us, negative ? -v : v);
-    } else fn(us, Number(records.slice(start, end)));
-    i = end + 1;
-  }
+export function readRecords(records: string, into?: RecordColumns): ValueStats {
+  scratch = recordBytes(records, scratch);
+  return scanRecordBytes(scratch, records.length, records, into);
 }
 
 /** The statistics of one record list (count 0, min/max NaN when it holds no record). */
 export function valueStats(records: string): ValueStats {
-  const s: ValueStats = { count: 0, sum: 0, min: NaN, max: NaN, max_us: 0 };
-  forEachRecord(records, (us, v) => {
-    if (s.count === 0 || v < s.min) s.min = v;
-    if (s.count === 0 || v > s.max) {
-      s.max = v;
-      s.max_us = us;
-    }
-    s.sum += v;
-    s.count++;
-  });
-  return s;
+  return readRecords(records);
+}
+
+/** Reused by readRecords: everything that reads it runs synchronously, without a callback. */
+let scratch: Buffer = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * `records` as latin1 bytes at into[0..n) (`into` itself, or a larger buffer when it is too short) and a 0
+ * at [n], the end mark scanRecordBytes stops at. A character above U+00FF (no body can hold one) is written
+ * as 'x', so that its low byte cannot pass for a digit or a separator; the index of every character is kept.
+ */
+export function recordBytes(records: string, into: Buffer, knownAscii = false): Buffer {
+  const n = records.length;
+  const bytes: Buffer = into.length > n ? into : Buffer.allocUnsafe(Math.max(n + 1, 2 * into.length));
+  const ascii = knownAscii || Buffer.byteLength(records, 'utf8') === n;
+  const text = ascii ? records : records.replace(/[\u0100-\uffff]/g, 'x');
+  writeLatin1(bytes, text, 0);
+  bytes[n] = 0;
+  return bytes;
 }
 
 /**
- * valueStats of `records` read from its latin1 bytes (`bytes[0..n)`, an ASCII string written there, with
- * bytes[n] === 0 as the end mark), rewriting each `;` to `\n` on the way: the bytes the checksum hashes
- * (batch.ts, recordsChecksumWithStats). Ingest computes the statistics here, in the checksum's own pass over
- * the record list, at about a third of what a separate pass over the string costs (docs/performance.md).
+ * readRecords over the bytes recordBytes wrote, which it changes on the way: each `;` becomes `\n`, the bytes
+ * the checksum hashes (batch.ts, recordsChecksumWithStats). So ingest reads the statistics in the checksum's
+ * own pass over the record list, at a fraction of a separate pass's cost (docs/performance.md).
  */
-export function statsRewritingSeparators(bytes: Uint8Array, n: number, records: string): ValueStats {
+export function scanRecordBytes(bytes: Uint8Array, n: number, records: string, into?: RecordColumns): ValueStats {
   let count = 0;
   let sum = 0;
   let min = NaN;
@@ -153,6 +127,10 @@ export function statsRewritingSeparators(bytes: Uint8Array, n: number, records: 
     }
     sum += v;
     count++;
+    if (into) {
+      into.us.push(us);
+      into.value.push(v);
+    }
     if (end < n) bytes[end] = NEWLINE;
     i = end + 1;
   }
