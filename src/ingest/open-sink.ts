@@ -11,7 +11,10 @@ export interface IngestSinkOptions {
   bounds: TransactionBounds;
   /** ingest.max_future_seconds. */
   maxFutureS?: number;
-  /** storage.aggregates (default true): each batch's statistics computed where its body is parsed. */
+  /**
+   * storage.aggregates (default true): each batch's statistics computed where its body is parsed (inline;
+   * the writer thread follows the SQLite store's own setting).
+   */
   aggregates?: boolean;
 }
 
