@@ -95,6 +95,7 @@ async function ingestRate(on, n, name) {
   const sink = await openIngestSink(store, {
     writer: 'thread',
     bounds: { maxBatches: 2000, maxBytes: 2 * 1024 * 1024 },
+    aggregates: on, // the inline sink (Cassandra) computes them where it parses, as the server does
   });
   const registry = new DeviceRegistry(store, { offlineAfterMs: 300_000, flushMs: 3_600_000 });
   const committer = new GroupCommitter(sink, {

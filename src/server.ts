@@ -102,6 +102,7 @@ export async function startServer(
       writer: config.storage.sqliteWriter,
       bounds: { maxBatches: config.storage.commitMaxBatches, maxBytes: config.storage.commitMaxBytes },
       maxFutureS: config.ingest.maxFutureS,
+      aggregates: config.storage.aggregates,
     });
   } catch (e) {
     await store.close();

@@ -1,6 +1,6 @@
 import { isValidDeviceId } from './device-id.js';
 import { SipRequestError } from '../errors.js';
-import { compactToEpochSecond, recordsChecksum, type Batch } from './batch.js';
+import { compactToEpochSecond, recordsChecksum, recordsChecksumWithStats, type Batch } from './batch.js';
 import { detachedCopy } from '../latin1.js';
 
 /**
@@ -24,7 +24,11 @@ const RECORD_RE = new RegExp(`^(${US}),(${VALUE})$`);
 /** The whole record list in one pass: the common, valid case costs one regex run, not one per record. */
 const RECORDS_RE = new RegExp(`^${US},${VALUE}(?:;${US},${VALUE})*$`);
 
-export function parseBatchBody(body: string): ParsedBatch {
+/**
+ * `options.stats` (storage.aggregates): also the records' statistics (values_stats), read in the checksum's
+ * pass over them; without it the batch has no values_stats.
+ */
+export function parseBatchBody(body: string, options: { stats?: boolean } = {}): ParsedBatch {
   // A trailing line break and a trailing ';' are tolerated (the original clients send them).
   let text = body;
   if (text.endsWith('\n')) text = text.slice(0, text.endsWith('\r\n') ? -2 : -1);
@@ -54,8 +58,9 @@ export function parseBatchBody(body: string): ParsedBatch {
   const firstUs = records.slice(0, records.indexOf(','));
   const last = records.lastIndexOf(';') + 1;
   const lastUs = records.slice(last, records.indexOf(',', last));
+  const summed = options.stats ? recordsChecksumWithStats(records) : undefined;
 
-  return {
+  const parsed: ParsedBatch = {
     device_id: detachedCopy(device),
     ec_date: stamp.slice(0, 8),
     ec_time: stamp.slice(8, 14),
@@ -63,8 +68,10 @@ export function parseBatchBody(body: string): ParsedBatch {
     end_us: lastUs.padStart(6, '0'),
     ec_consumption_values: records,
     values_count: count,
-    values_checksum: recordsChecksum(records),
+    values_checksum: summed ? summed.checksum : recordsChecksum(records),
   };
+  if (summed) parsed.values_stats = summed.stats;
+  return parsed;
 }
 
 /** The last valid timestamp seen: most batches arriving together carry the same second. */

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { writeLatin1 } from '../latin1.js';
+import { recordBytes, scanRecordBytes, valueStats, type ValueStats } from './value-stats.js';
 
 /**
  * One consumption batch as stored: the row of `ec_consumption`.
@@ -24,13 +24,18 @@ export interface Batch {
   batch_seq: number | null;
   /** When stored, ms since the epoch. */
   insert_time: number;
+  /**
+   * The records' statistics, computed where the body was parsed (storage.aggregates): the store binds them
+   * as given. A batch without them (a test's, an older writer's) has them computed by the store.
+   */
+  values_stats?: ValueStats | undefined;
 }
 
 /** The primary key of a batch: one second may hold several (sub-second) batches. */
 export type BatchKey = Pick<Batch, 'device_id' | 'ec_date' | 'ec_time' | 'start_us' | 'end_us'>;
 
 /** A batch without its values: what sync and reports need to compare. */
-export type BatchSummary = Omit<Batch, 'ec_consumption_values'>;
+export type BatchSummary = Omit<Batch, 'ec_consumption_values' | 'values_stats'>;
 
 export function batchKeyString(k: BatchKey): string {
   return `${k.device_id}|${k.ec_date}${k.ec_time}|${k.start_us}-${k.end_us}`;
@@ -40,20 +45,34 @@ export function batchKeyString(k: BatchKey): string {
 export function recordsChecksum(recordsAsSent: string): string {
   const n = recordsAsSent.length;
   // Non-ASCII cannot pass the body grammar, but the definition is over UTF-8: keep it exact.
-  if (Buffer.byteLength(recordsAsSent, 'utf8') !== n) return hash('md5', recordsAsSent.replaceAll(';', '\n'), 'hex');
+  if (!isAscii(recordsAsSent)) return hash('md5', recordsAsSent.replaceAll(';', '\n'), 'hex');
   // Same bytes as hashing replaceAll(';', '\n'), at half the cost on 1000-record batches (the
   // string copy and its UTF-8 encoding were a third of the receive loop's time for large batches).
-  if (scratch.length < n) scratch = Buffer.allocUnsafe(Math.max(n, 2 * scratch.length));
-  writeLatin1(scratch, recordsAsSent, 0);
-  for (let i = scratch.indexOf(SEMICOLON, 0); i >= 0 && i < n; i = scratch.indexOf(SEMICOLON, i + 1))
-    scratch[i] = NEWLINE;
-  return hash('md5', scratch.subarray(0, n), 'hex');
+  const bytes = (scratch = recordBytes(recordsAsSent, scratch, true));
+  for (let i = bytes.indexOf(SEMICOLON, 0); i >= 0 && i < n; i = bytes.indexOf(SEMICOLON, i + 1)) bytes[i] = NEWLINE;
+  return hash('md5', bytes.subarray(0, n), 'hex');
+}
+
+/**
+ * recordsChecksum and valueStats of a record list in one pass over its bytes: the statistics are read
+ * where the separators are rewritten for the hash (docs/performance.md, Per-batch aggregates at ingest).
+ */
+export function recordsChecksumWithStats(recordsAsSent: string): { checksum: string; stats: ValueStats } {
+  const n = recordsAsSent.length;
+  if (!isAscii(recordsAsSent)) return { checksum: recordsChecksum(recordsAsSent), stats: valueStats(recordsAsSent) };
+  const bytes = (scratch = recordBytes(recordsAsSent, scratch, true));
+  const stats = scanRecordBytes(bytes, n, recordsAsSent); // also rewrites each ';' to '\n', as the checksum wants
+  return { checksum: hash('md5', bytes.subarray(0, n), 'hex'), stats };
+}
+
+function isAscii(s: string): boolean {
+  return Buffer.byteLength(s, 'utf8') === s.length;
 }
 
 const SEMICOLON = 0x3b;
 const NEWLINE = 0x0a;
 /** Reused between calls: the hash is computed synchronously, nothing keeps a reference to it. */
-let scratch = Buffer.allocUnsafe(64 * 1024);
+let scratch: Buffer = Buffer.allocUnsafe(64 * 1024);
 
 /** Epoch seconds (UTC) of a batch's second. */
 export function batchEpochSecond(b: Pick<Batch, 'ec_date' | 'ec_time'>): number {

@@ -16,13 +16,16 @@ import { SequenceTracker } from './sequence-tracker.js';
 export class BatchStage {
   private readonly sequences = new SequenceTracker(100_000);
   private readonly future: FutureBound | undefined;
+  private readonly aggregates: boolean;
 
   constructor(
-    options: { maxFutureS?: number } = {},
+    /** aggregates: storage.aggregates (default true), each batch's values_stats computed with its parse. */
+    options: { maxFutureS?: number | undefined; aggregates?: boolean | undefined } = {},
     /** Epoch milliseconds; injectable for tests. */
     private readonly now: () => number = Date.now,
   ) {
     this.future = options.maxFutureS === undefined ? undefined : new FutureBound(options.maxFutureS);
+    this.aggregates = options.aggregates ?? true;
   }
 
   /**
@@ -40,7 +43,7 @@ export class BatchStage {
     for (let i = 0; i < received.length; i++) {
       const r = received[i]!;
       try {
-        const parsed = parseBatchBody(r.body);
+        const parsed = parseBatchBody(r.body, { stats: this.aggregates });
         this.future?.check(parsed.ec_date + parsed.ec_time, nowS);
         const seq = checkIntegrity(r, parsed);
         if (seq !== null) {
@@ -59,6 +62,7 @@ export class BatchStage {
           values_checksum: parsed.values_checksum,
           batch_seq: seq,
           insert_time: r.insert_time,
+          values_stats: parsed.values_stats, // undefined with storage.aggregates off: the store writes none
         });
         records += parsed.values_count;
         samples[i] = parsed.values_count;

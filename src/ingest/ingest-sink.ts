@@ -30,9 +30,10 @@ export class InlineIngestSink implements IngestSink {
 
   constructor(
     private readonly store: ConsumptionStore,
-    options: { maxFutureS?: number } = {},
+    /** aggregates: storage.aggregates (default true), as the store was opened with. */
+    options: { maxFutureS?: number | undefined; aggregates?: boolean | undefined } = {},
   ) {
-    this.stage = new BatchStage({ maxFutureS: options.maxFutureS });
+    this.stage = new BatchStage(options);
   }
 
   get pipelined(): boolean {

@@ -11,6 +11,11 @@ export interface IngestSinkOptions {
   bounds: TransactionBounds;
   /** ingest.max_future_seconds. */
   maxFutureS?: number;
+  /**
+   * storage.aggregates (default true): each batch's statistics computed where its body is parsed (inline;
+   * the writer thread follows the SQLite store's own setting).
+   */
+  aggregates?: boolean;
 }
 
 /**
@@ -21,7 +26,7 @@ export interface IngestSinkOptions {
 export async function openIngestSink(store: ConsumptionStore, options: IngestSinkOptions): Promise<IngestSink> {
   const settings = options.writer === 'thread' && store instanceof SqliteStore ? store.writeSettings : undefined;
   if (!settings || !(store instanceof SqliteStore)) {
-    return new InlineIngestSink(store, { maxFutureS: options.maxFutureS });
+    return new InlineIngestSink(store, { maxFutureS: options.maxFutureS, aggregates: options.aggregates });
   }
   const sink = new WorkerIngestSink({ ...settings, bounds: options.bounds, maxFutureS: options.maxFutureS });
   try {

@@ -34,7 +34,7 @@ type Ingest = Extract<SinkRequest, { type: 'ingest' }> & { received?: ReceivedBa
  */
 export function createWork(options: SqliteSinkOptions): ThreadWork<SinkRequest> {
   const writer = new SqliteBatchWriter(options);
-  const stage = new BatchStage({ maxFutureS: options.maxFutureS });
+  const stage = new BatchStage({ maxFutureS: options.maxFutureS, aggregates: options.aggregates });
   return {
     next(waiting) {
       const m = waiting[0]!;

@@ -1,5 +1,5 @@
 import { batchEpochSecond } from '../domain/batch.js';
-import { coarsen, emptyBucket, addBucket, forEachRecord, secondBuckets, type Bucket } from '../domain/sample-stats.js';
+import { coarsen, emptyBucket, addBucket, readRecords, secondBuckets, type Bucket } from '../domain/sample-stats.js';
 import type { CheckStatus, ConsumptionStore, IntervalCheck } from '../store/consumption-store.js';
 import { FINAL_STATUSES } from '../store/minute-rollups.js';
 import { DAY_MS, STEP_MS, type Step } from './query-params.js';
@@ -74,15 +74,19 @@ export class ConsumptionQuery {
     for (let s = fromS; s < toS; s += RAW_CHUNK_S) {
       const batches = await this.store.readBatches({ device_id: device, from: s, to: Math.min(toS, s + RAW_CHUNK_S) });
       const chunk: RawChunk = { t: [], value: [] };
+      const records = { us: [] as number[], value: [] as number[] };
       for (const b of batches) {
         const base = batchEpochSecond(b) * 1000;
-        forEachRecord(b.ec_consumption_values, (us, v) => {
-          const t = base + us / 1000;
+        records.us.length = 0;
+        records.value.length = 0;
+        readRecords(b.ec_consumption_values, records); // one pass over its bytes (domain/value-stats.ts)
+        for (let k = 0; k < records.us.length; k++) {
+          const t = base + records.us[k]! / 1000;
           if (t >= from && t < to) {
             chunk.t.push(t);
-            chunk.value.push(v);
+            chunk.value.push(records.value[k]!);
           }
-        });
+        }
       }
       // Sub-second batches of one second are in key order (start_us), which is time order unless they overlap.
       if (!isAscending(chunk.t)) sortTogether(chunk);

@@ -731,8 +731,9 @@ function closeRemovedHostPool(host: unknown): void {
 
 /** The bound values of the upsert statement for one batch (exported for bench/cassandra-raw.mjs). */
 export function cassandraUpsertParams(b: Batch, ttl: number, aggregates = true): unknown[] {
-  // unset rather than null where there is nothing (a null writes a tombstone)
-  const a = aggregates ? valueStats(b.ec_consumption_values) : undefined;
+  // As ingest computed them with the parse; computed here only for a batch that comes without them.
+  // Unset rather than null where there are none (a null writes a tombstone).
+  const a = aggregates ? (b.values_stats ?? valueStats(b.ec_consumption_values)) : undefined;
   const has = a !== undefined && a.count > 0;
   return [
     b.device_id,

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../errors.js';
 import type { Batch } from '../domain/batch.js';
-import { ROW_COLUMNS, rowOf, type BatchRow } from './batch-rows.js';
+import { ROW_COLUMNS, rowOf } from './batch-rows.js';
 import { encodeValues, type ValuesCompression } from './stored-values.js';
 import { valueStats } from '../domain/sample-stats.js';
 
@@ -169,9 +169,11 @@ export function preparePositionalUpsert(
   const upsert = db.prepare(
     `INSERT OR REPLACE INTO ec_consumption (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
   );
-  // The aggregates come from the record list in hand, just before its row is written (where the body was parsed).
-  const run = (r: BatchRow): void => {
-    const a = aggregates ? valueStats(r[5]) : undefined;
+  // The aggregates as ingest computed them with the parse (values_stats); only a batch that comes without
+  // them (a test's, an older caller's) has them computed here.
+  const run = (b: Batch): void => {
+    const r = rowOf(b);
+    const a = aggregates ? (b.values_stats ?? valueStats(r[5])) : undefined;
     const has = a !== undefined && a.count > 0;
     void upsert.run(
       ...[r[0], r[1], r[2], r[3], r[4], encodeValues(r[5], compression), r[6], r[7], r[8], r[9]],
@@ -183,7 +185,7 @@ export function preparePositionalUpsert(
   };
   return {
     batches: db.transaction((batches: readonly Batch[]) => {
-      for (const b of batches) run(rowOf(b));
+      for (const b of batches) run(b);
     }),
   };
 }

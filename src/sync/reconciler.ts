@@ -8,6 +8,7 @@ import {
   type BatchKey,
 } from '../domain/batch.js';
 import { parseBatchBody } from '../domain/batch-body.js';
+import type { ValueStats } from '../domain/value-stats.js';
 import type { CheckStatus, ConsumptionStore, IntervalCheck, IntervalSummary } from '../store/consumption-store.js';
 import { peerText } from './peer-text.js';
 import { MAX_BATCHES_PER_REQUEST, type WireBatch, type WireSummary } from './sync-protocol.js';
@@ -336,13 +337,18 @@ function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: Re
   for (const b of got) {
     const k = b && typeof b === 'object' ? batchKeyString({ ...b, device_id: device }) : '';
     let problem: string | undefined;
+    let stats: ValueStats | undefined;
     if (!b || typeof b !== 'object' || typeof b.ec_consumption_values !== 'string') problem = 'not a batch';
     else if (!isKeyShaped(b)) problem = 'malformed key';
     else if (b.device_id !== device || !asked.has(k)) problem = 'not requested';
     else if (recordsChecksum(b.ec_consumption_values) !== b.values_checksum) problem = 'checksum does not match values';
     else {
       try {
-        const parsed = parseBatchBody(`${device}|${b.ec_date}${b.ec_time}|${b.ec_consumption_values}`);
+        // With the records' statistics, for the store to bind (it ignores them with storage.aggregates off).
+        const parsed = parseBatchBody(`${device}|${b.ec_date}${b.ec_time}|${b.ec_consumption_values}`, {
+          stats: true,
+        });
+        stats = parsed.values_stats;
         if (parsed.start_us !== b.start_us || parsed.end_us !== b.end_us || parsed.values_count !== b.values_count)
           problem = 'fields do not match values';
       } catch (e) {
@@ -366,6 +372,7 @@ function acceptBatches(device: string, keys: BatchKey[], got: WireBatch[], o: Re
       values_checksum: b.values_checksum,
       batch_seq: Number.isSafeInteger(b.batch_seq) ? b.batch_seq : null,
       insert_time: Math.round(o.now() * 1000),
+      values_stats: stats,
     });
   }
   return out;

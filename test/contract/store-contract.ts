@@ -152,6 +152,19 @@ export function storeContract(name: string, target: ContractTarget): void {
       expect(await store.readBatchAggregates({ device_id: dev, from: T0 + 1, to: T0 + 2 })).to.deep.equal([]);
     });
 
+    it('binds the aggregates a batch carries (values_stats, from ingest) without reading its records', async () => {
+      const dev = target.device();
+      const b = makeBatch(dev, T0, 5, 0, 2);
+      // Deliberately not its records' statistics: what is read back can only come from values_stats.
+      const carried = { count: 5, sum: 123456.5, min: -7.25, max: 9999.5, max_us: 424242 };
+      await store.upsertBatches([{ ...b, values_stats: carried }, makeBatch(dev, T0 + 1, 3, 0, 3)]);
+      const got = await store.readBatchAggregates({ device_id: dev, from: T0, to: T0 + 2 });
+      expect(got[0]).to.deep.equal({ ...directAggregate(b), ...carried });
+      expect(directAggregate(b).sum).to.not.equal(carried.sum);
+      // A batch without them (a test's, an older writer's) has them computed by the store.
+      expect(got[1]).to.deep.equal(directAggregate(makeBatch(dev, T0 + 1, 3, 0, 3)));
+    });
+
     it('summaries equal the batches without values', async () => {
       const dev = target.device();
       const bs = [makeBatch(dev, T0, 4), makeBatch(dev, T0 + 1, 6)];
