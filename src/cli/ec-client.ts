@@ -9,10 +9,11 @@ import { readCsvBatches } from '../client/readings.js';
 import type { ClientTls } from '../client/stream-socket.js';
 import { DEFAULT_POOL_OPTIONS, FailoverSender } from '../client/failover-sender.js';
 import { parseServerSpec, resolveEndpoints, type Endpoint, type ServerSpec } from '../client/server-list.js';
-import { ServerPool } from '../client/server-pool.js';
+import { endpointKey, ServerPool } from '../client/server-pool.js';
 import { SyncClient } from '../client/sync-client.js';
 import { compactToEpochSecond } from '../domain/batch.js';
 import { ConfigError } from '../errors.js';
+import type { Logger } from 'pino';
 import { createLogger } from '../log.js';
 import { VERSION } from '../version.js';
 import { configFromArgs, withConfigOptions, type ConfigArgs } from './config-options.js';
@@ -45,6 +46,7 @@ interface ClientArgs extends ConfigArgs {
   'sync-server'?: string;
   'server-retry': number;
   'dns-server'?: string;
+  'srv-refresh': number;
   't1-ms': number;
 }
 
@@ -172,6 +174,13 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
         default: DEFAULT_POOL_OPTIONS.retryMs / 1000,
         describe: 'Seconds a failed server is avoided before one request probes it (doubles per failure, max 600)',
       })
+      .option('srv-refresh', {
+        type: 'number',
+        default: 300,
+        describe:
+          'Seconds between SRV lookups of a --server/--sync-server domain, so that receivers added or removed in DNS ' +
+          'are followed (0: look up once at start). A failed lookup keeps the list in use',
+      })
       .option('dns-server', {
         type: 'string',
         describe: 'DNS server(s) for the SRV lookup, ip[:port][,...] (default: the system resolver)',
@@ -242,16 +251,24 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     usage('--server-retry must be above 0 and at most 600 seconds');
   if (!(args['t1-ms'] >= 10 && args['t1-ms'] <= 10_000)) usage('--t1-ms must be 10..10000');
   const sipPort = tls ? config.sip.tlsPort : config.sip.port;
+  if (!(args['srv-refresh'] >= 0 && args['srv-refresh'] <= 86_400)) usage('--srv-refresh must be 0..86400 seconds');
   const servers = await serversOf(args, config.sip.publicAddr, sipPort, config.sync.ip, config.sync.port);
-  log.info({ sip: servers.sip, sync: servers.sync }, 'servers');
+  log.info({ sip: servers.sip.endpoints, sync: servers.sync.endpoints }, 'servers');
   const poolOptions = { ...DEFAULT_POOL_OPTIONS, retryMs: args['server-retry'] * 1000 };
+  const followSip = servers.sip.lookupAgain !== undefined && args['srv-refresh'] > 0;
   const sender = FailoverSender.create(
-    servers.sip,
+    servers.sip.endpoints,
     { transport: args.transport, tls: tls ? clientTls : undefined, from: allDevices[0]!, t1Ms: args['t1-ms'] },
     log,
     poolOptions,
+    servers.sip.endpoints.length > 1 || followSip,
   );
   await sender.start();
+  const syncPool = new ServerPool(servers.sync.endpoints, poolOptions);
+  const stopFollowing = [
+    followDns('sip', servers.sip, args['srv-refresh'], (e) => sender.refresh(e), log),
+    followDns('sync', servers.sync, args['srv-refresh'], async (e) => void syncPool.replace(e), log),
+  ];
   const retentionS = Math.round(args['retention-hours'] * 3600);
   const secrets = readSecrets(args.secret, args.secrets, allDevices);
   let random = Math.random;
@@ -281,8 +298,8 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     ? new SyncClient(
         journal,
         {
-          ...servers.sync[0]!,
-          pool: new ServerPool(servers.sync, poolOptions),
+          ...servers.sync.endpoints[0]!,
+          pool: syncPool,
           devices: allDevices,
           retentionS,
           reconnect: true,
@@ -318,6 +335,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
       process.once('SIGTERM', () => (clearTimeout(t), r()));
     });
   }
+  for (const stopOne of stopFollowing) stopOne();
   sync?.close();
   sender.close();
   await journal.close();
@@ -355,13 +373,19 @@ function readClientTls(args: ClientArgs): ClientTls {
 }
 
 /** The SIP and sync servers: --server / --sync-server (lists or SRV domains), else the config's one address. */
+/** A server list, and for a domain how to look its SRV records up again (rejects on failure or no record). */
+interface Servers {
+  endpoints: Endpoint[];
+  lookupAgain?: () => Promise<Endpoint[]>;
+}
+
 async function serversOf(
   args: ClientArgs,
   sipHost: string,
   sipPort: number,
   syncHost: string,
   syncPort: number,
-): Promise<{ sip: Endpoint[]; sync: Endpoint[] }> {
+): Promise<{ sip: Servers; sync: Servers }> {
   const parse = (option: string, value: string, port: number): ServerSpec => {
     try {
       return parseServerSpec(value, port);
@@ -377,35 +401,80 @@ async function serversOf(
       usageExit(`--dns-server: ${(e as Error).message}`);
     }
   }
-  const lookup = async (option: string, spec: ServerSpec, proto: 'udp' | 'tcp', service: string, port: number) => {
-    let found: Endpoint[];
+  const NOT_OFFERED = "the domain's SRV records say the service is not offered there";
+  const lookup = async (
+    option: string,
+    spec: ServerSpec,
+    proto: 'udp' | 'tcp',
+    service: string,
+    port: number,
+  ): Promise<Servers> => {
+    const again = async () => {
+      const found = await resolveEndpoints(spec, proto, { resolver, service, defaultPort: port });
+      if (found.length === 0) throw new Error(NOT_OFFERED);
+      return found;
+    };
+    let endpoints: Endpoint[];
     try {
-      found = await resolveEndpoints(spec, proto, { resolver, service, defaultPort: port });
+      endpoints = await again();
     } catch (e) {
+      if ((e as Error).message === NOT_OFFERED) usageExit(`--${option}: ${NOT_OFFERED}`);
       usageExit(`--${option}: DNS lookup failed (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
     }
-    if (found.length === 0) usageExit(`--${option}: the domain's SRV records say the service is not offered there`);
-    return found;
+    return spec.kind === 'srv' ? { endpoints, lookupAgain: again } : { endpoints };
   };
   if (args.server === undefined) {
     const sync =
       args['sync-server'] === undefined
-        ? [{ host: syncHost, port: syncPort }]
+        ? { endpoints: [{ host: syncHost, port: syncPort }] }
         : await lookup('sync-server', parse('sync-server', args['sync-server'], syncPort), 'tcp', 'ec-sync', syncPort);
-    return { sip: [{ host: sipHost, port: sipPort }], sync };
+    return { sip: { endpoints: [{ host: sipHost, port: sipPort }] }, sync };
   }
   const spec = parse('server', args.server, 5060);
   const streamed = args.transport === 'tcp' || args.transport === 'tls';
   const sip = await lookup('server', spec, streamed ? 'tcp' : 'udp', 'sip', 5060);
-  let sync: Endpoint[];
+  let sync: Servers;
   if (args['sync-server'] !== undefined) {
     sync = await lookup('sync-server', parse('sync-server', args['sync-server'], syncPort), 'tcp', 'ec-sync', syncPort);
   } else if (spec.kind === 'srv') {
     sync = await lookup('server', spec, 'tcp', 'ec-sync', syncPort);
   } else {
-    sync = [...new Set(sip.map((e) => e.host))].map((host) => ({ host, port: syncPort }));
+    sync = { endpoints: [...new Set(sip.endpoints.map((e) => e.host))].map((host) => ({ host, port: syncPort })) };
   }
   return { sip, sync };
+}
+
+/**
+ * Looks a domain's SRV records up again every `seconds` and hands a changed list to `apply`; a failed
+ * lookup is logged and the list in use kept (a DNS outage must not stop a meter). Returns the stop.
+ */
+function followDns(
+  what: string,
+  servers: Servers,
+  seconds: number,
+  apply: (endpoints: Endpoint[]) => Promise<void>,
+  log: Logger,
+): () => void {
+  const again = servers.lookupAgain;
+  if (!again || seconds <= 0) return () => undefined;
+  let current = servers.endpoints.map(endpointKey).join(',');
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    again()
+      .then(async (found) => {
+        const keys = found.map(endpointKey).join(',');
+        if (keys === current) return;
+        log.info({ [what]: found }, `${what} servers changed in DNS`);
+        current = keys;
+        await apply(found);
+      })
+      .catch((e: Error) => log.warn({ err: e.message }, `${what} SRV lookup failed; keeping the servers in use`))
+      .finally(() => (busy = false));
+  }, seconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** --secret (every device) and --secrets FILE ("device secret" per line; # comments) as one map. */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Endpoint } from './server-list.js';
-import { ServerPool, type ServerPoolOptions } from './server-pool.js';
+import { endpointKey, ServerPool, type ServerPoolOptions } from './server-pool.js';
 import { SipSender, type SendResult, type SenderOptions } from './sip-sender.js';
 
 /** Where one attempt goes, and how its outcome is reported back to the pool. */
@@ -25,9 +25,29 @@ export class FailoverSender {
 
   constructor(
     readonly pool: ServerPool,
-    senderFor: (e: Endpoint) => SipSender,
+    private readonly senderFor: (e: Endpoint) => SipSender,
   ) {
     for (const e of pool.endpoints) this.senders.set(e, senderFor(e));
+  }
+
+  /**
+   * A new server list (the SRV records looked up again): senders for the new servers are started
+   * before the pool may choose them; the ones that left are closed, and what was in flight to them
+   * fails and goes to a server of the list (the journal keeps it meanwhile).
+   */
+  async refresh(endpoints: readonly Endpoint[]): Promise<void> {
+    const known = new Set(this.pool.endpoints.map(endpointKey));
+    for (const e of endpoints) {
+      if (known.has(endpointKey(e))) continue;
+      known.add(endpointKey(e));
+      const sender = this.senderFor(e);
+      await sender.start();
+      this.senders.set(e, sender);
+    }
+    for (const gone of this.pool.replace(endpoints)) {
+      this.senders.get(gone)?.close();
+      this.senders.delete(gone);
+    }
   }
 
   /** Senders for `endpoints`, which fail their TCP requests when a connection is lost (so they move on). */
@@ -36,9 +56,10 @@ export class FailoverSender {
     o: Omit<SenderOptions, 'host' | 'port'>,
     log: Logger,
     poolOptions: ServerPoolOptions = DEFAULT_POOL_OPTIONS,
+    /** Whether other servers may take over (more than one, or a list that DNS may change). */
+    failOnClose = endpoints.length > 1,
   ): FailoverSender {
     const pool = new ServerPool(endpoints, poolOptions);
-    const failOnClose = endpoints.length > 1;
     return new FailoverSender(pool, (e) => new SipSender({ ...o, host: e.host, port: e.port, failOnClose }, log));
   }
 

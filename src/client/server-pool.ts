@@ -31,8 +31,9 @@ export type Pick = { endpoint: Endpoint; index: number } | { waitMs: number };
  * is simply sent again to whatever `pick` returns next (the journal and the idempotent upsert do the rest).
  */
 export class ServerPool {
-  private readonly states: ServerState[];
-  private lastIndex = -1;
+  private states: ServerState[];
+  /** The server used last, to count switches (it may have left the list since). */
+  private last: Endpoint | undefined;
   /** Times the server in use changed (a failover or a return to a preferred server). */
   switches = 0;
 
@@ -41,7 +42,27 @@ export class ServerPool {
     private readonly o: ServerPoolOptions,
   ) {
     if (endpoints.length === 0) throw new Error('a server pool needs at least one server');
-    this.states = endpoints.map((endpoint) => ({ endpoint, failures: 0, downUntil: 0, holdUntil: 0, probing: false }));
+    this.states = endpoints.map(fresh);
+  }
+
+  /**
+   * A new list of servers (a DNS SRV lookup made again), in its order of preference. A server still
+   * listed (same host and port) keeps its state and its Endpoint object, so a failed one stays avoided;
+   * the new ones start healthy. Returns the servers that left the list: whatever was in flight to
+   * them fails as it would on any server and is sent again to one of the list.
+   */
+  replace(endpoints: readonly Endpoint[]): Endpoint[] {
+    if (endpoints.length === 0) throw new Error('a server pool needs at least one server');
+    const byKey = new Map(this.states.map((s) => [endpointKey(s.endpoint), s]));
+    const next = new Map<string, ServerState>();
+    for (const e of endpoints) {
+      const k = endpointKey(e);
+      if (!next.has(k)) next.set(k, byKey.get(k) ?? fresh(e));
+    }
+    const kept = new Set(next.values());
+    const removed = this.states.filter((s) => !kept.has(s)).map((s) => s.endpoint);
+    this.states = [...next.values()];
+    return removed;
   }
 
   get endpoints(): Endpoint[] {
@@ -80,9 +101,10 @@ export class ServerPool {
   }
 
   private use(index: number): Pick {
-    if (this.lastIndex !== -1 && index !== this.lastIndex) this.switches++;
-    this.lastIndex = index;
-    return { endpoint: this.states[index]!.endpoint, index };
+    const endpoint = this.states[index]!.endpoint;
+    if (this.last !== undefined && endpoint !== this.last) this.switches++;
+    this.last = endpoint;
+    return { endpoint, index };
   }
 
   /** The preferred server usable (or due for its probe) now: a long-lived connection elsewhere may come back. */
@@ -95,6 +117,7 @@ export class ServerPool {
 
   succeeded(endpoint: Endpoint): void {
     const s = this.stateOf(endpoint);
+    if (!s) return; // it left the list (replace) while a request to it was in flight
     s.failures = 0;
     s.probing = false;
     s.downUntil = 0;
@@ -106,6 +129,7 @@ export class ServerPool {
    */
   failed(endpoint: Endpoint, retryAfterMs?: number): void {
     const s = this.stateOf(endpoint);
+    if (!s) return;
     const now = this.now();
     s.holdUntil = Math.max(s.holdUntil, now + (retryAfterMs ?? this.o.quickRetryMs));
     if (s.failures > 0 && !s.probing) return;
@@ -121,9 +145,16 @@ export class ServerPool {
     return this.states.filter((s) => s.failures > 0 && now < s.downUntil).map((s) => s.endpoint);
   }
 
-  private stateOf(endpoint: Endpoint): ServerState {
-    const s = this.states.find((x) => x.endpoint === endpoint);
-    if (!s) throw new Error(`${endpoint.host}:${endpoint.port} is not in this pool`);
-    return s;
+  private stateOf(endpoint: Endpoint): ServerState | undefined {
+    return this.states.find((x) => x.endpoint === endpoint);
   }
 }
+
+const fresh = (endpoint: Endpoint): ServerState => ({
+  endpoint,
+  failures: 0,
+  downUntil: 0,
+  holdUntil: 0,
+  probing: false,
+});
+export const endpointKey = (e: Endpoint): string => `${e.host}:${e.port}`;

@@ -205,6 +205,49 @@ describe('ec-client --server DOMAIN: receivers from DNS SRV records (process, re
   });
 });
 
+describe('ec-client --server DOMAIN follows its SRV records (--srv-refresh; process, real DNS server)', function () {
+  this.timeout(60_000);
+  it('receivers changed in DNS mid-stream: the meter moves to the new one, every batch stored once', async () => {
+    const before = await startTestServer();
+    const after = await startTestServer();
+    const records = {
+      '_sip._udp.moving.test': [{ priority: 10, weight: 0, port: before.port, target: '127.0.0.1' }],
+    };
+    const dns = await startTestDns(records);
+    try {
+      // In real time: 10 batches/s for 8 s, so that the lookups every second see the change mid-stream.
+      const N = 80;
+      const from = Math.floor(Date.now() / 1000) - 1;
+      const to = from + 60;
+      const running = runBin('ec-client', [
+        ...['--config', '/dev/null', '--dns-server', dns.address, '--no-sync', '--device', 'dns-meter'],
+        ...['--rate', '100', '--batch-ms', '100', '--duration', String(N / 10), '--srv-refresh', '1'],
+        ...['--journal', join(before.dir, 'journal'), '--server', 'moving.test'],
+      ]);
+      for (let waited = 0; (await keysOf(before.store, 'dns-meter', from, to)).length < 10; waited += 50) {
+        if (waited > 10_000) throw new Error('the meter did not start on the receiver DNS named first');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // The operator replaces the receiver in DNS; the old one keeps running (nothing forces the move).
+      records['_sip._udp.moving.test'] = [{ priority: 10, weight: 0, port: after.port, target: '127.0.0.1' }];
+      const r = await running;
+      expect(r.code, r.stderr).to.equal(0);
+      const onBefore = await keysOf(before.store, 'dns-meter', from, to);
+      const onAfter = await keysOf(after.store, 'dns-meter', from, to);
+      const all = [...new Set([...onBefore, ...onAfter])].sort();
+      expect(all.length, 'every batch stored').to.equal(N);
+      // How many went where depends on the machine's speed; that the meter ended on the new one does not.
+      expect(onAfter, 'the last batch went to the receiver now in DNS').to.include(all[N - 1]);
+      expect(onBefore).to.not.include(all[N - 1]);
+      expect(dns.queries.filter((q) => q === '_sip._udp.moving.test').length, 'looked up again').to.be.at.least(2);
+    } finally {
+      await dns.close();
+      await before.cleanup();
+      await after.cleanup();
+    }
+  });
+});
+
 /** One more minute of one meter, after the first stream. */
 function nextMinute(): Batch[] {
   return Array.from({ length: 60 }, (_, i) => toBatch(DEVICES[0]!, T0 + P + i, ['0,1.000', '500000,1.250']));

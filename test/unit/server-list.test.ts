@@ -91,27 +91,20 @@ describe('meter server lists: --server, DNS SRV (RFC 3263 / RFC 2782) and the fa
   });
 
   it('the pool moves on after a failure, probes the preferred one after the backoff, and comes back', () => {
-    let now = 1_000_000;
-    const a = { host: 'a', port: 1 };
-    const b = { host: 'b', port: 2 };
-    const pool = new ServerPool([a, b], { retryMs: 1000, maxRetryMs: 4000, quickRetryMs: 100, now: () => now });
-    const pick = () => {
-      const p = pool.pick();
-      return 'endpoint' in p ? p.endpoint : p.waitMs;
-    };
+    const { a, b, pool, pick, clock } = twoServers();
     expect(pick()).to.equal(a);
     pool.failed(a);
     pool.failed(a); // a second request in flight to it says nothing new: the backoff does not double
     expect(pick()).to.equal(b);
-    now += 999;
+    clock.now += 999;
     expect(pick()).to.equal(b);
-    now += 1;
+    clock.now += 1;
     expect(pick(), 'the probe').to.equal(a);
     expect(pick(), 'the others keep away while it is out').to.equal(b);
     pool.failed(a);
-    now += 1999;
+    clock.now += 1999;
     expect(pick(), 'the backoff doubled').to.equal(b);
-    now += 1;
+    clock.now += 1;
     expect(pick()).to.equal(a);
     pool.succeeded(a);
     expect(pick()).to.equal(a);
@@ -120,7 +113,38 @@ describe('meter server lists: --server, DNS SRV (RFC 3263 / RFC 2782) and the fa
     pool.failed(a, 3000);
     pool.failed(b);
     expect(pick()).to.equal(100);
-    now += 100;
+    clock.now += 100;
     expect(pick()).to.equal(b);
   });
+  it('a new list from DNS: servers still listed keep their state, new ones healthy, gone ones dropped', () => {
+    const { a, b, pool, pick, clock } = twoServers();
+    expect(pick()).to.equal(a);
+    pool.failed(a);
+    const c = { host: 'c', port: 3 };
+    // The lookup gives fresh objects: a server is known by host and port; a duplicate counts once.
+    const removed = pool.replace([{ host: 'a', port: 1 }, c, { host: 'c', port: 3 }]);
+    expect(removed).to.deep.equal([b]);
+    expect(pool.endpoints, 'a keeps its object (and its backoff); c is new').to.deep.equal([a, c]);
+    expect(pool.endpoints[0]).to.equal(a);
+    expect(pick(), 'a is still avoided').to.equal(c);
+    // Outcomes of requests still in flight to a server that left are ignored, not an error.
+    pool.failed(b);
+    pool.succeeded(b);
+    clock.now += 1000;
+    expect(pick(), 'the probe of a, as before the new list').to.equal(a);
+    expect(() => pool.replace([])).to.throw(/at least one server/);
+  });
 });
+
+/** A pool of servers a and b (backoff 1 s doubling to 4 s, 100 ms when all are down) on a clock the test moves. */
+function twoServers() {
+  const clock = { now: 1_000_000 };
+  const a = { host: 'a', port: 1 };
+  const b = { host: 'b', port: 2 };
+  const pool = new ServerPool([a, b], { retryMs: 1000, maxRetryMs: 4000, quickRetryMs: 100, now: () => clock.now });
+  const pick = () => {
+    const p = pool.pick();
+    return 'endpoint' in p ? p.endpoint : p.waitMs;
+  };
+  return { a, b, pool, pick, clock };
+}
