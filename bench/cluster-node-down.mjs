@@ -4,7 +4,8 @@
 // closed loop (each one batch at a time, as a meter with a window of one), every batch its own row. Each
 // variant (--variants) is a store of its own with its own N writers, all running at once, so that they
 // see the same cluster at the same moment (this machine's load varies by the minute): `store` is the
-// store as it is, `fixedN` the same with its write limit fixed at N (no adaptation). It prints one line a
+// store as it is, `fixedN` the same with its write limit fixed at N (no adaptation), `target` the limit's
+// rule before it had a latency floor (16..1,024, shrinking whenever a round averaged over 50 ms). It prints one line a
 // second per variant (writes, mean and max latency, the limit, the driver's in-flight requests per
 // host), kills node --node with SIGKILL after --before seconds, keeps writing for --down seconds, then
 // starts the node again and writes for --after seconds once it is back, and ends with each phase's rate
@@ -63,7 +64,8 @@ async function ddl(cql) {
   }
 }
 
-function storeFor() {
+/** The first store creates the schema; the others only check it (two creating it at once race). */
+function storeFor(createSchema) {
   return new CassandraStore({
     hosts: HOSTS,
     port: 9042,
@@ -75,7 +77,7 @@ function storeFor() {
     consistency: 'LOCAL_QUORUM',
     requestTimeoutMs: Number(a['request-timeout-ms']),
     ttlDays: 0,
-    createSchema: true,
+    createSchema,
   });
 }
 
@@ -86,15 +88,20 @@ let stopped = false;
 
 const variants = [];
 for (const name of a.variants.split(',')) {
-  const store = storeFor();
+  const store = storeFor(variants.length === 0);
   await store.open();
+  if (variants.length === 0) await sleep(3); // the new tables known to every node before the others check them
   const fixed = /^fixed(\d+)$/.exec(name);
-  if (fixed) {
+  if (name === 'target') {
+    // The rule before the latency floor: 16..1,024, shrinking whenever a round averages over 50 ms.
+    const limit = new AdaptiveLimit({ initial: 64, min: 16, max: 1024, targetMs: 50, tolerance: 0 });
+    Object.defineProperty(store, 'writeLimit', { value: limit });
+  } else if (fixed) {
     const n = Number(fixed[1]);
     Object.defineProperty(store, 'writeLimit', {
       value: new AdaptiveLimit({ initial: n, min: n, max: n, targetMs: 1 }),
     });
-  } else if (name !== 'store') throw new Error(`unknown variant ${name} (store, fixedN)`);
+  } else if (name !== 'store') throw new Error(`unknown variant ${name} (store, target, fixedN)`);
   variants.push({ name, store, phases: { before: [], down: [], start: [], back: [] }, second: fresh() });
 }
 function fresh() {

@@ -175,13 +175,18 @@ describe('cluster failover: a node and a receiver killed mid-stream (3 nodes, 2 
     );
     // The driver moves the requests of the dead coordinator on (connection reset); those caught on it may
     // wait past ingest.max_wait_ms and get a 503 (not a loss: the meter sends the batch again). No burst:
-    // at most 5 % of the batches acknowledged meanwhile.
+    // at most 5 % of the batches acknowledged meanwhile, beyond the 503s overload control gave at the rate
+    // seen before the kill (on a starved machine a commit may wait past the bound with every node up; 42
+    // in 21 s before the kill, 91 in 37 s with the node down, at a load average of ~20 on 2 cores).
     const before503 = meters.reduce((n, m) => n + m.countStatus(503, warm.ms, atKill.ms), 0);
+    const background = Math.ceil((before503 * (downEnd.ms - atKill.ms)) / Math.max(1, atKill.ms - warm.ms));
     console.log(
       `      503s while node ${KILLED_NODE} was down: ${unavailable}, ${early} of them in its first 5 s ` +
-        `(before the kill: ${before503} in ${atKill.ms - warm.ms} ms)`,
+        `(before the kill: ${before503} in ${atKill.ms - warm.ms} ms, ${background} at that rate)`,
     );
-    expect(unavailable, '503s while a node was down').to.be.at.most(Math.ceil(0.05 * (downEnd.acked - atKill.acked)));
+    expect(unavailable, '503s while a node was down').to.be.at.most(
+      Math.ceil(0.05 * (downEnd.acked - atKill.acked)) + background,
+    );
 
     // A receiver dies: its meters time out and move to the other.
     const beforeA = snapshot();
