@@ -10,12 +10,23 @@
 //
 //   node bench/overload-ramp.mjs --levels 2000,4000,8000 --seconds 10 \
 //     --set storage.backend=cassandra --set cassandra.keyspace=ec_bench
+//
+// Issue 17's must-show 5 in one command (npm run bench:overload): --target cassandra (the development
+// node) or cassandra3 (the bench's 3-node RF=3 cluster, started and stopped as by `npm run bench`),
+// live rows (dated now, as a meter fleet's), the tables emptied before each level, and a verdict per
+// level and overall, exit code 1 on FAIL:
+//   - retransmissions under 1 % of the calls;
+//   - the 503s answered within the bound: their p99 response time at most ingest.max_wait_ms (250 ms);
+//   - the acknowledged plateau held: every level past the one with the highest plateau keeps at least
+//     --hold (0.8) of that plateau.
+//   npm run bench:overload -- --target cassandra --levels 1000,2000,4000,8000,16000 --seconds 10
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSipp } from './lib/sipp.mjs';
 import { startEcServer, removeDataDir } from './lib/targets.mjs';
 import { machineMeter } from './lib/machine.mjs';
-import { BENCH_DIR, percentile, table } from './lib/util.mjs';
+import { BENCH_DIR, cpuMeter, percentile, table } from './lib/util.mjs';
+import { rampVerdict } from './lib/overload-verdict.mjs';
 
 const arg = (name, d) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,6 +35,20 @@ const arg = (name, d) => {
 const levels = arg('levels', '2000,4000,8000').split(',').map(Number);
 const seconds = Number(arg('seconds', 10));
 const sets = process.argv.flatMap((a, i) => (a === '--set' ? ['--set', process.argv[i + 1]] : []));
+const targetId = arg('target', undefined);
+const hold = Number(arg('hold', 0.8));
+const cass = targetId ? await import('./lib/cassandra.mjs') : undefined;
+const target = cass ? cass.CASSANDRA_TARGETS[targetId] : undefined;
+if (targetId && !target) throw new Error(`--target must be one of ${Object.keys(cass.CASSANDRA_TARGETS).join(', ')}`);
+const undo = target ? await cass.ensureCassandra(target) : async () => {};
+const client = target ? await cass.benchClient(target) : undefined;
+const serverSets = target ? [...cass.serverArgs(target), ...sets] : sets;
+const { KEY_INDEX } = await import('../dist/src/config/config-keys.js');
+const maxWaitMs = Number(
+  process.env.EC_INGEST_MAX_WAIT_MS ??
+    sets.find((x) => x.startsWith('ingest.max_wait_ms='))?.split('=')[1] ??
+    KEY_INDEX.get('ingest.max_wait_ms').default,
+);
 
 /** UDP receive-buffer drops of the whole machine (/proc/net/snmp, Udp: RcvbufErrors). */
 function udpRcvbufErrors() {
@@ -75,9 +100,14 @@ function median(xs) {
 const rows = [];
 for (const level of levels) {
   const dataDir = join(BENCH_DIR, '.work', `overload-${level}-${Date.now()}`);
-  const server = await startEcServer({ dataDir, extraArgs: sets, logLevel: 'info' });
+  if (client) await cass.truncate(client, target);
+  const server = await startEcServer({ dataDir, extraArgs: serverSets, logLevel: 'info' });
   const machine = machineMeter();
+  const receiverCpu = cpuMeter(() => [server.pid]);
+  const storeCpu = target ? cpuMeter(() => cass.jvmPids(target)) : undefined;
   machine.start();
+  receiverCpu.start();
+  storeCpu?.start();
   const drops0 = udpRcvbufErrors();
   const r = await runSipp({
     scenario: 'small-udp-shed.xml',
@@ -88,10 +118,15 @@ for (const level of levels) {
     rate: level,
     calls: level * seconds,
     timeoutS: seconds + 60,
+    // live rows against Cassandra (a 2024 date makes every write a late one: bench/lib/cassandra.mjs)
+    stamp: target ? cass.liveStamp(seconds) : undefined,
   });
   const drops = udpRcvbufErrors() - drops0;
   const mach = machine.stop();
+  const receiver = receiverCpu.stop();
+  const store = storeCpu?.stop();
   const stopped = await server.stop();
+  const stored = client ? await cass.countRows(client, target) : undefined;
   const a = answers(join(dataDir, 'sipp'));
   if (process.env.BENCH_KEEP_DATA !== '1') removeDataDir(dataDir);
   const calls = level * seconds;
@@ -111,6 +146,11 @@ for (const level of levels) {
     shedP99: percentile(a.shedMs, 99),
     udpDrops: drops,
     machineBusyPct: mach.busyPct,
+    receiverCpuPct: receiver.cpuPct,
+    cassandraCpuPct: store?.cpuPct,
+    peakRssKb: stopped.peakRssKb,
+    writes: stopped.counters?.writes,
+    stored,
   };
   rows.push(row);
   process.stdout.write(`${JSON.stringify(row)}\n`);
@@ -130,6 +170,8 @@ process.stdout.write(
         'p50/p99 ms (503)',
         'UDP drops',
         'machine busy',
+        'receiver / Cassandra CPU',
+        'stored',
       ],
       rows.map((x) => [
         x.level,
@@ -143,7 +185,17 @@ process.stdout.write(
         `${x.shedP50 ?? '-'}/${x.shedP99 ?? '-'}`,
         x.udpDrops,
         `${Math.round(x.machineBusyPct ?? 0)}%`,
+        `${Math.round(x.receiverCpuPct)}% / ${x.cassandraCpuPct === undefined ? '-' : Math.round(x.cassandraCpuPct)}%`,
+        x.stored ?? '-',
       ]),
     ) +
     '\n',
 );
+if (client) {
+  await cass.dropKeyspace(client, target).catch(() => {});
+  await client.shutdown();
+}
+await undo();
+const verdict = rampVerdict(rows, { maxWaitMs, hold, retransLimitPct: 1 });
+process.stdout.write(`\n${verdict.lines.join('\n')}\n${verdict.pass ? 'PASS' : 'FAIL'}\n`);
+if (!verdict.pass) process.exitCode = 1;

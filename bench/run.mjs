@@ -9,6 +9,8 @@
 //   npm run bench:quick    quick: 8 s steps, coarse ramp, no soak
 //
 // Environment (optional): BENCH_SCENARIOS=small-udp,large-tcp,fleet  BENCH_TARGETS=ec,kamailio,node-floor
+//   (also cassandra = ec-server on the development node, cassandra3 = on a 3-node RF=3 cluster the bench
+//   starts and stops: bench/lib/cassandra-bench.mjs; each with the raw driver's rate in the same run)
 //   BENCH_STEP_S=<s>  BENCH_SOAK_S=<s> (full default 600; 0 = no soak)  BENCH_RAW_S=<s>
 //   BENCH_SOAK_LEVEL=<n> (soak at n instead of 70 % of the maximum; BENCH_TARGETS=soak: the soak alone)
 //   BENCH_KEEP_DATA=1 (keep SQLite files under bench/.work)  BENCH_NO_INSTALL=1 (never apt-get)
@@ -18,6 +20,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { diskRate, diskWrites, machineInfo, machineMeter } from './lib/machine.mjs';
 import { runFleetLoad } from './lib/fleet.mjs';
+import { isCassandraTarget, runCassandraTargets, summarizeCassandra } from './lib/cassandra-bench.mjs';
 import { runSipp, sippVersion } from './lib/sipp.mjs';
 import { serverWriterMode, storeBaseline } from './lib/store-baseline.mjs';
 import {
@@ -176,14 +179,16 @@ const NPROC = machineInfo().nproc;
  * The machine is shared: before a step, wait (bounded) until the rest of it is quiet, i.e. all
  * processes together use less than CFG.quietPct of one core. Returns the wait and what was seen.
  */
-async function waitQuiet() {
+async function waitQuiet(excludePids = () => []) {
   const t0 = Date.now();
   let backgroundPct = 0;
   while (true) {
     const m = machineMeter();
+    const own = cpuMeter(excludePids);
     m.start();
+    own.start();
     await sleep(1000);
-    backgroundPct = m.stop().busyPct * NPROC;
+    backgroundPct = Math.max(0, m.stop().busyPct * NPROC - own.stop().cpuPct);
     if (backgroundPct < CFG.quietPct || Date.now() - t0 > CFG.quietMaxS * 1000) break;
   }
   const waitedS = (Date.now() - t0) / 1000 - 1;
@@ -259,7 +264,7 @@ async function runStep(provider, sc, level, procs, opts = {}) {
     // A fresh server's JIT is cold: a short run at half the level first, so that the step measures
     // the steady state (its batches are part of the stored-vs-acked check too).
     if (provider.warmup && CFG.warmS > 0) warmupAcked = await warmUp(target, sc, level, procs);
-    const quiet = await waitQuiet();
+    const quiet = await waitQuiet(target.storePids);
     step = await measureStep(target, sc, level, procs, opts);
     step.warmupAcked = warmupAcked;
     step.quietWaitS = quiet.waitedS;
@@ -281,6 +286,8 @@ async function warmUp(target, sc, level, procs) {
     procs,
     run: `w${process.pid % 10000}x${stepNo + 1}`,
     workDir: join(WORK, 'sipp', `warmup-${sc.id}-${stepNo + 1}`),
+    // A target may date the batches itself (the Cassandra targets: live rows, bench/lib/cassandra.mjs).
+    stamp: target.stamp?.(seconds),
   };
   const half = sc.kind === 'rate' ? Math.max(1, level / 2) : Math.max(procs, Math.round(level / 2));
   const r =
@@ -316,6 +323,7 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
     procs,
     run,
     workDir: join(WORK, 'sipp', `${target.kind}-${sc.id}-${stepNo}`),
+    stamp: target.stamp?.(seconds),
   };
   let opts;
   // Abort a step that can no longer pass (not the soak: it is measured to the end).
@@ -365,6 +373,9 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
   mach.start();
   const peakCpu = cpuPeakSampler(target.pids);
   const main = target.mainThread ? cpuMeter(target.mainThread) : undefined;
+  const storeCpu = target.storePids ? cpuMeter(target.storePids) : undefined;
+  const storePeak = target.storePids ? cpuPeakSampler(target.storePids) : undefined;
+  storeCpu?.start();
   const mainPeak = target.mainThread ? cpuPeakSampler(target.mainThread) : undefined;
   main?.start();
   const r =
@@ -374,6 +385,8 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
   const serverPeakCpuPct = peakCpu.stop();
   const mainPeakPct = mainPeak?.stop();
   const mainPct = main?.stop().cpuPct;
+  const storeCpuPct = storeCpu?.stop().cpuPct;
+  const storePeakCpuPct = storePeak?.stop();
   const c = cpu.stop();
   const m = mach.stop();
   if (sampler) clearInterval(sampler);
@@ -428,7 +441,13 @@ async function measureStep(target, sc, level, procs, { seconds = CFG.stepS, samp
     diskWriteMBps: m.diskWriteMBps,
     diskMsPerWrite: m.diskMsPerWrite,
     /** CPU used by everything else on the machine during the step, % of one core. */
-    otherCpuPct: Math.max(0, m.busyPct * NPROC - c.cpuPct - r.sippCpuPct.reduce((a, b) => a + b, 0)),
+    otherCpuPct: Math.max(
+      0,
+      m.busyPct * NPROC - c.cpuPct - (storeCpuPct ?? 0) - r.sippCpuPct.reduce((a, b) => a + b, 0),
+    ),
+    /** The store's own processes (the Cassandra JVMs), % of one core, average and ~1-s peak. */
+    storeCpuPct,
+    storePeakCpuPct,
     peakRssKb: target.peakRssKb(),
     rssSamples: sampleRss ? rssSamples : undefined,
     /** [seconds, MB/s written, ms per write] per sampling interval (soaks). */
@@ -451,7 +470,11 @@ function logStep(target, sc, step) {
       `${step.mainThreadCpuPct !== undefined ? `, main thread ${fmtInt(step.mainThreadCpuPct)}% peak ` : ''}` +
       `${step.mainThreadCpuPct !== undefined ? `${fmtInt(step.mainThreadPeakCpuPct)}%` : ''}, ` +
       `${fmtInt(step.serverCpuUsPerMsg)} us/msg), ` +
-      `sipp CPU peak ${r.sippPeakCpuPct.map((x) => fmtInt(x)).join('+')}%, others ` +
+      `sipp CPU peak ${r.sippPeakCpuPct.map((x) => fmtInt(x)).join('+')}%, ` +
+      (step.storeCpuPct !== undefined
+        ? `Cassandra CPU ${fmtInt(step.storeCpuPct)}% (peak ${fmtInt(step.storePeakCpuPct)}%), `
+        : '') +
+      `others ` +
       `${fmtInt(step.otherCpuPct)}%, steal ${fmtNum(step.stealPct, 1)}%, ` +
       `disk ${fmtInt(step.diskWriteMBps)} MB/s written (${fmtNum(step.diskMsPerWrite, 1)} ms/write), peak ` +
       `RSS ${fmtMb(step.peakRssKb)}` +
@@ -507,7 +530,8 @@ async function ramp(provider, sc, startLevel, { factor = CFG.factor, maxSteps = 
     const mainAvg = st.mainThreadCpuPct ?? st.serverCpuPct;
     const stolen = st.stealPct >= CFG.noisyStealPct;
     const noisy = st.otherCpuPct >= CFG.noisyPct || stolen;
-    const unsaturated = mainAvg < CFG.unsaturatedPct && !(/** @type {any} */ (st.sipp).aborted);
+    const unsaturated =
+      mainAvg < CFG.unsaturatedPct && !(/** @type {any} */ (st.sipp).aborted) && st.storeCpuPct === undefined;
     // A baseline failing below the level ec-server passed in this run is suspect: on 2026-12-02 a
     // Kamailio step failed at 32,000/s (p50 0 ms, one late burst, 53 % CPU) and, not retried, ended
     // its ramp at 30,000/s, under ec-server's 31,542/s (a meaningless ratio of 1.05).
@@ -644,8 +668,10 @@ async function main() {
     scenarios: {},
   };
 
+  // The targets on the embedded store (all but the Cassandra ones).
+  const sqliteTargets = targets.filter((t) => !isCassandraTarget(t));
   // Raw store baseline first, on a quiet machine: one row shape per distinct records count.
-  for (const n of [...new Set(scenarios.map((s) => s.records))]) {
+  for (const n of sqliteTargets.length ? [...new Set(scenarios.map((s) => s.records))] : []) {
     await waitQuiet();
     log(`raw store: SqliteStore.upsertBatches, groups of 500 rows of ${n} records, ${CFG.rawS} s`);
     const r = await storeBaseline({
@@ -663,7 +689,7 @@ async function main() {
     );
   }
 
-  for (const sc of scenarios) {
+  for (const sc of sqliteTargets.length ? scenarios : []) {
     log(`== ${sc.title}`);
     const res = { title: sc.title, kind: sc.kind, unit: sc.unit, records: sc.records };
     report.scenarios[sc.id] = res;
@@ -739,6 +765,19 @@ async function main() {
       log(`  ERROR in ${sc.id}: ${e.stack ?? e}`);
     }
   }
+
+  if (targets.some(isCassandraTarget))
+    await runCassandraTargets({
+      targetIds: targets,
+      scenarios,
+      cfg: CFG,
+      work: WORK,
+      report,
+      failures,
+      ramp,
+      checkStored,
+      waitQuiet,
+    });
 
   report.finished = new Date().toISOString();
   report.failures = failures;
@@ -858,8 +897,9 @@ function summarize(report) {
       ffTxt,
     ]);
   }
-  let text = table(header, rows);
-  let markdown = markdownTable(header, rows);
+  // (no rows: only Cassandra targets ran, their table follows)
+  let text = rows.length ? table(header, rows) : '';
+  let markdown = rows.length ? markdownTable(header, rows) : '';
   const soakRows = [];
   for (const sc of SCENARIOS) {
     const s = report.scenarios[sc.id]?.soak;
@@ -900,6 +940,11 @@ function summarize(report) {
     `${report.mode} mode, ${report.date.slice(0, 16).replace('T', ' ')} UTC, ${m.nproc} x ` +
     `${m.cpuModel}, node ${m.node}, ${report.tools.sipp}, ${report.tools.kamailio}, commit ` +
     `${m.commit}${m.workingTreeModified ? ' (modified)' : ''}`;
+  const cass = summarizeCassandra(report, SCENARIOS);
+  if (cass) {
+    text += `\n\n${cass.text}`;
+    markdown += `\n\n${cass.markdown}`;
+  }
   text +=
     `\n${foot}\nCPU: % of one core (target process tree). Ratios: ec-server / baseline ("<=": the ` +
     `baseline was limited by sipp, so the true ratio is lower).`;

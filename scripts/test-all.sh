@@ -2,7 +2,8 @@
 # The full test tier, as CI runs it (`npm run test:full`), on a fresh Debian machine (run as root,
 # or with sudo for apt):
 #   1. installs the real SIP peer (sipp, Debian package sip-tester), promtool (Debian package prometheus:
-#      it checks /metrics) and chromium (Debian package chromium: the dashboard's browser test) when missing;
+#      it checks /metrics), systemd-analyze and logrotate (deploy/) and chromium (Debian package chromium:
+#      the dashboard's browser test) when missing;
 #   2. creates the independent Cassandra reader (Python cassandra-driver in a venv, $EC_PYVENV,
 #      default ~/.cache/ec-server/pyvenv) when missing: the read-back cross-check uses it;
 #   3. starts a local three-node Cassandra cluster (scripts/cassandra/cluster.sh: 127.0.0.2-4, RF 3),
@@ -45,6 +46,16 @@ fi
 
 # The /metrics test fails instead of skipping when promtool is missing.
 export EC_REQUIRE_PROMTOOL=1
+
+if ! command -v systemd-analyze >/dev/null 2>&1 || ! command -v logrotate >/dev/null 2>&1; then
+  # deploy/: `systemd-analyze verify` of the unit (Debian package systemd), the nohup recipe's logrotate.
+  echo "[test-all] installing systemd-analyze and logrotate"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends systemd logrotate >/dev/null
+fi
+# The deploy/ tests fail instead of skipping when either is missing.
+export EC_REQUIRE_DEPLOY_TOOLS=1
 
 if [ ! -x /usr/bin/chromium ]; then
   echo "[test-all] installing chromium (Debian package chromium: the dashboard's browser test)"

@@ -311,7 +311,9 @@ export async function startServer(
         rateLimited: rateLimit?.refused,
         deviceRateLimited: deviceRateLimit?.refused,
       };
-      log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds }, 'stopped');
+      // The store's write concurrency (Cassandra: the adaptive limit), for the bench's raw baseline too.
+      const writes = store.writeLimit?.stats;
+      log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds, writes }, 'stopped');
     })());
 
   const reloadTls = (): void => {

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 
 const opts = JSON.parse(process.argv[2]);
-const { host, port, meters, seconds, records = 1000, run, graceMs = 5000 } = opts;
+const { host, port, meters, seconds, records = 1000, run, graceMs = 5000, stamp: first } = opts;
 
 // The same records for every batch (the store does not care); distinct keys come from device and second.
 const recs = [];
@@ -25,7 +25,18 @@ for (let i = 0; i < records; i++)
   );
 const values = recs.join(';');
 const checksum = createHash('md5').update(recs.join('\n')).digest('hex');
-const BASE_SECOND = Date.UTC(2024, 0, 1) / 1000;
+/** Batch k of a meter is dated BASE_SECOND + k: 2024-01-01, or opts.stamp (YYYYMMDDhhmmss, live rows). */
+const BASE_SECOND = first
+  ? Date.UTC(
+      +first.slice(0, 4),
+      +first.slice(4, 6) - 1,
+      +first.slice(6, 8),
+      +first.slice(8, 10),
+      +first.slice(10, 12),
+    ) /
+      1000 +
+    +first.slice(12, 14)
+  : Date.UTC(2024, 0, 1) / 1000;
 
 function stamp(sec) {
   const iso = new Date(sec * 1000).toISOString();

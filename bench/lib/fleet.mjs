@@ -16,6 +16,7 @@ export async function runFleetLoad(opts) {
       seconds: opts.seconds,
       records: opts.records,
       run: `${opts.run}p${p}`,
+      ...(opts.stamp ? { stamp: opts.stamp } : {}),
     };
     children.push(spawnKept(process.execPath, [join(BENCH_DIR, 'lib', 'fleet-load.mjs'), JSON.stringify(args)]));
   }

@@ -3,7 +3,7 @@
 // -trace_stat (call counters, retransmissions, failures), -trace_counts (per-message counters:
 // 200s received), -trace_rtt (every response time, for exact percentiles and the achieved rate).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH_DIR, cpuSeconds, percentile, spawnKept } from './util.mjs';
 
@@ -56,6 +56,9 @@ function findFile(dir, suffix) {
   return f ? join(dir, f) : undefined;
 }
 
+/** The timestamp of the generated scenarios' batches (bench/sipp/generate.mjs). */
+const SCENARIO_STAMP = '20240101000000';
+
 /**
  * One load step. opts:
  *   scenario   file name in bench/sipp
@@ -67,6 +70,8 @@ function findFile(dir, suffix) {
  *   procs      sipp processes (default 1)
  *   run        unique id of this step (keyword [run]; each process appends "p<i>")
  *   set        { var: value } for -set
+ *   stamp      the batches' timestamp (YYYYMMDDhhmmss) instead of the scenario's 20240101000000 (a copy
+ *              of the scenario with it is written to workDir: live rows for the Cassandra targets)
  *   workDir    directory for sipp's files
  *   timeoutS   global timeout
  */
@@ -74,6 +79,17 @@ export async function runSipp(opts) {
   const procs = opts.procs ?? 1;
   const bin = sippBinary();
   const children = [];
+  let scenarioFile = join(SIPP_DIR, opts.scenario);
+  if (opts.stamp) {
+    mkdirSync(join(opts.workDir, 'scenario'), { recursive: true });
+    const copy = join(opts.workDir, 'scenario', opts.scenario);
+    writeFileSync(
+      copy,
+      readFileSync(scenarioFile, 'latin1').replaceAll(`|${SCENARIO_STAMP}|`, `|${opts.stamp}|`),
+      'latin1',
+    );
+    scenarioFile = copy;
+  }
   for (let i = 0; i < procs; i++) {
     const dir = join(opts.workDir, `p${i}`);
     mkdirSync(dir, { recursive: true });
@@ -82,7 +98,7 @@ export async function runSipp(opts) {
     const args = [
       `127.0.0.1:${opts.port}`,
       '-sf',
-      join(SIPP_DIR, opts.scenario),
+      scenarioFile,
       '-t',
       opts.transport,
       '-i',

@@ -100,7 +100,7 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
         } catch {
           continue; // not JSON
         }
-        if (j.stats || j.commits) counters = { stats: j.stats, commits: j.commits };
+        if (j.stats || j.commits) counters = { stats: j.stats, commits: j.commits, writes: j.writes };
         if (typeof j.msg === 'string' && j.msg.startsWith('slow commit')) {
           slowCommits.count++;
           slowCommits.maxMs = Math.max(slowCommits.maxMs, j.ms ?? 0);

@@ -144,11 +144,16 @@ export async function waitSipReady(port, timeoutMs = 20_000) {
   try {
     for (let i = 0; Date.now() < deadline; i++) {
       const got = new Promise((resolve) => {
-        const t = setTimeout(() => resolve(false), 300);
-        sock.once('message', (m) => {
+        const onMessage = (m) => {
           clearTimeout(t);
           resolve(/^SIP\/2\.0 200/.test(m.toString('latin1')));
-        });
+        };
+        // A server that takes seconds to start (connecting to Cassandra) must not pile up listeners.
+        const t = setTimeout(() => {
+          sock.off('message', onMessage);
+          resolve(false);
+        }, 300);
+        sock.once('message', onMessage);
       });
       const req =
         `OPTIONS sip:probe@127.0.0.1:${port} SIP/2.0\r\n` +

@@ -2,8 +2,10 @@
 # A local multi-node Apache Cassandra cluster from the same Maven jars as cassandra.sh: N nodes
 # (default 3) on their own loopback addresses 127.0.0.2, 127.0.0.3, ... (CQL 9042 and storage 7000
 # on each; JMX on 127.0.0.1:7201, 7202, ...), so it runs beside the single node of cassandra.sh
-# (127.0.0.1:9042/7000/7199). The first node is the seed. Each node has its own directory
-# (conf, data, logs, pid file) under $CACHE/cluster/nodeN and is one JVM that can be killed alone.
+# (127.0.0.1:9042/7000/7199). A second cluster beside it: EC_CLUSTER_FIRST (node 1's last octet),
+# EC_CLUSTER_JMX_BASE, EC_CLUSTER_DIR and EC_CLUSTER_NAME of its own (bench/lib/cassandra-cluster.mjs
+# runs one on 127.0.0.5-7). The first node is the seed. Each node has its own directory (conf, data,
+# logs, pid file) under $CACHE/cluster/nodeN and is one JVM that can be killed alone.
 #
 # Usage: scripts/cassandra/cluster.sh {start|stop|status|wipe}
 #        scripts/cassandra/cluster.sh {start-node|stop-node|kill-node|pid} N
@@ -17,16 +19,20 @@ CACHE="${EC_CASSANDRA_HOME:-${HOME}/.cache/ec-server/cassandra}"
 mkdir -p "$CACHE"
 CACHE="$(cd "$CACHE" && pwd -P)"
 NODES="${EC_CLUSTER_NODES:-3}"
-PREFIX="${EC_CLUSTER_PREFIX:-127.0.0.}" # node N listens on ${PREFIX}$((N + 1))
+PREFIX="${EC_CLUSTER_PREFIX:-127.0.0.}" # node N listens on ${PREFIX}$((N + FIRST - 1))
+FIRST="${EC_CLUSTER_FIRST:-2}"          # the last octet of node 1's address
+[[ "$FIRST" =~ ^[0-9]+$ ]] || { echo "EC_CLUSTER_FIRST must be a number (got '$FIRST')" >&2; exit 2; }
 JMX_BASE="${EC_CLUSTER_JMX_BASE:-7200}" # node N: JMX on 127.0.0.1:$((JMX_BASE + N))
 HEAP="${EC_CLUSTER_HEAP:-512M}"
 WAIT_SECS="${EC_CLUSTER_WAIT:-300}"
-DIR="$CACHE/cluster"
+# A second cluster beside the first needs its own addresses (EC_CLUSTER_FIRST), JMX ports and directory.
+DIR="${EC_CLUSTER_DIR:-$CACHE/cluster}"
+CLUSTER_NAME="${EC_CLUSTER_NAME:-ec-server-cluster}"
 
 log() { printf '[cassandra-cluster] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-addr() { echo "${PREFIX}$(($1 + 1))"; }
+addr() { echo "${PREFIX}$(($1 + FIRST - 1))"; }
 jmx() { echo "$((JMX_BASE + $1))"; }
 check_n() { [[ "${1:-}" =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= NODES)) || die "node must be 1..$NODES (got '${1:-}')"; }
 
@@ -42,7 +48,7 @@ node() {
     EC_CASSANDRA_PORT=9042 \
     EC_CASSANDRA_STORAGE_PORT=7000 \
     EC_CASSANDRA_JMX_PORT="$(jmx "$n")" \
-    EC_CASSANDRA_CLUSTER_NAME=ec-server-cluster \
+    EC_CASSANDRA_CLUSTER_NAME="$CLUSTER_NAME" \
     EC_CASSANDRA_HEAP="$HEAP" \
     EC_CASSANDRA_MEMTABLE="${EC_CLUSTER_MEMTABLE:-96MiB}" \
     EC_CASSANDRA_CONCURRENT_WRITES="${EC_CLUSTER_CONCURRENT_WRITES:-32}" \

@@ -143,7 +143,8 @@ export class GroupCommitter {
     const maxWait = this.options.maxWaitMs ?? 0;
     if (maxWait > 0 && waiting > 0) {
       const expected = this.wait.expectedWaitMs(performance.now(), waiting);
-      if (expected > maxWait) return `expected commit wait ${Math.round(expected)} ms exceeds ${maxWait} ms`;
+      // Rounded up: 250.3 ms must not read "250 ms exceeds 250 ms".
+      if (expected > maxWait) return `expected commit wait ${Math.ceil(expected)} ms exceeds ${maxWait} ms`;
     }
     return undefined;
   }

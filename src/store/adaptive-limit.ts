@@ -42,9 +42,30 @@ export const LATENCY_TOLERANCE = 2;
 /** The floor is measured afresh this often (BBR probes its minimum RTT every 10 s). */
 export const PROBE_EVERY_MS = 10_000;
 
+/** What the limit did since it was made (the bench gives its raw driver baseline the same concurrency). */
+export interface AdaptiveLimitStats {
+  /** The limit now. */
+  limit: number;
+  /** The highest the limit has been. */
+  maxLimit: number;
+  /** The most requests that were in flight at once. */
+  peakInFlight: number;
+  /** Requests in flight on average over the time any was (time-weighted): the concurrency actually used. */
+  meanInFlight: number;
+  /** Requests completed. */
+  completed: number;
+}
+
 export class AdaptiveLimit {
   private current: number;
   private inFlight = 0;
+  private maxLimit: number;
+  private peakInFlight = 0;
+  private completedCount = 0;
+  /** Integral of inFlight over time (ms) while inFlight > 0, the time it covers, and when it last changed. */
+  private inFlightMs = 0;
+  private busyMs = 0;
+  private lastChange = 0;
   private readonly waiters: (() => void)[] = [];
   /** The current round: completions, their summed latency, and whether requests were waiting for a slot. */
   private roundCount = 0;
@@ -61,6 +82,7 @@ export class AdaptiveLimit {
   constructor(private readonly options: AdaptiveLimitOptions) {
     this.current = options.initial;
     this.windowStart = this.now();
+    this.maxLimit = options.initial;
   }
 
   private now(): number {
@@ -70,6 +92,33 @@ export class AdaptiveLimit {
   /** The store's latency at low concurrency, as measured (ms; Infinity before a first round). */
   get floorMs(): number {
     return Math.min(this.windowFloor, this.previousFloor);
+  }
+
+  get stats(): AdaptiveLimitStats {
+    this.account(performance.now());
+    return {
+      limit: this.current,
+      maxLimit: this.maxLimit,
+      peakInFlight: this.peakInFlight,
+      meanInFlight: this.busyMs > 0 ? Math.round((10 * this.inFlightMs) / this.busyMs) / 10 : 0,
+      completed: this.completedCount,
+    };
+  }
+
+  /** Adds the time since the last change of inFlight to the time-weighted mean. */
+  private account(now: number): void {
+    if (this.inFlight > 0) {
+      this.inFlightMs += this.inFlight * (now - this.lastChange);
+      this.busyMs += now - this.lastChange;
+    }
+    this.lastChange = now;
+  }
+
+  /** Marks one more request in flight. */
+  private enter(): void {
+    this.account(performance.now());
+    this.inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.inFlight);
   }
 
   /** Requests allowed in flight now. */
@@ -82,7 +131,7 @@ export class AdaptiveLimit {
     if (this.inFlight >= this.current) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     } else {
-      this.inFlight++;
+      this.enter();
     }
     const started = performance.now();
     try {
@@ -93,6 +142,7 @@ export class AdaptiveLimit {
   }
 
   private completed(ms: number, started: number): void {
+    this.completedCount++;
     // A probe round counts only requests started at the minimum limit, not those still out from before it.
     const counted = this.restoreAfterProbe === 0 || started >= this.probeStarted;
     if (counted) {
@@ -104,6 +154,7 @@ export class AdaptiveLimit {
     // The slot passes to the next waiter as it is (inFlight unchanged), or is freed.
     if (next && this.inFlight <= this.current) next();
     else {
+      this.account(performance.now());
       this.inFlight--;
       if (next) this.waiters.unshift(next);
     }
@@ -125,6 +176,7 @@ export class AdaptiveLimit {
     this.roundCount = 0;
     this.roundMs = 0;
     this.roundFull = false;
+    this.maxLimit = Math.max(this.maxLimit, this.current);
     const now = this.now();
     if (now - this.windowStart >= (this.options.probeEveryMs ?? PROBE_EVERY_MS)) {
       this.previousFloor = this.windowFloor;
@@ -138,7 +190,7 @@ export class AdaptiveLimit {
     }
     // A larger limit lets waiters in at once.
     while (this.inFlight < this.current && this.waiters.length > 0) {
-      this.inFlight++;
+      this.enter();
       this.waiters.shift()!();
     }
   }

@@ -3,6 +3,7 @@ import type { IntervalSummary } from '../domain/interval-digest.js';
 import type { DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import type { BatchAggregate, Bucket } from '../domain/sample-stats.js';
+import type { AdaptiveLimitStats } from './adaptive-limit.js';
 import type { DeviceLeases } from './device-leases.js';
 
 export type { IntervalSummary };
@@ -63,6 +64,8 @@ export interface ConsumptionStore {
    * then hands over each group at once instead of waiting.
    */
   readonly pipelined: boolean;
+  /** A store whose writes go out concurrently under an adaptive limit (Cassandra): what that limit did. */
+  readonly writeLimit?: { readonly stats: AdaptiveLimitStats };
   /** Batches of one device in [from, to), ordered by key. */
   readBatches(range: DeviceRange): Promise<Batch[]>;
   /**

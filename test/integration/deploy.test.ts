@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -9,16 +9,24 @@ import { BIN, REPO } from '../helpers/server-process.js';
 
 const DEPLOY = join(REPO, 'deploy');
 const onPath = async (command: string) => (await runProcess('sh', ['-c', `command -v ${command}`])).code === 0;
+/** `npm run test:full` (EC_REQUIRE_DEPLOY_TOOLS=1) installs both tools: one missing fails there, never skips. */
+function missingTool(command: string): void {
+  if (process.env.EC_REQUIRE_DEPLOY_TOOLS === '1')
+    throw new Error(`${command} is required (EC_REQUIRE_DEPLOY_TOOLS=1)`);
+}
+
+/** The file's text; '' while the shell has not created it yet (a throw in the poll would be uncaught). */
+const textOf = (file: string) => (existsSync(file) ? readFileSync(file, 'latin1') : '');
 
 /** Resolves once `file` holds text matching `pattern` (checked whenever the file changes). */
 function fileMatches(file: string, pattern: RegExp, timeoutMs = 15_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       clearInterval(poll);
-      reject(new Error(`${file} never matched ${pattern}:\n${readFileSync(file, 'latin1')}`));
+      reject(new Error(`${file} never matched ${pattern}:\n${textOf(file)}`));
     }, timeoutMs);
     const poll = setInterval(() => {
-      const text = readFileSync(file, 'latin1');
+      const text = textOf(file);
       if (!pattern.test(text)) return;
       clearInterval(poll);
       clearTimeout(timer);
@@ -49,6 +57,7 @@ describe('deploy/', function () {
       expect(directive('NoNewPrivileges')).to.deep.equal(['yes']);
       expect(directive('MemoryDenyWriteExecute'), 'V8 needs writable code pages').to.deep.equal([]);
       if (!(await onPath('systemd-analyze'))) {
+        missingTool('systemd-analyze');
         console.warn('    systemd-analyze not installed: the unit was NOT verified by systemd');
         return this.skip();
       }
@@ -63,9 +72,10 @@ describe('deploy/', function () {
 
   it(
     'logrotate with copytruncate rotates the log of a running nohup ec-server, which keeps writing to the new ' +
-      'file',
+      'file @full', // a nohup ec-server process: the full tier
     async function () {
       if (!(await onPath('logrotate'))) {
+        missingTool('logrotate');
         console.warn('    logrotate not installed: log rotation NOT tested');
         return this.skip();
       }

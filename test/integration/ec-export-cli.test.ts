@@ -60,7 +60,9 @@ describe('ec-export and ec-server daily (bins, real SQLite file)', function () {
     return { lines: readFileSync(out, 'latin1').trimEnd().split('\n'), rss, stderr: r.stderr };
   };
 
-  it('raw CSV: one row per sample, rows and sum equal to the store, memory flat from 2 to 20 minutes', async () => {
+  // Exports 1.2 M samples in two child processes under a heap cap: a memory check with a large input, full tier.
+  const title = 'raw CSV: one row per sample, rows and sum equal to the store, memory flat from 2 to 20 minutes';
+  it(`${title} @full`, async () => {
     const small = await exportCsv(2);
     const large = await exportCsv(20);
     expect(large.lines[0]).to.equal('t,value');

@@ -143,7 +143,8 @@ describe('retention of the embedded store (storage.retention_days)', function ()
     expect(afterInsert.free).to.be.lessThan(before.total * 0.2);
   });
 
-  it('a real server deletes old days while a meter streams, and answers every batch 200 (no 503)', async () => {
+  // The server as a process over 50,000 old batches: the full tier (`@full` in the title), like every server process.
+  it('a real server deletes old days while a meter streams, and answers every batch 200 (no 503) @full', async () => {
     const data = join(dir, 'data');
     const OLD = 50_000; // 100 steps: at least 100 x STEP_PAUSE_MS, whatever the machine
     const fill = new SqliteStore({ dir: data, synchronous: 'NORMAL' });

@@ -58,8 +58,11 @@ describe('sync watermark: a replay of a past hour while the catch-up runs', func
     rmSync(dir, { recursive: true, force: true });
   });
 
+  // One seed in the fast tier (npm test); the other four interleavings (about 10 s each) in the full tier.
   for (const seed of [11, 23, 37, 41, 59]) {
-    it(`seed ${seed}: 5% lost, 1% corrupt; after the next round store == journal, nothing recorded early`, async () => {
+    const tier = seed === 11 ? '' : ' @full';
+    const title = `seed ${seed}: 5% lost, 1% corrupt; after the next round store == journal, nothing recorded early`;
+    it(`${title}${tier}`, async () => {
       const device = `replay-${seed}`;
       const journal = new Journal(join(dir, `journal-${seed}`));
       await journal.open();

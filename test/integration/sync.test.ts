@@ -231,7 +231,8 @@ for (const [backend, backendConfig] of BACKENDS)
       await journal.close();
     });
 
-    it('50 clients sync concurrently without errors', async () => {
+    // 50 journals and 6,000 batches (about 15 s): a load test, in the full tier (`@full` in the title).
+    it('50 clients sync concurrently without errors @full', async () => {
       const clients: { journal: Journal; sync: SyncClient; device: string }[] = [];
       for (let c = 0; c < 50; c++) {
         const device = `fleet-${c}`;

@@ -87,4 +87,18 @@ describe('adaptive limit (requests in flight adapted to latency)', () => {
     const r = await burst(limit, 64, 40);
     expect(r.maxInFlight).to.be.at.most(16);
   });
+
+  it('reports the concurrency it used: peak and time-weighted mean in flight, highest limit, completions', async () => {
+    const limit = new AdaptiveLimit({ initial: 8, min: 8, max: 8, targetMs: 1000 });
+    expect(limit.stats.meanInFlight).to.equal(0);
+    await burst(limit, 80, 5);
+    const s = limit.stats;
+    expect(s.peakInFlight).to.equal(8);
+    expect(s.completed).to.equal(80);
+    expect(s.maxLimit).to.equal(8);
+    // 80 requests of 5 ms, 8 at a time: all 8 slots busy nearly all the time.
+    expect(s.meanInFlight).to.be.within(6, 8);
+    await burst(limit, 2, 20);
+    expect(limit.stats.meanInFlight).to.be.below(s.meanInFlight);
+  });
 });
