@@ -81,7 +81,7 @@ function rate(from: { acked: number; ms: number }, to: { acked: number; ms: numb
  * store equal to every meter's journal (it brings the batches the meters "lost" on the way, --loss).
  */
 describe('cluster failover: a node and a receiver killed mid-stream (3 nodes, 2 receivers) @full', function () {
-  // ~5 min on a quiet machine; 582 s seen at a load average of ~15 on 2 cores (12 batches/s).
+  // 264-286 s here at a load average of 17-20 on 2 cores; 582 s once at a busier moment (12 batches/s).
   this.timeout(900_000);
   const keyspace = `ec_fail_${randomBytes(4).toString('hex')}`;
   let dir: string;
