@@ -15,7 +15,7 @@
 import cassandra from 'cassandra-driver';
 import { parseArgs } from 'node:util';
 import { records } from './sipp/generate.mjs';
-import { percentile } from './lib/util.mjs';
+import { percentile, rowAt } from './lib/util.mjs';
 
 const { cassandraSchemaStatements, cassandraStatements, cassandraUpsertParams } =
   await import('../dist/src/store/cassandra-store.js');
@@ -74,15 +74,7 @@ async function level(concurrency, run) {
   const end = performance.now() + seconds * 1000;
   async function worker(w) {
     for (let i = 0; performance.now() < end; i++) {
-      const d = new Date((T0 + i) * 1000).toISOString();
-      const batch = {
-        ...template,
-        device_id: `raw${run}-${w}`,
-        ec_date: d.slice(0, 10).replaceAll('-', ''),
-        ec_time: d.slice(11, 19).replaceAll(':', ''),
-        batch_seq: i,
-        insert_time: Date.now(),
-      };
+      const batch = rowAt(template, `raw${run}-${w}`, T0 + i, i);
       const t = performance.now();
       try {
         await write(batch);

@@ -257,3 +257,16 @@ export function log(...args) {
   const t = new Date().toISOString().slice(11, 19);
   process.stdout.write(`[${t}] ${args.join(' ')}\n`);
 }
+
+/** A store row from a parsed template: `device`'s batch of the epoch second `second` (its own key), seq `seq`. */
+export function rowAt(template, device, second, seq) {
+  const d = new Date(second * 1000).toISOString();
+  return {
+    ...template,
+    device_id: device,
+    ec_date: d.slice(0, 10).replaceAll('-', ''),
+    ec_time: d.slice(11, 19).replaceAll(':', ''),
+    batch_seq: seq,
+    insert_time: Date.now(),
+  };
+}

@@ -315,8 +315,10 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
     await sync.connect().catch((e: Error) => log.warn({ err: e.message }, 'sync service unreachable; will retry'));
 
   let stopping = false;
+  let lingering = false;
   const stop = () => {
-    if (stopping) process.exit(1);
+    // A second signal while sending gives up at once; while lingering for sync it ends the linger (below).
+    if (stopping && !lingering) process.exit(1);
     stopping = true;
     meter.stop();
   };
@@ -326,6 +328,7 @@ export async function main(argv = hideBin(process.argv)): Promise<void> {
   const stats = await meter.run();
   log.info({ sent: stats.sent, acked: stats.acked }, 'stream done');
   if (sync && (args.linger > 0 || (args.duration === 0 && !stopping))) {
+    lingering = true;
     await new Promise<void>((r) => {
       const t = args.linger > 0 ? setTimeout(r, args.linger * 1000) : undefined;
       process.once('SIGINT', () => (clearTimeout(t), r()));

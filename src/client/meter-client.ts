@@ -191,6 +191,9 @@ export class MeterClient {
         continue;
       }
       this.stats.transmissions += r.transmissions;
+      // One line per answered attempt (trace level): which receiver said what, for tests and field diagnosis.
+      const server = `${route.endpoint.host}:${route.endpoint.port}`;
+      this.log.trace({ device: b.device_id, second: batchEpochSecond(b), status: r.status, server }, 'answer');
       const retryable = this.sender.report(route, r);
       this.stats.switches = this.sender.pool.switches;
       if (r.status === 200) {

@@ -33,9 +33,13 @@ export type CassandraSchemaOptions = Pick<CassandraConfig, 'keyspace' | 'replica
 
 /**
  * Writes in flight to the cluster, all groups together (src/store/adaptive-limit.ts): starts at 64,
- * adapts between 16 and 1,024 so that a write comes back within WRITE_TARGET_MS on average.
+ * adapts between 64 and 1,024 so that a write comes back within WRITE_TARGET_MS on average, or within
+ * twice what it takes at 64 in flight when the cluster is slower than that. Never fewer than 64: with a
+ * node down the old minimum of 16 held the store at 16 / latency (~100-230 writes/s here) while 64 in
+ * flight took 2-3 times that at the same moment, each write no slower (docs/scaling.md, Node failure); a
+ * single node limited to ~530 inserts/s answers 64 in ~120 ms, under ingest.max_wait_ms.
  */
-export const WRITE_LIMIT = { initial: 64, min: 16, max: 1024 } as const;
+export const WRITE_LIMIT = { initial: 64, min: 64, max: 1024 } as const;
 /** A fifth of ingest.max_wait_ms's default (250 ms): a write may queue in the node, not for long. */
 export const WRITE_TARGET_MS = 50;
 /** Hour partitions read concurrently by one range read (a day-long read touches up to 25). */

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { AdaptiveLimit } from '../../src/store/adaptive-limit.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Runs n requests at once through the limit; each takes `ms` (0: a tick). Returns the most seen in
@@ -45,11 +45,46 @@ describe('adaptive limit (requests in flight adapted to latency)', () => {
     expect(limit.limit).to.equal(64);
   });
 
-  it('shrinks to its minimum when requests are slower than the target', async () => {
-    const limit = new AdaptiveLimit({ initial: 64, min: 16, max: 1024, targetMs: 5 });
-    for (let i = 0; i < 8; i++) await burst(limit, 64, 20);
+  it('keeps its limit when requests are slow but not slower with more in flight (a node down)', async () => {
+    // The old rule (target alone) drove this to 16 and kept it there: throughput = 16 / latency.
+    const limit = new AdaptiveLimit({ initial: 64, min: 16, max: 1024, targetMs: 5, probeEveryMs: 50 });
+    let r = { maxInFlight: 0 };
+    for (let i = 0; i < 6; i++) r = await burst(limit, 256, 20);
+    expect(limit.floorMs, 'what 16 in flight take').to.be.within(15, 60);
+    expect(r.maxInFlight).to.be.above(64);
+  });
+
+  it('shrinks when latency grows with the requests in flight (they queue in the store)', async () => {
+    // A store that serves one request at a time, 1 ms each: latency = requests ahead of it.
+    let tail = Promise.resolve();
+    const queued = () => {
+      const mine = tail.then(() => sleep(1));
+      tail = mine;
+      return mine;
+    };
+    const limit = new AdaptiveLimit({ initial: 128, min: 16, max: 1024, targetMs: 5, probeEveryMs: 200 });
+    let inFlight = 0;
+    let maxLate = 0;
+    await Promise.all(
+      Array.from({ length: 3000 }, (_, i) =>
+        limit.run(async () => {
+          inFlight++;
+          if (i >= 1500) maxLate = Math.max(maxLate, inFlight);
+          await queued();
+          inFlight--;
+        }),
+      ),
+    );
+    // About twice what the minimum takes (the probe's floor): far from the 128 it started at.
+    expect(maxLate).to.be.below(100);
+  });
+
+  it('shrinks to its minimum when every request is far slower than at low concurrency', async () => {
+    const limit = new AdaptiveLimit({ initial: 64, min: 16, max: 1024, targetMs: 5, probeEveryMs: 10_000 });
+    await burst(limit, 64, 10);
+    for (let i = 0; i < 8; i++) await burst(limit, 64, 40);
     expect(limit.limit).to.equal(16);
-    const r = await burst(limit, 64, 20);
+    const r = await burst(limit, 64, 40);
     expect(r.maxInFlight).to.be.at.most(16);
   });
 
