@@ -330,7 +330,9 @@ for (const [backend, backendConfig] of BACKENDS)
         return answer(r);
       };
       await sync.connect();
-      await Promise.all(server.sync!.catchUps.splice(0)).catch(() => undefined);
+      // The stopping server may still finish the repair it was given (a graceful stop drains its writes,
+      // and a store that writes fast enough does): then the new server finds the period already repaired.
+      const before = await Promise.all(server.sync!.catchUps.splice(0)).catch(() => []);
       await stopped;
       // Same data directory and sync port: the meter reconnects by itself.
       const old = server;
@@ -347,7 +349,10 @@ for (const [backend, backendConfig] of BACKENDS)
       await pollUntil(() => server.sync!.catchUps.length > 0, 'the meter to reconnect (its hello starts a catch-up)');
       const reports = await Promise.all(server.sync!.catchUps.splice(0));
       expect(reports.map((r) => r.clients)).to.deep.equal([1]);
-      expect(reports.flatMap((r) => r.periods).map((p) => p.status)).to.include('repaired');
+      expect(
+        [...before, ...reports].flatMap((r) => r.periods).map((p) => p.status),
+        'repaired by the old server before it stopped, or by the new one',
+      ).to.include('repaired');
       expect(await sameData(server.store, journal, device, T0, T0 + P)).to.equal(300);
       sync.close();
       await journal.close();
