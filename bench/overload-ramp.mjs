@@ -20,7 +20,7 @@
 //   - the acknowledged plateau held: every level past the one with the highest plateau keeps at least
 //     --hold (0.8) of that plateau.
 //   npm run bench:overload -- --target cassandra --levels 1000,2000,4000,8000,16000 --seconds 10
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSipp } from './lib/sipp.mjs';
 import { startEcServer, removeDataDir } from './lib/targets.mjs';
@@ -126,6 +126,7 @@ for (const level of levels) {
   const receiver = receiverCpu.stop();
   const store = storeCpu?.stop();
   const stopped = await server.stop();
+  if (process.env.BENCH_KEEP_DATA === '1') writeFileSync(join(dataDir, 'ec-server.log'), server.output());
   const stored = client ? await cass.countRows(client, target) : undefined;
   const a = answers(join(dataDir, 'sipp'));
   if (process.env.BENCH_KEEP_DATA !== '1') removeDataDir(dataDir);

@@ -67,6 +67,8 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
   const args = [
     ...serverNodeFlags(),
     ...extraNodeArgs,
+    // BENCH_EC_NODE_ARGS: extra node flags for a look inside, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+    ...(process.env.BENCH_EC_NODE_ARGS ?? '').split(' ').filter(Boolean),
     join(REPO, 'bin/ec-server.js'),
     '--config',
     join(REPO, 'config/config.properties'),
