@@ -68,6 +68,7 @@ const log = pino({ level: 'warn' });
 let serializedBytes = 0;
 const sink = {
   pipelined: false,
+  concurrent: false,
   async write(received) {
     serializedBytes += packReceived(received).length;
     return { rejected: [], gaps: [] };

@@ -127,7 +127,12 @@ export async function startServer(
   });
   const credentials = new CredentialCache(
     store,
-    { refreshMs: config.security.credentialsRefreshS * 1000, negativeMs: 10_000, maxNegative: 100_000 },
+    {
+      refreshMs: config.security.credentialsRefreshS * 1000,
+      pollMs: 1000,
+      negativeMs: 10_000,
+      maxNegative: 100_000,
+    },
     log,
   );
   try {

@@ -5,9 +5,17 @@ import { StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
 
 export interface CredentialCacheOptions {
-  /** How often the whole table is read again (picks up rotations and removals by the CLI). */
+  /** How often the whole table is read again whatever the version says (a change made without it). */
   refreshMs: number;
-  /** How long "this device has no credential" is believed before the store is asked again. */
+  /**
+   * How often the credentials' version token is read (one small read): the table is loaded again
+   * when it changed, so a credential added, rotated or removed takes effect within this.
+   */
+  pollMs: number;
+  /**
+   * How long "this device has no credential" is believed: after the last successful poll or load,
+   * or after a store lookup of that device (which the cache makes only when its polls fail).
+   */
   negativeMs: number;
   /** Most "no credential" answers kept (a flood of invented device ids must not grow memory). */
   maxNegative: number;
@@ -18,17 +26,32 @@ const MAX_LOOKUPS = 256;
 
 /**
  * The credentials the authenticator needs, in memory: a lookup per request must not be a store
- * read. Loaded whole at start and every `refreshMs`; a device missing from it is looked up once
- * (a credential added since the last load) and its absence remembered for `negativeMs`.
+ * read. Loaded whole at start; then the store's version token of the credentials is read every
+ * `pollMs` and the table loaded again when it changed (and every `refreshMs` regardless).
+ *
+ * A request without credentials (an anonymous meter: loopback, or security.allow_insecure) asks
+ * whether its device has any (forAnonymous): it is answered from memory, without a store read, while
+ * the last poll is younger than `negativeMs`. Why: every anonymous meter is missing from memory, and a
+ * read per request for each new one took as many store reads as writes: on one Cassandra node at
+ * 2,000 MESSAGEs/s from new devices the reads filled their 256 slots and answered 503s, and their
+ * latency came before overload control could see it (docs/performance.md). A peer that presents
+ * credentials for a device missing from memory (added since the last poll) still has it looked up
+ * once per `negativeMs` (get): few do, and only they.
  */
 export class CredentialCache {
   private byDevice = new Map<string, DeviceCredential>();
   private readonly missing = new Map<string, number>();
   private readonly lookups = new Map<string, Promise<DeviceCredential | undefined>>();
-  private timer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  /** The version token the loaded table is at least as new as. */
+  private version = '';
+  /** When the store last confirmed the table in memory (a load, or a poll showing no change). */
+  private confirmedAt = -Infinity;
+  private polling = false;
 
   constructor(
-    private readonly store: Pick<ConsumptionStore, 'listCredentials' | 'readCredential'>,
+    private readonly store: Pick<ConsumptionStore, 'listCredentials' | 'readCredential' | 'credentialsVersion'>,
     private readonly options: CredentialCacheOptions,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
@@ -36,26 +59,50 @@ export class CredentialCache {
 
   async start(): Promise<void> {
     await this.reload();
-    this.timer = setInterval(() => {
+    this.refreshTimer = setInterval(() => {
       this.reload().catch((e: unknown) =>
         this.log.warn({ err: (e as Error).message }, 'credential refresh failed; keeping the last ones'),
       );
     }, this.options.refreshMs);
-    this.timer.unref();
+    this.refreshTimer.unref();
+    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs);
+    this.pollTimer.unref();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    clearInterval(this.refreshTimer);
+    clearInterval(this.pollTimer);
   }
 
   get size(): number {
     return this.byDevice.size;
   }
 
+  /** Loads the whole table. The token is read first: a change made during the load shows at the next poll. */
   async reload(): Promise<void> {
+    const startedAt = this.now();
+    const version = await this.store.credentialsVersion();
     const all = await this.store.listCredentials();
     this.byDevice = new Map(all.map((c) => [c.device_id, c]));
     this.missing.clear();
+    this.version = version;
+    this.confirmedAt = startedAt;
+  }
+
+  /** Reads the version token; loads the table again if it changed. One at a time; failures only logged. */
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const startedAt = this.now();
+      const version = await this.store.credentialsVersion();
+      if (version !== this.version) await this.reload();
+      else this.confirmedAt = startedAt;
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'credential poll failed; keeping the last ones');
+    } finally {
+      this.polling = false;
+    }
   }
 
   /** The credential if it is in memory (undefined: not known to be there; call get()). */
@@ -63,7 +110,20 @@ export class CredentialCache {
     return this.byDevice.get(device);
   }
 
-  /** The device's credential, from memory or (at most once per negativeMs) from the store. */
+  /**
+   * For a request without credentials: does the device it names have any? From memory while the last
+   * poll is younger than negativeMs (no store read for an anonymous meter); else as get().
+   */
+  forAnonymous(device: string): DeviceCredential | undefined | Promise<DeviceCredential | undefined> {
+    const known = this.byDevice.get(device);
+    if (known || this.now() - this.confirmedAt < this.options.negativeMs) return known;
+    return this.get(device);
+  }
+
+  /**
+   * The device's credential, from memory or (at most once per negativeMs) from the store: for a peer
+   * that presents credentials, which may have been added since the last poll.
+   */
   get(device: string): DeviceCredential | undefined | Promise<DeviceCredential | undefined> {
     const known = this.byDevice.get(device);
     if (known) return known;

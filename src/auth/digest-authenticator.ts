@@ -149,7 +149,7 @@ export class DigestAuthenticator {
       if (credential) throw this.challenge('EC_AUTH_REQUIRED', `device ${printable(device)} has credentials`);
       return this.anonymous();
     };
-    const credential = this.credentials.get(device);
+    const credential = this.credentials.forAnonymous(device);
     return credential instanceof Promise ? credential.then(decide) : decide(credential);
   }
 

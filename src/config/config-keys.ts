@@ -618,7 +618,10 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     section: 'Security',
     default: '60',
     kind: { type: 'int', min: 1, max: 86400 },
-    doc: 'Seconds between reloads of the device credentials (rotations and removals take effect within this).',
+    doc:
+      'Seconds between full reloads of the device credentials. Changes made with `ec-server device` (add, ' +
+      'rotate, remove) take effect within a second anyway (the server polls their version token); this ' +
+      'reload catches changes made otherwise.',
   },
 
   {

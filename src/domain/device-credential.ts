@@ -53,3 +53,12 @@ export function credentialFor(
     updated_ms: now,
   };
 }
+
+/**
+ * A new value of the credentials' version token (ConsumptionStore.credentialsVersion): the time and
+ * random bytes, so that two changes in the same millisecond by two processes still differ. Readers
+ * only compare it for equality, so clocks need not agree.
+ */
+export function newCredentialsVersion(): string {
+  return `${Date.now()}-${randomBytes(6).toString('hex')}`;
+}

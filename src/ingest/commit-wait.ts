@@ -22,9 +22,15 @@
  * would never be reached again and a low rate could never be corrected.
  *
  * A store that stops (a hung node, a held lock) drains nothing and gives no window to measure. So
- * the estimate is also at least the time since the store last finished a group while it has work:
- * a new batch waits behind the groups it holds, which have already taken that long. Until a first
- * saturated window has been measured, that is the only term (about the first 50 ms of an overload).
+ * the estimate is also at least the time since the store last finished a group while it has work,
+ * when a new batch would wait behind the groups it holds, which have already taken that long. Until a
+ * first saturated window has been measured, that is the only term (about the first 50 ms of an
+ * overload). A new batch waits behind them when the store writes groups one after the other
+ * (SQLite's writer), or when it writes them concurrently (Cassandra) but holds as many as it is
+ * handed: otherwise the new batch's group goes out at once beside them, and one write in a slow
+ * tail (a replica's GC pause, a compaction) would refuse batches that wait for nothing. That is
+ * what a sparse sender met before this rule: a meter sending every second, whose previous write
+ * took more than the bound, had nothing else finish meanwhile (test/integration/overload-control).
  */
 
 /** Backlog (batches waiting or in the store) that keeps the store busy with full-size work. */
@@ -84,10 +90,13 @@ export class CommitWaitEstimator {
     }
   }
 
-  /** Expected ms until a batch submitted now is committed, with `ahead` batches waiting or in the store. */
-  expectedWaitMs(now: number, ahead: number): number {
+  /**
+   * Expected ms until a batch submitted now is committed, with `ahead` batches waiting or in the store;
+   * `behindGroups`: whether it would wait for a group in the store to finish (see above).
+   */
+  expectedWaitMs(now: number, ahead: number, behindGroups = true): number {
     if (ahead === 0) return 0;
-    const stalled = this.groups > 0 ? now - this.lastProgress : 0;
+    const stalled = behindGroups && this.groups > 0 ? now - this.lastProgress : 0;
     const queued = this.rate > 0 ? (ahead + 1) / this.rate : 0;
     return Math.max(stalled, queued);
   }

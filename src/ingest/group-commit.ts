@@ -142,7 +142,9 @@ export class GroupCommitter {
     }
     const maxWait = this.options.maxWaitMs ?? 0;
     if (maxWait > 0 && waiting > 0) {
-      const expected = this.wait.expectedWaitMs(performance.now(), waiting);
+      // A concurrent sink takes a new group beside the ones it holds, until it holds maxInFlight.
+      const behindGroups = !this.sink.concurrent || this.writes.size >= this.maxInFlight;
+      const expected = this.wait.expectedWaitMs(performance.now(), waiting, behindGroups);
       // Rounded up: 250.3 ms must not read "250 ms exceeds 250 ms".
       if (expected > maxWait) return `expected commit wait ${Math.ceil(expected)} ms exceeds ${maxWait} ms`;
     }

@@ -17,6 +17,13 @@ export interface IngestSink {
    */
   readonly pipelined: boolean;
   /**
+   * True when the groups handed over are written independently of each other (Cassandra: their
+   * writes share one adaptive limit and each resolves when its own writes do), so a slow group does
+   * not hold the ones after it. False when they are written one after the other (SQLite's writer).
+   * Overload control reads it: a group that takes long delays a new batch only in the second case.
+   */
+  readonly concurrent: boolean;
+  /**
    * Resolves once the good batches are durable, with the ones refused for their content (and
    * the sequence gaps seen). Rejects with StoreUnavailableError, whose report says the same.
    */
@@ -38,6 +45,11 @@ export class InlineIngestSink implements IngestSink {
 
   get pipelined(): boolean {
     return this.store.pipelined;
+  }
+
+  /** A store with a concurrent write limit (Cassandra) writes groups independently. */
+  get concurrent(): boolean {
+    return this.store.writeLimit !== undefined;
   }
 
   async write(received: readonly ReceivedBatch[]): Promise<ReceivedReport> {

@@ -14,6 +14,8 @@ import type { SinkRequest, SqliteSinkOptions } from './sqlite-sink-work.js';
  */
 export class WorkerIngestSink implements IngestSink, SqliteWriteRoute {
   readonly pipelined = true;
+  /** One thread, one write connection: groups are written in turn. */
+  readonly concurrent = false;
   private readonly thread: SinkThread<SqliteSinkOptions>;
 
   constructor(options: SqliteSinkOptions) {

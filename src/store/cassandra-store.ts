@@ -1,6 +1,6 @@
 import cassandra from 'cassandra-driver';
 import { keyspaceProblem, replicationCql, type CassandraConfig } from '../config/cassandra-options.js';
-import type { DeviceCredential } from '../domain/device-credential.js';
+import { newCredentialsVersion, type DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import { batchEpochSecond, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
@@ -152,6 +152,10 @@ export function cassandraSchemaStatements(o: CassandraSchemaOptions): string[] {
   created_ms  bigint,
   updated_ms  bigint
 ) WITH comment = 'ec-server device credentials (digest HA1 values), one partition per device'`,
+    `CREATE TABLE IF NOT EXISTS ${ks}.ec_meta (
+  name   text PRIMARY KEY,        -- 'credentials_version': changed with every credential change
+  value  text
+) WITH comment = 'ec-server small shared values, one partition per name'`,
     `CREATE TABLE IF NOT EXISTS ${ks}.ec_device (
   device_id      text PRIMARY KEY,
   first_seen_ms  bigint,
@@ -354,6 +358,7 @@ export class CassandraStore implements ConsumptionStore {
       ec_device_credential: ['device_id'],
       ec_rollup_minute: ['device_id', 'ec_date'],
       ec_sync_lease: ['name'],
+      ec_meta: ['name'],
     } as const;
     for (const [name, partitionKey] of Object.entries(expect)) {
       const t = await client.metadata.getTable(ks, name);
@@ -609,9 +614,11 @@ export class CassandraStore implements ConsumptionStore {
       }));
   }
 
+  /** The version token is written after the row: a receiver that reads the new token then reads the new row. */
   async putCredential(c: DeviceCredential): Promise<void> {
     const row = [c.device_id, c.realm, c.ha1_md5, c.ha1_sha256, c.created_ms, c.updated_ms];
     await this.run(this.q.putCredential, row, 'write');
+    await this.run(this.q.setCredentialsVersion, [newCredentialsVersion()], 'write');
   }
 
   async readCredential(deviceId: string): Promise<DeviceCredential | undefined> {
@@ -628,7 +635,13 @@ export class CassandraStore implements ConsumptionStore {
     const found = await this.readCredential(deviceId);
     if (!found) return false;
     await this.run(this.q.removeCredential, [deviceId], 'delete');
+    await this.run(this.q.setCredentialsVersion, [newCredentialsVersion()], 'write');
     return true;
+  }
+
+  async credentialsVersion(): Promise<string> {
+    const rs = await this.run(this.q.credentialsVersion, [], 'read');
+    return rs.rows[0] ? String(rs.rows[0].get('value')) : '';
   }
 
   /**
@@ -824,6 +837,8 @@ export function cassandraStatements(ks: string) {
     // A full scan, paged: one partition per device, read only when the cache (re)loads.
     listCredentials: `SELECT ${CREDENTIAL_COLUMNS} FROM ${ks}.ec_device_credential`,
     removeCredential: `DELETE FROM ${ks}.ec_device_credential WHERE device_id = ?`,
+    setCredentialsVersion: `INSERT INTO ${ks}.ec_meta (name, value) VALUES ('credentials_version', ?)`,
+    credentialsVersion: `SELECT value FROM ${ks}.ec_meta WHERE name = 'credentials_version'`,
     upsertDevice:
       `INSERT INTO ${ks}.ec_device (device_id, last_seen_ms, last_seq, day, batches_today, samples_today) ` +
       `VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,

@@ -108,6 +108,12 @@ export interface ConsumptionStore {
   listCredentials(): Promise<DeviceCredential[]>;
   /** Removes a device's credential; resolves true when it existed. */
   removeCredential(deviceId: string): Promise<boolean>;
+  /**
+   * A token that changes whenever putCredential or removeCredential changes the credentials (from any
+   * process: the CLI, another receiver); '' if they never did. One small read: the server's cache
+   * polls it every second and loads the whole table only when it changed (auth/credential-cache.ts).
+   */
+  credentialsVersion(): Promise<string>;
   /** Adds or replaces device registry rows (`ec_device`, keyed by device_id). */
   upsertDevices(rows: readonly DeviceRecord[]): Promise<void>;
   /**

@@ -83,6 +83,10 @@ CREATE TABLE IF NOT EXISTS ec_device_credential (
   created_ms  INTEGER NOT NULL,
   updated_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ec_meta (
+  name   TEXT NOT NULL PRIMARY KEY,
+  value  TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ec_rollup_minute (
   device_id   TEXT    NOT NULL,
   ec_date     TEXT    NOT NULL,

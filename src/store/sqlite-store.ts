@@ -14,7 +14,7 @@ import { SqliteRetention, type RetentionLog } from './sqlite-retention.js';
 import { assertNotDamaged } from './sqlite-quick-check.js';
 import type { SqliteWriteRoute, SqliteWriteSettings } from './sqlite-batch-writer.js';
 import { batchEpochSecond, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
-import type { DeviceCredential } from '../domain/device-credential.js';
+import { newCredentialsVersion, type DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { batchAggregate, type BatchAggregate, type Bucket } from '../domain/sample-stats.js';
@@ -329,12 +329,19 @@ export class SqliteStore implements ConsumptionStore {
       read: db.prepare('SELECT * FROM ec_device_credential WHERE device_id = ?'),
       list: db.prepare('SELECT * FROM ec_device_credential ORDER BY device_id'),
       remove: db.prepare('DELETE FROM ec_device_credential WHERE device_id = ?'),
+      setVersion: db.prepare("INSERT OR REPLACE INTO ec_meta (name, value) VALUES ('credentials_version', ?)"),
+      version: db.prepare("SELECT value FROM ec_meta WHERE name = 'credentials_version'").pluck(),
     });
   }
-  private credentialStatements: Record<'put' | 'read' | 'list' | 'remove', Database.Statement> | undefined;
+  private credentialStatements:
+    Record<'put' | 'read' | 'list' | 'remove' | 'setVersion' | 'version', Database.Statement> | undefined;
 
   async putCredential(credential: DeviceCredential): Promise<void> {
-    this.credentialStmts.put.run(credential);
+    const s = this.credentialStmts;
+    this.handle.transaction(() => {
+      s.put.run(credential);
+      s.setVersion.run(newCredentialsVersion());
+    })();
   }
 
   async readCredential(deviceId: string): Promise<DeviceCredential | undefined> {
@@ -346,7 +353,16 @@ export class SqliteStore implements ConsumptionStore {
   }
 
   async removeCredential(deviceId: string): Promise<boolean> {
-    return this.credentialStmts.remove.run(deviceId).changes > 0;
+    const s = this.credentialStmts;
+    return this.handle.transaction(() => {
+      const removed = s.remove.run(deviceId).changes > 0;
+      if (removed) s.setVersion.run(newCredentialsVersion());
+      return removed;
+    })();
+  }
+
+  async credentialsVersion(): Promise<string> {
+    return (this.credentialStmts.version.get() as string | undefined) ?? '';
   }
 
   /**

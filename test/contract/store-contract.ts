@@ -352,6 +352,27 @@ export function storeContract(name: string, target: ContractTarget): void {
       expect(await store.readCredential(other)).to.not.equal(undefined);
     });
 
+    it('changes the credentials version token at every add, rotate, remove, seen by other processes', async () => {
+      const dev = target.device();
+      const v0 = await store.credentialsVersion();
+      await store.putCredential(credentialFor(dev, 'ec-server', 's1', 1_700_000_000_000));
+      const v1 = await store.credentialsVersion();
+      expect(v1, 'add').to.not.equal(v0).and.not.equal('');
+      await store.putCredential(credentialFor(dev, 'ec-server', 's2', 1_700_000_000_100, 1_700_000_000_000));
+      const v2 = await store.credentialsVersion();
+      expect(v2, 'rotate').to.not.equal(v1);
+      // Another process (the CLI, another receiver) reads the same token from the shared store.
+      await store.close();
+      store = await target.create({ same: true });
+      await store.open();
+      expect(await store.credentialsVersion(), 'after reopen').to.equal(v2);
+      expect(await store.removeCredential(dev)).to.equal(true);
+      const v3 = await store.credentialsVersion();
+      expect(v3, 'remove').to.not.equal(v2);
+      expect(await store.removeCredential(dev)).to.equal(false);
+      expect(await store.credentialsVersion(), 'removing nothing changes nothing').to.equal(v3);
+    });
+
     it('keeps device registry rows: upsert replaces by device, pages list each row once, survive reopen', async () => {
       const ids = Array.from({ length: 7 }, () => target.device());
       const row = (device_id: string, n: number): DeviceRecord => ({

@@ -6,6 +6,7 @@ import type { Batch } from '../../src/domain/batch.js';
 import { SipRequestError } from '../../src/errors.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
 import { InlineIngestSink } from '../../src/ingest/ingest-sink.js';
+import { AdaptiveLimit } from '../../src/store/adaptive-limit.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { makeBatch, receivedOf } from '../helpers/batches.js';
 
@@ -21,6 +22,35 @@ class SlowStore extends SqliteStore {
   override async upsertBatches(batches: readonly Batch[]): Promise<void> {
     if (this.delayMs > 0) await sleep(this.delayMs);
     await super.upsertBatches(batches);
+    this.commits++;
+  }
+}
+
+/**
+ * The same real store written the way the Cassandra store writes: groups handed over at once
+ * (pipelined) and their batches written concurrently under a write limit, each group resolving when
+ * its own writes do. Every `slowEvery`-th group takes `slowMs` (a write in the store's latency
+ * tail: a replica's GC pause, a compaction), the others `delayMs`.
+ */
+class ConcurrentSlowStore extends SlowStore {
+  readonly writeLimit = new AdaptiveLimit({ initial: 64, min: 64, max: 64, targetMs: 50 });
+  slowEvery = 0;
+  slowMs = 0;
+  private groups = 0;
+  constructor(options: ConstructorParameters<typeof SqliteStore>[0]) {
+    super(options);
+    this.pipelined = true;
+  }
+  override async upsertBatches(batches: readonly Batch[]): Promise<void> {
+    const slow = this.slowEvery > 0 && ++this.groups % this.slowEvery === 0;
+    await Promise.all(
+      batches.map((b) =>
+        this.writeLimit.run(async () => {
+          await sleep(slow ? this.slowMs : this.delayMs);
+          await SqliteStore.prototype.upsertBatches.call(this, [b]);
+        }),
+      ),
+    );
     this.commits++;
   }
 }
@@ -150,6 +180,93 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
     expect(r.refusedLate).to.equal(0);
     expect(await rows()).to.equal(r.accepted);
     expect(performance.now() - started).to.be.greaterThan(1000); // sanity: the accepted ones waited for the hung commit
+  });
+
+  describe('a store that writes groups concurrently (as Cassandra does)', () => {
+    let concurrent: ConcurrentSlowStore;
+    let committer2: GroupCommitter;
+    beforeEach(async () => {
+      concurrent = new ConcurrentSlowStore({ dir: join(dir, 'concurrent'), synchronous: 'NORMAL' });
+      await concurrent.open();
+    });
+    afterEach(async () => {
+      await committer2.drain();
+      await concurrent.close();
+    });
+
+    /** Offers `perTick` batches every `tickMs` for `ticks` ticks; resolves once all are answered. */
+    async function offerTo(perTick: number, tickMs: number, ticks: number) {
+      const answers: Promise<SipRequestError | undefined>[] = [];
+      for (let t = 0; t < ticks; t++) {
+        for (let i = 0; i < perTick; i++) {
+          answers.push(
+            committer2.submit(receivedOf(makeBatch('meter', second++))).then(
+              () => undefined,
+              (e: unknown) => {
+                if (!(e instanceof SipRequestError)) throw e;
+                return e;
+              },
+            ),
+          );
+        }
+        await sleep(tickMs);
+      }
+      const all = await Promise.all(answers);
+      return { refused: all.filter((e) => e !== undefined), accepted: all.filter((e) => e === undefined).length };
+    }
+
+    function committerFor(sink: InlineIngestSink): GroupCommitter {
+      return new GroupCommitter(sink, {
+        maxBatches: 10,
+        maxQueued: 100_000,
+        maxQueuedBytes: 1 << 30,
+        maxWaitMs: MAX_WAIT_MS,
+      });
+    }
+
+    it('refuses nothing for a slow write in its tail: the next groups go out beside it', async () => {
+      concurrent.delayMs = 2;
+      concurrent.slowEvery = 25;
+      concurrent.slowMs = 400;
+      committer2 = committerFor(new InlineIngestSink(concurrent));
+      expect(new InlineIngestSink(concurrent).concurrent).to.equal(true);
+      const r = await offerTo(4, 10, 100); // ~400 batches/s for a second; every 25th group takes 400 ms
+      expect(r.refused, 'no 503').to.have.length(0);
+      expect(await concurrent.readSummaries({ device_id: 'meter', from: 1_700_000_000, to: second })).to.have.length(
+        r.accepted,
+      );
+    });
+
+    // A single meter (or a quiet fleet) sends less often than a write in the slow tail takes: nothing
+    // else finishes meanwhile, so "time since the store last finished a group" grows past the bound.
+    it('a sparse sender is not refused while one slow write is out: its next batch goes out beside it', async () => {
+      concurrent.delayMs = 2;
+      concurrent.slowEvery = 3;
+      concurrent.slowMs = 1000;
+      committer2 = committerFor(new InlineIngestSink(concurrent));
+      const r = await offerTo(1, 300, 10); // 1 batch every 300 ms; every third write takes 1 s
+      expect(r.refused, 'no 503').to.have.length(0);
+      expect(r.accepted).to.equal(10);
+    });
+
+    it('the same sender is refused when the groups are counted as written in turn (the rule before)', async () => {
+      concurrent.delayMs = 2;
+      concurrent.slowEvery = 3;
+      concurrent.slowMs = 1000;
+      const sink = new InlineIngestSink(concurrent);
+      Object.defineProperty(sink, 'concurrent', { value: false });
+      committer2 = committerFor(sink);
+      const r = await offerTo(1, 300, 10);
+      expect(r.refused.length, 'batches refused behind the slow write').to.be.greaterThan(0);
+    });
+
+    it('still refuses at once when every group it holds is hung', async () => {
+      concurrent.delayMs = 1000;
+      committer2 = committerFor(new InlineIngestSink(concurrent));
+      const r = await offerTo(2, 20, 25); // half a second of 100/s against writes that take 1 s
+      expect(r.refused.length).to.be.greaterThan(10);
+      expect(r.refused[0]!.reason).to.match(/^Server overloaded: expected commit wait \d+ ms exceeds 250 ms$/);
+    });
   });
 
   it('is off with ingest.max_wait_ms=0: only the queue bounds apply', async () => {

@@ -80,4 +80,18 @@ describe('commit wait estimator', () => {
     expect(e.expectedWaitMs(900, 0), 'idle store, nothing ahead').to.equal(0);
     expect(e.drainRatePerSecond, 'the hang is no rate sample').to.equal(0);
   });
+
+  it('counts a slow group only for a batch that waits behind it (a concurrent store writes the next beside it)', () => {
+    const e = new CommitWaitEstimator(250);
+    e.groupStarted(0, 1); // one write in the store's slow tail
+    expect(e.expectedWaitMs(300, 1, true), 'written in turn: behind it').to.equal(300);
+    expect(e.expectedWaitMs(300, 1, false), 'written beside it: no rate yet, nothing to wait for').to.equal(0);
+    e.groupFinished(350, 1, 0);
+    // With a measured rate the backlog still counts for a concurrent store: 2 ahead + itself at 1 batch/ms.
+    for (let t = 1000; t < 1300; t += 50) {
+      e.groupStarted(t, big);
+      e.groupFinished(t + 50, 50, big);
+    }
+    expect(e.expectedWaitMs(1400, 2, false)).to.equal(3);
+  });
 });

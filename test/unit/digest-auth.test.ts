@@ -113,7 +113,7 @@ describe('digest authentication: the authenticator over a real store', () => {
     await store.open();
     await store.putCredential(credentialFor('m1', 'ec-server', 'secret-1', Date.now()));
     await store.putCredential(credentialFor('m2', 'ec-server', 'secret-2', Date.now()));
-    cache = new CredentialCache(store, { refreshMs: 60_000, negativeMs: 10_000, maxNegative: 100 }, log);
+    cache = new CredentialCache(store, { refreshMs: 60_000, pollMs: 1000, negativeMs: 10_000, maxNegative: 100 }, log);
     await cache.start();
   });
   after(async () => {
