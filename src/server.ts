@@ -11,6 +11,7 @@ import { ConsumptionQuery } from './query/consumption-query.js';
 import { ServerMetrics } from './metrics/server-metrics.js';
 import { ReplacementWatch } from './ingest/replacement-watch.js';
 import { GroupCommitter } from './ingest/group-commit.js';
+import { LoopBusy } from './ingest/loop-busy.js';
 import { openIngestSink } from './ingest/open-sink.js';
 import { DeviceRegistry } from './registry/device-registry.js';
 import { SipHandler } from './ingest/sip-handler.js';
@@ -108,12 +109,15 @@ export async function startServer(
     await store.close();
     throw e;
   }
+  // Started once everything listens (below): start-up work on the loop is not overload.
+  const loopBusy = new LoopBusy(config.ingest.maxLoopBusy);
   const committer = new GroupCommitter(sink, {
     maxBatches: config.storage.commitMaxBatches,
     maxBytes: config.storage.commitMaxBytes,
     maxQueued: config.storage.maxQueuedBatches,
     maxQueuedBytes: config.storage.maxQueuedBytes,
     maxWaitMs: config.ingest.maxWaitMs,
+    loopRefusal: () => loopBusy.refusal(),
     onSlowCommit: (ms, batches) =>
       log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
     onOverload: (reason, refused) =>
@@ -301,11 +305,13 @@ export async function startServer(
     );
   }
 
+  loopBusy.start();
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log.info('stopping: new batches are answered 503, batches in progress are finished');
       handler.stopping = true;
       credentials.stop();
+      loopBusy.stop();
       await Promise.all([udp?.close(), tcp?.close(), tls?.close(), sync?.close(), http?.close()]);
       await committer.drain();
       await devices.stop();

@@ -17,13 +17,15 @@ FALLBACK_RANGE="${EC_CASSANDRA_VERSION_RANGE:-[5.0.0,5.1.0)}"
 CQL_PORT="${EC_CASSANDRA_PORT:-9042}"
 STORAGE_PORT="${EC_CASSANDRA_STORAGE_PORT:-7000}"
 JMX_PORT="${EC_CASSANDRA_JMX_PORT-7199}" # set to empty to disable JMX
-HEAP="${EC_CASSANDRA_HEAP:-1G}"
+# 2G: with 1G the node died of "OutOfMemoryError: Java heap space" three times on 2026-12-03, under the
+# read-side bench's day load and at ~1,000 large rows/s from the bench (the machine has 24 GiB).
+HEAP="${EC_CASSANDRA_HEAP:-2G}"
 # One node of a cluster (scripts/cassandra/cluster.sh sets these per node): its loopback address,
 # its own directory (conf, data, logs, pid file), the seeds and the cluster name.
 ADDRESS="${EC_CASSANDRA_ADDRESS:-127.0.0.1}"
 SEEDS="${EC_CASSANDRA_SEEDS:-$ADDRESS:$STORAGE_PORT}"
 CLUSTER_NAME="${EC_CASSANDRA_CLUSTER_NAME:-ec-server-dev}"
-MEMTABLE="${EC_CASSANDRA_MEMTABLE:-256MiB}"          # memtable_heap_space: a quarter of the heap
+MEMTABLE="${EC_CASSANDRA_MEMTABLE:-512MiB}"          # memtable_heap_space: a quarter of the heap
 HINTED_HANDOFF="${EC_CASSANDRA_HINTED_HANDOFF:-false}" # a single node has no replica to hint
 AUTO_BOOTSTRAP="${EC_CASSANDRA_AUTO_BOOTSTRAP:-true}"
 JVM_EXTRA="${EC_CASSANDRA_JVM_OPTS:-}"                 # extra -D flags, space separated

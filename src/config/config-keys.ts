@@ -347,6 +347,17 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
       "once. Below SIP's T1 (500 ms), so that a slow store sheds load instead of provoking UDP retransmissions. " +
       '0 = off (only storage.max_queued_* apply).',
   },
+  {
+    key: 'ingest.max_loop_busy',
+    section: 'Ingest',
+    default: '95',
+    kind: { type: 'int', min: 0, max: 100 },
+    doc:
+      "Overload control of the receiver's own CPU: each 100 ms in which its event loop was busy at least this " +
+      'percent (from the second such 100 ms in a row) halves the share of new batches admitted (the others ' +
+      'are answered 503 with Retry-After; a 503 costs the loop far less than a batch, so it catches up with ' +
+      'the datagrams waiting in the kernel); each 100 ms below it admits 5 % more. 0 = off.',
+  },
 
   {
     key: 'cassandra.host',

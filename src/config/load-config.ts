@@ -48,7 +48,7 @@ export interface Config {
     retentionDays: number;
     sqliteCheckOnStart: boolean;
   };
-  ingest: { maxFutureS: number; maxWaitMs: number };
+  ingest: { maxFutureS: number; maxWaitMs: number; maxLoopBusy: number };
   cassandra: CassandraConfig;
   sync: {
     freqMinutes: number;
@@ -257,7 +257,11 @@ function build(raw: Map<string, RawValue>): Config {
       retentionDays: int('storage.retention_days'),
       sqliteCheckOnStart: str('storage.sqlite_check_on_start') === 'true',
     },
-    ingest: { maxFutureS: int('ingest.max_future_seconds'), maxWaitMs: int('ingest.max_wait_ms') },
+    ingest: {
+      maxFutureS: int('ingest.max_future_seconds'),
+      maxWaitMs: int('ingest.max_wait_ms'),
+      maxLoopBusy: int('ingest.max_loop_busy'),
+    },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
     sync: {
       freqMinutes: int('sync.syncfreq'),

@@ -30,6 +30,11 @@ export interface GroupCommitOptions {
    */
   maxWaitMs?: number;
   /**
+   * Overload control of the receiver itself (ingest.max_loop_busy, loop-busy.ts): why a new batch must
+   * be refused now because the event loop is saturated, or undefined. Checked before the store's wait.
+   */
+  loopRefusal?: () => string | undefined;
+  /**
    * Called after a commit that took longer than SLOW_COMMIT_MS (the server logs a warning): a
    * stalled disk or store shows in the log before clients start retransmitting.
    */
@@ -135,6 +140,8 @@ export class GroupCommitter {
 
   /** Why a batch of `bytes` must be refused now (the 503's reason), or undefined. Nothing accepted is dropped. */
   private overload(bytes: number): string | undefined {
+    const busy = this.options.loopRefusal?.();
+    if (busy) return busy;
     const waiting = this.queue.length + this.inFlightBatches;
     if (waiting >= this.options.maxQueued) return `${waiting} batches await a commit`;
     if (this.bytes > 0 && this.bytes + bytes > this.options.maxQueuedBytes) {

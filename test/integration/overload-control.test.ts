@@ -6,6 +6,7 @@ import type { Batch } from '../../src/domain/batch.js';
 import { SipRequestError } from '../../src/errors.js';
 import { GroupCommitter } from '../../src/ingest/group-commit.js';
 import { InlineIngestSink } from '../../src/ingest/ingest-sink.js';
+import { LoopBusy } from '../../src/ingest/loop-busy.js';
 import { AdaptiveLimit } from '../../src/store/adaptive-limit.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { makeBatch, receivedOf } from '../helpers/batches.js';
@@ -266,6 +267,69 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
       const r = await offerTo(2, 20, 25); // half a second of 100/s against writes that take 1 s
       expect(r.refused.length).to.be.greaterThan(10);
       expect(r.refused[0]!.reason).to.match(/^Server overloaded: expected commit wait \d+ ms exceeds 250 ms$/);
+    });
+  });
+
+  describe("the receiver's own event loop (ingest.max_loop_busy)", () => {
+    /** Keeps this thread's event loop busy for `ms`, in slices of 20 ms with a turn of the loop between. */
+    async function spin(ms: number): Promise<void> {
+      const end = performance.now() + ms;
+      while (performance.now() < end) {
+        const slice = performance.now() + 20;
+        while (performance.now() < slice) {
+          /* real CPU work on the loop: what a flood of datagrams does to it */
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+
+    it('admits a shrinking share of new batches while the loop is saturated, all again once it has room', async () => {
+      const loop = new LoopBusy(90, 100);
+      loop.start();
+      const guarded = new GroupCommitter(new InlineIngestSink(store), {
+        maxBatches: 10,
+        maxQueued: 100_000,
+        maxQueuedBytes: 1 << 30,
+        maxWaitMs: MAX_WAIT_MS,
+        loopRefusal: () => loop.refusal(),
+      });
+      const offer30 = async () => {
+        const answers = await Promise.allSettled(
+          Array.from({ length: 30 }, () => guarded.submit(receivedOf(makeBatch('meter', second++)))),
+        );
+        return answers.flatMap((a): unknown[] => (a.status === 'rejected' ? [a.reason] : []));
+      };
+      try {
+        expect(await offer30(), 'an idle loop: everything admitted').to.have.length(0);
+        await spin(250); // two or three saturated windows: the admitted share halves each time
+        expect(loop.lastPct).to.be.at.least(90);
+        expect(loop.admittedPct).to.be.at.most(50);
+        const refused = await offer30();
+        // Spread evenly: of 30, about (1 - share) x 30 refused, not all and not none.
+        expect(refused.length).to.be.within(14, 29);
+        for (const e of refused) {
+          expect(e).to.be.instanceOf(SipRequestError);
+          expect((e as SipRequestError).status).to.equal(503);
+          expect((e as SipRequestError).reason).to.match(
+            /^Server overloaded: event loop busy \d+ % of the last 100 ms \(limit 90 %\): admitting \d+ % of batches$/,
+          );
+        }
+        await sleep(2500); // windows with room: +5 % each (at most 19 bring 5 % back to 100 %)
+        expect(loop.admittedPct).to.equal(100);
+        expect(await offer30(), 'recovered: everything admitted').to.have.length(0);
+        expect(await rows()).to.equal(60 + (30 - refused.length));
+      } finally {
+        loop.stop();
+        await guarded.drain();
+      }
+    });
+
+    it('never refuses with ingest.max_loop_busy=0', async () => {
+      const off = new LoopBusy(0, 100);
+      off.start();
+      await spin(250);
+      expect(off.refusal()).to.equal(undefined);
+      off.stop();
     });
   });
 
