@@ -350,13 +350,15 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {
     key: 'ingest.max_loop_busy',
     section: 'Ingest',
-    default: '95',
+    default: '0',
     kind: { type: 'int', min: 0, max: 100 },
     doc:
       "Overload control of the receiver's own CPU: each 100 ms in which its event loop was busy at least this " +
       'percent (from the second such 100 ms in a row) halves the share of new batches admitted (the others ' +
       'are answered 503 with Retry-After; a 503 costs the loop far less than a batch, so it catches up with ' +
-      'the datagrams waiting in the kernel); each 100 ms below it admits 5 % more. 0 = off.',
+      'the datagrams waiting in the kernel); each 100 ms below it admits 5 % more. 0 = off (the default: ' +
+      'the rule is blind to who sends, so under a flood a well-behaved meter loses its share too, and it ' +
+      'also refuses bursts the store would absorb; docs/storage.md). 95 suits a receiver that shares its CPU.',
   },
 
   {

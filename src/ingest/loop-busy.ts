@@ -26,6 +26,8 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  * refusing everything for 250-ms windows ended the retransmissions but the acknowledged rate swung
  * (1,547 to 3,220/s); AIMD over 250-ms windows reacted too late (8-10 % retransmissions at
  * 6,000-8,000/s); the event loop's timer lag instead of its utilization, later still (44-137 %).
+ * Off by default (ingest.max_loop_busy=0): blind to who sends, it refused a flooded server's
+ * well-behaved meter its share (test/full/flood.test.ts), and bursts the store would have absorbed.
  * This rule (from the second busy window in a row): no retransmission up to 8,000/s offered; the
  * acknowledged rate 2,000/s at 2,000/s offered, 1,263-1,787/s beyond. The SQLite small-UDP maximum
  * is unchanged (14,100/s).

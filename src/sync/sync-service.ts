@@ -150,6 +150,8 @@ export class SyncService {
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
   readonly catchUps: Promise<RoundReport>[] = [];
+  /** Reconciliations started and not yet settled: close() waits for them (their leases are released then). */
+  private readonly running = new Set<Promise<unknown>>();
 
   constructor(
     private readonly store: ConsumptionStore,
@@ -423,6 +425,8 @@ export class SyncService {
   private reconcileClient(c: Client, why: string): Promise<RoundReport> {
     const run = c.queue.then(() => this.slots.run(() => this.reconcileNow(c, why)));
     c.queue = run.catch(() => undefined);
+    const settled = c.queue.finally(() => this.running.delete(settled));
+    this.running.add(settled);
     return run;
   }
 
@@ -574,6 +578,10 @@ export class SyncService {
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((r) => server.close(() => r()));
+    // A reconciliation cut short by the closed connections still releases its device's lease, in the
+    // store the server closes after this: else a receiver restarted at once finds the lease held by its
+    // former self and skips the device until the lease expires (sync.lease_seconds, 120 s).
+    await Promise.allSettled([...this.running]);
   }
 }
 

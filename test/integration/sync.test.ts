@@ -349,10 +349,19 @@ for (const [backend, backendConfig] of BACKENDS)
       await pollUntil(() => server.sync!.catchUps.length > 0, 'the meter to reconnect (its hello starts a catch-up)');
       const reports = await Promise.all(server.sync!.catchUps.splice(0));
       expect(reports.map((r) => r.clients)).to.deep.equal([1]);
+      // Settled by one of them. The old server may have finished the repair as it drained its writes,
+      // recorded the period's check and not lived to report it (its catch-up rejected: `before` empty);
+      // the new one then finds the period settled and has nothing to do. So the store's check decides,
+      // with the reports: the period is 'repaired', and the store holds all 300 batches (it had 200).
+      const statuses = [...before, ...reports].flatMap((r) => r.periods).map((p) => p.status);
+      const recorded = (await server.store.readIntervalChecks({ device_id: device, from: T0, to: T0 + P })).map(
+        (c) => c.status,
+      );
       expect(
-        [...before, ...reports].flatMap((r) => r.periods).map((p) => p.status),
-        'repaired by the old server before it stopped, or by the new one',
-      ).to.include('repaired');
+        statuses.includes('repaired') || recorded.includes('repaired'),
+        `repaired by the old server before it stopped, or by the new one (reported: ${statuses.join(', ')}; ` +
+          `recorded: ${recorded.join(', ')})`,
+      ).to.equal(true);
       expect(await sameData(server.store, journal, device, T0, T0 + P)).to.equal(300);
       sync.close();
       await journal.close();
