@@ -121,5 +121,7 @@ if [ "${EC_SKIP_CASSANDRA:-0}" != "1" ]; then
 fi
 
 # The cluster suites ran above: not again (skipped, they say loudly here that they were NOT run).
-npx mocha 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/full/**/*.test.js' \
+# --exit: on 2026-12-03 a run whose 515 tests all passed then waited on one Cassandra driver connection
+# left open (not found in any file run alone); CI must end with the tests' verdict, not its time limit.
+npx mocha --exit 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/full/**/*.test.js' \
   "${IGNORE[@]}"

@@ -291,7 +291,7 @@ export async function startServer(
       : undefined;
   } catch (e) {
     await Promise.all([udp?.close(), tcp?.close(), tls?.close(), sync?.close()]);
-    credentials.stop();
+    await credentials.stop();
     await devices.stop();
     await replacements.stop();
     await store.close();
@@ -310,12 +310,13 @@ export async function startServer(
     (stopping ??= (async () => {
       log.info('stopping: new batches are answered 503, batches in progress are finished');
       handler.stopping = true;
-      credentials.stop();
+      const credentialsStopped = credentials.stop();
       loopBusy.stop();
       await Promise.all([udp?.close(), tcp?.close(), tls?.close(), sync?.close(), http?.close()]);
       await committer.drain();
       await devices.stop();
       await replacements.stop();
+      await credentialsStopped;
       await store.close();
       const bounds = {
         tcp: tcp?.stats,

@@ -49,6 +49,8 @@ export class CredentialCache {
   /** When the store last confirmed the table in memory (a load, or a poll showing no change). */
   private confirmedAt = -Infinity;
   private polling = false;
+  /** The poll or timed reload in progress: stop() waits for it, so that it is done before the store closes. */
+  private inFlight: Promise<void> | undefined;
 
   constructor(
     private readonly store: Pick<ConsumptionStore, 'listCredentials' | 'readCredential' | 'credentialsVersion'>,
@@ -60,18 +62,33 @@ export class CredentialCache {
   async start(): Promise<void> {
     await this.reload();
     this.refreshTimer = setInterval(() => {
-      this.reload().catch((e: unknown) =>
-        this.log.warn({ err: (e as Error).message }, 'credential refresh failed; keeping the last ones'),
+      this.track(
+        this.reload().catch((e: unknown) =>
+          this.log.warn({ err: (e as Error).message }, 'credential refresh failed; keeping the last ones'),
+        ),
       );
     }, this.options.refreshMs);
     this.refreshTimer.unref();
-    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs);
+    this.pollTimer = setInterval(() => this.track(this.poll()), this.options.pollMs);
     this.pollTimer.unref();
   }
 
-  stop(): void {
+  /**
+   * Stops the timers; resolves once a poll or reload in progress is done. Why wait: a statement still
+   * out when the store closes may leave the Cassandra driver a connection open (a first execution
+   * prepares on the hosts), which kept a test process alive.
+   */
+  async stop(): Promise<void> {
     clearInterval(this.refreshTimer);
     clearInterval(this.pollTimer);
+    await this.inFlight;
+  }
+
+  private track(p: Promise<void>): void {
+    const tracked: Promise<void> = p.finally(() => {
+      if (this.inFlight === tracked) this.inFlight = undefined;
+    });
+    this.inFlight = tracked;
   }
 
   get size(): number {

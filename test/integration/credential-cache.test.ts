@@ -42,7 +42,7 @@ describe('credential cache: version polls instead of a read per unknown device (
     await cache.start();
   });
   afterEach(async () => {
-    cache.stop();
+    await cache.stop();
     await cli.close();
     await store.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });

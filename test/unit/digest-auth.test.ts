@@ -117,7 +117,7 @@ describe('digest authentication: the authenticator over a real store', () => {
     await cache.start();
   });
   after(async () => {
-    cache.stop();
+    await cache.stop();
     await store.close();
   });
 
