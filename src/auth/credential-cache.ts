@@ -5,7 +5,10 @@ import { StoreUnavailableError } from '../errors.js';
 import type { ConsumptionStore } from '../store/consumption-store.js';
 
 export interface CredentialCacheOptions {
-  /** How often the whole table is read again whatever the version says (a change made without it). */
+  /**
+   * How often the whole table is read again whatever the version says (a change made without it);
+   * checked at each poll.
+   */
   refreshMs: number;
   /**
    * How often the credentials' version token is read (one small read): the table is loaded again
@@ -42,15 +45,15 @@ export class CredentialCache {
   private byDevice = new Map<string, DeviceCredential>();
   private readonly missing = new Map<string, number>();
   private readonly lookups = new Map<string, Promise<DeviceCredential | undefined>>();
-  private refreshTimer: NodeJS.Timeout | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
   /** The version token the loaded table is at least as new as. */
   private version = '';
   /** When the store last confirmed the table in memory (a load, or a poll showing no change). */
   private confirmedAt = -Infinity;
-  private polling = false;
-  /** The poll or timed reload in progress: stop() waits for it, so that it is done before the store closes. */
-  private inFlight: Promise<void> | undefined;
+  /** When the whole table was last loaded. */
+  private loadedAt = -Infinity;
+  /** The poll in progress (one at a time): stop() waits for it, so that it is done before the store closes. */
+  private polling: Promise<void> | undefined;
 
   constructor(
     private readonly store: Pick<ConsumptionStore, 'listCredentials' | 'readCredential' | 'credentialsVersion'>,
@@ -61,16 +64,8 @@ export class CredentialCache {
 
   async start(): Promise<void> {
     await this.reload();
-    this.refreshTimer = setInterval(() => {
-      this.track(
-        this.reload().catch((e: unknown) =>
-          this.log.warn({ err: (e as Error).message }, 'credential refresh failed; keeping the last ones'),
-        ),
-      );
-    }, this.options.refreshMs);
-    this.refreshTimer.unref();
-    this.pollTimer = setInterval(() => this.track(this.poll()), this.options.pollMs);
-    this.pollTimer.unref();
+    this.timer = setInterval(() => void this.poll(), this.options.pollMs);
+    this.timer.unref();
   }
 
   /**
@@ -79,16 +74,8 @@ export class CredentialCache {
    * prepares on the hosts), which kept a test process alive.
    */
   async stop(): Promise<void> {
-    clearInterval(this.refreshTimer);
-    clearInterval(this.pollTimer);
-    await this.inFlight;
-  }
-
-  private track(p: Promise<void>): void {
-    const tracked: Promise<void> = p.finally(() => {
-      if (this.inFlight === tracked) this.inFlight = undefined;
-    });
-    this.inFlight = tracked;
+    clearInterval(this.timer);
+    await this.polling;
   }
 
   get size(): number {
@@ -104,21 +91,28 @@ export class CredentialCache {
     this.missing.clear();
     this.version = version;
     this.confirmedAt = startedAt;
+    this.loadedAt = startedAt;
   }
 
-  /** Reads the version token; loads the table again if it changed. One at a time; failures only logged. */
-  async poll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
+  /**
+   * Reads the version token; loads the table again if it changed, or if the last load is refreshMs old
+   * (a change made without the token). One at a time; failures only logged.
+   */
+  poll(): Promise<void> {
+    this.polling ??= this.check().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
+  }
+
+  private async check(): Promise<void> {
     try {
       const startedAt = this.now();
       const version = await this.store.credentialsVersion();
-      if (version !== this.version) await this.reload();
+      if (version !== this.version || startedAt - this.loadedAt >= this.options.refreshMs) await this.reload();
       else this.confirmedAt = startedAt;
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'credential poll failed; keeping the last ones');
-    } finally {
-      this.polling = false;
     }
   }
 

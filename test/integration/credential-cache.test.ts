@@ -6,7 +6,8 @@ import { pino } from 'pino';
 import { CredentialCache } from '../../src/auth/credential-cache.js';
 import { credentialFor, type DeviceCredential } from '../../src/domain/device-credential.js';
 import { StoreUnavailableError } from '../../src/errors.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { SQLITE_FILE, SqliteStore } from '../../src/store/sqlite-store.js';
+import Database from 'better-sqlite3';
 import { until } from '../helpers/until.js';
 
 /** A real SQLite store that counts the server's per-device credential reads. */
@@ -77,6 +78,21 @@ describe('credential cache: version polls instead of a read per unknown device (
     await cli.removeCredential('known');
     await until(() => cache.peek('known') === undefined, 'the removal', 2000);
     expect(store.lookups, 'store reads').to.equal(0);
+  });
+
+  it('reloads the whole table every refreshMs: a change made without the version token shows too', async () => {
+    await cache.stop();
+    cache = new CredentialCache(store, { refreshMs: 300, pollMs: 50, negativeMs: 1000, maxNegative: 100 }, log);
+    await cache.start();
+    // Written by hand (an older ec-server device, or SQL), without touching ec_meta.
+    const db = new Database(join(dir, SQLITE_FILE));
+    const c = credentialFor('by-hand', 'ec-server', 'secret', Date.now());
+    db.prepare(
+      'INSERT INTO ec_device_credential (device_id, realm, ha1_md5, ha1_sha256, created_ms, updated_ms) ' +
+        'VALUES (@device_id, @realm, @ha1_md5, @ha1_sha256, @created_ms, @updated_ms)',
+    ).run(c);
+    db.close();
+    await until(() => cache.peek('by-hand') !== undefined, 'the full reload', 3000);
   });
 
   it('looks an anonymous device up in the store only once polls have failed for negativeMs', async () => {
