@@ -17,8 +17,8 @@ export interface CommandResult {
 /**
  * `ec-server device add|list|rotate|remove`: device credentials in the configured store. A secret
  * is generated here, printed once on stdout, and never stored or logged: the store keeps only the
- * digest HA1 values (domain/device-credential.ts). A running server sees a change within
- * security.credentials_refresh seconds (an added device at its first request).
+ * digest HA1 values (domain/device-credential.ts). Each change also writes the credentials' version
+ * token, so running servers see it within about a second (auth/credential-cache.ts).
  */
 export async function deviceCommand(
   config: Config,
@@ -77,7 +77,7 @@ export async function deviceCommand(
           out: secret + '\n',
           note:
             `device ${id}: new secret printed once, above; ` +
-            'the old one stops working within security.credentials_refresh',
+            'the old one stops working within about a second on every running server',
         };
       }
       case 'remove':
