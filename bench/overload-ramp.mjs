@@ -37,6 +37,12 @@ const seconds = Number(arg('seconds', 10));
 const sets = process.argv.flatMap((a, i) => (a === '--set' ? ['--set', process.argv[i + 1]] : []));
 const targetId = arg('target', undefined);
 const hold = Number(arg('hold', 0.8));
+// Seconds of load below capacity (WARM_RATE/s, or the level when lower) each fresh server takes before its
+// level: overload arrives at a running server, whose code is compiled and whose store connections and
+// prepared statements are ready. --warm 0: the level hits a server that has just started (its first
+// second is then mostly start-up: docs/performance.md).
+const warmS = Number(arg('warm', 2));
+const WARM_RATE = 1000;
 const cass = targetId ? await import('./lib/cassandra.mjs') : undefined;
 const target = cass ? cass.CASSANDRA_TARGETS[targetId] : undefined;
 if (targetId && !target) throw new Error(`--target must be one of ${Object.keys(cass.CASSANDRA_TARGETS).join(', ')}`);
@@ -102,6 +108,20 @@ for (const level of levels) {
   const dataDir = join(BENCH_DIR, '.work', `overload-${level}-${Date.now()}`);
   if (client) await cass.truncate(client, target);
   const server = await startEcServer({ dataDir, extraArgs: serverSets, logLevel: 'info' });
+  const warm =
+    warmS > 0
+      ? await runSipp({
+          scenario: 'small-udp-shed.xml',
+          port: server.port,
+          transport: 'u1',
+          run: `ovw${process.pid % 10000}x${level}`,
+          workDir: join(dataDir, 'sipp-warm'),
+          rate: Math.min(level, WARM_RATE),
+          calls: Math.min(level, WARM_RATE) * warmS,
+          timeoutS: warmS + 60,
+          stamp: target ? cass.liveStamp(warmS) : undefined,
+        })
+      : undefined;
   const machine = machineMeter();
   const receiverCpu = cpuMeter(() => [server.pid]);
   const storeCpu = target ? cpuMeter(() => cass.jvmPids(target)) : undefined;
@@ -151,6 +171,8 @@ for (const level of levels) {
     cassandraCpuPct: store?.cpuPct,
     peakRssKb: stopped.peakRssKb,
     writes: stopped.counters?.writes,
+    // The warm-up's 200s are stored too: stored >= warmOk + ok.
+    warmOk: warm?.ok200 ?? 0,
     stored,
   };
   rows.push(row);

@@ -110,14 +110,14 @@ export async function startServer(
     throw e;
   }
   // Started once everything listens (below): start-up work on the loop is not overload.
-  const loopBusy = new LoopBusy(config.ingest.maxLoopBusy);
+  const loopBusy = new LoopBusy(config.ingest.maxLoopBusy, undefined, (): number => layer.stats.requests);
   const committer = new GroupCommitter(sink, {
     maxBatches: config.storage.commitMaxBatches,
     maxBytes: config.storage.commitMaxBytes,
     maxQueued: config.storage.maxQueuedBatches,
     maxQueuedBytes: config.storage.maxQueuedBytes,
     maxWaitMs: config.ingest.maxWaitMs,
-    loopRefusal: () => loopBusy.refusal(),
+    loopRefusal: (sender) => loopBusy.refusal(sender),
     onSlowCommit: (ms, batches) =>
       log.warn({ ms, batches, backend: store.backend }, `slow commit: ${ms} ms for ${batches} batches`),
     onOverload: (reason, refused) =>

@@ -5,7 +5,7 @@
 
 /**
  * @param {Array<{ level: number, ok: number, plateau: number, refused503: number, retransPct: number,
- *   shedP99?: number, stored?: number }>} rows
+ *   shedP99?: number, stored?: number, warmOk?: number }>} rows
  * @param {{ maxWaitMs: number, hold: number, retransLimitPct: number }} bounds
  * @returns {{ pass: boolean, lines: string[] }}
  */
@@ -39,8 +39,11 @@ export function rampVerdict(rows, { maxWaitMs, hold, retransLimitPct }) {
         `${r.level}/s: acknowledged plateau ${r.plateau}/s (>= ${hold} x the best, ` +
           `${best.plateau}/s at ${best.level}/s)`,
       );
-    if (r.stored !== undefined)
-      check(r.stored >= r.ok, `${r.level}/s: ${r.stored} rows stored >= ${r.ok} acknowledged`);
+    if (r.stored !== undefined) {
+      const acked = r.ok + (r.warmOk ?? 0);
+      const warm = r.warmOk ? ` (${r.warmOk} of them in the warm-up)` : '';
+      check(r.stored >= acked, `${r.level}/s: ${r.stored} rows stored >= ${acked} acknowledged${warm}`);
+    }
   }
   return { pass, lines };
 }

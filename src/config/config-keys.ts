@@ -350,15 +350,18 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {
     key: 'ingest.max_loop_busy',
     section: 'Ingest',
-    default: '0',
+    default: '95',
     kind: { type: 'int', min: 0, max: 100 },
     doc:
-      "Overload control of the receiver's own CPU: each 100 ms in which its event loop was busy at least this " +
-      'percent (from the second such 100 ms in a row) halves the share of new batches admitted (the others ' +
+      "Overload control of the receiver's own CPU: two 100-ms windows in a row in which its event loop was " +
+      'busy at least this percent cut the share of new batches admitted to 70 % of what it was (the others ' +
       'are answered 503 with Retry-After; a 503 costs the loop far less than a batch, so it catches up with ' +
-      'the datagrams waiting in the kernel); each 100 ms below it admits 5 % more. 0 = off (the default: ' +
-      'the rule is blind to who sends, so under a flood a well-behaved meter loses its share too, and it ' +
-      'also refuses bursts the store would absorb; docs/storage.md). 95 suits a receiver that shares its CPU.',
+      'the datagrams waiting in the kernel); each 100 ms below it admits 5 % more (and a quarter more 15 ' +
+      'points below it). The share is fair per sender (the device its digest proved, else its address): ' +
+      'a sender below its max-min fair share of the last 100 ms keeps its batches, the ones above are cut ' +
+      "to it, so a flood does not take a meter's share " +
+      '(docs/storage.md). 0 = off (a burst the store would absorb is then never refused for the CPU, and UDP ' +
+      "meters retransmit into the kernel's queue once the receiver falls behind).",
   },
 
   {

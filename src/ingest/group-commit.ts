@@ -33,7 +33,7 @@ export interface GroupCommitOptions {
    * Overload control of the receiver itself (ingest.max_loop_busy, loop-busy.ts): why a new batch must
    * be refused now because the event loop is saturated, or undefined. Checked before the store's wait.
    */
-  loopRefusal?: () => string | undefined;
+  loopRefusal?: (sender: string) => string | undefined;
   /**
    * Called after a commit that took longer than SLOW_COMMIT_MS (the server logs a warning): a
    * stalled disk or store shows in the log before clients start retransmitting.
@@ -123,9 +123,10 @@ export class GroupCommitter {
     return this.wait.drainRatePerSecond;
   }
 
-  submit(batch: ReceivedBatch): Promise<void> {
+  /** `sender`: whom the batch is counted against by overload control that is fair per sender (loopRefusal). */
+  submit(batch: ReceivedBatch, sender = ''): Promise<void> {
     const w = batchWeight(batch);
-    const refusal = this.overload(w);
+    const refusal = this.overload(w, sender);
     if (refusal) {
       this.stats.overloaded++;
       this.reportOverload(refusal);
@@ -139,8 +140,8 @@ export class GroupCommitter {
   }
 
   /** Why a batch of `bytes` must be refused now (the 503's reason), or undefined. Nothing accepted is dropped. */
-  private overload(bytes: number): string | undefined {
-    const busy = this.options.loopRefusal?.();
+  private overload(bytes: number, sender: string): string | undefined {
+    const busy = this.options.loopRefusal?.(sender);
     if (busy) return busy;
     const waiting = this.queue.length + this.inFlightBatches;
     if (waiting >= this.options.maxQueued) return `${waiting} batches await a commit`;

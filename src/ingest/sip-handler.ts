@@ -61,11 +61,11 @@ export class SipHandler {
     private readonly log: Logger,
   ) {}
 
-  handle(req: SipRequest): Outcome {
+  handle(req: SipRequest, source = ''): Outcome {
     try {
       switch (req.method) {
         case 'MESSAGE':
-          return this.message(req);
+          return this.message(req, source);
         case 'OPTIONS':
           return { status: 200, reason: 'OK', headers: { Allow: ALLOW, Accept: ACCEPT } };
         case 'ACK':
@@ -107,7 +107,7 @@ export class SipHandler {
    * with its group's write, off the event loop where the store allows (ingest/batch-stage.ts), and
    * the 200 waits for the commit.
    */
-  private message(req: SipRequest): Promise<ResponseSpec> {
+  private message(req: SipRequest, source: string): Promise<ResponseSpec> {
     if (this.stopping) throw new SipRequestError('EC_SERVER_STOPPING');
     const type = req.headers['content-type'];
     // Meters send exactly "text/plain": only anything else is taken apart.
@@ -124,22 +124,24 @@ export class SipHandler {
     if (auth) {
       const verdict = auth.verify({ method: req.method, authorization: header(req, 'authorization'), body: req.body });
       // A credential not in memory yet is looked up in the store first (credential-cache.ts).
-      if (verdict instanceof Promise) return verdict.then((v) => this.admit(req, v), this.answerError);
-      return this.admit(req, verdict);
+      if (verdict instanceof Promise) return verdict.then((v) => this.admit(req, v, source), this.answerError);
+      return this.admit(req, verdict, source);
     }
-    return this.submit(req);
+    return this.submit(req, source);
   }
 
   /** Submits an authenticated (or accepted anonymous) MESSAGE unless its device is over its rate. */
-  private admit(req: SipRequest, verdict: AuthVerdict): Promise<ResponseSpec> {
+  private admit(req: SipRequest, verdict: AuthVerdict, source: string): Promise<ResponseSpec> {
     const limit = this.options.deviceRateLimit;
     if (limit && verdict.kind === 'authenticated' && !limit.take(verdict.device)) {
       throw new SipRequestError('EC_DEVICE_RATE_LIMITED', `over ${limit.ratePerS} MESSAGEs/s for this device`);
     }
-    return this.submit(req);
+    // Overload shares are per sender: the device its digest proved, else the address it came from.
+    return this.submit(req, verdict.kind === 'authenticated' ? `device ${verdict.device}` : source);
   }
 
-  private submit(req: SipRequest): Promise<ResponseSpec> {
+  /** `sender`: whom overload control counts this batch against (group-commit.ts, loop-busy.ts). */
+  private submit(req: SipRequest, sender: string): Promise<ResponseSpec> {
     const body = req.body;
     // Bodies are ASCII by grammar; latin1 maps bytes 1:1 so any stray byte fails the grammar check.
     // A copy: the body is a view into a socket read of up to 64 KiB shared with other requests,
@@ -148,13 +150,16 @@ export class SipHandler {
     const text = readLatin1(body, 0, body.length);
     req.body = NO_BODY;
     return this.committer
-      .submit({
-        body: text,
-        count: header(req, 'x-ec-count'),
-        checksum: header(req, 'x-ec-checksum'),
-        seq: header(req, 'x-ec-seq'),
-        insert_time: Date.now(),
-      })
+      .submit(
+        {
+          body: text,
+          count: header(req, 'x-ec-count'),
+          checksum: header(req, 'x-ec-checksum'),
+          seq: header(req, 'x-ec-seq'),
+          insert_time: Date.now(),
+        },
+        sender,
+      )
       .then(answerOk, this.answerError);
   }
 

@@ -17,7 +17,8 @@ export interface Link {
 export type Outcome = ResponseSpec | null | Promise<ResponseSpec | null>;
 
 export interface RequestHandler {
-  handle(req: SipRequest): Outcome;
+  /** `source`: the peer's address, for limits that are fair per sender. */
+  handle(req: SipRequest, source: string): Outcome;
   errorResponse(e: unknown): ResponseSpec;
 }
 
@@ -124,7 +125,7 @@ export class TransactionLayer {
           `over ${this.rateLimit.ratePerS} requests/s from this address`,
         );
       }
-      outcome = this.handler.handle(req);
+      outcome = this.handler.handle(req, link.remote.address);
     } catch (e) {
       outcome = this.handler.errorResponse(e instanceof RejectedRequest ? e.error : e);
     }
