@@ -110,7 +110,10 @@ export async function startServer(
     throw e;
   }
   // Started once everything listens (below): start-up work on the loop is not overload.
-  const loopBusy = new LoopBusy(config.ingest.maxLoopBusy, undefined, (): number => layer.stats.requests);
+  const loopBusy = new LoopBusy(config.ingest.maxLoopBusy, {
+    requestsSoFar: (): number => layer.stats.requests,
+    receiveBacklog: (): number | undefined => udp?.receiveBacklog(),
+  });
   const committer = new GroupCommitter(sink, {
     maxBatches: config.storage.commitMaxBatches,
     maxBytes: config.storage.commitMaxBytes,

@@ -29,10 +29,27 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  * timer lag instead of its utilization, later still (44-137 %); growing by 5 % a window only, the
  * share spent most of the run on the way back from a cut (acknowledged 1,263-2,528/s past 2,000/s
  * offered, 3,107-3,844/s with the growth).
+ * Where the UDP socket's receive queue can be read (Linux), a saturated window in which it grew cuts at
+ * once (options.receiveBacklog): the 503s of a step's first second then waited 152 ms, not 336.
  * Its first version was off by default: blind to who sends, it refused a flooded server's
  * well-behaved meter its share (test/full/flood.test.ts). Hence the fair shares, and windows count
  * only when batches are what the loop is busy with (sample).
  */
+export interface LoopBusyOptions {
+  /** The window's length, ms (WINDOW_MS). */
+  windowMs?: number;
+  /**
+   * SIP requests taken since start (the transaction layer's count), to tell a loop saturated by
+   * batches from one saturated by other requests (see sample).
+   */
+  requestsSoFar?: () => number;
+  /**
+   * The share of the UDP socket's receive buffer held by datagrams not read yet (udp-backlog.ts), or
+   * undefined where it cannot be read: a saturated window whose queue grew past BACKLOG_MIN cuts at once.
+   */
+  receiveBacklog?: () => number | undefined;
+}
+
 export class LoopBusy {
   private last: EventLoopUtilization = performance.eventLoopUtilization();
   private busyPct = 0;
@@ -53,21 +70,22 @@ export class LoopBusy {
   /** Requests the receiver had taken at the last window's end (see requestsSoFar). */
   private lastRequests = 0;
 
-  /**
-   * `maxPct`: the busy share a window must stay under (0 = never refuse); `windowMs`: its length;
-   * `requestsSoFar`: SIP requests taken since start (the transaction layer's count), to tell a loop
-   * saturated by batches from one saturated by other requests (see sample).
-   */
+  /** The UDP receive queue at the last window's end (share of the buffer; see receiveBacklog). */
+  private lastBacklog = 0;
+  readonly windowMs: number;
+
+  /** `maxPct`: the busy share a window must stay under (0 = never refuse). */
   constructor(
     private readonly maxPct: number,
-    readonly windowMs = WINDOW_MS,
-    private readonly requestsSoFar?: () => number,
-  ) {}
+    private readonly options: LoopBusyOptions = {},
+  ) {
+    this.windowMs = options.windowMs ?? WINDOW_MS;
+  }
 
   start(): void {
     if (this.maxPct <= 0 || this.timer) return;
     this.last = performance.eventLoopUtilization();
-    this.lastRequests = this.requestsSoFar?.() ?? 0;
+    this.lastRequests = this.options.requestsSoFar?.() ?? 0;
     this.timer = setInterval(this.sample, this.windowMs);
     this.timer.unref();
   }
@@ -131,14 +149,21 @@ export class LoopBusy {
     // requests (unauthenticated MESSAGEs answered 401, OPTIONS) a cut would only take the meters' share:
     // measured in test/full/flood.test.ts, a meter got 263 batches through in 20 s with the cut, 4,288
     // without. So a window counts as saturated only when batches were at least MIN_BATCH_SHARE of its requests.
-    const requests = this.requestsSoFar?.();
+    const requests = this.options.requestsSoFar?.();
     let batches = 0;
     for (const c of this.arrivals.values()) batches += c;
     const ours = requests === undefined || batches >= MIN_BATCH_SHARE * (requests - this.lastRequests);
     this.lastRequests = requests ?? 0;
-    this.saturated = this.busyPct >= this.maxPct && ours ? this.saturated + 1 : 0;
+    const saturatedNow = this.busyPct >= this.maxPct && ours;
+    this.saturated = saturatedNow ? this.saturated + 1 : 0;
+    // The kernel's queue shows the loop falling behind at once, where utilization needs a second window:
+    // at a step from 1,000 to 8,000/s the 503s of the first second waited up to 336 ms while two windows
+    // passed and then the first cut was not yet enough.
+    const backlog = this.options.receiveBacklog?.();
+    const fallingBehind = backlog !== undefined && backlog >= BACKLOG_MIN && backlog > this.lastBacklog;
+    this.lastBacklog = backlog ?? 0;
     // One busy window is a burst (a GC, a compile); two in a row mean work is waiting.
-    if (this.saturated >= SATURATED_WINDOWS) {
+    if (this.saturated >= SATURATED_WINDOWS || (saturatedNow && fallingBehind)) {
       this.admitted = Math.max(MIN_ADMITTED, this.admitted * DECREASE);
       // The next cut waits as long as this one did: the windows right after a cut are still busy with
       // the datagrams queued before it (one cut per window drove the share from 100 % to 9 % within
@@ -200,6 +225,8 @@ const ROOM_PCT = 15;
 const GROWTH = 1.25;
 /** Some batches still go through: the share is measured by what is admitted. */
 const MIN_ADMITTED = 0.05;
+/** A UDP receive queue holding this share of its buffer (8 MB of kernel accounting: ~100 small datagrams). */
+const BACKLOG_MIN = 0.02;
 /** Batches must be at least this share of a window's requests for its saturation to cut batches. */
 const MIN_BATCH_SHARE = 0.25;
 /** Senders told apart per window; beyond, new ones share one account (bounds memory and the sort). */

@@ -2,6 +2,7 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { decodeDatagram } from '../protocol/datagram-decoder.js';
+import { udpReceiveQueueBytes } from './udp-backlog.js';
 import type { Limits } from '../protocol/sip-request.js';
 import type { TransactionLayer } from '../protocol/transaction-layer.js';
 
@@ -12,6 +13,8 @@ import type { TransactionLayer } from '../protocol/transaction-layer.js';
  */
 export class UdpTransport {
   private socket: dgram.Socket | undefined;
+  /** The bound port, family and receive buffer (kernel accounting bytes), for receiveBacklog(). */
+  private bound: { port: number; family: 4 | 6; bufferBytes: number } | undefined;
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -40,7 +43,19 @@ export class UdpTransport {
     socket.on('error', (err) => this.log.warn({ err: err.message }, 'UDP socket error'));
     socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     this.socket = socket;
-    return socket.address().port;
+    this.bound = { port: socket.address().port, family, bufferBytes: socket.getRecvBufferSize() };
+    return this.bound.port;
+  }
+
+  /**
+   * The share of the socket's receive buffer held by datagrams the kernel has queued and we have not
+   * read yet (1 = full: the next ones are dropped), or undefined where it cannot be read (udp-backlog.ts).
+   */
+  receiveBacklog(): number | undefined {
+    const b = this.bound;
+    if (!b || !this.socket) return undefined;
+    const bytes = udpReceiveQueueBytes(b.port, b.family);
+    return bytes === undefined ? undefined : bytes / b.bufferBytes;
   }
 
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {

@@ -284,7 +284,7 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
     }
 
     it('admits a shrinking share of new batches while the loop is saturated, all again once it has room', async () => {
-      const loop = new LoopBusy(90, 100);
+      const loop = new LoopBusy(90, { windowMs: 100 });
       loop.start();
       const guarded = new GroupCommitter(new InlineIngestSink(store), {
         maxBatches: 10,
@@ -327,7 +327,7 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
     });
 
     it('shares the cut max-min fairly by sender: a flooder is cut, a meter below its share keeps all', async () => {
-      const loop = new LoopBusy(90, 100);
+      const loop = new LoopBusy(90, { windowMs: 100 });
       loop.start();
       const refused = { flooder: 0, meter: 0, flooderOffered: 0, meterOffered: 0 };
       try {
@@ -363,8 +363,26 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
       }
     });
 
+    it('cuts at the first saturated window when the UDP receive queue grows, not before it', async () => {
+      let queued = 0;
+      // The kernel's queue as udp-backlog.ts reads it (tested on a real socket in udp-backlog.test.ts).
+      const growing = new LoopBusy(90, { windowMs: 100, receiveBacklog: () => (queued += 0.05) });
+      const blind = new LoopBusy(90, { windowMs: 100 });
+      const idleQueue = new LoopBusy(90, { windowMs: 100, receiveBacklog: () => 0 });
+      for (const l of [growing, blind, idleQueue]) l.start();
+      try {
+        await spin(130); // one saturated window, then the loop has room again
+        await sleep(20);
+        expect(growing.admittedPct, 'falling behind: cut at once').to.equal(70);
+        expect(blind.admittedPct, 'one busy window is a burst').to.equal(100);
+        expect(idleQueue.admittedPct, 'busy but nothing queued: a burst too').to.equal(100);
+      } finally {
+        for (const l of [growing, blind, idleQueue]) l.stop();
+      }
+    });
+
     it('never refuses with ingest.max_loop_busy=0', async () => {
-      const off = new LoopBusy(0, 100);
+      const off = new LoopBusy(0, { windowMs: 100 });
       off.start();
       await spin(250);
       expect(off.refusal()).to.equal(undefined);
