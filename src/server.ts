@@ -267,6 +267,8 @@ export async function startServer(
     storeUp,
     registry: devices,
     replacements,
+    loop: loopBusy,
+    writeLimit: store.writeLimit,
   });
   devices.start();
   // Started after SIP is bound: /readyz answering 200 means SIP is listening.

@@ -27,6 +27,10 @@ export interface MetricSources {
   storeUp: () => Promise<boolean>;
   /** Acknowledged batches replaced with other values since the start (ingest/replacement-watch.ts). */
   replacements: { readonly count: number };
+  /** The receiver's own overload rule (ingest/loop-busy.ts): its last window and the share it admits. */
+  loop: { readonly lastPct: number; readonly admittedPct: number };
+  /** A store writing under an adaptive concurrency limit (Cassandra): the limit and the writes in flight. */
+  writeLimit: { readonly limit: number; readonly inFlightNow: number } | undefined;
 }
 
 /** Commit durations, seconds: SQLite commits take ms, a stalled store seconds (SIP's T1 is 0.5 s). */
@@ -182,6 +186,25 @@ export class ServerMetrics {
       () => committer.stats.sequenceGaps,
     );
     gauge('ec_commit_queue_batches', 'Batches waiting for or in a commit.', () => committer.queued);
+    gauge(
+      'ec_overload_loop_busy_ratio',
+      "Share of the last 100-ms window the event loop was busy (ingest.max_loop_busy's measure; 0 when it is off).",
+      () => s.loop.lastPct / 100,
+    );
+    gauge(
+      'ec_overload_admitted_ratio',
+      'Share of new batches the event-loop overload rule admits now (1: all; ingest.max_loop_busy).',
+      () => s.loop.admittedPct / 100,
+    );
+    const writes = s.writeLimit;
+    if (writes) {
+      gauge(
+        'ec_store_write_limit',
+        "Writes the store's adaptive limit lets in flight now (Cassandra).",
+        () => writes.limit,
+      );
+      gauge('ec_store_writes_in_flight', 'Writes to the store in flight now (Cassandra).', () => writes.inFlightNow);
+    }
     gauge('ec_commit_queue_bytes', 'Bytes of batches waiting for or in a commit.', () => committer.queuedBytes);
 
     new Counter({

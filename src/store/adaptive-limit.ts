@@ -126,6 +126,11 @@ export class AdaptiveLimit {
     return this.current;
   }
 
+  /** Requests in flight now. */
+  get inFlightNow(): number {
+    return this.inFlight;
+  }
+
   /** Runs fn once a slot is free (first come, first served) and learns from how long it took. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.inFlight >= this.current) {

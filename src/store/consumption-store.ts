@@ -65,7 +65,7 @@ export interface ConsumptionStore {
    */
   readonly pipelined: boolean;
   /** A store whose writes go out concurrently under an adaptive limit (Cassandra): what that limit did. */
-  readonly writeLimit?: { readonly stats: AdaptiveLimitStats };
+  readonly writeLimit?: { readonly stats: AdaptiveLimitStats; readonly limit: number; readonly inFlightNow: number };
   /** Batches of one device in [from, to), ordered by key. */
   readBatches(range: DeviceRange): Promise<Batch[]>;
   /**

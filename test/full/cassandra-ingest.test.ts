@@ -70,6 +70,16 @@ describe('ec-server on Cassandra (real node)', function () {
       sippIngest(server, transport, `cass-sipp-${transport}`));
   }
 
+  it("/metrics shows the Cassandra writer's adaptive limit and the writes in flight", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${server.httpPort!}/metrics`)).text();
+    const value = (name: string) =>
+      Number(/^(\S+) (\S+)$/m.exec(text.split('\n').find((l) => l.startsWith(`${name} `)) ?? '')?.[2]);
+    // The limit adapts within 64..1024 (WRITE_LIMIT); idle after the runs: nothing in flight.
+    expect(value('ec_store_write_limit')).to.be.within(64, 1024);
+    expect(value('ec_store_writes_in_flight')).to.equal(0);
+    expect(value('ec_overload_admitted_ratio')).to.be.within(0, 1);
+  });
+
   it('Cassandra stopped mid-stream: 503 + Retry-After when down, no 200 without a row, resumes by itself', async () => {
     const T0 = Date.UTC(2026, 5, 1) / 1000;
     const device = 'cass-outage';

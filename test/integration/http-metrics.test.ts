@@ -137,6 +137,11 @@ describe('HTTP endpoints: /healthz, /readyz, /metrics', function () {
     expect(moved('ec_commit_duration_seconds_count')).to.equal(moved('ec_commits_total'));
     expect(moved('ec_commits_total')).to.be.within(1, N + 2);
     expect(after.get('ec_commit_queue_batches')).to.equal(0);
+    // The event-loop overload rule (on by default): an idle test server admits every batch.
+    expect(after.get('ec_overload_admitted_ratio')).to.equal(1);
+    expect(after.get('ec_overload_loop_busy_ratio')).to.be.within(0, 1);
+    // SQLite writes one transaction at a time: no adaptive write limit to show (Cassandra has one).
+    expect(after.has('ec_store_write_limit')).to.equal(false);
     expect(moved('ec_sip_unavailable_total{reason="EC_STORE_UNAVAILABLE"}')).to.equal(0);
   });
 
