@@ -111,7 +111,8 @@ export async function startServer(
   }
   // Started once everything listens (below): start-up work on the loop is not overload.
   const loopBusy = new LoopBusy(config.ingest.maxLoopBusy, {
-    requestsSoFar: (): number => layer.stats.requests,
+    // Retransmissions are answered from the cache: not load a cut would relieve, nor new batches.
+    requestsSoFar: (): number => layer.stats.requests - layer.stats.retransmissions,
     receiveBacklog: (): number | undefined => udp?.receiveBacklog(),
   });
   const committer = new GroupCommitter(sink, {

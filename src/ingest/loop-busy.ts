@@ -18,9 +18,9 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  * including time the thread was runnable but not running: it reaches 100 % when the thread is
  * starved as well as when it is busy, and both mean datagrams are waiting.
  *
- * How much is refused: a share, adapted like a congestion window: each 100-ms window in which the
- * loop was at least `maxPct` busy, from the second such window in a row on, halves the share
- * admitted; each window below it adds 5 % back, and a window well below it (by ROOM_PCT) also
+ * How much is refused: a share, adapted like a congestion window: two 100-ms windows in a row in
+ * which the loop was at least `maxPct` busy cut the share admitted to 70 % of what it was (the next
+ * cut again after two such windows); each window below it adds 5 % back, and a window well below it (by ROOM_PCT) also
  * grows it by a quarter. The share is divided max-min fairly among senders (shareOut), each
  * sender's part spread evenly over its batches (a credit counter, no randomness). Measured on one
  * Cassandra node, small-UDP ramp, 10 s per level (docs/performance.md): refusing everything for
@@ -30,7 +30,8 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  * share spent most of the run on the way back from a cut (acknowledged 1,263-2,528/s past 2,000/s
  * offered, 3,107-3,844/s with the growth).
  * Where the UDP socket's receive queue can be read (Linux), a saturated window in which it grew cuts at
- * once (options.receiveBacklog): the 503s of a step's first second then waited 152 ms, not 336.
+ * once (options.receiveBacklog): the 503s of a step's first second (1,000 to 8,000/s)
+ * then waited at most 148 ms (p99), not 336.
  * Its first version was off by default: blind to who sends, it refused a flooded server's
  * well-behaved meter its share (test/full/flood.test.ts). Hence the fair shares, and windows count
  * only when batches are what the loop is busy with (sample).
@@ -90,9 +91,17 @@ export class LoopBusy {
     this.timer.unref();
   }
 
+  /** Stops measuring and forgets the cut: a later start() begins with every batch admitted. */
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.admitted = 1;
+    this.credit = 0;
+    this.saturated = 0;
+    this.busyPct = 0;
+    this.heavy.clear();
+    this.fairShare = Infinity;
+    this.arrivals.clear();
   }
 
   /** The last window's utilization, percent. */
@@ -127,7 +136,8 @@ export class LoopBusy {
     } else {
       if (n <= this.fairShare) return undefined;
       // A sender new since the last window, over the fair share already: the overall share.
-      this.credit += this.admitted;
+      // Below one batch a window (a fleet of meters sending once a second each), the fair level is its rate.
+      this.credit += this.fairShare < 1 ? Math.max(this.admitted, this.fairShare) : this.admitted;
       if (this.credit >= 1) {
         this.credit -= 1;
         return undefined;
@@ -152,7 +162,7 @@ export class LoopBusy {
     const requests = this.options.requestsSoFar?.();
     let batches = 0;
     for (const c of this.arrivals.values()) batches += c;
-    const ours = requests === undefined || batches >= MIN_BATCH_SHARE * (requests - this.lastRequests);
+    const ours = requests === undefined || (batches > 0 && batches >= MIN_BATCH_SHARE * (requests - this.lastRequests));
     this.lastRequests = requests ?? 0;
     const saturatedNow = this.busyPct >= this.maxPct && ours;
     this.saturated = saturatedNow ? this.saturated + 1 : 0;
@@ -225,7 +235,11 @@ const ROOM_PCT = 15;
 const GROWTH = 1.25;
 /** Some batches still go through: the share is measured by what is admitted. */
 const MIN_ADMITTED = 0.05;
-/** A UDP receive queue holding this share of its buffer (8 MB of kernel accounting: ~100 small datagrams). */
+/**
+ * A UDP receive queue holding this share of its buffer is a backlog. The buffer is the kernel's accounting
+ * (getRecvBufferSize: twice the 8 MB asked, capped by net.core.rmem_max, ~8 MB here): 2 % is ~100 small
+ * datagrams; with a default rmem_max (208 KB) it would be a few, so raise rmem_max (docs/operations.md).
+ */
 const BACKLOG_MIN = 0.02;
 /** Batches must be at least this share of a window's requests for its saturation to cut batches. */
 const MIN_BATCH_SHARE = 0.25;
