@@ -20,8 +20,8 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
  *
  * How much is refused: a share, adapted like a congestion window: two 100-ms windows in a row in
  * which the loop was at least `maxPct` busy cut the share admitted to 70 % of what it was (the next
- * cut again after two such windows); each window below it adds 5 % back, and a window well below it (by ROOM_PCT) also
- * grows it by a quarter. The share is divided max-min fairly among senders (shareOut), each
+ * cut again after two such windows); each window below it adds 5 % back, and a window well below
+ * it (by ROOM_PCT) also grows it by a quarter. The share is divided max-min fairly among senders (shareOut), each
  * sender's part spread evenly over its batches (a credit counter, no randomness). Measured on one
  * Cassandra node, small-UDP ramp, 10 s per level (docs/performance.md): refusing everything for
  * 250-ms windows ended the retransmissions but the acknowledged rate swung (1,547 to 3,220/s); AIMD
@@ -66,6 +66,8 @@ export class LoopBusy {
   private heavy = new Map<string, { ratio: number; credit: number }>();
   /** Saturated windows in a row. */
   private saturated = 0;
+  /** The 503's reason while the share is cut: made once per window, not per refused batch. */
+  private reason = '';
   private timer: NodeJS.Timeout | undefined;
 
   /** Requests the receiver had taken at the last window's end (see requestsSoFar). */
@@ -96,12 +98,17 @@ export class LoopBusy {
     clearInterval(this.timer);
     this.timer = undefined;
     this.admitted = 1;
-    this.credit = 0;
     this.saturated = 0;
     this.busyPct = 0;
+    this.admitAll();
+    this.arrivals.clear();
+  }
+
+  /** No cut: no credit, no fair level, no heavy senders. */
+  private admitAll(): void {
+    this.credit = 0;
     this.heavy.clear();
     this.fairShare = Infinity;
-    this.arrivals.clear();
   }
 
   /** The last window's utilization, percent. */
@@ -143,10 +150,7 @@ export class LoopBusy {
         return undefined;
       }
     }
-    return (
-      `event loop busy ${Math.round(this.busyPct)} % of the last ${this.windowMs} ms (limit ${this.maxPct} %): ` +
-      `admitting ${this.admittedPct} % of batches`
-    );
+    return this.reason;
   }
 
   /** Measures the window that just ended (the timer fires late under load: the window is then longer). */
@@ -185,17 +189,19 @@ export class LoopBusy {
       const roomy = this.busyPct < this.maxPct - ROOM_PCT;
       this.admitted = Math.min(1, (roomy ? this.admitted * GROWTH : this.admitted) + INCREASE);
     }
-    if (this.admitted >= 1) {
-      this.credit = 0;
-      this.heavy.clear();
-      this.fairShare = Infinity;
-    } else this.shareOut();
+    if (this.admitted >= 1) this.admitAll();
+    else {
+      this.shareOut();
+      this.reason =
+        `event loop busy ${Math.round(this.busyPct)} % of the last ${this.windowMs} ms (limit ${this.maxPct} %): ` +
+        `admitting ${this.admittedPct} % of batches`;
+    }
     this.arrivals.clear();
   };
 
   /**
    * Max-min fair shares for the next window from this one's arrivals (water-filling): the budget is
-   * `admitted` of all arrivals; senders below the level a get everything they sent, the rest a each.
+   * `admitted` of all arrivals; senders below the level get everything they sent, the rest the level each.
    * Why: the rule cannot tell a flood from a fleet by the loop alone; by sender it can. A flooder is
    * cut to the level while a meter sending one batch a second keeps its batches (test/full/flood.test.ts),
    * and a fleet of equal meters shares the cut equally. O(senders log senders) per window, senders

@@ -186,6 +186,7 @@ export class ServerMetrics {
       () => committer.stats.sequenceGaps,
     );
     gauge('ec_commit_queue_batches', 'Batches waiting for or in a commit.', () => committer.queued);
+    gauge('ec_commit_queue_bytes', 'Bytes of batches waiting for or in a commit.', () => committer.queuedBytes);
     gauge(
       'ec_overload_loop_busy_ratio',
       "Share of the last 100-ms window the event loop was busy (ingest.max_loop_busy's measure; 0 when it is off).",
@@ -205,7 +206,6 @@ export class ServerMetrics {
       );
       gauge('ec_store_writes_in_flight', 'Writes to the store in flight now (Cassandra).', () => writes.inFlightNow);
     }
-    gauge('ec_commit_queue_bytes', 'Bytes of batches waiting for or in a commit.', () => committer.queuedBytes);
 
     new Counter({
       name: 'ec_auth_total',
