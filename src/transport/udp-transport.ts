@@ -15,6 +15,9 @@ export class UdpTransport {
   private socket: dgram.Socket | undefined;
   /** The bound port, family and receive buffer (kernel accounting bytes), for receiveBacklog(). */
   private bound: { port: number; family: 4 | 6; bufferBytes: number } | undefined;
+  /** Datagrams read since listen, and at the last receiveBacklog(): was there UDP traffic in between. */
+  private datagrams = 0;
+  private datagramsAtLastReading = 0;
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -49,18 +52,24 @@ export class UdpTransport {
 
   /**
    * The share of the socket's receive buffer held by datagrams the kernel has queued and we have not
-   * read yet (1 = full: the next ones are dropped), or undefined where it cannot be read (udp-backlog.ts).
+   * read yet (1 = full: the next ones are dropped), or undefined where it cannot be read (udp-backlog.ts)
+   * or says nothing: no datagram came since the last call and none waits (a server whose load is all
+   * TCP; loop-busy.ts then goes by the loop's utilization alone).
    */
   receiveBacklog(): number | undefined {
     const b = this.bound;
     if (!b || !this.socket) return undefined;
+    const read = this.datagrams - this.datagramsAtLastReading;
+    this.datagramsAtLastReading = this.datagrams;
     const bytes = udpReceiveQueueBytes(b.port, b.family);
-    return bytes === undefined ? undefined : bytes / b.bufferBytes;
+    if (bytes === undefined || (bytes === 0 && read === 0)) return undefined;
+    return bytes / b.bufferBytes;
   }
 
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const socket = this.socket;
     if (!socket) return;
+    this.datagrams++;
     try {
       // rinfo is already a fresh {address, port, ...} per datagram: it serves as the link's remote.
       // receive() answers at once or returns a promise that never rejects; the layer counts it as

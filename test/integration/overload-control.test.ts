@@ -381,6 +381,27 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
       }
     });
 
+    it('with a readable UDP queue, saturated windows cut only while datagrams wait there', async () => {
+      // The loop keeps up: utilization alone (a thread waiting for a core counts as busy) is no reason.
+      const keepingUp = new LoopBusy(90, { windowMs: 100, receiveBacklog: () => 0.01 });
+      // Datagrams wait (above BACKLOG_MIN, 2 %) but the queue does not grow: the two-window rule cuts.
+      const waiting = new LoopBusy(90, { windowMs: 100, receiveBacklog: () => 0.05 });
+      // No queue to read (not Linux, or TCP only): utilization decides, as before.
+      const blind = new LoopBusy(90, { windowMs: 100 });
+      const all = [keepingUp, waiting, blind];
+      for (const l of all) l.start();
+      try {
+        await spin(450); // four or five saturated windows
+        expect(keepingUp.lastPct).to.be.at.least(90);
+        expect(keepingUp.admittedPct, 'busy, nothing queued: nothing refused').to.equal(100);
+        expect(keepingUp.refusal()).to.equal(undefined);
+        expect(waiting.admittedPct, 'busy with datagrams waiting: cut').to.be.at.most(70);
+        expect(blind.admittedPct, 'busy, queue unknown: cut').to.be.at.most(70);
+      } finally {
+        for (const l of all) l.stop();
+      }
+    });
+
     it('never refuses with ingest.max_loop_busy=0', async () => {
       const off = new LoopBusy(0, { windowMs: 100 });
       off.start();

@@ -2,7 +2,10 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
+import pino from 'pino';
+import type { TransactionLayer } from '../../src/protocol/transaction-layer.js';
 import { receiveQueueOf, udpReceiveQueueBytes } from '../../src/transport/udp-backlog.js';
+import { UdpTransport } from '../../src/transport/udp-transport.js';
 
 /** A /proc/net/udp as Linux 6.x prints it: our socket on port 0x13C4 (5060) with 0x2400 bytes queued. */
 const PROC_NET_UDP = [
@@ -51,6 +54,31 @@ describe('UDP receive queue from /proc/net/udp (transport/udp-backlog.ts)', () =
       expect(udpReceiveQueueBytes(port, 4), 'read: the queue is empty again').to.equal(0);
     } finally {
       socket.close();
+    }
+  });
+
+  it("the transport's reading: nothing to tell without UDP traffic, else the queue's share", async function () {
+    if (!existsSync('/proc/net/udp')) this.skip();
+    // The transaction layer is not what is measured here: one that takes every datagram and answers nothing.
+    let taken = 0;
+    const layer = { receive: () => void taken++, idle: async () => {} } as unknown as TransactionLayer;
+    const udp = new UdpTransport(layer, { maxHeaderBytes: 8192, maxBodyBytes: 65536 }, pino({ level: 'silent' }));
+    const port = await udp.listen('127.0.0.1', 0);
+    const sender = dgram.createSocket('udp4');
+    try {
+      expect(udp.receiveBacklog(), 'no datagram yet: the loop rule goes by utilization (TCP-only load)').to.equal(
+        undefined,
+      );
+      const head = 'OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK1\r\n\r\n';
+      await new Promise<void>((r) => sender.send(head, port, '127.0.0.1', () => r()));
+      const until = Date.now() + 5000;
+      while (taken < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+      expect(taken).to.equal(1);
+      expect(udp.receiveBacklog(), 'a datagram came and was read: nothing waits').to.equal(0);
+      expect(udp.receiveBacklog(), 'none since: nothing to tell again').to.equal(undefined);
+    } finally {
+      sender.close();
+      await udp.close();
     }
   });
 });
