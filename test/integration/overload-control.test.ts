@@ -402,6 +402,22 @@ describe('overload control: expected commit wait (real SQLite, slowed commits)',
       }
     });
 
+    it('grows a cut share back while the queue stays empty, though the loop is busy', async () => {
+      let queued = 0.03; // over BACKLOG_MIN and growing from 0: the first saturated window cuts
+      const loop = new LoopBusy(90, { windowMs: 100, receiveBacklog: () => queued });
+      loop.start();
+      try {
+        await spin(130);
+        expect(loop.admittedPct, 'cut at once').to.equal(70);
+        queued = 0.01; // the loop keeps up from now on, still saturated (a thread waiting for a core)
+        await spin(320);
+        expect(loop.lastPct).to.be.at.least(90);
+        expect(loop.admittedPct, 'probing back up by the step, not held at the cut').to.be.within(75, 95);
+      } finally {
+        loop.stop();
+      }
+    });
+
     it('never refuses with ingest.max_loop_busy=0', async () => {
       const off = new LoopBusy(0, { windowMs: 100 });
       off.start();
