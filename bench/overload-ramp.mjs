@@ -56,6 +56,11 @@ const maxWaitMs = Number(
     KEY_INDEX.get('ingest.max_wait_ms').default,
 );
 
+const maxAnswerMs = Number(
+  sets.find((x) => x.startsWith('ingest.max_answer_ms='))?.split('=')[1] ??
+    KEY_INDEX.get('ingest.max_answer_ms').default,
+);
+
 /** UDP receive-buffer drops of the whole machine (/proc/net/snmp, Udp: RcvbufErrors). */
 function udpRcvbufErrors() {
   const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n');
@@ -219,6 +224,6 @@ if (client) {
   await client.shutdown();
 }
 await undo();
-const verdict = rampVerdict(rows, { maxWaitMs, hold, retransLimitPct: 1 });
+const verdict = rampVerdict(rows, { maxWaitMs, maxAnswerMs, hold, retransLimitPct: 1 });
 process.stdout.write(`\n${verdict.lines.join('\n')}\n${verdict.pass ? 'PASS' : 'FAIL'}\n`);
 if (!verdict.pass) process.exitCode = 1;

@@ -172,7 +172,11 @@ export async function startServer(
     config.sip.rateLimit > 0 ? new RateLimit(config.sip.rateLimit, config.sip.rateLimitBurst) : undefined;
   const layer = new TransactionLayer(
     handler,
-    { cacheSize: config.sip.transactionCacheSize, cacheBytes: config.sip.transactionCacheBytes },
+    {
+      cacheSize: config.sip.transactionCacheSize,
+      cacheBytes: config.sip.transactionCacheBytes,
+      answerDeadlineMs: config.ingest.maxAnswerMs,
+    },
     log,
     rateLimit,
   );

@@ -348,6 +348,17 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
       '0 = off (only storage.max_queued_* apply).',
   },
   {
+    key: 'ingest.max_answer_ms',
+    section: 'Ingest',
+    default: '0',
+    kind: { type: 'int', min: 0, max: 60000 },
+    doc:
+      'A UDP MESSAGE whose batch is not committed this many ms after it came is answered 503 with Retry-After ' +
+      "(its write goes on; the meter's resend is an idempotent upsert), so that a store whose latency has a " +
+      "tail past SIP's T1 (500 ms) does not make UDP meters retransmit. Never a 200 before the commit. Set it " +
+      'under T1 (e.g. 400) for a Cassandra cluster whose writes can take longer than that. 0 = off.',
+  },
+  {
     key: 'ingest.max_loop_busy',
     section: 'Ingest',
     default: '95',
@@ -360,7 +371,9 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
       'points below it). The share is fair per sender (the device its digest proved, else its address): ' +
       'a sender below its max-min fair share of the last 100 ms keeps its batches, the ones above are cut ' +
       "to it, so a flood does not take a meter's share " +
-      '(docs/storage.md). 0 = off (a burst the store would absorb is then never refused for the CPU, and UDP ' +
+      '(docs/storage.md). Where the UDP receive queue can be read (Linux) and datagrams come, busy windows ' +
+      'cut only while datagrams wait there (2 % of its buffer or more) and the share grows back while it is ' +
+      'empty. 0 = off (a burst the store would absorb is then never refused for the CPU, and UDP ' +
       "meters retransmit into the kernel's queue once the receiver falls behind).",
   },
 

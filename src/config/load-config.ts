@@ -48,7 +48,7 @@ export interface Config {
     retentionDays: number;
     sqliteCheckOnStart: boolean;
   };
-  ingest: { maxFutureS: number; maxWaitMs: number; maxLoopBusy: number };
+  ingest: { maxFutureS: number; maxWaitMs: number; maxAnswerMs: number; maxLoopBusy: number };
   cassandra: CassandraConfig;
   sync: {
     freqMinutes: number;
@@ -260,6 +260,7 @@ function build(raw: Map<string, RawValue>): Config {
     ingest: {
       maxFutureS: int('ingest.max_future_seconds'),
       maxWaitMs: int('ingest.max_wait_ms'),
+      maxAnswerMs: int('ingest.max_answer_ms'),
       maxLoopBusy: int('ingest.max_loop_busy'),
     },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),

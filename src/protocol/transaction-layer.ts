@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { SipRequestError } from '../errors.js';
+import { AnswerDeadlines } from './answer-deadline.js';
 import { RejectedRequest, type Decoded, type SipRequest } from './sip-request.js';
 import type { RateLimit } from './rate-limit.js';
 import { serializeResponse, type ResponseSpec, type Source } from './sip-response.js';
@@ -62,13 +63,17 @@ export class TransactionLayer {
 
   constructor(
     private readonly handler: RequestHandler,
-    options: { cacheSize: number; cacheBytes?: number; ttlMs?: number },
+    options: { cacheSize: number; cacheBytes?: number; ttlMs?: number; answerDeadlineMs?: number },
     private readonly log: Logger,
     /** Per-source-address limit of new requests (retransmissions answered from the cache are free). */
     readonly rateLimit?: RateLimit,
   ) {
     this.cache = new TransactionCache(options.cacheSize, options.ttlMs ?? 32_000, Date.now, options.cacheBytes);
+    if (options.answerDeadlineMs) this.deadlines = new AnswerDeadlines(options.answerDeadlineMs);
   }
+
+  /** ingest.max_answer_ms: UDP MESSAGEs not answered by then get a 503 (answer-deadline.ts). */
+  private readonly deadlines: AnswerDeadlines | undefined;
 
   get cachedTransactions(): number {
     return this.cache.size;
@@ -134,10 +139,35 @@ export class TransactionLayer {
       return undefined;
     }
     this.pending++;
+    if (this.deadlines && link.transport === 'udp' && req.method === 'MESSAGE') {
+      const ms = this.deadlines.ms;
+      const entry = this.deadlines.add(() =>
+        this.settle(
+          req,
+          this.handler.errorResponse(new SipRequestError('EC_SERVER_OVERLOADED', lateReason(ms))),
+          key,
+          link,
+        ),
+      );
+      // Whichever comes first answers; the write itself goes on either way.
+      return outcome.then(
+        (spec) => {
+          if (entry.cancel()) this.settle(req, spec, key, link);
+        },
+        (e: unknown) => {
+          if (entry.cancel()) this.settle(req, this.handler.errorResponse(e), key, link);
+        },
+      );
+    }
     return outcome.then(
       (spec) => this.settle(req, spec, key, link),
       (e: unknown) => this.settle(req, this.handler.errorResponse(e), key, link),
     );
+  }
+
+  /** Stops the deadlines' sweep timer (the server's shutdown). */
+  stop(): void {
+    this.deadlines?.stop();
   }
 
   private settle(req: SipRequest, spec: ResponseSpec | null, key: string | undefined, link: Link): void {
@@ -178,4 +208,8 @@ export class TransactionLayer {
   private nextTag(): string {
     return `${this.tagPrefix}${(++this.tagCounter).toString(36)}`;
   }
+}
+
+function lateReason(ms: number): string {
+  return `not stored within ${ms} ms (ingest.max_answer_ms); it may still be, send it again after Retry-After`;
 }
