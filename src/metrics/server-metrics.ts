@@ -145,6 +145,11 @@ export class ServerMetrics {
       () => layer.stats.retransmissions,
     );
     counter(
+      'ec_sip_late_answers_total',
+      'UDP MESSAGEs answered 503: their batch not committed within ingest.max_answer_ms (its write goes on).',
+      () => layer.lateAnswers,
+    );
+    counter(
       'ec_sip_discarded_total',
       'Messages dropped without an answer: keep-alives, responses, requests that cannot be answered (no usable Via).',
       () => layer.stats.discarded,

@@ -74,6 +74,8 @@ export class TransactionLayer {
 
   /** ingest.max_answer_ms: UDP MESSAGEs not answered by then get a 503 (answer-deadline.ts). */
   private readonly deadlines: AnswerDeadlines | undefined;
+  /** MESSAGEs answered 503 by that deadline (ec_sip_late_answers_total). */
+  lateAnswers = 0;
 
   get cachedTransactions(): number {
     return this.cache.size;
@@ -141,14 +143,15 @@ export class TransactionLayer {
     this.pending++;
     if (this.deadlines && link.transport === 'udp' && req.method === 'MESSAGE') {
       const ms = this.deadlines.ms;
-      const entry = this.deadlines.add(() =>
+      const entry = this.deadlines.add(() => {
+        this.lateAnswers++;
         this.settle(
           req,
           this.handler.errorResponse(new SipRequestError('EC_SERVER_OVERLOADED', lateReason(ms))),
           key,
           link,
-        ),
-      );
+        );
+      });
       // Whichever comes first answers; the write itself goes on either way.
       return outcome.then(
         (spec) => {

@@ -57,6 +57,7 @@ describe('answer deadline for UDP MESSAGEs (ingest.max_answer_ms, protocol/answe
     await done;
     expect(Date.now() - t0).to.be.at.least(290);
     expect(store.committed, 'the write went on').to.equal(1);
+    expect(layer.lateAnswers, 'counted for ec_sip_late_answers_total').to.equal(1);
     expect(udp.sent, 'no 200 after the 503').to.have.length(1);
     void layer.receive(decodeDatagram(wire, limits), udp);
     expect(udp.sent).to.have.length(2);
