@@ -171,9 +171,12 @@ describe('retention of the embedded store (storage.retention_days)', function ()
     ]);
     const meter = new StreamingMeter(server.port);
     try {
-      // The hour before the current one: nothing ahead of the clock (ingest.max_future_seconds).
-      const hour = Math.floor(Date.now() / 3_600_000) * 3600 - 3600;
-      meter.stream((s) => bodyOf(makeBatch('live', hour + (s % 3600), 10, 0, s)));
+      // Today (UTC) up to now, nothing ahead of the clock (ingest.max_future_seconds, 300 s). Not the hour
+      // before the current one: in the first hour after midnight that is yesterday, and then the pass took
+      // 3,700 steps instead of 100 (ec_checksum rows deleted as the meter's batches came; not yet explained).
+      const dayStart = Math.floor(Date.now() / 1000 / DAY) * DAY;
+      const span = Math.max(60, Math.floor(Date.now() / 1000) - dayStart);
+      meter.stream((s) => bodyOf(makeBatch('live', dayStart + (s % span), 10, 0, s)));
       const done = await waitForOutput(server, /\{[^\n]*"msg":"retention: old days deleted"[^\n]*\}/);
       const answeredDuringPass = meter.statuses.length;
       await meter.acked(answeredDuringPass + 50); // ingest goes on after the pass as well
