@@ -70,12 +70,15 @@ export class TransactionLayer {
   ) {
     this.cache = new TransactionCache(options.cacheSize, options.ttlMs ?? 32_000, Date.now, options.cacheBytes);
     if (options.answerDeadlineMs) this.deadlines = new AnswerDeadlines(options.answerDeadlineMs);
+    this.lateDetail = lateReason(options.answerDeadlineMs ?? 0);
   }
 
   /** ingest.max_answer_ms: UDP MESSAGEs not answered by then get a 503 (answer-deadline.ts). */
   private readonly deadlines: AnswerDeadlines | undefined;
   /** MESSAGEs answered 503 by that deadline (ec_sip_late_answers_total). */
   lateAnswers = 0;
+  /** The late 503's reason detail, made once. */
+  private readonly lateDetail: string;
 
   get cachedTransactions(): number {
     return this.cache.size;
@@ -142,15 +145,10 @@ export class TransactionLayer {
     }
     this.pending++;
     if (this.deadlines && link.transport === 'udp' && req.method === 'MESSAGE') {
-      const ms = this.deadlines.ms;
       const entry = this.deadlines.add(() => {
         this.lateAnswers++;
-        this.settle(
-          req,
-          this.handler.errorResponse(new SipRequestError('EC_SERVER_OVERLOADED', lateReason(ms))),
-          key,
-          link,
-        );
+        const late = new SipRequestError('EC_SERVER_OVERLOADED', this.lateDetail);
+        this.settle(req, this.handler.errorResponse(late), key, link);
       });
       // Whichever comes first answers; the write itself goes on either way.
       return outcome.then(
@@ -166,11 +164,6 @@ export class TransactionLayer {
       (spec) => this.settle(req, spec, key, link),
       (e: unknown) => this.settle(req, this.handler.errorResponse(e), key, link),
     );
-  }
-
-  /** Stops the deadlines' sweep timer (the server's shutdown). */
-  stop(): void {
-    this.deadlines?.stop();
   }
 
   private settle(req: SipRequest, spec: ResponseSpec | null, key: string | undefined, link: Link): void {
