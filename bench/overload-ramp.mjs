@@ -27,6 +27,7 @@ import { startEcServer, removeDataDir } from './lib/targets.mjs';
 import { machineMeter } from './lib/machine.mjs';
 import { BENCH_DIR, cpuMeter, percentile, table } from './lib/util.mjs';
 import { rampVerdict } from './lib/overload-verdict.mjs';
+import { pinStore } from './lib/pin.mjs';
 
 const arg = (name, d) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -46,7 +47,12 @@ const WARM_RATE = 1000;
 const cass = targetId ? await import('./lib/cassandra.mjs') : undefined;
 const target = cass ? cass.CASSANDRA_TARGETS[targetId] : undefined;
 if (targetId && !target) throw new Error(`--target must be one of ${Object.keys(cass.CASSANDRA_TARGETS).join(', ')}`);
-const undo = target ? await cass.ensureCassandra(target) : async () => {};
+const stopStore = target ? await cass.ensureCassandra(target) : async () => {};
+const pin = pinStore(target ? cass.jvmPids(target) : []);
+const undo = async () => {
+  pin.undo();
+  await stopStore();
+};
 const client = target ? await cass.benchClient(target) : undefined;
 const serverSets = target ? [...cass.serverArgs(target), ...sets] : sets;
 const { KEY_INDEX } = await import('../dist/src/config/config-keys.js');

@@ -335,7 +335,7 @@ export async function startServer(
         deviceRateLimited: deviceRateLimit?.refused,
       };
       // The store's write concurrency (Cassandra: the adaptive limit), for the bench's raw baseline too.
-      const writes = store.writeLimit?.stats;
+      const writes = store.writeLimit && { ...store.writeLimit.stats, ...store.writeCounts };
       log.info({ stats: layer.stats, commits: committer.stats, auth: authenticator.stats, bounds, writes }, 'stopped');
     })());
 

@@ -24,6 +24,7 @@ import {
   serverArgs,
   truncate,
 } from './cassandra.mjs';
+import { pinStore } from './pin.mjs';
 import { removeDataDir, startEcServer } from './targets.mjs';
 import { fmtInt, fmtMb, fmtNum, log, markdownTable, table } from './util.mjs';
 
@@ -37,6 +38,11 @@ const QUICK_START = {
   cassandra: { 'small-udp': 1500, 'large-tcp': 300, fleet: 300 },
   cassandra3: { 'small-udp': 750, 'large-tcp': 100, fleet: 100 },
 };
+/**
+ * With BENCH_PIN_STORE=1 the receiver has a core of its own: one node passed small UDP at 7,650/s and large
+ * rows at 1,530/s from the starts above (2026-12-04), with no steps left to bisect. Started nearer.
+ */
+const QUICK_START_PINNED = { ...QUICK_START, cassandra: { 'small-udp': 3000, 'large-tcp': 600, fleet: 600 } };
 const CAPACITY_C = Number(process.env.BENCH_CASSANDRA_CAPACITY_C || 256);
 
 export const isCassandraTarget = (id) => Object.hasOwn(CASSANDRA_TARGETS, id);
@@ -105,16 +111,30 @@ export async function runCassandraTargets({
   report.cassandra = {};
   for (const id of targetIds.filter(isCassandraTarget)) {
     const t = CASSANDRA_TARGETS[id];
-    const out = (report.cassandra[id] = { title: t.title, hosts: t.hosts, consistency: CONSISTENCY, scenarios: {} });
+    const out = (report.cassandra[id] = {
+      title: t.title,
+      hosts: t.hosts,
+      consistency: CONSISTENCY,
+      /** @type {string | undefined} */
+      pinned: undefined,
+      scenarios: {},
+    });
     let undo = async () => {};
     let client;
     try {
-      undo = await ensureCassandra(t);
+      const stop = await ensureCassandra(t);
+      const pin = pinStore(jvmPids(t));
+      out.pinned = pin.pinned;
+      undo = async () => {
+        pin.undo();
+        await stop();
+      };
       client = await benchClient(t);
       for (const sc of scenarios) {
         log(`== ${sc.title} on ${t.title}, ${CONSISTENCY}`);
         try {
-          const start = (cfg.quick && QUICK_START[id]?.[sc.id]) || START[sc.id];
+          const quick = out.pinned ? QUICK_START_PINNED : QUICK_START;
+          const start = (cfg.quick && quick[id]?.[sc.id]) || START[sc.id];
           const res = await ramp(provider(t, client, sc, work, checkStored, failures), sc, start);
           const w = res.best?.writes ?? res.steps.find((s) => s.writes)?.writes;
           const c = Math.max(1, Math.round(w?.peakInFlight ?? 64));
@@ -142,6 +162,11 @@ export async function runCassandraTargets({
       await undo();
     }
   }
+}
+
+/** Rows per request of the writer (unlogged batches of small rows: CassandraStore.writeUnits), when logged. */
+function perRequest(w) {
+  return w.requests > 0 ? `, ${fmtNum(w.rows / w.requests, 1)} rows/request` : '';
 }
 
 /** What limited the ramp, from its first failing step: which process had the CPU, and the reasons. */
@@ -196,7 +221,7 @@ export function summarizeCassandra(report, allScenarios) {
       const ackedN = acked.reduce((a, c) => a + c.acked, 0);
       rows.push([
         sc.id,
-        id,
+        tr.pinned ? `${id}, pinned` : id,
         b
           ? `${ge}${fmtInt(ecRows)} ${sc.kind === 'rate' ? 'msg/s' : 'meters'} (${fmtInt(b.samplesPerS)} samples/s)`
           : 'none passed',
@@ -204,7 +229,9 @@ export function summarizeCassandra(report, allScenarios) {
         ratio(r.raw.same),
         rawTxt(r.raw.capacity),
         ratio(r.raw.capacity),
-        r.writes ? `${fmtNum(r.writes.meanInFlight, 1)}/${r.writes.peakInFlight} (${r.writes.maxLimit})` : '-',
+        r.writes
+          ? `${fmtNum(r.writes.meanInFlight, 1)}/${r.writes.peakInFlight} (${r.writes.maxLimit})${perRequest(r.writes)}`
+          : '-',
         b ? `${fmtInt(b.p50)}/${fmtInt(b.p99)}` : '-',
         b ? `${fmtInt(b.serverCpuPct)}% (${fmtInt(b.mainThreadCpuPct)}%)` : '-',
         b ? `${fmtInt(b.storeCpuPct)}%` : '-',
@@ -216,6 +243,11 @@ export function summarizeCassandra(report, allScenarios) {
   }
   const note =
     "Cassandra: rates are batches (rows) per second, live rows (dated now) written with the store's prepared " +
-    'statements at its consistency; ec/raw compares samples/s; CPU: % of one core.';
+    'statements at its consistency; ec/raw compares samples/s; CPU: % of one core.' +
+    Object.values(report.cassandra)
+      .filter((tr) => tr.pinned)
+      .map((tr) => ` Pinned (BENCH_PIN_STORE=1): ${tr.pinned}.`)
+      .slice(0, 1)
+      .join('');
   return { text: `${table(header, rows)}\n${note}`, markdown: `${markdownTable(header, rows)}\n\n${note}` };
 }

@@ -66,6 +66,8 @@ export interface ConsumptionStore {
   readonly pipelined: boolean;
   /** A store whose writes go out concurrently under an adaptive limit (Cassandra): what that limit did. */
   readonly writeLimit?: { readonly stats: AdaptiveLimitStats; readonly limit: number; readonly inFlightNow: number };
+  /** Rows written, the requests that carried them and the unlogged batches among those (Cassandra). */
+  readonly writeCounts?: { readonly rows: number; readonly requests: number; readonly batches: number };
   /** Batches of one device in [from, to), ordered by key. */
   readBatches(range: DeviceRange): Promise<Batch[]>;
   /**

@@ -9,6 +9,7 @@
  *   ~/.cache/ec-server/pyvenv, which scripts/test-all.sh creates at setup (python3 -m venv + pip).
  */
 import { expect } from 'chai';
+import cassandra from 'cassandra-driver';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { promisify } from 'node:util';
 import type { CassandraConfig } from '../../src/config/cassandra-options.js';
 import type { Batch } from '../../src/domain/batch.js';
 import { StoreUnavailableError } from '../../src/errors.js';
-import { CassandraStore } from '../../src/store/cassandra-store.js';
+import { CassandraStore, partitionRoutingKey } from '../../src/store/cassandra-store.js';
 import { storeContract, SYNC_PERIOD_S } from '../contract/store-contract.js';
 import { makeBatch } from '../helpers/batches.js';
 import { cassandraSh, dropKeyspace, HOST, missing, PORT, requireNode, storeConfig } from '../helpers/cassandra-node.js';
@@ -91,6 +92,64 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
       }
       expect(error).to.be.instanceOf(StoreUnavailableError);
       expect((error as Error).message).to.match(/does not exist/);
+    });
+
+    it('a group: small live rows in unlogged batches per replica set, large and late ones alone', async () => {
+      const synced = new CassandraStore(config(), SYNC_PERIOD_S);
+      await synced.open();
+      try {
+        const now = Math.floor(Date.now() / 1000);
+        // Live: in a sync period that ends more than LATE_WRITE_MARGIN_S (60 s) from now, else in the next one.
+        const periodEnd = (Math.floor(now / SYNC_PERIOD_S) + 1) * SYNC_PERIOD_S;
+        const live = periodEnd - now > 120 ? now - 5 : periodEnd + 5;
+        const small = Array.from({ length: 25 }, () => makeBatch(device(), live));
+        const large = [makeBatch(device(), live, 1000), makeBatch(device(), live, 1000)];
+        const late = Array.from({ length: 3 }, () => makeBatch(device(), now - 2 * SYNC_PERIOD_S));
+        const group = [...small.slice(0, 12), ...large, ...late, ...small.slice(12)];
+        const before = { ...synced.writeCounts };
+        await synced.upsertBatches(group);
+        // One node: every partition has the same replicas, so 25 small rows are batches of 10, 10 and 5.
+        expect({
+          rows: synced.writeCounts.rows - before.rows,
+          requests: synced.writeCounts.requests - before.requests,
+          batches: synced.writeCounts.batches - before.batches,
+        }).to.deep.equal({ rows: 30, requests: 3 + 2 + 3, batches: 3 });
+        for (const b of group) {
+          const rows = await synced.readBatches({
+            device_id: b.device_id,
+            from: now - 3 * SYNC_PERIOD_S,
+            to: live + 1,
+          });
+          expect(
+            rows.map((r) => [r.ec_time, r.values_count, r.values_checksum, r.ec_consumption_values]),
+          ).to.deep.equal([[b.ec_time, b.values_count, b.values_checksum, b.ec_consumption_values]]);
+        }
+      } finally {
+        await synced.close();
+      }
+    });
+
+    it("the rows' routing key hashes to the token Cassandra gives their partition", async () => {
+      const client = new cassandra.Client({ contactPoints: [`${HOST}:${PORT}`], localDataCenter: 'datacenter1' });
+      await client.connect();
+      try {
+        const rows = ['dev-ä-1', 'm', 'a-much-longer-device-id-0123456789'].map((d, i) => makeBatch(d, T0 + i * 3600));
+        await store.upsertBatches(rows);
+        for (const b of rows) {
+          const rs = await client.execute(
+            `SELECT token(device_id, ec_date, ec_hour) AS t FROM ${KEYSPACE}.ec_consumption ` +
+              'WHERE device_id = ? AND ec_date = ? AND ec_hour = ?',
+            [b.device_id, b.ec_date, b.ec_time.slice(0, 2)],
+            { prepare: true },
+          );
+          expect(rs.rows).to.have.length(1);
+          expect(String(client.metadata.newToken(partitionRoutingKey(b)).getValue())).to.equal(
+            String(rs.rows[0]!.get('t')),
+          );
+        }
+      } finally {
+        await client.shutdown();
+      }
     });
 
     it('a closed store rejects with StoreUnavailableError', async () => {
