@@ -103,4 +103,19 @@ describe('answer deadline for UDP MESSAGEs (ingest.max_answer_ms, protocol/answe
     expect(d.size).to.equal(0);
     d.stop();
   });
+
+  it('an entry is due a tick before its deadline: answered by the deadline, not up to a tick after it', async () => {
+    let now = 1000;
+    const d = new AnswerDeadlines(100, () => now);
+    expect(d.tick).to.equal(10);
+    let fired = 0;
+    d.add(() => fired++);
+    now = 1089;
+    await sleep(25); // two sweeps
+    expect(fired, 'not before 0.9 x the deadline').to.equal(0);
+    now = 1090;
+    await sleep(25);
+    expect(fired, 'due at 0.9 x the deadline').to.equal(1);
+    d.stop();
+  });
 });
