@@ -5,7 +5,7 @@
 // machines in production (docs/scaling.md), and the receiver does not take the node's CPU or the reverse.
 // Without it, on this 2-core machine the node, the receiver and sipp share both cores, and the ratio
 // ec-server / raw driver measures how the three split two cores more than what the receiver costs.
-// The JVMs' CPUs are given back when the bench ends (the development node is shared).
+// Every process gets its CPUs back when the bench ends (the development node is shared).
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { log } from './util.mjs';
@@ -17,34 +17,52 @@ function setCpus(pid, list) {
   execFileSync('taskset', ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
 }
 
-/** The CPUs of this machine as a taskset list, e.g. "0-1". */
-const all = () => `0-${cpus().length - 1}`;
+/** The process's CPU list now (`taskset -c -p`: "pid 123's current affinity list: 0,1"). */
+function cpusOf(pid) {
+  const out = execFileSync('taskset', ['-c', '-p', String(pid)], { encoding: 'utf8' });
+  const list = /list:\s*(\S+)/.exec(out)?.[1];
+  if (!list) throw new Error(`taskset -c -p ${pid}: ${out.trim()}`);
+  return list;
+}
 
 /**
  * Pins when BENCH_PIN_STORE=1: returns a description for the report (undefined when not pinned) and
- * an undo that gives the JVMs every CPU again.
+ * an undo that gives every process its CPUs back. The undo also runs when the bench exits (an error,
+ * Ctrl-C), so that the shared development node is never left on one core.
  */
 export function pinStore(jvmPids) {
   if (!PIN_STORE) return { pinned: undefined, undo: () => {} };
   const n = cpus().length;
   if (n < 2) throw new Error('BENCH_PIN_STORE=1 needs at least 2 CPUs');
+  if (jvmPids.length === 0) throw new Error('BENCH_PIN_STORE=1: no Cassandra JVM found to pin');
   const rest = n === 2 ? '1' : `1-${n - 1}`;
-  for (const pid of jvmPids) setCpus(pid, '0');
-  setCpus(process.pid, rest);
+  /** @type {[number, string][]} */
+  const before = [];
+  let undone = false;
+  const undo = () => {
+    if (undone) return;
+    undone = true;
+    process.removeListener('exit', undo);
+    for (const [pid, list] of before) {
+      try {
+        setCpus(pid, list);
+      } catch {
+        /* the process has exited */
+      }
+    }
+  };
+  process.on('exit', undo);
+  try {
+    for (const pid of [...jvmPids, process.pid]) {
+      before.push([pid, cpusOf(pid)]);
+      setCpus(pid, pid === process.pid ? rest : '0');
+    }
+  } catch (e) {
+    undo();
+    throw e;
+  }
   const jvms = `${jvmPids.length} JVM${jvmPids.length > 1 ? 's' : ''}`;
   const pinned = `Cassandra (${jvms}) on CPU 0; receiver, sipp and raw driver on CPU ${rest}`;
   log(`pinned: ${pinned}`);
-  return {
-    pinned,
-    undo() {
-      for (const pid of jvmPids) {
-        try {
-          setCpus(pid, all());
-        } catch {
-          /* the JVM has exited */
-        }
-      }
-      setCpus(process.pid, all());
-    },
-  };
+  return { pinned, undo };
 }

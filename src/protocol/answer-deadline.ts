@@ -13,9 +13,9 @@ import { performance } from 'node:perf_hooks';
  *
  * One sweep timer for all, not a timer per request: entries are in arrival order, so each sweep pops
  * the expired ones from the head (O(1) per request), at a tenth of the deadline (the tick). An entry is
- * due a tick before its deadline, so that a sweep on time answers it between 0.9 and 1.0 times the
- * deadline, never after it (a due time of the deadline itself answered up to a tick late: the 503s'
- * p99 was 456-492 ms at 400 ms, docs/performance.md).
+ * due a tick before its deadline (dueMs, what the 503's reason says), so that a sweep on time answers
+ * it between 0.9 and 1.0 times the deadline, never after it (a due time of the deadline itself answered
+ * up to a tick late: the 503s' p99 was 456-492 ms at 400 ms, docs/performance.md).
  */
 export class AnswerDeadlines {
   private queue: (DeadlineEntry | undefined)[] = [];
@@ -23,17 +23,20 @@ export class AnswerDeadlines {
   private timer: NodeJS.Timeout | undefined;
   /** The sweep's interval. */
   readonly tick: number;
+  /** How long after add() an entry is due: the deadline less a tick. */
+  readonly dueMs: number;
 
   constructor(
     readonly ms: number,
     private readonly now: () => number = () => performance.now(),
   ) {
-    this.tick = Math.max(5, Math.round(ms / 10));
+    this.tick = Math.max(1, Math.round(ms / 10));
+    this.dueMs = ms - this.tick;
   }
 
-  /** `fire` runs at the first sweep within a tick before the deadline, unless the entry was cancelled first. */
+  /** `fire` runs at the first sweep from dueMs on, unless the entry was cancelled first. */
   add(fire: () => void): DeadlineEntry {
-    const e = new DeadlineEntry(this.now() + this.ms - this.tick, fire);
+    const e = new DeadlineEntry(this.now() + this.dueMs, fire);
     this.queue.push(e);
     if (!this.timer) {
       this.timer = setInterval(this.sweep, this.tick);

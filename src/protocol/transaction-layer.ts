@@ -70,7 +70,7 @@ export class TransactionLayer {
   ) {
     this.cache = new TransactionCache(options.cacheSize, options.ttlMs ?? 32_000, Date.now, options.cacheBytes);
     if (options.answerDeadlineMs) this.deadlines = new AnswerDeadlines(options.answerDeadlineMs);
-    this.lateDetail = lateReason(options.answerDeadlineMs ?? 0);
+    this.lateDetail = lateReason(this.deadlines?.dueMs ?? 0);
   }
 
   /** ingest.max_answer_ms: UDP MESSAGEs not answered by then get a 503 (answer-deadline.ts). */

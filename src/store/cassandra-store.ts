@@ -45,8 +45,8 @@ export const WRITE_LIMIT = { initial: 64, min: 64, max: 1024 } as const;
  * that the node does not warn of a batch over many partitions (unlogged_batch_across_partitions_warn_threshold, 10)...
  */
 export const UNLOGGED_BATCH_ROWS = 10;
-/** ...and at most this many bytes, under the node's batch_size_warn_threshold (5 KiB); larger rows go alone. */
-export const UNLOGGED_BATCH_BYTES = 4096;
+/** ...and about this many bytes (rowBytes), under the node's batch_size_warn_threshold (5 KiB). */
+export const UNLOGGED_BATCH_BYTES = 4800;
 /** A fifth of ingest.max_wait_ms's default (250 ms): a write may queue in the node, not for long. */
 export const WRITE_TARGET_MS = 50;
 /** Hour partitions read concurrently by one range read (a day-long read touches up to 25). */
@@ -256,13 +256,16 @@ export class CassandraStore implements ConsumptionStore {
   /**
    * Group commit hands over each group at once (up to 8 at a time): the groups' writes share one
    * adaptive limit, so the node is kept busy while a group waits for its slowest write. Writes of
-   * the same key in two groups apply in the order issued, as each statement carries the driver's
-   * client-side timestamp, taken when it is executed (the limit's queue is first come, first served).
+   * the same key apply in group order, in one group or two: each row's client-side timestamp is taken
+   * when its group is handed over (writeUnits), not when the driver gets to the request (the first uses
+   * of a statement wait for its preparation, and then two writes of one key were sent in either order).
    */
   readonly pipelined = true;
   /** Writes in flight, adapted to the cluster's latency. */
   readonly writeLimit = new AdaptiveLimit({ ...WRITE_LIMIT, targetMs: WRITE_TARGET_MS });
-  /** Batches written and the requests that carried them (unlogged batches among them): logged at stop. */
+  /** Write timestamps taken in group order (stamp). */
+  private readonly timestamps = new cassandra.policies.timestampGeneration.MonotonicTimestampGenerator(1000, 1000);
+  /** Rows sent, the requests that carried them, the unlogged batches among those (failed ones too): logged at stop. */
   readonly writeCounts = { rows: 0, requests: 0, batches: 0 };
   /** Sync leases: a row per device, lightweight transactions, TTL (see CassandraLeases). */
   readonly leases: DeviceLeases;
@@ -465,21 +468,30 @@ export class CassandraStore implements ConsumptionStore {
   private writeUnits(batches: readonly Batch[]): (() => Promise<unknown>)[] {
     const P = this.syncPeriodS;
     const nowS = Date.now() / 1000;
+    // Two writes of one key in a group (a meter's resend beside its journal's replay): one statement each,
+    // in group order, as before batches. In one batch both would carry the batch's timestamp and the node
+    // would merge them cell by cell (a count of one with the checksum of the other).
+    if (hasRepeatedKey(batches)) {
+      return batches.map((b) => {
+        const ts = this.stamp();
+        return () => this.upsert(b, P, nowS, ts);
+      });
+    }
     const units: (() => Promise<unknown>)[] = [];
     const open = new Map<string, { rows: Batch[]; bytes: number }>();
-    const flush = (rows: Batch[]) =>
-      units.push(rows.length === 1 ? () => this.upsertOne(rows[0]!) : () => this.upsertUnlogged(rows));
+    const flush = (rows: Batch[]) => {
+      const ts = this.stamp();
+      units.push(rows.length === 1 ? () => this.upsertOne(rows[0]!, ts) : () => this.upsertUnlogged(rows, ts));
+    };
     for (const b of batches) {
-      if (P !== undefined && isLateWrite(b, P, nowS)) {
-        units.push(() => this.upsertLate(b, P));
-        continue;
-      }
       const bytes = rowBytes(b);
-      if (bytes > UNLOGGED_BATCH_BYTES / 2) {
-        units.push(() => this.upsertOne(b));
+      const key =
+        (P === undefined || !isLateWrite(b, P, nowS)) && bytes <= UNLOGGED_BATCH_BYTES / 2 && this.replicasOf(b);
+      if (!key) {
+        const ts = this.stamp();
+        units.push(() => this.upsert(b, P, nowS, ts));
         continue;
       }
-      const key = this.replicasOf(b);
       let chunk = open.get(key);
       if (chunk && (chunk.rows.length >= UNLOGGED_BATCH_ROWS || chunk.bytes + bytes > UNLOGGED_BATCH_BYTES)) {
         flush(chunk.rows);
@@ -493,19 +505,37 @@ export class CassandraStore implements ConsumptionStore {
     return units;
   }
 
-  /** The replicas of the row's partition, as a key ('' when the driver does not know them yet). */
+  /** The replica set of the row's partition, as a key ('' while the driver has no token map: the row goes alone). */
   private replicasOf(b: Batch): string {
     const hosts = this.handle.getReplicas(this.options.keyspace, partitionRoutingKey(b));
-    return hosts ? hosts.map((h) => h.address).join(',') : '';
+    return hosts
+      ? hosts
+          .map((h) => h.address)
+          .sort()
+          .join(',')
+      : '';
   }
 
-  private upsertOne(b: Batch): Promise<unknown> {
+  /** One row alone: a late write reads and re-opens (upsertLate), a live one is the insert. */
+  private upsert(b: Batch, periodS: number | undefined, nowS: number, ts: WriteTime): Promise<unknown> {
+    return periodS !== undefined && isLateWrite(b, periodS, nowS)
+      ? this.upsertLate(b, periodS, ts)
+      : this.upsertOne(b, ts);
+  }
+
+  /** A client-side write timestamp, now (microseconds, monotonic: never the same twice). */
+  private stamp(): WriteTime {
+    return this.timestamps.next(this.handle) ?? undefined;
+  }
+
+  private upsertOne(b: Batch, timestamp: WriteTime): Promise<unknown> {
     this.writeCounts.requests++;
     this.writeCounts.rows++;
-    return this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl, this.aggregates), 'write');
+    const at = timestamp === undefined ? {} : { timestamp };
+    return this.run(this.q.upsert, cassandraUpsertParams(b, this.ttl, this.aggregates), 'write', at);
   }
 
-  private async upsertUnlogged(rows: Batch[]): Promise<void> {
+  private async upsertUnlogged(rows: Batch[], timestamp: WriteTime): Promise<void> {
     this.writeCounts.requests++;
     this.writeCounts.batches++;
     this.writeCounts.rows += rows.length;
@@ -515,7 +545,13 @@ export class CassandraStore implements ConsumptionStore {
     }));
     try {
       await withDeadline(
-        this.handle.batch(queries, { prepare: true, logged: false, isIdempotent: true, consistency: this.consistency }),
+        this.handle.batch(queries, {
+          prepare: true,
+          logged: false,
+          isIdempotent: true,
+          consistency: this.consistency,
+          ...(timestamp === undefined ? {} : { timestamp }),
+        }),
         this.deadlineMs,
         'write',
       );
@@ -530,12 +566,12 @@ export class CassandraStore implements ConsumptionStore {
    * noted. The re-open marks are written after the row: a round that reads the row after our mark was
    * overwritten by its record sees the new values (the reconciler reads its digest again after a record).
    */
-  private async upsertLate(b: Batch, periodS: number): Promise<void> {
+  private async upsertLate(b: Batch, periodS: number, ts: WriteTime): Promise<void> {
     const key = [b.device_id, b.ec_date, b.ec_time.slice(0, 2), b.ec_time, b.start_us, b.end_us];
     const old = (await this.run(this.q.stored, key, 'read')).rows[0];
     const oldCount = old ? Number(old.get('values_count')) : undefined;
     const oldChecksum = old ? String(old.get('values_checksum')) : undefined;
-    await this.upsertOne(b);
+    await this.upsertOne(b, ts);
     if (oldCount === b.values_count && oldChecksum === b.values_checksum) return;
     if (old) {
       this.replacements.push({
@@ -823,9 +859,26 @@ function closeRemovedHostPool(host: unknown): void {
   if (typeof h.shutdown === 'function') h.shutdown(true).catch(() => undefined);
 }
 
-/** About what a row weighs in a batch's size as the node counts it: its values and its other columns. */
+/** A client-side write timestamp (microseconds), or undefined: the driver takes one itself. */
+type WriteTime = cassandra.types.Long | number | undefined;
+
+/**
+ * About what a row weighs in a batch's size as the node counts it (its cells, their timestamps and
+ * the clustering values): the values text and the device id, and ~250 bytes for the rest.
+ */
 function rowBytes(b: Batch): number {
-  return b.ec_consumption_values.length + b.device_id.length + 96;
+  return b.ec_consumption_values.length + b.device_id.length + 250;
+}
+
+/** Whether two batches of the group have the same primary key. */
+function hasRepeatedKey(batches: readonly Batch[]): boolean {
+  const keys = new Set<string>();
+  for (const b of batches) {
+    const k = `${b.device_id}|${b.ec_date}|${b.ec_time}|${b.start_us}|${b.end_us}`;
+    if (keys.has(k)) return true;
+    keys.add(k);
+  }
+  return false;
 }
 
 /**

@@ -101,7 +101,7 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
         const now = Math.floor(Date.now() / 1000);
         // Live: in a sync period that ends more than LATE_WRITE_MARGIN_S (60 s) from now, else in the next one.
         const periodEnd = (Math.floor(now / SYNC_PERIOD_S) + 1) * SYNC_PERIOD_S;
-        const live = periodEnd - now > 120 ? now - 5 : periodEnd + 5;
+        const live = periodEnd - now > 120 ? now : periodEnd + 5;
         const small = Array.from({ length: 25 }, () => makeBatch(device(), live));
         const large = [makeBatch(device(), live, 1000), makeBatch(device(), live, 1000)];
         const late = Array.from({ length: 3 }, () => makeBatch(device(), now - 2 * SYNC_PERIOD_S));
@@ -127,6 +127,24 @@ describe('cassandra backend (real node on 127.0.0.1:9042)', function () {
       } finally {
         await synced.close();
       }
+    });
+
+    it('two writes of one key in a group: one statement each, stamped in group order; the later wins', async () => {
+      const dev = device();
+      const first = makeBatch(dev, T0, 3, 0, 1);
+      const second = makeBatch(dev, T0, 3, 0, 2); // the same key, other values
+      expect(second.values_checksum).to.not.equal(first.values_checksum);
+      const others = Array.from({ length: 5 }, () => makeBatch(device(), T0));
+      const before = { ...store.writeCounts };
+      await store.upsertBatches([first, ...others, second]);
+      expect({
+        requests: store.writeCounts.requests - before.requests,
+        batches: store.writeCounts.batches - before.batches,
+      }).to.deep.equal({ requests: 7, batches: 0 });
+      const rows = await store.readBatches({ device_id: dev, from: T0, to: T0 + 1 });
+      expect(rows.map((r) => [r.values_checksum, r.ec_consumption_values])).to.deep.equal([
+        [second.values_checksum, second.ec_consumption_values],
+      ]);
     });
 
     it("the rows' routing key hashes to the token Cassandra gives their partition", async () => {
