@@ -263,7 +263,7 @@ export class CassandraStore implements ConsumptionStore {
   readonly pipelined = true;
   /** Writes in flight, adapted to the cluster's latency. */
   readonly writeLimit = new AdaptiveLimit({ ...WRITE_LIMIT, targetMs: WRITE_TARGET_MS });
-  /** Write timestamps taken in group order (stamp). */
+  /** Write timestamps taken in group order (stamp); the client's own generator too (open). */
   private readonly timestamps = new cassandra.policies.timestampGeneration.MonotonicTimestampGenerator(1000, 1000);
   /** Rows sent, the requests that carried them, the unlogged batches among those (failed ones too): logged at stop. */
   readonly writeCounts = { rows: 0, requests: 0, batches: 0 };
@@ -320,6 +320,11 @@ export class CassandraStore implements ConsumptionStore {
           false,
         ),
         retry: new IdempotentWriteRetryPolicy(),
+        // The generator writeUnits stamps rows with, so that every statement of this client (a sync
+        // repair's delete, then its insert) draws from one monotonic sequence: two generators each count
+        // microseconds within a millisecond from 0, and an insert could then be stamped under the delete
+        // before it and stay hidden by its tombstone.
+        timestampGeneration: this.timestamps,
       },
       queryOptions: { consistency: this.consistency, prepare: true, isIdempotent: true },
       pooling: { heartBeatInterval: 10_000 },
