@@ -2,7 +2,7 @@ import cassandra from 'cassandra-driver';
 import { keyspaceProblem, replicationCql, type CassandraConfig } from '../config/cassandra-options.js';
 import { newCredentialsVersion, type DeviceCredential } from '../domain/device-credential.js';
 import type { DeviceRecord } from '../domain/device-record.js';
-import { batchEpochSecond, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
+import { batchEpochSecond, batchKeyString, type Batch, type BatchKey, type BatchSummary } from '../domain/batch.js';
 import { summarizeIntervals } from '../domain/interval-digest.js';
 import { batchAggregate, valueStats, type BatchAggregate, type Bucket } from '../domain/sample-stats.js';
 import {
@@ -473,28 +473,29 @@ export class CassandraStore implements ConsumptionStore {
   private writeUnits(batches: readonly Batch[]): (() => Promise<unknown>)[] {
     const P = this.syncPeriodS;
     const nowS = Date.now() / 1000;
+    const lateIn = (b: Batch): number | undefined => (P !== undefined && isLateWrite(b, P, nowS) ? P : undefined);
+    /** One row alone, stamped now: a late write reads and re-opens (upsertLate), a live one is the insert. */
+    const alone = (b: Batch, lateP: number | undefined): (() => Promise<unknown>) => {
+      const ts = this.stamp();
+      return lateP === undefined ? () => this.upsertOne(b, ts) : () => this.upsertLate(b, lateP, ts);
+    };
     // Two writes of one key in a group (a meter's resend beside its journal's replay): one statement each,
     // in group order, as before batches. In one batch both would carry the batch's timestamp and the node
     // would merge them cell by cell (a count of one with the checksum of the other).
-    if (hasRepeatedKey(batches)) {
-      return batches.map((b) => {
-        const ts = this.stamp();
-        return () => this.upsert(b, P, nowS, ts);
-      });
-    }
+    if (hasRepeatedKey(batches)) return batches.map((b) => alone(b, lateIn(b)));
     const units: (() => Promise<unknown>)[] = [];
     const open = new Map<string, { rows: Batch[]; bytes: number }>();
     const flush = (rows: Batch[]) => {
+      if (rows.length === 1) return units.push(alone(rows[0]!, undefined));
       const ts = this.stamp();
-      units.push(rows.length === 1 ? () => this.upsertOne(rows[0]!, ts) : () => this.upsertUnlogged(rows, ts));
+      return units.push(() => this.upsertUnlogged(rows, ts));
     };
     for (const b of batches) {
+      const lateP = lateIn(b);
       const bytes = rowBytes(b);
-      const key =
-        (P === undefined || !isLateWrite(b, P, nowS)) && bytes <= UNLOGGED_BATCH_BYTES / 2 && this.replicasOf(b);
+      const key = lateP === undefined && bytes <= UNLOGGED_BATCH_BYTES / 2 && this.replicasOf(b);
       if (!key) {
-        const ts = this.stamp();
-        units.push(() => this.upsert(b, P, nowS, ts));
+        units.push(alone(b, lateP));
         continue;
       }
       let chunk = open.get(key);
@@ -519,13 +520,6 @@ export class CassandraStore implements ConsumptionStore {
           .sort()
           .join(',')
       : '';
-  }
-
-  /** One row alone: a late write reads and re-opens (upsertLate), a live one is the insert. */
-  private upsert(b: Batch, periodS: number | undefined, nowS: number, ts: WriteTime): Promise<unknown> {
-    return periodS !== undefined && isLateWrite(b, periodS, nowS)
-      ? this.upsertLate(b, periodS, ts)
-      : this.upsertOne(b, ts);
   }
 
   /** A client-side write timestamp, now (microseconds, monotonic: never the same twice). */
@@ -879,7 +873,7 @@ function rowBytes(b: Batch): number {
 function hasRepeatedKey(batches: readonly Batch[]): boolean {
   const keys = new Set<string>();
   for (const b of batches) {
-    const k = `${b.device_id}|${b.ec_date}|${b.ec_time}|${b.start_us}|${b.end_us}`;
+    const k = batchKeyString(b);
     if (keys.has(k)) return true;
     keys.add(k);
   }
