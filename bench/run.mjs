@@ -13,7 +13,7 @@
 //   starts and stops: bench/lib/cassandra-bench.mjs; each with the raw driver's rate in the same run)
 //   BENCH_STEP_S=<s>  BENCH_SOAK_S=<s> (full default 600; 0 = no soak)  BENCH_RAW_S=<s>
 //   BENCH_SOAK_LEVEL=<n> (soak at n instead of 70 % of the maximum; BENCH_TARGETS=soak: the soak alone)
-//   BENCH_KEEP_DATA=1 (keep SQLite files under bench/.work)  BENCH_NO_INSTALL=1 (never apt-get)
+//   BENCH_KEEP_DATA=1 (keep SQLite files and server logs under bench/.work)  BENCH_NO_INSTALL=1 (never apt-get)
 // Output: a table on stdout and bench/results/bench-<mode>-<date>.json (+ latest-<mode>.json).
 // Exit code 1 when a scenario's store holds fewer rows than the 200s sipp received, or on error.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';

@@ -5,6 +5,11 @@
 // counted after it), then in the same run the raw driver baseline (bench/lib/cassandra.mjs):
 //   - the same rows written as the store writes them, at the same consistency, with as many in flight
 //     as ec-server's writer had at most during the ramp's best step (its stop log: `writes`): the ratio;
+//   - the same with as many in flight as the writer held on average (its time-weighted mean, rounded up):
+//     by Little's law the closed loop that keeps the node as busy as the writer did. Meters arrive spread
+//     in time, so the writer's peak is a burst and its mean is what the node saw; a node costs more CPU per
+//     row the fewer writes it holds (docs/performance.md), so this ratio says what the receiver loses
+//     against Cassandra at the load it gave it, the one above what an equally bursty closed loop would get;
 //   - the same at a fixed high concurrency (BENCH_CASSANDRA_CAPACITY_C, 256): what the node(s) take
 //     when the client is not the limit;
 // The rows are live (dated now: liveStamp), as a meter fleet's are; the bench's 2024 stamp would make
@@ -140,12 +145,14 @@ export async function runCassandraTargets({
           const c = Math.max(1, Math.round(w?.peakInFlight ?? 64));
           const base = { seconds: cfg.rawS, tag: `raw${sc.id}` };
           const same = await raw(client, t, sc, { ...base, concurrency: c }, waitQuiet);
+          const m = Math.max(1, Math.ceil(w?.meanInFlight ?? c));
+          const mean = m === c ? same : await raw(client, t, sc, { ...base, concurrency: m }, waitQuiet);
           const capacity = await raw(client, t, sc, { ...base, concurrency: CAPACITY_C }, waitQuiet);
           const late =
             process.env.BENCH_CASSANDRA_LATE === '1'
               ? await raw(client, t, sc, { ...base, concurrency: c, mode: 'late' }, waitQuiet)
               : undefined;
-          out.scenarios[sc.id] = { ec: res, writes: w, raw: { same, capacity, late } };
+          out.scenarios[sc.id] = { ec: res, writes: w, raw: { same, mean, capacity, late } };
         } catch (e) {
           failures.push(`${id} ${sc.id}: ${e.stack ?? e}`);
           log(`  ERROR in ${id} ${sc.id}: ${e.stack ?? e}`);
@@ -194,8 +201,10 @@ export function summarizeCassandra(report, allScenarios) {
     'scenario',
     'store',
     'ec-server',
-    'raw driver, writer concurrency',
+    'raw driver, writer peak in flight',
     'ec/raw',
+    'raw driver, writer mean in flight',
+    'ec/raw mean',
     `raw driver, ${CAPACITY_C} in flight`,
     `ec/raw ${CAPACITY_C}`,
     'writer in flight mean/peak (limit)',
@@ -227,6 +236,8 @@ export function summarizeCassandra(report, allScenarios) {
           : 'none passed',
         rawTxt(r.raw.same),
         ratio(r.raw.same),
+        r.raw.mean ? rawTxt(r.raw.mean) : '-',
+        ratio(r.raw.mean),
         rawTxt(r.raw.capacity),
         ratio(r.raw.capacity),
         r.writes

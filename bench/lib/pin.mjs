@@ -11,6 +11,20 @@ import { cpus } from 'node:os';
 import { log } from './util.mjs';
 
 export const PIN_STORE = process.env.BENCH_PIN_STORE === '1';
+/**
+ * BENCH_SIPP_WITH_STORE=1 (with BENCH_PIN_STORE=1): sipp runs on CPU 0 beside the store, so that the receiver
+ * has CPU 1 to itself. On this 2-core machine sipp, the receiver and the node cannot each have a core; past
+ * ~1.5x the node's capacity sipp sends and reads as many datagrams as the receiver, and on the receiver's
+ * core it takes what the receiver needs to read and refuse them. A fleet runs on other machines, and so do
+ * the nodes: either way one of them shares, and this choice gives the node less (a lower capacity) and the
+ * receiver all of its core.
+ */
+export const SIPP_WITH_STORE = PIN_STORE && process.env.BENCH_SIPP_WITH_STORE === '1';
+
+/** A sipp process just started: on CPU 0 when BENCH_SIPP_WITH_STORE=1, else where the bench runs. */
+export function pinSipp(pid) {
+  if (SIPP_WITH_STORE && pid) setCpus(pid, '0');
+}
 
 /** `taskset -a -p -c <cpus> <pid>`: every thread of the process (threads created later inherit). */
 function setCpus(pid, list) {
@@ -62,7 +76,9 @@ export function pinStore(jvmPids) {
     throw e;
   }
   const jvms = `${jvmPids.length} JVM${jvmPids.length > 1 ? 's' : ''}`;
-  const pinned = `Cassandra (${jvms}) on CPU 0; receiver, sipp and raw driver on CPU ${rest}`;
+  const pinned = SIPP_WITH_STORE
+    ? `Cassandra (${jvms}) and sipp on CPU 0; receiver and raw driver on CPU ${rest}`
+    : `Cassandra (${jvms}) on CPU 0; receiver, sipp and raw driver on CPU ${rest}`;
   log(`pinned: ${pinned}`);
   return { pinned, undo };
 }

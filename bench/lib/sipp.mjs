@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pinSipp } from './pin.mjs';
 import { BENCH_DIR, cpuSeconds, percentile, spawnKept } from './util.mjs';
 
 export const SIPP_DIR = join(BENCH_DIR, 'sipp');
@@ -137,6 +138,7 @@ export async function runSipp(opts) {
     if (opts.transport.startsWith('u')) args.push('-max_non_invite_retrans', '3');
     for (const [k, v] of Object.entries(opts.set ?? {})) args.push('-set', k, String(v));
     const proc = spawnKept(bin, args, { cwd: dir });
+    pinSipp(proc.child.pid);
     children.push({ proc, dir, calls, pid: proc.child.pid });
   }
   const t0 = process.hrtime.bigint();

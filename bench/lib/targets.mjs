@@ -3,7 +3,7 @@
 // Kamailio answering 200 to every MESSAGE (the "what does a SIP stack cost" baseline), and for UDP
 // the Node floor (bench/floor/udp-responder.mjs: what one Node event loop costs per datagram).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SERVER_NODE_FLAGS } from '../../dist/src/cli/node-flags.js';
@@ -91,6 +91,8 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
     async stop() {
       const { exit, peakRssKb } = await terminate(proc, pid, 120_000);
       const lines = proc.output().trim().split('\n');
+      // BENCH_KEEP_DATA=1 keeps the server's log beside its data: which rule answered a step's 503s.
+      if (process.env.BENCH_KEEP_DATA === '1') writeFileSync(join(dataDir, 'server.log'), proc.output());
       let counters;
       // The server's own view of a stalled store: its `slow commit` warnings (commits over 1 s),
       // with their times, to line up with the load generator's per-second timeline.

@@ -354,7 +354,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     kind: { type: 'int', min: 0, max: 60000 },
     doc:
       'A UDP MESSAGE whose batch is not committed within this many ms after it came is answered 503 with ' +
-      "Retry-After at 0.9-1.0 times it (its write goes on; the meter's resend is an idempotent upsert), so that a " +
+      "Retry-After at 0.85-0.9 times it (its write goes on; the meter's resend is an idempotent upsert), so that a " +
       'store whose latency has a ' +
       "tail past SIP's T1 (500 ms) does not make UDP meters retransmit. Never a 200 before the commit. Set it " +
       'under T1 (e.g. 400) for a Cassandra cluster whose writes can take longer than that. 0 = off.',
