@@ -176,8 +176,13 @@ function perRequest(w) {
   return w.requests > 0 ? `, ${fmtNum(w.rows / w.requests, 1)} rows/request` : '';
 }
 
-/** What limited the ramp, from its first failing step: which process had the CPU, and the reasons. */
-function limitText(sc, res, rawSame, rawCap, nproc) {
+/**
+ * What limited the ramp, from its first failing step: which process had the CPU, and the reasons. The
+ * writer's limit adapts to the store's latency (it grows while writes come back fast), so a writer at its
+ * limit says the node answered slowly (a stall, a flush), not that more concurrency would have helped;
+ * below it, the writes in flight are what the meters' arrivals and the store's latency make them.
+ */
+function limitText(sc, res, nproc) {
   const ff = res.firstFail;
   if (!ff) return res.generatorLimited ? 'sipp saturated' : 'not reached (out of ramp steps)';
   const busy = ff.machineBusyPct * nproc;
@@ -188,7 +193,9 @@ function limitText(sc, res, rawSame, rawCap, nproc) {
   let what;
   if ((ff.mainThreadCpuPct ?? 0) >= 85) what = "the receiver's event loop";
   else if (busy >= 90 * nproc) what = `the machine's ${nproc} cores`;
-  else if (rawSame && rawCap && rawSame.rowsPerS < 0.8 * rawCap.rowsPerS) what = 'driver concurrency (writer limit)';
+  else if ((ff.storeCpuPct ?? 0) >= 90) what = `Cassandra CPU (${fmtInt(ff.storeCpuPct)}% of a core)`;
+  else if (ff.writes && ff.writes.peakInFlight >= ff.writes.maxLimit)
+    what = `Cassandra latency (the writer at its limit, ${ff.writes.maxLimit} in flight)`;
   else what = 'Cassandra latency';
   const at = `${fmtInt(ff.level)}${sc.kind === 'rate' ? '/s' : ' meters'}`;
   return `${what}: ${cpu}; at ${at}: ${ff.reasons.slice(0, 2).join('; ')}`;
@@ -248,7 +255,7 @@ export function summarizeCassandra(report, allScenarios) {
         b ? `${fmtInt(b.storeCpuPct)}%` : '-',
         b ? fmtMb(b.peakRssKb) : '-',
         `${fmtInt(stored)}/${fmtInt(ackedN)}${acked.every((c) => c.ok) ? '' : ' FAIL'}`,
-        limitText(sc, r.ec, r.raw.same, r.raw.capacity, report.machine.nproc),
+        limitText(sc, r.ec, report.machine.nproc),
       ]);
     }
   }
