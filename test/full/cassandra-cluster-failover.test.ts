@@ -237,9 +237,11 @@ describe('cluster failover: a node and a receiver killed mid-stream (3 nodes, 2 
       const to = T0 + journaled.length;
       expect(to, 'the stream stays within ended periods').to.be.at.most(lastEnd);
       const range = { device_id: device, from: T0, to: Math.ceil(to / PERIOD_S) * PERIOD_S };
+      const periodChecks = async () =>
+        (await store!.readIntervalChecks(range)).filter((c) => c.interval_seconds === PERIOD_S);
       await untilAsync(
         async () => {
-          const checks = (await store!.readIntervalChecks(range)).filter((c) => c.interval_seconds === PERIOD_S);
+          const checks = await periodChecks();
           return (
             checks.length === (range.to - range.from) / PERIOD_S &&
             checks.every((c) => c.status === 'verified' || c.status === 'repaired')
@@ -248,7 +250,20 @@ describe('cluster failover: a node and a receiver killed mid-stream (3 nodes, 2 
         `${device}: every period reconciled`,
         120_000,
         500,
-      );
+      ).catch(async (e: unknown) => {
+        // Failed once in about ten runs (2026-12-04), with no log kept: say which periods and what B said.
+        const checks = await periodChecks();
+        const open = checks
+          .filter((c) => c.status !== 'verified' && c.status !== 'repaired')
+          .map((c) => `${c.ec_date} ${c.ec_time} ${c.status} (${c.values_count} values, checked ${c.check_times}x)`);
+        open.unshift(`${checks.length} of ${(range.to - range.from) / PERIOD_S} periods have a check`);
+        const said = b
+          .output()
+          .split('\n')
+          .filter((l) => l.includes(device) || l.includes('sync round'))
+          .slice(-30);
+        throw new Error(`${String(e)}\nperiods not reconciled: ${open.join('; ')}\nB's log:\n${said.join('\n')}`);
+      });
       const stored = (await store!.readBatches({ device_id: device, from: T0, to })).map(strip);
       expect(stored.length, device).to.equal(journaled.length);
       expect(stored, `${device}: store == journal`).to.deep.equal(journaled);
