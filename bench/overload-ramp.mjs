@@ -55,17 +55,20 @@ const undo = async () => {
 };
 const client = target ? await cass.benchClient(target) : undefined;
 const serverSets = target ? [...cass.serverArgs(target), ...sets] : sets;
-const { KEY_INDEX } = await import('../dist/src/config/config-keys.js');
+const { CASSANDRA_ANSWER_MS, KEY_INDEX } = await import('../dist/src/config/config-keys.js');
 const maxWaitMs = Number(
   process.env.EC_INGEST_MAX_WAIT_MS ??
     sets.find((x) => x.startsWith('ingest.max_wait_ms='))?.split('=')[1] ??
     KEY_INDEX.get('ingest.max_wait_ms').default,
 );
 
-const maxAnswerMs = Number(
+const answerSetting =
+  process.env.EC_INGEST_MAX_ANSWER_MS ??
   sets.find((x) => x.startsWith('ingest.max_answer_ms='))?.split('=')[1] ??
-    KEY_INDEX.get('ingest.max_answer_ms').default,
-);
+  KEY_INDEX.get('ingest.max_answer_ms').default;
+/** What the server makes of it: `auto` is CASSANDRA_ANSWER_MS on a Cassandra target, off on the embedded store. */
+const onCassandra = target !== undefined || serverSets.includes('storage.backend=cassandra');
+const maxAnswerMs = answerSetting === 'auto' ? (onCassandra ? CASSANDRA_ANSWER_MS : 0) : Number(answerSetting);
 
 /** UDP receive-buffer drops of the whole machine (/proc/net/snmp, Udp: RcvbufErrors). */
 function udpRcvbufErrors() {

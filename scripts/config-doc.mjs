@@ -19,7 +19,7 @@ for (const k of CONFIG_KEYS) {
     k.kind.type === 'enum'
       ? ` One of: ${k.kind.values.join(', ')}.`
       : k.kind.type === 'int'
-        ? ` Integer ${k.kind.min}..${k.kind.max}.`
+        ? ` Integer ${k.kind.min}..${k.kind.max}${k.kind.words ? `, or ${k.kind.words.join(', ')}` : ''}.`
         : '';
   const def = k.default === '' ? '(empty)' : '`' + k.default + '`';
   out += `| \`${k.key}\` | ${def} | ${k.doc.replaceAll('|', '\\|')}${kind} |\n`;

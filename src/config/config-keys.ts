@@ -6,9 +6,16 @@
 
 export type KeyKind =
   | { type: 'string'; nonEmpty?: boolean }
-  | { type: 'int'; min: number; max: number }
+  /** words: values taken besides an integer, resolved by the loader (e.g. `auto`). */
+  | { type: 'int'; min: number; max: number; words?: readonly string[] }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'list'; values?: readonly string[] };
+
+/**
+ * ingest.max_answer_ms's `auto` on Cassandra: under T1 (500 ms) with room for the socket wait and the loop's
+ * lag. Measured: no retransmission past 2x capacity on one node and on three (docs/performance.md).
+ */
+export const CASSANDRA_ANSWER_MS = 400;
 
 export interface KeyDef {
   key: string;
@@ -350,14 +357,15 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {
     key: 'ingest.max_answer_ms',
     section: 'Ingest',
-    default: '0',
-    kind: { type: 'int', min: 0, max: 60000 },
+    default: 'auto',
+    kind: { type: 'int', min: 0, max: 60000, words: ['auto'] },
     doc:
       'A UDP MESSAGE whose batch is not committed within this many ms after it came is answered 503 with ' +
       "Retry-After at 0.85-0.9 times it (its write goes on; the meter's resend is an idempotent upsert), so that a " +
-      'store whose latency has a ' +
-      "tail past SIP's T1 (500 ms) does not make UDP meters retransmit. Never a 200 before the commit. Set it " +
-      'under T1 (e.g. 400) for a Cassandra cluster whose writes can take longer than that. 0 = off.',
+      "store whose latency has a tail past SIP's T1 (500 ms) does not make UDP meters retransmit. Never a 200 " +
+      `before the commit. auto = ${CASSANDRA_ANSWER_MS} with storage.backend=cassandra (a cluster's writes have ` +
+      'such a tail: flushes, compaction, a node failing over), off with sqlite (a local commit takes ' +
+      'milliseconds). 0 = off.',
   },
   {
     key: 'ingest.max_loop_busy',

@@ -4,7 +4,7 @@ import ini from 'ini';
 import type { DigestAlgorithm } from '../domain/device-credential.js';
 import { ConfigError } from '../errors.js';
 import { buildCassandraConfig, type CassandraConfig } from './cassandra-options.js';
-import { CONFIG_KEYS, KEY_INDEX, envName } from './config-keys.js';
+import { CASSANDRA_ANSWER_MS, CONFIG_KEYS, KEY_INDEX, envName } from './config-keys.js';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -260,7 +260,7 @@ function build(raw: Map<string, RawValue>): Config {
     ingest: {
       maxFutureS: int('ingest.max_future_seconds'),
       maxWaitMs: int('ingest.max_wait_ms'),
-      maxAnswerMs: int('ingest.max_answer_ms'),
+      maxAnswerMs: answerDeadlineMs(convert('ingest.max_answer_ms', raw), str('storage.backend')),
       maxLoopBusy: int('ingest.max_loop_busy'),
     },
     cassandra: buildCassandraConfig(str, int, (k) => raw.get(k)!.origin),
@@ -326,6 +326,12 @@ function hexKey(key: string, value: string, raw: Map<string, RawValue>): Buffer 
   return Buffer.from(value, 'hex');
 }
 
+/** ingest.max_answer_ms: `auto` is CASSANDRA_ANSWER_MS on Cassandra, off (0) on the embedded store. */
+function answerDeadlineMs(value: string | number | string[], backend: string): number {
+  if (value === 'auto') return backend === 'cassandra' ? CASSANDRA_ANSWER_MS : 0;
+  return value as number;
+}
+
 function convert(key: string, raw: Map<string, RawValue>): string | number | string[] {
   const def = KEY_INDEX.get(key)!;
   const { value, origin } = raw.get(key)!;
@@ -338,7 +344,10 @@ function convert(key: string, raw: Map<string, RawValue>): string | number | str
       if (def.kind.nonEmpty && v === '') fail('must not be empty');
       return v;
     case 'int': {
-      if (!/^-?\d+$/.test(v)) fail('is not an integer');
+      const word = def.kind.words?.find((w) => w === v.toLowerCase());
+      if (word !== undefined) return word;
+      if (!/^-?\d+$/.test(v))
+        fail(def.kind.words ? `is not an integer or ${def.kind.words.join(', ')}` : 'is not an integer');
       const n = Number(v);
       if (n < def.kind.min || n > def.kind.max) fail(`is out of range ${def.kind.min}..${def.kind.max}`);
       return n;

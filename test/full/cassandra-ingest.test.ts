@@ -52,6 +52,9 @@ describe('ec-server on Cassandra (real node)', function () {
       // (overload.test.ts, overload-control.test.ts). These runs are about the end-to-end path, so
       // they allow 2 s, within sipp's retransmission budget.
       'ingest.max_wait_ms': '2000',
+      // ...and the answer deadline (auto: 400 ms on Cassandra) would answer a batch caught in such a pause 503
+      // (tested in answer-deadline.test.ts and measured by bench/overload-ramp.mjs).
+      'ingest.max_answer_ms': '0',
       // The same for the receiver's own CPU: this server runs in the test's process, beside a node that
       // takes the machine's cores while it writes 500 late batches/s (read, insert, two marks each), and
       // the loop rule answers 503 while this thread waits for a core (loop-busy.ts; it is tested in

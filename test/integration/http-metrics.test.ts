@@ -128,7 +128,7 @@ describe('HTTP endpoints: /healthz, /readyz, /metrics', function () {
     expect(requests('tcp', 200)).to.equal(1);
     expect(moved('ec_sip_requests_received_total')).to.equal(N + 1 + 2 + 1);
     expect(moved('ec_sip_retransmissions_total')).to.equal(1);
-    expect(after.get('ec_sip_late_answers_total'), 'ingest.max_answer_ms is off by default').to.equal(0);
+    expect(after.get('ec_sip_late_answers_total'), 'max_answer_ms: off on sqlite (auto)').to.equal(0);
     expect(moved('ec_batches_stored_total')).to.equal(N + 1);
     expect(moved('ec_samples_stored_total')).to.equal(3 * (N + 1));
     expect(moved('ec_sip_rejections_total{code="EC_BODY_BAD_TIMESTAMP",status="400"}')).to.equal(1);

@@ -79,6 +79,18 @@ describe('configuration', () => {
     ).to.match(/sctp/);
   });
 
+  it('ingest.max_answer_ms: auto is 400 ms on Cassandra, off on sqlite; a number wins; a bad word is named', () => {
+    const answer = (overrides: Record<string, string>) =>
+      loadConfig({ configPath: null, env: {}, overrides }).config.ingest.maxAnswerMs;
+    expect(answer({}), 'sqlite, the default').to.equal(0);
+    expect(answer({ 'storage.backend': 'cassandra' })).to.equal(400);
+    expect(answer({ 'storage.backend': 'cassandra', 'ingest.max_answer_ms': 'AUTO' })).to.equal(400);
+    expect(answer({ 'storage.backend': 'cassandra', 'ingest.max_answer_ms': '0' }), 'off').to.equal(0);
+    expect(answer({ 'storage.backend': 'sqlite', 'ingest.max_answer_ms': '300' })).to.equal(300);
+    const e = configError(() => loadConfig({ configPath: null, overrides: { 'ingest.max_answer_ms': 'soon' } }));
+    expect(e.message).to.match(/ingest\.max_answer_ms.*"soon" is not an integer or auto/);
+  });
+
   it('http.tokens: a comma list kept as written (case matters), each 16+ characters; none echoed in errors', () => {
     const { config } = loadConfig({
       configPath: null,
