@@ -56,18 +56,19 @@ const undo = async () => {
 const client = target ? await cass.benchClient(target) : undefined;
 const serverSets = target ? [...cass.serverArgs(target), ...sets] : sets;
 const { CASSANDRA_ANSWER_MS, KEY_INDEX } = await import('../dist/src/config/config-keys.js');
-const maxWaitMs = Number(
-  process.env.EC_INGEST_MAX_WAIT_MS ??
-    sets.find((x) => x.startsWith('ingest.max_wait_ms='))?.split('=')[1] ??
-    KEY_INDEX.get('ingest.max_wait_ms').default,
-);
-
-const answerSetting =
-  process.env.EC_INGEST_MAX_ANSWER_MS ??
-  sets.find((x) => x.startsWith('ingest.max_answer_ms='))?.split('=')[1] ??
-  KEY_INDEX.get('ingest.max_answer_ms').default;
-/** What the server makes of it: `auto` is CASSANDRA_ANSWER_MS on a Cassandra target, off on the embedded store. */
-const onCassandra = target !== undefined || serverSets.includes('storage.backend=cassandra');
+/** A server setting as the server resolves it: --set (command line) over EC_... (environment) over the default. */
+const setting = (key) =>
+  (
+    sets.findLast((x) => x.startsWith(`${key}=`))?.slice(key.length + 1) ??
+    process.env[`EC_${key.toUpperCase().replaceAll('.', '_')}`] ??
+    KEY_INDEX.get(key).default
+  )
+    .trim()
+    .toLowerCase();
+const maxWaitMs = Number(setting('ingest.max_wait_ms'));
+/** `auto` is CASSANDRA_ANSWER_MS on Cassandra (a --target, or storage.backend set so), off on the embedded store. */
+const onCassandra = target !== undefined || setting('storage.backend') === 'cassandra';
+const answerSetting = setting('ingest.max_answer_ms');
 const maxAnswerMs = answerSetting === 'auto' ? (onCassandra ? CASSANDRA_ANSWER_MS : 0) : Number(answerSetting);
 
 /** UDP receive-buffer drops of the whole machine (/proc/net/snmp, Udp: RcvbufErrors). */

@@ -178,8 +178,9 @@ function perRequest(w) {
 
 /**
  * What limited the ramp, from its first failing step: which process had the CPU, and the reasons. The
- * writer's limit adapts to the store's latency (it grows while writes come back fast), so a writer at its
- * limit says the node answered slowly (a stall, a flush), not that more concurrency would have helped;
+ * writer's limit adapts to the store's latency (it grows while writes come back fast), so a writer that
+ * reached its limit (if only in a burst) says the node answered slowly (a stall, a flush), not that more
+ * concurrency would have helped;
  * below it, the writes in flight are what the meters' arrivals and the store's latency make them.
  */
 function limitText(sc, res, nproc) {
@@ -195,7 +196,7 @@ function limitText(sc, res, nproc) {
   else if (busy >= 90 * nproc) what = `the machine's ${nproc} cores`;
   else if ((ff.storeCpuPct ?? 0) >= 90) what = `Cassandra CPU (${fmtInt(ff.storeCpuPct)}% of a core)`;
   else if (ff.writes && ff.writes.peakInFlight >= ff.writes.maxLimit)
-    what = `Cassandra latency (the writer at its limit, ${ff.writes.maxLimit} in flight)`;
+    what = `Cassandra latency (the writer reached its limit, ${ff.writes.maxLimit} in flight)`;
   else what = 'Cassandra latency';
   const at = `${fmtInt(ff.level)}${sc.kind === 'rate' ? '/s' : ' meters'}`;
   return `${what}: ${cpu}; at ${at}: ${ff.reasons.slice(0, 2).join('; ')}`;

@@ -23,7 +23,12 @@ export const SIPP_WITH_STORE = PIN_STORE && process.env.BENCH_SIPP_WITH_STORE ==
 
 /** A sipp process just started: on CPU 0 when BENCH_SIPP_WITH_STORE=1, else where the bench runs. */
 export function pinSipp(pid) {
-  if (SIPP_WITH_STORE && pid) setCpus(pid, '0');
+  if (!SIPP_WITH_STORE || !pid) return;
+  try {
+    setCpus(pid, '0');
+  } catch (e) {
+    log(`BENCH_SIPP_WITH_STORE: could not pin sipp ${pid} (${e.message}); it runs where the bench does`);
+  }
 }
 
 /** `taskset -a -p -c <cpus> <pid>`: every thread of the process (threads created later inherit). */

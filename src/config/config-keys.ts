@@ -360,8 +360,8 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
     default: 'auto',
     kind: { type: 'int', min: 0, max: 60000, words: ['auto'] },
     doc:
-      'A UDP MESSAGE whose batch is not committed within this many ms after it came is answered 503 with ' +
-      "Retry-After at 0.85-0.9 times it (its write goes on; the meter's resend is an idempotent upsert), so that a " +
+      'A UDP MESSAGE whose batch is not committed within this many ms after it came is answered 503 (with ' +
+      "Retry-After) at 0.85-0.9 times it (its write goes on; the meter's resend is an idempotent upsert), so that a " +
       "store whose latency has a tail past SIP's T1 (500 ms) does not make UDP meters retransmit. Never a 200 " +
       `before the commit. auto = ${CASSANDRA_ANSWER_MS} with storage.backend=cassandra (a cluster's writes have ` +
       'such a tail: flushes, compaction, a node failing over), off with sqlite (a local commit takes ' +

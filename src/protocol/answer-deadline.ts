@@ -25,7 +25,7 @@ export class AnswerDeadlines {
   private timer: NodeJS.Timeout | undefined;
   /** The sweep's interval. */
   readonly tick: number;
-  /** How long after add() an entry is due: the deadline less three ticks. */
+  /** How long after add() an entry is due: 0.85 of the deadline (three ticks before it). */
   readonly dueMs: number;
 
   constructor(
@@ -33,7 +33,7 @@ export class AnswerDeadlines {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.tick = Math.max(1, Math.round(ms / 20));
-    this.dueMs = Math.max(0, ms - 3 * this.tick);
+    this.dueMs = Math.max(1, Math.round(ms * 0.85));
   }
 
   /** `fire` runs at the first sweep from dueMs on, unless the entry was cancelled first. */

@@ -175,7 +175,8 @@ describe('cluster failover: a node and a receiver killed mid-stream (3 nodes, 2 
         `${rate(back, snapshot())}/s once it is back`,
     );
     // The driver moves the requests of the dead coordinator on (connection reset); those caught on it may
-    // wait past ingest.max_wait_ms and get a 503 (not a loss: the meter sends the batch again). No burst:
+    // wait past ingest.max_wait_ms, or not be stored by ingest.max_answer_ms (auto: 400 ms on Cassandra), and
+    // get a 503 (not a loss: the meter sends the batch again). No burst:
     // at most 5 % of the batches acknowledged meanwhile, beyond the 503s overload control gave at the rate
     // seen before the kill (on a starved machine a commit may wait past the bound with every node up; 42
     // in 21 s before the kill, 91 in 37 s with the node down, at a load average of ~20 on 2 cores).

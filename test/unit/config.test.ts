@@ -133,7 +133,8 @@ describe('configuration', () => {
     const doc = readFileSync(join(FIXTURES, '../../docs/configuration.md'), 'utf8');
     for (const k of CONFIG_KEYS) {
       expect(doc, k.key).to.include(`\`${k.key}\``);
-      expect(doc, `${k.key} default`).to.include(`\`${k.default}\``.replace('``', '(empty)'));
+      const def = k.default === '' ? '(empty)' : `\`${k.default}\``;
+      expect(doc, `${k.key} default`).to.include(`| \`${k.key}\` | ${def} |`);
     }
   });
 });
