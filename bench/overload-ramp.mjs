@@ -23,7 +23,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSipp } from './lib/sipp.mjs';
-import { startEcServer, removeDataDir } from './lib/targets.mjs';
+import { SERVER_CONFIG, startEcServer, removeDataDir } from './lib/targets.mjs';
 import { machineMeter } from './lib/machine.mjs';
 import { BENCH_DIR, cpuMeter, percentile, table } from './lib/util.mjs';
 import { rampVerdict } from './lib/overload-verdict.mjs';
@@ -55,21 +55,13 @@ const undo = async () => {
 };
 const client = target ? await cass.benchClient(target) : undefined;
 const serverSets = target ? [...cass.serverArgs(target), ...sets] : sets;
-const { CASSANDRA_ANSWER_MS, KEY_INDEX } = await import('../dist/src/config/config-keys.js');
-/** A server setting as the server resolves it: --set (command line) over EC_... (environment) over the default. */
-const setting = (key) =>
-  (
-    sets.findLast((x) => x.startsWith(`${key}=`))?.slice(key.length + 1) ??
-    process.env[`EC_${key.toUpperCase().replaceAll('.', '_')}`] ??
-    KEY_INDEX.get(key).default
-  )
-    .trim()
-    .toLowerCase();
-const maxWaitMs = Number(setting('ingest.max_wait_ms'));
-/** `auto` is CASSANDRA_ANSWER_MS on Cassandra (a --target, or storage.backend set so), off on the embedded store. */
-const onCassandra = target !== undefined || setting('storage.backend') === 'cassandra';
-const answerSetting = setting('ingest.max_answer_ms');
-const maxAnswerMs = answerSetting === 'auto' ? (onCassandra ? CASSANDRA_ANSWER_MS : 0) : Number(answerSetting);
+// The bounds the verdict holds the 503s to, resolved by the server's own loader from what its servers get (the
+// config file, this environment, the --set overrides): `ingest.max_answer_ms=auto` is 400 on Cassandra, 0 on sqlite.
+const { loadConfig } = await import('../dist/src/config/load-config.js');
+const overrides = Object.fromEntries(
+  serverSets.filter((x) => x !== '--set').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
+const { maxWaitMs, maxAnswerMs } = loadConfig({ configPath: SERVER_CONFIG, env: process.env, overrides }).config.ingest;
 
 /** UDP receive-buffer drops of the whole machine (/proc/net/snmp, Udp: RcvbufErrors). */
 function udpRcvbufErrors() {

@@ -180,8 +180,8 @@ function perRequest(w) {
  * What limited the ramp, from its first failing step: which process had the CPU, and the reasons. The
  * writer's limit adapts to the store's latency (it grows while writes come back fast), so a writer that
  * reached its limit (if only in a burst) says the node answered slowly (a stall, a flush), not that more
- * concurrency would have helped;
- * below it, the writes in flight are what the meters' arrivals and the store's latency make them.
+ * concurrency would have helped; below it, the writes in flight are what the meters' arrivals and the
+ * store's latency make them.
  */
 function limitText(sc, res, nproc) {
   const ff = res.firstFail;

@@ -61,6 +61,9 @@ function processGauges(pid, port) {
  * Readiness: its '"port":N' log line (info level) or, at --log-level warn where that line is not
  * printed, a 200 to a SIP OPTIONS probe.
  */
+/** The config file every bench server starts with (its settings under the bench's --set overrides). */
+export const SERVER_CONFIG = join(REPO, 'config/config.properties');
+
 export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [], logLevel = 'warn' }) {
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
@@ -71,7 +74,7 @@ export async function startEcServer({ dataDir, extraNodeArgs = [], extraArgs = [
     ...(process.env.BENCH_EC_NODE_ARGS ?? '').split(' ').filter(Boolean),
     join(REPO, 'bin/ec-server.js'),
     '--config',
-    join(REPO, 'config/config.properties'),
+    SERVER_CONFIG,
     '--port',
     String(port),
     '--data-dir',
